@@ -1,0 +1,94 @@
+package dev.bnorm.kernel;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The Batch Normalization kernels: one contract, two implementations ({@link NativeKernels}, the
+ * C library through the FFM bindings, and {@link JavaKernels}, plain Java with double
+ * accumulation, the test oracle and the fallback where no native library exists).
+ *
+ * <p>Dimensions: N (batch), C (channels), S (spatial size, H*W or L); the MLP case is N = m,
+ * C = k, S = 1 with {@link Layout#NC}. Per channel the reduction runs over M = N*S values. The
+ * formulas, flags and aliasing rules are those of {@code native/include/bn.h} (PyTorch's
+ * semantics): biased variance to normalize, unbiased variance into {@code runningVar},
+ * {@code momentum} is the weight of the new batch.
+ *
+ * <p>Every method validates all its arguments before it writes anything (see {@link Checks}):
+ * an {@link IllegalArgumentException} names the argument with the expected and actual values,
+ * an {@link IllegalStateException} names a closed segment, and nothing is written. Absent
+ * optional buffers are {@code null}. Outputs are overwritten, never accumulated.
+ * Float buffers are float32 in native byte order, 4-byte aligned, {@code byteSize() >= 4 * count}.
+ */
+public interface BatchNormKernels {
+
+    /** {@code BN_USE_SCALE}: gamma is read; without it gamma = 1 and must be null. */
+    int USE_SCALE = 0x1;
+    /** {@code BN_USE_SHIFT}: beta is read; without it beta = 0 and must be null. */
+    int USE_SHIFT = 0x2;
+    /** {@code BN_UPDATE_RUNNING}: forward training updates runningMean/runningVar in place. */
+    int UPDATE_RUNNING = 0x4;
+    /** {@code BN_USE_GLOBAL_STATS}: backward treats mean/rstd as constants (inference mode). */
+    int USE_GLOBAL_STATS = 0x8;
+
+    /** Backward mask bit {@code BN_DIFF_INP}: compute dinp. */
+    int DIFF_INP = 0x1;
+    /** Backward mask bit {@code BN_DIFF_SCALE}: compute dgamma. */
+    int DIFF_SCALE = 0x2;
+    /** Backward mask bit {@code BN_DIFF_SHIFT}: compute dbeta. */
+    int DIFF_SHIFT = 0x4;
+
+    /** A short name for logs and reports: "native" or "java". */
+    String name();
+
+    /**
+     * Forward in training mode (batch statistics); {@code bn_forward_training}.
+     *
+     * @param out         (N,C,S) output; may be the same segment as {@code inp}
+     * @param saveMean    (C,) batch mean, written
+     * @param saveRstd    (C,) 1/sqrt(biased batch variance + eps), written
+     * @param runningMean (C,) updated when flags has UPDATE_RUNNING, else null
+     * @param runningVar  (C,) updated (with the unbiased variance) when UPDATE_RUNNING, else null
+     * @param inp         (N,C,S) input
+     * @param gamma       (C,) with USE_SCALE, else null
+     * @param beta        (C,) with USE_SHIFT, else null
+     * @param eps         finite, &gt; 0
+     * @param momentum    in [0, 1], weight of the new batch (1/numBatchesTracked for a cumulative average)
+     * @param flags       USE_SCALE | USE_SHIFT | UPDATE_RUNNING
+     * @throws IllegalArgumentException also when M = N*S == 1 ("expected more than 1 value per channel when training")
+     */
+    void forwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
+                         MemorySegment runningMean, MemorySegment runningVar,
+                         MemorySegment inp, MemorySegment gamma, MemorySegment beta,
+                         double eps, double momentum, int flags,
+                         Layout layout, long n, long c, long s);
+
+    /**
+     * Forward in inference mode with given statistics; {@code bn_forward_inference}.
+     *
+     * @param mean (C,) usually the running mean
+     * @param var  (C,) a variance (not rstd), usually the running variance
+     * @param flags USE_SCALE | USE_SHIFT
+     */
+    void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var,
+                          MemorySegment gamma, MemorySegment beta, double eps, int flags,
+                          Layout layout, long n, long c, long s);
+
+    /**
+     * Backward; {@code bn_backward}. Outputs not in {@code mask} must be null.
+     *
+     * @param dinp   (N,C,S) with DIFF_INP; may be the same segment as dout or inp
+     * @param dgamma (C,) with DIFF_SCALE
+     * @param dbeta  (C,) with DIFF_SHIFT
+     * @param dout   (N,C,S)
+     * @param inp    (N,C,S); may be null only with USE_GLOBAL_STATS and without DIFF_SCALE
+     * @param gamma  (C,) with USE_SCALE, else null
+     * @param mean   (C,) save_mean of the forward (or the running mean with USE_GLOBAL_STATS)
+     * @param rstd   (C,) save_rstd of the forward (or 1/sqrt(running_var + eps) with USE_GLOBAL_STATS)
+     * @param flags  USE_SCALE | USE_GLOBAL_STATS
+     * @param mask   non-empty subset of DIFF_INP | DIFF_SCALE | DIFF_SHIFT
+     */
+    void backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
+                  MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+                  MemorySegment mean, MemorySegment rstd, int flags, int mask,
+                  Layout layout, long n, long c, long s);
+}

@@ -1,0 +1,140 @@
+/*
+ * bn.h - Batch Normalization kernels for float32 tensors (libbnorm).
+ *
+ * Dimensions: N (batch), C (channels / features), S (spatial size H*W, or L).
+ *   The MLP case, an m x k activation matrix, is N = m, C = k, S = 1 (layout BN_LAYOUT_NC).
+ * Per channel c the reduction runs over the M = N*S values of that channel.
+ *
+ * Semantics are those of PyTorch's torch.nn.BatchNorm1d/2d:
+ *   training:   mean = sum(x)/M, var = sum((x-mean)^2)/M        (BIASED, used to normalize)
+ *               rstd = 1/sqrt(var + eps)
+ *               out  = gamma*(x - mean)*rstd + beta
+ *               running_mean = (1-f)*running_mean + f*mean
+ *               running_var  = (1-f)*running_var  + f*var*M/(M-1)   (UNBIASED, only for running_var)
+ *               f is PyTorch's momentum: the weight of the NEW batch (default 0.1). For
+ *               momentum=None (cumulative average) the caller passes f = 1/num_batches_tracked.
+ *   inference:  out = gamma*(x - mean)*rstd + beta with mean/var given (running statistics).
+ *   backward:   xhat = (x - mean)*rstd
+ *               dbeta  = sum(dout)
+ *               dgamma = sum(dout*xhat)
+ *               dinp   = gamma*rstd*(dout - dbeta/M - xhat*dgamma/M)     (batch statistics)
+ *               dinp   = gamma*rstd*dout                                  (BN_USE_GLOBAL_STATS)
+ *
+ * Conventions: outputs first, then inputs, then scalars, then dimensions. Every function returns
+ * a bn_status and validates all of its arguments before it writes anything: on any status other
+ * than BN_OK no output has been touched. Kernels OVERWRITE their outputs (they never accumulate).
+ * Nothing is allocated, printed or aborted inside the library. Buffers are float32, 4-byte
+ * aligned. Buffer shapes are given as (N, C, S) in the layout's order; per-channel buffers are (C,).
+ *
+ * Aliasing: an output may be the very same buffer as an elementwise input of equal size
+ * (out == inp for in-place forward; dinp == dout or dinp == inp in backward). Any other overlap
+ * between an output and any buffer is rejected with BN_ERR_ALIAS.
+ */
+#ifndef BN_H
+#define BN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(BN_BUILDING_LIBRARY)
+#    define BN_API __declspec(dllexport)
+#  else
+#    define BN_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define BN_API __attribute__((visibility("default")))
+#else
+#  define BN_API
+#endif
+
+typedef enum bn_status {
+    BN_OK = 0,
+    BN_ERR_NULL_POINTER = 1,   /* a required buffer is NULL */
+    BN_ERR_BAD_DIMENSION = 2,  /* N, C or S < 1, or S != 1 for BN_LAYOUT_NC */
+    BN_ERR_OVERFLOW = 3,       /* N*C*S (or its size in bytes) does not fit in the address space */
+    BN_ERR_BAD_LAYOUT = 4,     /* layout is not one of bn_layout */
+    BN_ERR_BAD_FLAGS = 5,      /* unknown flag bits, or a flag that this function does not take */
+    BN_ERR_BAD_EPS = 6,        /* eps is not a finite number > 0 */
+    BN_ERR_BAD_MOMENTUM = 7,   /* momentum is not in [0, 1] */
+    BN_ERR_SINGLE_VALUE = 8,   /* training with M = N*S == 1 value per channel */
+    BN_ERR_MISALIGNED = 9,     /* a float buffer is not 4-byte aligned */
+    BN_ERR_ALIAS = 10,         /* an output overlaps another buffer in a way that is not allowed */
+    BN_ERR_BAD_MASK = 11       /* backward: empty mask or unknown mask bits */
+} bn_status;
+
+typedef enum bn_layout {
+    BN_LAYOUT_NC = 0,    /* (N, C), row-major; S must be 1 */
+    BN_LAYOUT_NCHW = 1,  /* (N, C, S): channel c of sample n is contiguous (also NCL) */
+    BN_LAYOUT_NHWC = 2   /* (N, S, C): channels last */
+} bn_layout;
+
+/* Flags (a bit-set). */
+/* BN_USE_SCALE: if set, gamma (C,) is read; if not set, gamma = 1 and the gamma argument must be
+ *   NULL. Backward: also selects gamma in dinp. */
+#define BN_USE_SCALE 0x1u
+/* BN_USE_SHIFT: forward only. If set, beta (C,) is read; if not set, beta = 0 and beta must be NULL. */
+#define BN_USE_SHIFT 0x2u
+/* BN_UPDATE_RUNNING: bn_forward_training only. If set, running_mean and running_var (C,) are read
+ *   and updated in place with factor momentum; if not set, both must be NULL and momentum is ignored. */
+#define BN_UPDATE_RUNNING 0x4u
+/* BN_USE_GLOBAL_STATS: bn_backward only. If set, mean and rstd are constants (inference-mode
+ *   backward: dinp = gamma*rstd*dout); if not set, they are the batch statistics saved by
+ *   bn_forward_training and the full batch-norm gradient is computed. */
+#define BN_USE_GLOBAL_STATS 0x8u
+
+/* Backward mask: which gradients to compute. Unrequested outputs must be NULL. */
+#define BN_DIFF_INP 0x1u
+#define BN_DIFF_SCALE 0x2u
+#define BN_DIFF_SHIFT 0x4u
+
+/* Version of the library, "MAJOR.MINOR.PATCH[-QUALIFIER]", the same as the Maven project version.
+ * Static storage; never NULL. */
+BN_API const char *bn_version(void);
+
+/* A static English sentence describing a status; unknown values give "unknown bn_status". */
+BN_API const char *bn_strerror(int status);
+
+/* Forward, training mode (batch statistics).
+ * out: (N,C,S) in layout; may be the same buffer as inp.
+ * save_mean, save_rstd: (C,), the batch mean and 1/sqrt(biased var + eps), for bn_backward.
+ * running_mean, running_var: (C,), updated in place when BN_UPDATE_RUNNING, else NULL.
+ * inp: (N,C,S). gamma, beta: (C,) or NULL (see flags).
+ * eps > 0 and finite; momentum in [0, 1] (read only with BN_UPDATE_RUNNING).
+ * Requires M = N*S > 1 (BN_ERR_SINGLE_VALUE otherwise).
+ * NaN or Inf in a channel propagate to that channel's outputs and statistics only. */
+BN_API bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
+                                     float *running_mean, float *running_var,
+                                     const float *inp, const float *gamma, const float *beta,
+                                     double eps, double momentum, unsigned int flags,
+                                     int layout, int64_t N, int64_t C, int64_t S);
+
+/* Forward, inference mode: normalizes with the given statistics (usually running_mean and
+ * running_var). out: (N,C,S), may be the same buffer as inp. mean, var: (C,); var is a variance,
+ * not rstd. Flags: BN_USE_SCALE, BN_USE_SHIFT. M = 1 is allowed. */
+BN_API bn_status bn_forward_inference(float *out, const float *inp, const float *mean,
+                                      const float *var, const float *gamma, const float *beta,
+                                      double eps, unsigned int flags,
+                                      int layout, int64_t N, int64_t C, int64_t S);
+
+/* Backward. dinp: (N,C,S) (may be the same buffer as dout or inp); dgamma, dbeta: (C,).
+ * Each is written when its bit is in mask (BN_DIFF_INP, BN_DIFF_SCALE, BN_DIFF_SHIFT) and must be
+ * NULL otherwise. dout, inp: (N,C,S). gamma: (C,) with BN_USE_SCALE, else NULL.
+ * mean, rstd: (C,); save_mean/save_rstd of the forward, or with BN_USE_GLOBAL_STATS the running
+ * mean and 1/sqrt(running_var + eps). inp is read only when dgamma is wanted or without
+ * BN_USE_GLOBAL_STATS; it must be non-NULL whenever it is read.
+ * Flags: BN_USE_SCALE, BN_USE_GLOBAL_STATS. */
+BN_API bn_status bn_backward(float *dinp, float *dgamma, float *dbeta,
+                             const float *dout, const float *inp, const float *gamma,
+                             const float *mean, const float *rstd,
+                             unsigned int flags, unsigned int mask,
+                             int layout, int64_t N, int64_t C, int64_t S);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BN_H */
