@@ -1,0 +1,9 @@
+/**
+ * The native boundary: {@link dev.bnorm.ffi.bn_h}, bindings to {@code native/include/bn.h} in the
+ * layout jextract generates, and {@link dev.bnorm.ffi.NativeLibrary}, which finds, verifies and
+ * loads libbnorm. The bindings resolve symbols through {@code SymbolLookup.loaderLookup()}, so call
+ * {@code NativeLibrary.load()} before the first use of {@code bn_h} (the kernels in
+ * {@code dev.bnorm.kernel} do); a {@code bn_h} function used before that fails with
+ * {@code UnsatisfiedLinkError: unresolved symbol}. Only this package touches {@code java.lang.foreign.Linker}.
+ */
+package dev.bnorm.ffi;
