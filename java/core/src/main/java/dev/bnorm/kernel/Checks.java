@@ -1,0 +1,313 @@
+package dev.bnorm.kernel;
+
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
+import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
+import static dev.bnorm.kernel.BatchNormKernels.USE_GLOBAL_STATS;
+import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
+import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Argument validation for {@link BatchNormKernels}, shared by every implementation and run before
+ * any work (and before any downcall): one method per kernel, mirroring the statuses of
+ * {@code native/include/bn.h}. Nothing is written by a kernel unless its check passed.
+ *
+ * <p>Failures: {@link IllegalArgumentException} whose message starts with the argument's name
+ * ({@code "inp: expected at least 4096 bytes (N*C*S = 1024 floats), got 4092"});
+ * {@link IllegalStateException} for a segment whose scope is closed ({@code "gamma: segment is
+ * closed"}); {@link WrongThreadException} for a segment confined to another thread. Absent buffers
+ * are {@code null}; a missing required buffer is an {@code IllegalArgumentException} too.
+ *
+ * <p>In the order checked: layout, dimensions (N, C, S &gt;= 1; S == 1 for NC; N*C*S*4 fits in a
+ * long), flags, mask, eps, momentum (only with UPDATE_RUNNING), M = N*S &gt; 1 (training), then
+ * each buffer (present exactly when its flag or mask bit says so; alive; accessible by this
+ * thread; native when {@code requireNative}; writable if an output; 4-byte aligned address;
+ * large enough), then aliasing.
+ *
+ * <p>Aliasing: only the extents a kernel touches are compared ({@code 4*N*C*S} or {@code 4*C}
+ * bytes from the segment's address), like the C library, which sees only pointers. An output may
+ * not overlap any other buffer, except exact identity (same start) where bn.h allows it:
+ * {@code out == inp} in the forwards, {@code dinp == dout} or {@code dinp == inp} in backward.
+ * Native segments are compared by address. Heap segments are compared when both expose their
+ * array ({@link MemorySegment#heapBase()}: same array object, then offsets); a read-only heap
+ * segment hides its array, so its overlap with an output cannot be detected and is not
+ * reported (harmless for memory safety; the Java kernels would just read values being written).
+ * Native and heap segments never overlap.
+ *
+ * <p>A buffer that is optional and not read (backward's {@code inp} with USE_GLOBAL_STATS and
+ * without DIFF_SCALE) may be null; when given, it is validated like any other input.
+ */
+public final class Checks {
+
+    private static final int TRAINING_FLAGS = USE_SCALE | USE_SHIFT | UPDATE_RUNNING;
+    private static final int INFERENCE_FLAGS = USE_SCALE | USE_SHIFT;
+    private static final int BACKWARD_FLAGS = USE_SCALE | USE_GLOBAL_STATS;
+    private static final int ALL_MASK = DIFF_INP | DIFF_SCALE | DIFF_SHIFT;
+
+    private Checks() {
+    }
+
+    /** Validates the arguments of {@link BatchNormKernels#forwardTraining}. */
+    public static void checkForwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
+                                            MemorySegment runningMean, MemorySegment runningVar,
+                                            MemorySegment inp, MemorySegment gamma, MemorySegment beta,
+                                            double eps, double momentum, int flags,
+                                            Layout layout, long n, long c, long s, boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        flags(flags, TRAINING_FLAGS, "USE_SCALE | USE_SHIFT | UPDATE_RUNNING");
+        eps(eps);
+        if ((flags & UPDATE_RUNNING) != 0) {
+            momentum(momentum);
+        }
+        if (n * s == 1) { // n, s >= 1 and n*c*s did not overflow
+            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
+                    + n + ", S=" + s + " (M = N*S = 1)");
+        }
+        Buffers b = new Buffers(count, c, requireNative);
+        b.output("out", out, true, ALWAYS);
+        b.output("saveMean", saveMean, false, ALWAYS);
+        b.output("saveRstd", saveRstd, false, ALWAYS);
+        b.output("runningMean", runningMean, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
+        b.output("runningVar", runningVar, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
+        b.input("inp", inp, true, ALWAYS);
+        b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
+        b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
+        b.checkOverlaps(new String[][] {{"out", "inp"}});
+    }
+
+    /** Validates the arguments of {@link BatchNormKernels#forwardInference}. */
+    public static void checkForwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean,
+                                             MemorySegment var, MemorySegment gamma, MemorySegment beta,
+                                             double eps, int flags, Layout layout, long n, long c, long s,
+                                             boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        flags(flags, INFERENCE_FLAGS, "USE_SCALE | USE_SHIFT");
+        eps(eps);
+        Buffers b = new Buffers(count, c, requireNative);
+        b.output("out", out, true, ALWAYS);
+        b.input("inp", inp, true, ALWAYS);
+        b.input("mean", mean, false, ALWAYS);
+        b.input("var", var, false, ALWAYS);
+        b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
+        b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
+        b.checkOverlaps(new String[][] {{"out", "inp"}});
+    }
+
+    /** Validates the arguments of {@link BatchNormKernels#backward}. */
+    public static void checkBackward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
+                                     MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+                                     MemorySegment mean, MemorySegment rstd, int flags, int mask,
+                                     Layout layout, long n, long c, long s, boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        flags(flags, BACKWARD_FLAGS, "USE_SCALE | USE_GLOBAL_STATS");
+        if (mask == 0 || (mask & ~ALL_MASK) != 0) {
+            throw new IllegalArgumentException("mask: expected a non-empty subset of 0x" + Integer.toHexString(ALL_MASK)
+                    + " (DIFF_INP | DIFF_SCALE | DIFF_SHIFT), got 0x" + Integer.toHexString(mask));
+        }
+        boolean global = (flags & USE_GLOBAL_STATS) != 0;
+        boolean wantScale = (mask & DIFF_SCALE) != 0;
+        Buffers b = new Buffers(count, c, requireNative);
+        b.output("dinp", dinp, true, bit(mask, DIFF_INP, "mask", "DIFF_INP"));
+        b.output("dgamma", dgamma, false, bit(mask, DIFF_SCALE, "mask", "DIFF_SCALE"));
+        b.output("dbeta", dbeta, false, bit(mask, DIFF_SHIFT, "mask", "DIFF_SHIFT"));
+        b.input("dout", dout, true, ALWAYS);
+        if (!global) {
+            b.input("inp", inp, true, new Need(true, "flags lacks USE_GLOBAL_STATS"));
+        } else if (wantScale) {
+            b.input("inp", inp, true, new Need(true, "mask has DIFF_SCALE"));
+        } else if (inp != null) {
+            b.input("inp", inp, true, ALWAYS); // not read, but validated when given
+        }
+        b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
+        b.input("mean", mean, false, ALWAYS);
+        b.input("rstd", rstd, false, ALWAYS);
+        b.checkOverlaps(new String[][] {{"dinp", "dout"}, {"dinp", "inp"}});
+    }
+
+    // ---- scalar helpers ----
+
+    /** Checks layout and dimensions; returns N*C*S (whose size in bytes fits in a long). */
+    private static long dimensions(Layout layout, long n, long c, long s) {
+        if (layout == null) {
+            throw new IllegalArgumentException("layout: expected one of NC, NCHW, NHWC, got null");
+        }
+        positive("n", n);
+        positive("c", c);
+        positive("s", s);
+        if (layout == Layout.NC && s != 1) {
+            throw new IllegalArgumentException("s: expected 1 for layout NC, got " + s);
+        }
+        try {
+            long count = Math.multiplyExact(Math.multiplyExact(n, c), s);
+            Math.multiplyExact(count, 4L);
+            return count;
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("n, c, s: expected N*C*S*4 bytes to fit in a long, got N=" + n
+                    + ", C=" + c + ", S=" + s);
+        }
+    }
+
+    private static void positive(String name, long value) {
+        if (value < 1) {
+            throw new IllegalArgumentException(name + ": expected at least 1, got " + value);
+        }
+    }
+
+    private static void flags(int flags, int allowed, String names) {
+        if ((flags & ~allowed) != 0) {
+            throw new IllegalArgumentException("flags: expected a subset of 0x" + Integer.toHexString(allowed)
+                    + " (" + names + "), got 0x" + Integer.toHexString(flags));
+        }
+    }
+
+    private static void eps(double eps) {
+        if (!(Double.isFinite(eps) && eps > 0)) {
+            throw new IllegalArgumentException("eps: expected a finite number > 0, got " + eps);
+        }
+    }
+
+    private static void momentum(double momentum) {
+        if (!(momentum >= 0 && momentum <= 1)) { // also rejects NaN
+            throw new IllegalArgumentException("momentum: expected a number in [0, 1] with UPDATE_RUNNING, got "
+                    + momentum);
+        }
+    }
+
+    /** Whether a buffer must be given (true) or must be null (false), and why. */
+    private record Need(boolean required, String reason) {
+    }
+
+    private static final Need ALWAYS = new Need(true, "");
+
+    /** A buffer governed by a flag or mask bit: required with it, null without it. */
+    private static Need bit(int bits, int bit, String what, String name) {
+        boolean set = (bits & bit) != 0;
+        return new Need(set, what + (set ? " has " : " lacks ") + name);
+    }
+
+    // ---- buffer helpers ----
+
+    /** A validated, present buffer and the bytes the kernel touches. */
+    private record Buffer(String name, MemorySegment segment, long bytes, boolean output) {
+    }
+
+    /** Collects and validates the buffers of one call, then checks their overlaps. */
+    private static final class Buffers {
+        private final long count;
+        private final long channels;
+        private final boolean requireNative;
+        private final List<Buffer> present = new ArrayList<>();
+
+        Buffers(long count, long channels, boolean requireNative) {
+            this.count = count;
+            this.channels = channels;
+            this.requireNative = requireNative;
+        }
+
+        void output(String name, MemorySegment segment, boolean tensor, Need need) {
+            add(name, segment, tensor, need, true);
+        }
+
+        void input(String name, MemorySegment segment, boolean tensor, Need need) {
+            add(name, segment, tensor, need, false);
+        }
+
+        /** @param tensor (N,C,S) if true, else (C,) */
+        private void add(String name, MemorySegment segment, boolean tensor, Need need, boolean output) {
+            if (!need.required()) {
+                if (segment != null) {
+                    throw new IllegalArgumentException(name + ": expected null because " + need.reason()
+                            + ", got a segment");
+                }
+                return;
+            }
+            if (segment == null) {
+                throw new IllegalArgumentException(name + ": expected a segment"
+                        + (need.reason().isEmpty() ? "" : " because " + need.reason()) + ", got null");
+            }
+            if (!segment.scope().isAlive()) {
+                throw new IllegalStateException(name + ": segment is closed");
+            }
+            if (!segment.isAccessibleBy(Thread.currentThread())) {
+                throw new WrongThreadException(name + ": segment is not accessible by thread "
+                        + Thread.currentThread().getName() + " (confined to another thread)");
+            }
+            if (requireNative && !segment.isNative()) {
+                throw new IllegalArgumentException(name + ": expected a native (off-heap) segment, got a heap segment");
+            }
+            if (output && segment.isReadOnly()) {
+                throw new IllegalArgumentException(name + ": expected a writable segment, got a read-only segment");
+            }
+            if (segment.address() % 4 != 0) {
+                throw new IllegalArgumentException(name + ": expected a 4-byte aligned address, got "
+                        + (segment.isNative() ? "0x" + Long.toHexString(segment.address())
+                                              : "heap offset " + segment.address()));
+            }
+            long floats = tensor ? count : channels;
+            long bytes = floats * 4;
+            if (segment.byteSize() < bytes) {
+                throw new IllegalArgumentException(name + ": expected at least " + bytes + " bytes ("
+                        + (tensor ? "N*C*S" : "C") + " = " + floats + " floats), got " + segment.byteSize());
+            }
+            present.add(new Buffer(name, segment, bytes, output));
+        }
+
+        /** Rejects any overlap of an output with another buffer, except the listed identities. */
+        void checkOverlaps(String[][] allowedIdentities) {
+            for (int i = 0; i < present.size(); i++) {
+                for (int j = 0; j < present.size(); j++) {
+                    Buffer a = present.get(i);
+                    Buffer b = present.get(j);
+                    if (i == j || !a.output() || (b.output() && j < i) || !overlaps(a, b)) {
+                        continue;
+                    }
+                    boolean mayBeIdentical = allowed(allowedIdentities, a.name(), b.name());
+                    if (mayBeIdentical && a.segment().address() == b.segment().address()) {
+                        continue;
+                    }
+                    throw new IllegalArgumentException(a.name() + ": expected no overlap with " + b.name()
+                            + (mayBeIdentical ? " except exact identity (" + a.name() + " == " + b.name() + ")" : "")
+                            + ", got " + describe(a) + " and " + describe(b));
+                }
+            }
+        }
+
+        private static boolean allowed(String[][] pairs, String output, String other) {
+            for (String[] p : pairs) {
+                if (p[0].equals(output) && p[1].equals(other)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private static String describe(Buffer b) {
+            long start = b.segment().address();
+            return b.name() + " at [" + (b.segment().isNative() ? "0x" + Long.toHexString(start) : "heap " + start)
+                    + ", +" + b.bytes() + ")";
+        }
+
+        private static boolean overlaps(Buffer a, Buffer b) {
+            MemorySegment x = a.segment();
+            MemorySegment y = b.segment();
+            if (x.isNative() != y.isNative()) {
+                return false;
+            }
+            if (!x.isNative()) {
+                Object hx = x.heapBase().orElse(null);
+                Object hy = y.heapBase().orElse(null);
+                if (hx == null || hx != hy) {
+                    return false; // read-only heap segments hide their array: not detectable
+                }
+            }
+            long x0 = x.address();
+            long y0 = y.address();
+            return x0 < y0 + b.bytes() && y0 < x0 + a.bytes();
+        }
+    }
+}

@@ -1,0 +1,171 @@
+package dev.bnorm.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The Batch Normalization kernels in plain Java: the test oracle and the fallback where no native
+ * library exists. Clear rather than fast; every sum is accumulated in double and every result is
+ * computed in double, then rounded once to float.
+ *
+ * <p>Per channel c, over the M = N*S values x of that channel (see {@code bn.h}):
+ * <pre>
+ *   mean = sum(x)/M,  var = sum((x - mean)^2)/M        two passes, biased, never E[x^2] - E[x]^2
+ *   rstd = 1/sqrt(var + eps)
+ *   out  = gamma*(x - mean)*rstd + beta
+ *   running_mean = (1-f)*running_mean + f*mean
+ *   running_var  = (1-f)*running_var  + f*var*M/(M-1)  (unbiased)
+ *   backward: xhat = (x - mean)*rstd, dbeta = sum(dout), dgamma = sum(dout*xhat),
+ *             dinp = gamma*rstd*(dout - dbeta/M - xhat*dgamma/M), or gamma*rstd*dout (USE_GLOBAL_STATS)
+ * </pre>
+ *
+ * <p>Aliasing: channels are processed one at a time, and a channel's statistics (forward) or sums
+ * (backward) are complete before any element of that channel is written. Each written element
+ * depends only on its own inputs and on its channel's sums, so {@code out == inp},
+ * {@code dinp == dout} and {@code dinp == inp} are safe. Accepts heap and native segments.
+ */
+public final class JavaKernels implements BatchNormKernels {
+
+    /** The only instance; stateless and thread-safe. */
+    public static final JavaKernels INSTANCE = new JavaKernels();
+
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    private JavaKernels() {
+    }
+
+    @Override
+    public String name() {
+        return "java";
+    }
+
+    @Override
+    public void forwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
+                                MemorySegment runningMean, MemorySegment runningVar,
+                                MemorySegment inp, MemorySegment gamma, MemorySegment beta,
+                                double eps, double momentum, int flags,
+                                Layout layout, long n, long c, long s) {
+        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
+                eps, momentum, flags, layout, n, c, s, false);
+        long m = n * s;
+        for (long ch = 0; ch < c; ch++) {
+            // pass 1: mean
+            double sum = 0;
+            for (long i = 0; i < n; i++) {
+                for (long j = 0; j < s; j++) {
+                    sum += get(inp, layout.index(i, ch, j, c, s));
+                }
+            }
+            double mean = sum / m;
+            // pass 2: biased variance
+            double sq = 0;
+            for (long i = 0; i < n; i++) {
+                for (long j = 0; j < s; j++) {
+                    double d = get(inp, layout.index(i, ch, j, c, s)) - mean;
+                    sq += d * d;
+                }
+            }
+            double var = sq / m;
+            double rstd = 1.0 / Math.sqrt(var + eps);
+            // normalize (the channel's statistics are complete: in-place safe)
+            normalize(out, inp, mean, rstd, scale(gamma, ch), shift(beta, ch), layout, n, ch, c, s);
+            set(saveMean, ch, mean);
+            set(saveRstd, ch, rstd);
+            if ((flags & UPDATE_RUNNING) != 0) {
+                set(runningMean, ch, (1 - momentum) * get(runningMean, ch) + momentum * mean);
+                set(runningVar, ch, (1 - momentum) * get(runningVar, ch) + momentum * var * m / (m - 1));
+            }
+        }
+    }
+
+    @Override
+    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var,
+                                 MemorySegment gamma, MemorySegment beta, double eps, int flags,
+                                 Layout layout, long n, long c, long s) {
+        Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s, false);
+        for (long ch = 0; ch < c; ch++) {
+            double rstd = 1.0 / Math.sqrt(get(var, ch) + eps);
+            normalize(out, inp, get(mean, ch), rstd, scale(gamma, ch), shift(beta, ch), layout, n, ch, c, s);
+        }
+    }
+
+    @Override
+    public void backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
+                         MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+                         MemorySegment mean, MemorySegment rstd, int flags, int mask,
+                         Layout layout, long n, long c, long s) {
+        Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask,
+                layout, n, c, s, false);
+        boolean global = (flags & USE_GLOBAL_STATS) != 0;
+        boolean readInp = !global || (mask & DIFF_SCALE) != 0;
+        long m = n * s;
+        for (long ch = 0; ch < c; ch++) {
+            double mu = get(mean, ch);
+            double r = get(rstd, ch);
+            double g = scale(gamma, ch);
+            // the sums, complete before dinp is written (alias-safe)
+            double sumDout = 0;     // dbeta
+            double sumDoutXhat = 0; // dgamma
+            for (long i = 0; i < n; i++) {
+                for (long j = 0; j < s; j++) {
+                    long k = layout.index(i, ch, j, c, s);
+                    double dy = get(dout, k);
+                    sumDout += dy;
+                    if (readInp) {
+                        sumDoutXhat += dy * (get(inp, k) - mu) * r;
+                    }
+                }
+            }
+            if ((mask & DIFF_INP) != 0) {
+                for (long i = 0; i < n; i++) {
+                    for (long j = 0; j < s; j++) {
+                        long k = layout.index(i, ch, j, c, s);
+                        double dy = get(dout, k);
+                        double dx;
+                        if (global) {
+                            dx = g * r * dy;
+                        } else {
+                            double xhat = (get(inp, k) - mu) * r;
+                            // term 1: dy; term 2: mean of dy; term 3: xhat times mean of dy*xhat
+                            dx = g * r * (dy - sumDout / m - xhat * sumDoutXhat / m);
+                        }
+                        set(dinp, k, dx);
+                    }
+                }
+            }
+            if ((mask & DIFF_SCALE) != 0) {
+                set(dgamma, ch, sumDoutXhat);
+            }
+            if ((mask & DIFF_SHIFT) != 0) {
+                set(dbeta, ch, sumDout);
+            }
+        }
+    }
+
+    /** out = gamma*(x - mean)*rstd + beta over channel ch. */
+    private static void normalize(MemorySegment out, MemorySegment inp, double mean, double rstd,
+                                  double gamma, double beta, Layout layout, long n, long ch, long c, long s) {
+        for (long i = 0; i < n; i++) {
+            for (long j = 0; j < s; j++) {
+                long k = layout.index(i, ch, j, c, s);
+                set(out, k, gamma * (get(inp, k) - mean) * rstd + beta);
+            }
+        }
+    }
+
+    private static double scale(MemorySegment gamma, long ch) {
+        return gamma == null ? 1.0 : get(gamma, ch);
+    }
+
+    private static double shift(MemorySegment beta, long ch) {
+        return beta == null ? 0.0 : get(beta, ch);
+    }
+
+    private static double get(MemorySegment segment, long index) {
+        return segment.get(F, index * 4);
+    }
+
+    private static void set(MemorySegment segment, long index, double value) {
+        segment.set(F, index * 4, (float) value);
+    }
+}

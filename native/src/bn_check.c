@@ -1,0 +1,220 @@
+/*
+ * bn_check.c - argument validation, done once, up front, for every public entry point.
+ *
+ * N = batch, C = channels, S = spatial size (H*W, or L; 1 for NC). M = N*S values per channel.
+ *
+ * Checks, in this order; the first one that fails gives the status. Nothing is written by
+ * any check, and the kernels write nothing unless all of them pass.
+ *   1. BN_ERR_NULL_POINTER   a required buffer is NULL. Required: every buffer that the function
+ *                            always takes, plus each optional one whose flag or mask bit is set
+ *                            (bits of flags and mask that are unknown to the function are ignored
+ *                            here; they fail in step 2 or 3). bn_backward reads inp, so requires
+ *                            it, when BN_DIFF_SCALE is in mask or BN_USE_GLOBAL_STATS is not set.
+ *   2. BN_ERR_BAD_FLAGS      flags has a bit the function does not take (unknown bits included),
+ *                            or an optional buffer is non-NULL while its flag bit (forward) or its
+ *                            mask bit (backward outputs) is not set.
+ *   3. BN_ERR_BAD_MASK       bn_backward: mask is 0 or has bits other than BN_DIFF_*.
+ *   4. BN_ERR_BAD_DIMENSION  N, C or S < 1, or layout is BN_LAYOUT_NC and S != 1.
+ *   5. BN_ERR_OVERFLOW       N*C*S*sizeof(float) > min(INT64_MAX, SIZE_MAX, PTRDIFF_MAX), checked
+ *                            with divisions so that no product can overflow.
+ *   6. BN_ERR_BAD_LAYOUT     layout is not a bn_layout value.
+ *   7. BN_ERR_BAD_EPS        forward: eps is NaN, infinite or <= 0.
+ *   8. BN_ERR_BAD_MOMENTUM   bn_forward_training with BN_UPDATE_RUNNING: momentum is NaN or
+ *                            outside [0, 1]. Without the flag momentum is not looked at.
+ *   9. BN_ERR_SINGLE_VALUE   bn_forward_training: M = N*S == 1. (bn_backward accepts M == 1.)
+ *  10. BN_ERR_MISALIGNED     a non-NULL buffer address is not a multiple of 4.
+ *  11. BN_ERR_ALIAS          the byte range of an output overlaps the byte range of any other
+ *                            non-NULL buffer (input or output), unless both are (N,C,S) buffers,
+ *                            the other one is an input, and the two pointers are equal
+ *                            (out == inp; dinp == dout; dinp == inp). Inputs may overlap inputs.
+ *                            Running statistics are outputs (updated in place).
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bn.h"
+#include "bn_internal.h"
+
+// ----------------------------------------------------------------------------
+// dimensions
+
+static bn_status check_dims(int layout, int64_t N, int64_t C, int64_t S) {
+    if (N < 1 || C < 1 || S < 1) return BN_ERR_BAD_DIMENSION;
+    if (layout == BN_LAYOUT_NC && S != 1) return BN_ERR_BAD_DIMENSION;
+    // the largest byte count that int64_t, size_t and ptrdiff_t can all hold
+    uint64_t max_bytes = (uint64_t)INT64_MAX;
+    if ((uint64_t)SIZE_MAX < max_bytes) max_bytes = (uint64_t)SIZE_MAX;
+    if ((uint64_t)PTRDIFF_MAX < max_bytes) max_bytes = (uint64_t)PTRDIFF_MAX;
+    const uint64_t max_elems = max_bytes / sizeof(float);
+    const uint64_t n = (uint64_t)N, c = (uint64_t)C, s = (uint64_t)S;
+    if (n > max_elems) return BN_ERR_OVERFLOW;
+    if (c > max_elems / n) return BN_ERR_OVERFLOW;
+    if (s > max_elems / (n * c)) return BN_ERR_OVERFLOW;
+    if (layout != BN_LAYOUT_NC && layout != BN_LAYOUT_NCHW && layout != BN_LAYOUT_NHWC) {
+        return BN_ERR_BAD_LAYOUT;
+    }
+    return BN_OK;
+}
+
+// ----------------------------------------------------------------------------
+// buffers: alignment and overlap
+
+typedef struct {
+    const float *p;     // NULL: absent, ignored by the checks below
+    uintptr_t bytes;
+    int is_output;
+    int is_tensor;      // an (N,C,S) buffer (else a per-channel (C,) buffer)
+} bn_buf;
+
+static int misaligned(const bn_buf *b, int n) {
+    for (int i = 0; i < n; i++) {
+        if (b[i].p != NULL && ((uintptr_t)b[i].p & (uintptr_t)3u) != 0) return 1;
+    }
+    return 0;
+}
+
+// [lo, hi) of a buffer; hi saturates instead of wrapping around the address space
+static uintptr_t buf_hi(const bn_buf *b) {
+    const uintptr_t lo = (uintptr_t)b->p;
+    return b->bytes > UINTPTR_MAX - lo ? UINTPTR_MAX : lo + b->bytes;
+}
+
+static int bad_alias(const bn_buf *b, int n) {
+    for (int i = 0; i < n; i++) {
+        if (b[i].p == NULL || !b[i].is_output) continue;
+        const uintptr_t lo_i = (uintptr_t)b[i].p, hi_i = buf_hi(&b[i]);
+        for (int j = 0; j < n; j++) {
+            if (j == i || b[j].p == NULL) continue;
+            const uintptr_t lo_j = (uintptr_t)b[j].p, hi_j = buf_hi(&b[j]);
+            if (!(lo_i < hi_j && lo_j < hi_i)) continue; // disjoint
+            // the one allowed overlap: an (N,C,S) output that IS an (N,C,S) input
+            if (b[i].is_tensor && b[j].is_tensor && !b[j].is_output && lo_i == lo_j) continue;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// sizes in bytes, valid only after check_dims returned BN_OK
+static uintptr_t tensor_bytes(int64_t N, int64_t C, int64_t S) {
+    return (uintptr_t)((uint64_t)N * (uint64_t)C * (uint64_t)S * sizeof(float));
+}
+
+static uintptr_t channel_bytes(int64_t C) { return (uintptr_t)((uint64_t)C * sizeof(float)); }
+
+static int bad_eps(double eps) { return !(eps > 0.0) || !isfinite(eps); }
+
+// optional buffer p against its bit: 1 if present while the bit is absent
+static int present_without(const float *p, unsigned int bits, unsigned int bit) {
+    return p != NULL && (bits & bit) == 0;
+}
+
+// required buffer p (when bit is set in bits, or always when bit == 0): 1 if NULL
+static int missing(const float *p, unsigned int bits, unsigned int bit) {
+    return p == NULL && (bit == 0 || (bits & bit) != 0);
+}
+
+// ----------------------------------------------------------------------------
+// entry points
+
+bn_status bn_check_forward_training(const float *out, const float *save_mean,
+                                    const float *save_rstd, const float *running_mean,
+                                    const float *running_var, const float *inp,
+                                    const float *gamma, const float *beta,
+                                    double eps, double momentum, unsigned int flags,
+                                    int layout, int64_t N, int64_t C, int64_t S) {
+    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING;
+    if (missing(out, flags, 0) || missing(save_mean, flags, 0) || missing(save_rstd, flags, 0) ||
+        missing(inp, flags, 0) || missing(gamma, flags, BN_USE_SCALE) ||
+        missing(beta, flags, BN_USE_SHIFT) || missing(running_mean, flags, BN_UPDATE_RUNNING) ||
+        missing(running_var, flags, BN_UPDATE_RUNNING)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(beta, flags, BN_USE_SHIFT) ||
+        present_without(running_mean, flags, BN_UPDATE_RUNNING) ||
+        present_without(running_var, flags, BN_UPDATE_RUNNING)) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    if (bad_eps(eps)) return BN_ERR_BAD_EPS;
+    if ((flags & BN_UPDATE_RUNNING) != 0 && !(momentum >= 0.0 && momentum <= 1.0)) {
+        return BN_ERR_BAD_MOMENTUM;
+    }
+    if (N * S == 1) return BN_ERR_SINGLE_VALUE;
+    const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {out, tb, 1, 1},          {save_mean, cb, 1, 0}, {save_rstd, cb, 1, 0},
+        {running_mean, cb, 1, 0}, {running_var, cb, 1, 0},
+        {inp, tb, 0, 1},          {gamma, cb, 0, 0},     {beta, cb, 0, 0},
+    };
+    const int nb = (int)(sizeof b / sizeof b[0]);
+    if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, nb)) return BN_ERR_ALIAS;
+    return BN_OK;
+}
+
+bn_status bn_check_forward_inference(const float *out, const float *inp,
+                                     const float *mean, const float *var,
+                                     const float *gamma, const float *beta,
+                                     double eps, unsigned int flags,
+                                     int layout, int64_t N, int64_t C, int64_t S) {
+    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT;
+    if (missing(out, flags, 0) || missing(inp, flags, 0) || missing(mean, flags, 0) ||
+        missing(var, flags, 0) || missing(gamma, flags, BN_USE_SCALE) ||
+        missing(beta, flags, BN_USE_SHIFT)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(beta, flags, BN_USE_SHIFT)) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    if (bad_eps(eps)) return BN_ERR_BAD_EPS;
+    const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {out, tb, 1, 1},
+        {inp, tb, 0, 1}, {mean, cb, 0, 0}, {var, cb, 0, 0}, {gamma, cb, 0, 0}, {beta, cb, 0, 0},
+    };
+    const int nb = (int)(sizeof b / sizeof b[0]);
+    if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, nb)) return BN_ERR_ALIAS;
+    return BN_OK;
+}
+
+bn_status bn_check_backward(const float *dinp, const float *dgamma, const float *dbeta,
+                            const float *dout, const float *inp, const float *gamma,
+                            const float *mean, const float *rstd,
+                            unsigned int flags, unsigned int mask,
+                            int layout, int64_t N, int64_t C, int64_t S) {
+    const unsigned int taken = BN_USE_SCALE | BN_USE_GLOBAL_STATS;
+    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+    // inp is read for dgamma, and for dinp with batch statistics (and nothing else)
+    const int inp_read = (mask & BN_DIFF_SCALE) != 0 || (flags & BN_USE_GLOBAL_STATS) == 0;
+    if (missing(dinp, mask, BN_DIFF_INP) || missing(dgamma, mask, BN_DIFF_SCALE) ||
+        missing(dbeta, mask, BN_DIFF_SHIFT) || missing(dout, flags, 0) ||
+        (inp_read && inp == NULL) || missing(gamma, flags, BN_USE_SCALE) ||
+        missing(mean, flags, 0) || missing(rstd, flags, 0)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(dinp, mask, BN_DIFF_INP) || present_without(dgamma, mask, BN_DIFF_SCALE) ||
+        present_without(dbeta, mask, BN_DIFF_SHIFT)) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    if (mask == 0 || (mask & ~known_mask) != 0) return BN_ERR_BAD_MASK;
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {dinp, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
+        {dout, tb, 0, 1}, {inp, tb, 0, 1},    {gamma, cb, 0, 0}, {mean, cb, 0, 0}, {rstd, cb, 0, 0},
+    };
+    const int nb = (int)(sizeof b / sizeof b[0]);
+    if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, nb)) return BN_ERR_ALIAS;
+    return BN_OK;
+}

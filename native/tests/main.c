@@ -1,0 +1,54 @@
+/*
+ * main.c - bn_tests NAME: runs one test; bn_tests --list prints the names.
+ * Exit status: 0 if every CHECK passed, 1 if one failed, 2 for usage errors.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const struct {
+    const char *name;
+    void (*run)(void);
+} tests[] = {
+    {"version", test_version},
+    {"strerror", test_strerror},
+    {"check_forward_training", test_check_forward_training},
+    {"check_forward_inference", test_check_forward_inference},
+    {"check_backward", test_check_backward},
+    {"check_order", test_check_order},
+    {"status_coverage", test_status_coverage},
+    {"forward_training", test_forward_training},
+    {"forward_inference", test_forward_inference},
+    {"backward", test_backward},
+    {"channel_chunks", test_channel_chunks},
+    {"running_stats", test_running_stats},
+    {"large_offset", test_large_offset},
+    {"constant_channel", test_constant_channel},
+    {"nonfinite_isolation", test_nonfinite_isolation},
+};
+
+int main(int argc, char **argv) {
+    const int n = (int)(sizeof tests / sizeof tests[0]);
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < n; i++) printf("%s\n", tests[i].name);
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s TEST | --list\n", argv[0]);
+        return 2;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(argv[1], tests[i].name) == 0) {
+            tests[i].run();
+            if (bt_failures != 0) {
+                fprintf(stderr, "%s: %d failure(s)\n", tests[i].name, bt_failures);
+                return 1;
+            }
+            printf("%s: ok (%ld checks)\n", tests[i].name, bt_checks);
+            return 0;
+        }
+    }
+    fprintf(stderr, "unknown test: %s\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,440 @@
+/*
+ * test_kernels.c - every kernel against the naive double references of harness.c: all layouts,
+ * awkward shapes, all flag and mask combinations, in place; running statistics over steps.
+ *
+ * N = batch, C = channels, S = spatial size, M = N*S values per channel.
+ *
+ * Outputs start filled with NaN, so an output that is not overwritten (or accumulated into)
+ * fails the comparison.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+// shapes up to SMALL elements run every flag combination; up to LARGE a few; larger are skipped
+enum { SMALL = 4096, LARGE = 1 << 18 };
+
+static const int layouts[] = {BN_LAYOUT_NC, BN_LAYOUT_NCHW, BN_LAYOUT_NHWC};
+
+static double maxabs(const double *p, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) m = fabs(p[i]) > m ? fabs(p[i]) : m;
+    return m;
+}
+
+static float *copy_floats(const float *p, size_t n) {
+    float *q = bt_floats(n);
+    memcpy(q, p, n * sizeof(float));
+    return q;
+}
+
+// inp: per channel c, offset_c + sd_c*N(0,1) with offset_c in [-2, 2), sd_c in [0.5, 2)
+static void fill_inp(bt_rng *r, float *inp, int layout, int64_t N, int64_t C, int64_t S) {
+    for (int64_t c = 0; c < C; c++) {
+        const double off = 4.0 * (bt_uniform(r) - 0.5), sd = 0.5 + 1.5 * bt_uniform(r);
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t s = 0; s < S; s++) {
+                inp[bt_index(layout, N, C, S, n, c, s)] = (float)(off + sd * bt_normal(r));
+            }
+        }
+    }
+}
+
+static void fill_normal(bt_rng *r, float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)bt_normal(r);
+}
+
+static void fill_uniform(bt_rng *r, float *p, size_t n, double lo, double hi) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)(lo + (hi - lo) * bt_uniform(r));
+}
+
+static void case_name(char *buf, size_t size, const char *kernel, int layout, int64_t N,
+                      int64_t C, int64_t S, unsigned int flags, unsigned int mask, int inplace) {
+    snprintf(buf, size, "%s %s N=%lld C=%lld S=%lld flags=0x%x mask=0x%x inplace=%d", kernel,
+             bt_layout_name(layout), (long long)N, (long long)C, (long long)S, flags, mask,
+             inplace);
+}
+
+static void sub(char *buf, size_t size, const char *name, const char *what) {
+    snprintf(buf, size, "%s: %s", name, what);
+}
+
+// ----------------------------------------------------------------------------
+// bn_forward_training
+
+static void train_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
+                       unsigned int flags, int inplace) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    const int64_t M = N * S;
+    const double eps = bt_uniform(r) < 0.5 ? 1e-5 : 1e-3, f = 0.05 + 0.5 * bt_uniform(r);
+    char name[160], what[200];
+    case_name(name, sizeof name, "forward_training", layout, N, C, S, flags, 0, inplace);
+
+    float *inp = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
+    float *running_mean = bt_floats(nc), *running_var = bt_floats(nc);
+    float *save_mean = bt_floats(nc), *save_rstd = bt_floats(nc);
+    fill_inp(r, inp, layout, N, C, S);
+    fill_normal(r, gamma, nc);
+    fill_normal(r, beta, nc);
+    fill_normal(r, running_mean, nc);
+    fill_uniform(r, running_var, nc, 0.5, 1.5);
+    float *inp0 = copy_floats(inp, n), *rm0 = copy_floats(running_mean, nc);
+    float *rv0 = copy_floats(running_var, nc);
+    float *out = inplace ? inp : bt_floats(n);
+    const int scale = (flags & BN_USE_SCALE) != 0, shift = (flags & BN_USE_SHIFT) != 0;
+    const int upd = (flags & BN_UPDATE_RUNNING) != 0;
+
+    const bn_status st = bn_forward_training(out, save_mean, save_rstd,
+                                             upd ? running_mean : NULL, upd ? running_var : NULL,
+                                             inp, scale ? gamma : NULL, shift ? beta : NULL, eps,
+                                             f, flags, layout, N, C, S);
+    if (M == 1) {
+        CHECK(st == BN_ERR_SINGLE_VALUE, "%s: status %d, want BN_ERR_SINGLE_VALUE", name, st);
+        CHECK(memcmp(inp, inp0, n * sizeof(float)) == 0, "%s: inp/out written", name);
+        CHECK(memcmp(running_mean, rm0, nc * sizeof(float)) == 0, "%s: running_mean", name);
+        CHECK(isnan(save_mean[0]) && isnan(save_rstd[0]), "%s: save_* written", name);
+    } else {
+        CHECK(st == BN_OK, "%s: status %d (%s)", name, st, bn_strerror(st));
+        double *mean = bt_doubles(nc), *var = bt_doubles(nc), *rstd = bt_doubles(nc);
+        double *ref = bt_doubles(n), *ref_rm = bt_doubles(nc), *ref_rv = bt_doubles(nc);
+        ref_stats(mean, var, inp0, layout, N, C, S);
+        for (size_t c = 0; c < nc; c++) {
+            rstd[c] = 1.0 / sqrt(var[c] + eps);
+            ref_rm[c] = (1.0 - f) * rm0[c] + f * mean[c];
+            ref_rv[c] = (1.0 - f) * rv0[c] + f * var[c] * (double)M / (double)(M - 1);
+        }
+        ref_normalize(ref, inp0, mean, rstd, scale ? gamma : NULL, shift ? beta : NULL, layout,
+                      N, C, S);
+        const double tol = bt_tol(M);
+        sub(what, sizeof what, name, "out");
+        bt_close(what, out, ref, n, tol, tol);
+        sub(what, sizeof what, name, "save_mean");
+        bt_close(what, save_mean, mean, nc, 1e-12, tol);
+        sub(what, sizeof what, name, "save_rstd");
+        bt_close(what, save_rstd, rstd, nc, 0.0, tol);
+        if (upd) {
+            sub(what, sizeof what, name, "running_mean");
+            bt_close(what, running_mean, ref_rm, nc, 1e-12, tol);
+            sub(what, sizeof what, name, "running_var");
+            bt_close(what, running_var, ref_rv, nc, 0.0, tol);
+        } else {
+            CHECK(memcmp(running_mean, rm0, nc * sizeof(float)) == 0, "%s: running_mean", name);
+        }
+        free(mean); free(var); free(rstd); free(ref); free(ref_rm); free(ref_rv);
+    }
+    if (!inplace) free(out);
+    free(inp); free(gamma); free(beta); free(running_mean); free(running_var);
+    free(save_mean); free(save_rstd); free(inp0); free(rm0); free(rv0);
+}
+
+void test_forward_training(void) {
+    bt_rng r;
+    bt_rng_seed(&r, 1);
+    for (int l = 0; l < 3; l++) {
+        const int layout = layouts[l];
+        for (int in = 0; in < bt_n_sizes; in++) {
+            for (int ic = 0; ic < bt_n_sizes; ic++) {
+                for (int is = 0; is < (layout == BN_LAYOUT_NC ? 1 : bt_n_sizes); is++) {
+                    const int64_t N = bt_sizes[in], C = bt_sizes[ic], S = bt_sizes[is];
+                    const int64_t n = N * C * S;
+                    if (n <= SMALL) {
+                        for (unsigned int flags = 0; flags < 8; flags++) {
+                            train_case(&r, layout, N, C, S, flags, 0);
+                            train_case(&r, layout, N, C, S, flags, 1);
+                        }
+                    } else if (n <= LARGE) {
+                        train_case(&r, layout, N, C, S, 7u, 0);
+                        train_case(&r, layout, N, C, S, 0u, 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// bn_forward_inference
+
+static void infer_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
+                       unsigned int flags, int inplace) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    const double eps = bt_uniform(r) < 0.5 ? 1e-5 : 0.1;
+    char name[160], what[200];
+    case_name(name, sizeof name, "forward_inference", layout, N, C, S, flags, 0, inplace);
+
+    float *inp = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
+    float *mean = bt_floats(nc), *var = bt_floats(nc);
+    fill_inp(r, inp, layout, N, C, S);
+    fill_normal(r, gamma, nc);
+    fill_normal(r, beta, nc);
+    fill_normal(r, mean, nc);
+    fill_uniform(r, var, nc, 0.0, 3.0);
+    var[0] = 0.0f; // a zero variance is valid: rstd = 1/sqrt(eps)
+    float *inp0 = copy_floats(inp, n);
+    float *out = inplace ? inp : bt_floats(n);
+    const int scale = (flags & BN_USE_SCALE) != 0, shift = (flags & BN_USE_SHIFT) != 0;
+
+    const bn_status st = bn_forward_inference(out, inp, mean, var, scale ? gamma : NULL,
+                                              shift ? beta : NULL, eps, flags, layout, N, C, S);
+    CHECK(st == BN_OK, "%s: status %d (%s)", name, st, bn_strerror(st));
+    double *mean_d = bt_doubles(nc), *rstd = bt_doubles(nc), *ref = bt_doubles(n);
+    for (size_t c = 0; c < nc; c++) {
+        mean_d[c] = mean[c];
+        rstd[c] = 1.0 / sqrt((double)var[c] + eps);
+    }
+    ref_normalize(ref, inp0, mean_d, rstd, scale ? gamma : NULL, shift ? beta : NULL, layout, N,
+                  C, S);
+    const double tol = bt_tol(2);
+    sub(what, sizeof what, name, "out");
+    bt_close(what, out, ref, n, tol, tol);
+    if (!inplace) free(out);
+    free(inp); free(gamma); free(beta); free(mean); free(var); free(inp0);
+    free(mean_d); free(rstd); free(ref);
+}
+
+void test_forward_inference(void) {
+    bt_rng r;
+    bt_rng_seed(&r, 2);
+    for (int l = 0; l < 3; l++) {
+        const int layout = layouts[l];
+        for (int in = 0; in < bt_n_sizes; in++) {
+            for (int ic = 0; ic < bt_n_sizes; ic++) {
+                for (int is = 0; is < (layout == BN_LAYOUT_NC ? 1 : bt_n_sizes); is++) {
+                    const int64_t N = bt_sizes[in], C = bt_sizes[ic], S = bt_sizes[is];
+                    const int64_t n = N * C * S;
+                    if (n <= SMALL) {
+                        for (unsigned int flags = 0; flags < 4; flags++) {
+                            infer_case(&r, layout, N, C, S, flags, 0);
+                            infer_case(&r, layout, N, C, S, flags, 1);
+                        }
+                    } else if (n <= LARGE) {
+                        infer_case(&r, layout, N, C, S, 3u, 0);
+                        infer_case(&r, layout, N, C, S, 0u, 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// bn_backward
+
+enum { NO_ALIAS = 0, DINP_IS_DOUT = 1, DINP_IS_INP = 2 };
+
+static void back_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
+                      unsigned int flags, unsigned int mask, int alias, int inp_null) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    const int64_t M = N * S;
+    const double eps = 1e-5;
+    const int global = (flags & BN_USE_GLOBAL_STATS) != 0, scale = (flags & BN_USE_SCALE) != 0;
+    char name[180], what[220];
+    case_name(name, sizeof name, "backward", layout, N, C, S, flags, mask, alias);
+    if (inp_null) snprintf(name + strlen(name), sizeof name - strlen(name), " inp=NULL");
+
+    float *inp = bt_floats(n), *dout = bt_floats(n), *gamma = bt_floats(nc);
+    float *mean = bt_floats(nc), *rstd = bt_floats(nc);
+    fill_inp(r, inp, layout, N, C, S);
+    fill_normal(r, dout, n);
+    fill_normal(r, gamma, nc);
+    double *bm = bt_doubles(nc), *bv = bt_doubles(nc);
+    ref_stats(bm, bv, inp, layout, N, C, S);
+    for (size_t c = 0; c < nc; c++) {
+        if (global) { // running statistics: near, not equal to, the batch statistics
+            mean[c] = (float)(bm[c] + 0.1 * bt_normal(r));
+            rstd[c] = (float)(1.0 / sqrt(bv[c] * (0.5 + bt_uniform(r)) + eps));
+        } else { // save_mean, save_rstd of the forward
+            mean[c] = (float)bm[c];
+            rstd[c] = (float)(1.0 / sqrt(bv[c] + eps));
+        }
+    }
+    float *inp0 = copy_floats(inp, n), *dout0 = copy_floats(dout, n);
+    float *dinp = NULL, *dgamma = NULL, *dbeta = NULL;
+    if (mask & BN_DIFF_INP) {
+        if (alias == DINP_IS_DOUT) dinp = dout;
+        else if (alias == DINP_IS_INP) dinp = inp;
+        else dinp = bt_floats(n);
+    }
+    if (mask & BN_DIFF_SCALE) dgamma = bt_floats(nc);
+    if (mask & BN_DIFF_SHIFT) dbeta = bt_floats(nc);
+
+    const bn_status st = bn_backward(dinp, dgamma, dbeta, dout, inp_null ? NULL : inp,
+                                     scale ? gamma : NULL, mean, rstd, flags, mask, layout, N, C,
+                                     S);
+    CHECK(st == BN_OK, "%s: status %d (%s)", name, st, bn_strerror(st));
+    double *ref = bt_doubles(n), *ref_dg = bt_doubles(nc), *ref_db = bt_doubles(nc);
+    ref_backward(ref, ref_dg, ref_db, dout0, inp_null ? NULL : inp0, scale ? gamma : NULL, mean,
+                 rstd, global, layout, N, C, S);
+    const double tol = bt_tol(M);
+    if (dinp) {
+        sub(what, sizeof what, name, "dinp");
+        bt_close(what, dinp, ref, n, tol * maxabs(ref, n) + 1e-30, tol);
+    }
+    if (dgamma) {
+        sub(what, sizeof what, name, "dgamma");
+        bt_close(what, dgamma, ref_dg, nc, 1e-9 * (double)M, tol);
+    }
+    if (dbeta) {
+        sub(what, sizeof what, name, "dbeta");
+        bt_close(what, dbeta, ref_db, nc, 1e-9 * (double)M, tol);
+    }
+    if (dinp != NULL && alias == NO_ALIAS) free(dinp);
+    free(dgamma); free(dbeta);
+    free(inp); free(dout); free(gamma); free(mean); free(rstd); free(bm); free(bv);
+    free(inp0); free(dout0); free(ref); free(ref_dg); free(ref_db);
+}
+
+// every flag, mask and aliasing combination of one shape
+static void back_all(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S) {
+    const unsigned int flag_sets[] = {0u, BN_USE_SCALE, BN_USE_GLOBAL_STATS,
+                                      BN_USE_SCALE | BN_USE_GLOBAL_STATS};
+    for (int fi = 0; fi < 4; fi++) {
+        const unsigned int flags = flag_sets[fi];
+        for (unsigned int mask = 1; mask < 8; mask++) {
+            // inp may be NULL when it is not read: global stats without dgamma
+            const int inp_null = (flags & BN_USE_GLOBAL_STATS) && !(mask & BN_DIFF_SCALE);
+            back_case(r, layout, N, C, S, flags, mask, NO_ALIAS, inp_null);
+            if (mask & BN_DIFF_INP) {
+                back_case(r, layout, N, C, S, flags, mask, DINP_IS_DOUT, inp_null);
+                back_case(r, layout, N, C, S, flags, mask, DINP_IS_INP, 0);
+            }
+        }
+    }
+}
+
+void test_backward(void) {
+    bt_rng r;
+    bt_rng_seed(&r, 3);
+    const unsigned int all = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+    for (int l = 0; l < 3; l++) {
+        const int layout = layouts[l];
+        for (int in = 0; in < bt_n_sizes; in++) {
+            for (int ic = 0; ic < bt_n_sizes; ic++) {
+                for (int is = 0; is < (layout == BN_LAYOUT_NC ? 1 : bt_n_sizes); is++) {
+                    const int64_t N = bt_sizes[in], C = bt_sizes[ic], S = bt_sizes[is];
+                    const int64_t n = N * C * S;
+                    if (n <= SMALL) {
+                        back_all(&r, layout, N, C, S);
+                    } else if (n <= LARGE) {
+                        back_case(&r, layout, N, C, S, BN_USE_SCALE, all, NO_ALIAS, 0);
+                        back_case(&r, layout, N, C, S, BN_USE_SCALE | BN_USE_GLOBAL_STATS, all,
+                                  DINP_IS_DOUT, 0);
+                        back_case(&r, layout, N, C, S, 0u, BN_DIFF_INP, DINP_IS_INP, 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// channel counts around the chunk size of the channels-last kernels
+
+void test_channel_chunks(void) {
+    bt_rng r;
+    bt_rng_seed(&r, 4);
+    const int64_t cs[] = {255, 256, 257, 300, 511, 512, 513, 1000};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        const int64_t C = cs[i];
+        for (int l = 0; l < 3; l++) {
+            const int layout = layouts[l];
+            const int64_t N = layout == BN_LAYOUT_NC ? 9 : 3, S = layout == BN_LAYOUT_NC ? 1 : 5;
+            train_case(&r, layout, N, C, S, 7u, 0);
+            train_case(&r, layout, N, C, S, 1u, 1);
+            infer_case(&r, layout, N, C, S, 3u, 1);
+            back_case(&r, layout, N, C, S, BN_USE_SCALE, 7u, DINP_IS_INP, 0);
+            back_case(&r, layout, N, C, S, BN_USE_GLOBAL_STATS, 5u, DINP_IS_DOUT, 1);
+        }
+    }
+    // NCHW with S = 1 is the same memory as NC
+    train_case(&r, BN_LAYOUT_NCHW, 17, 300, 1, 7u, 1);
+    back_case(&r, BN_LAYOUT_NCHW, 17, 300, 1, BN_USE_SCALE, 7u, NO_ALIAS, 0);
+}
+
+// ----------------------------------------------------------------------------
+// running statistics over several training steps
+
+static void running_steps(int layout, double momentum, int cumulative) {
+    const int64_t N = 4, C = 5, S = layout == BN_LAYOUT_NC ? 1 : 6, M = N * S;
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    const double eps = 1e-5;
+    bt_rng r;
+    bt_rng_seed(&r, 5);
+    float *inp = bt_floats(n), *out = bt_floats(n), *save_mean = bt_floats(nc);
+    float *save_rstd = bt_floats(nc), *running_mean = bt_floats(nc), *running_var = bt_floats(nc);
+    double *mean = bt_doubles(nc), *var = bt_doubles(nc), *ref_rm = bt_doubles(nc);
+    double *ref_rv = bt_doubles(nc);
+    for (size_t c = 0; c < nc; c++) { // PyTorch's initial state
+        running_mean[c] = 0.0f;
+        running_var[c] = 1.0f;
+        ref_rm[c] = 0.0;
+        ref_rv[c] = 1.0;
+    }
+    char what[160];
+    for (int step = 1; step <= 6; step++) {
+        const double f = cumulative ? 1.0 / (double)step : momentum;
+        fill_inp(&r, inp, layout, N, C, S);
+        const bn_status st = bn_forward_training(out, save_mean, save_rstd, running_mean,
+                                                 running_var, inp, NULL, NULL, eps, f,
+                                                 BN_UPDATE_RUNNING, layout, N, C, S);
+        CHECK(st == BN_OK, "step %d: status %d", step, st);
+        ref_stats(mean, var, inp, layout, N, C, S);
+        for (size_t c = 0; c < nc; c++) { // the reference also stores floats between steps
+            ref_rm[c] = (float)((1.0 - f) * ref_rm[c] + f * mean[c]);
+            ref_rv[c] = (float)((1.0 - f) * ref_rv[c] + f * var[c] * (double)M / (double)(M - 1));
+        }
+        snprintf(what, sizeof what, "%s f=%g%s step %d: running_mean", bt_layout_name(layout),
+                 momentum, cumulative ? " (cumulative)" : "", step);
+        bt_close(what, running_mean, ref_rm, nc, 1e-6, 1e-6);
+        snprintf(what, sizeof what, "%s f=%g%s step %d: running_var", bt_layout_name(layout),
+                 momentum, cumulative ? " (cumulative)" : "", step);
+        bt_close(what, running_var, ref_rv, nc, 1e-6, 1e-6);
+    }
+    free(inp); free(out); free(save_mean); free(save_rstd); free(running_mean);
+    free(running_var); free(mean); free(var); free(ref_rm); free(ref_rv);
+}
+
+// momentum 0 leaves the running statistics bit for bit; momentum 1 replaces them by the batch's
+static void running_extremes(int layout) {
+    const int64_t N = 3, C = 4, S = layout == BN_LAYOUT_NC ? 1 : 5, M = N * S;
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    bt_rng r;
+    bt_rng_seed(&r, 6);
+    float *inp = bt_floats(n), *out = bt_floats(n), *save_mean = bt_floats(nc);
+    float *save_rstd = bt_floats(nc), *rm = bt_floats(nc), *rv = bt_floats(nc);
+    fill_inp(&r, inp, layout, N, C, S);
+    fill_normal(&r, rm, nc);
+    fill_uniform(&r, rv, nc, 0.5, 2.0);
+    float *rm0 = copy_floats(rm, nc), *rv0 = copy_floats(rv, nc);
+    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, 1e-5,
+                                       0.0, BN_UPDATE_RUNNING, layout, N, C, S);
+    CHECK(st == BN_OK, "momentum 0: status %d", st);
+    CHECK(memcmp(rm, rm0, nc * sizeof(float)) == 0, "%s momentum 0 changed running_mean",
+          bt_layout_name(layout));
+    CHECK(memcmp(rv, rv0, nc * sizeof(float)) == 0, "%s momentum 0 changed running_var",
+          bt_layout_name(layout));
+    st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, 1e-5, 1.0,
+                             BN_UPDATE_RUNNING, layout, N, C, S);
+    CHECK(st == BN_OK, "momentum 1: status %d", st);
+    CHECK(memcmp(rm, save_mean, nc * sizeof(float)) == 0,
+          "%s momentum 1: running_mean != save_mean", bt_layout_name(layout));
+    double *mean = bt_doubles(nc), *var = bt_doubles(nc);
+    ref_stats(mean, var, inp, layout, N, C, S);
+    for (size_t c = 0; c < nc; c++) var[c] *= (double)M / (double)(M - 1);
+    char what[80];
+    snprintf(what, sizeof what, "%s momentum 1: running_var (unbiased)", bt_layout_name(layout));
+    bt_close(what, rv, var, nc, 0.0, bt_tol(M));
+    free(inp); free(out); free(save_mean); free(save_rstd); free(rm); free(rv); free(rm0);
+    free(rv0); free(mean); free(var);
+}
+
+void test_running_stats(void) {
+    for (int l = 0; l < 3; l++) {
+        running_steps(layouts[l], 0.1, 0);
+        running_steps(layouts[l], 0.75, 0);
+        running_steps(layouts[l], 0.0, 1); // momentum=None: f = 1/num_batches_tracked
+        running_extremes(layouts[l]);
+    }
+}
