@@ -16,8 +16,9 @@
  * dgamma and dbeta are the same in both modes. inp is read only for term 2, so it may be NULL
  * with BN_USE_GLOBAL_STATS when dgamma is not wanted.
  *
- * Memory order as in bn_forward.c: NCHW per channel; NC, NHWC (and NCHW with S == 1) as R = N*S
- * rows of C floats with chunks of BN_CHUNK channels and stack accumulators.
+ * Memory order as in bn_forward.c: NCHW per channel, in BN_LANES partial sums; NC, NHWC (and
+ * NCHW with S == 1) as R = N*S rows of C floats, in chunks of BN_CHUNK channels with stack
+ * accumulators.
  *
  * In place (dinp == dout or dinp == inp): all sums of a channel (or chunk) are complete before
  * its first dinp element is written, and dinp element i is written after dout element i and inp
@@ -32,25 +33,46 @@
 // ----------------------------------------------------------------------------
 // reductions: t1 = sum(dout), t2 = sum(dout*(x - mean)) (t2 only when inp != NULL)
 
+// acc1[j] += dout[s], acc2[j] += dout[s]*(x[s] - mean) for the s of lane j
+static void sums_run(double *acc1, double *acc2, const float *dy, const float *x, double mean,
+                     ptrdiff_t S) {
+    // acc1, acc2: (BN_LANES,)
+    // dy, x: (S,)
+    ptrdiff_t s = 0;
+    for (; s + BN_LANES <= S; s += BN_LANES) {
+        for (int j = 0; j < BN_LANES; j++) {
+            acc1[j] += (double)dy[s + j];                             // term 1
+            acc2[j] += (double)dy[s + j] * ((double)x[s + j] - mean); // term 2
+        }
+    }
+    for (int j = 0; s < S; s++, j++) {
+        acc1[j] += (double)dy[s];
+        acc2[j] += (double)dy[s] * ((double)x[s] - mean);
+    }
+}
+
+// acc1[j] += dout[s] for the s of lane j
+static void dout_run(double *acc1, const float *dy, ptrdiff_t S) {
+    // acc1: (BN_LANES,)
+    // dy: (S,)
+    ptrdiff_t s = 0;
+    for (; s + BN_LANES <= S; s += BN_LANES) {
+        for (int j = 0; j < BN_LANES; j++) acc1[j] += (double)dy[s + j]; // term 1
+    }
+    for (int j = 0; s < S; s++, j++) acc1[j] += (double)dy[s];
+}
+
 static void sums_nchw(double *t1, double *t2, const float *dout, const float *inp, double mean,
                       ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, ptrdiff_t c) {
     // dout, inp: (N,C,S)
-    double s1 = 0.0, s2 = 0.0;
+    double acc1[BN_LANES] = {0.0}, acc2[BN_LANES] = {0.0};
     for (ptrdiff_t n = 0; n < N; n++) {
         const ptrdiff_t off = (n * C + c) * S;
-        const float *dy = dout + off;
-        if (inp != NULL) {
-            const float *x = inp + off;
-            for (ptrdiff_t s = 0; s < S; s++) {
-                s1 += (double)dy[s];                               // term 1
-                s2 += (double)dy[s] * ((double)x[s] - mean);       // term 2
-            }
-        } else {
-            for (ptrdiff_t s = 0; s < S; s++) s1 += (double)dy[s]; // term 1
-        }
+        if (inp != NULL) sums_run(acc1, acc2, dout + off, inp + off, mean, S);
+        else dout_run(acc1, dout + off, S);
     }
-    *t1 = s1;
-    *t2 = s2;
+    *t1 = bn_lanes_total(acc1);
+    *t2 = bn_lanes_total(acc2);
 }
 
 static void sums_rows(double *t1, double *t2, const float *dout, const float *inp,

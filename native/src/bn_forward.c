@@ -20,10 +20,11 @@
  *   running_mean = (1-f)*running_mean + f*mean            // BN_UPDATE_RUNNING
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)     // BN_UPDATE_RUNNING, UNBIASED
  *
- * Memory order: NCHW reads channel c as N contiguous runs of S floats. NC and NHWC (and NCHW
- * with S == 1, which is the same memory as NC) are R = N*S rows of C floats: channels are taken
- * in chunks of BN_CHUNK with per-channel accumulators in stack arrays, and every pass walks the
- * rows in order. Each channel has its own accumulators, so a NaN or Inf stays in its channel.
+ * Memory order: NCHW reads channel c as N contiguous runs of S floats, summed in BN_LANES
+ * partial sums (bn_internal.h). NC and NHWC (and NCHW with S == 1, which is the same memory as
+ * NC) are R = N*S rows of C floats: channels are taken in chunks of BN_CHUNK with per-channel
+ * accumulators in stack arrays, and every pass walks the rows in order. Each channel has its own
+ * accumulators, so a NaN or Inf stays in its channel.
  *
  * In place (out == inp): the statistics of a channel (or chunk of channels) are complete before
  * its first out element is written, and out element i is written only after inp element i is
@@ -39,27 +40,46 @@
 // ----------------------------------------------------------------------------
 // statistics
 
+// acc[j] += x[s] for the s of lane j
+static void sum_run(double *acc, const float *x, ptrdiff_t S) {
+    // acc: (BN_LANES,)
+    // x: (S,)
+    ptrdiff_t s = 0;
+    for (; s + BN_LANES <= S; s += BN_LANES) {
+        for (int j = 0; j < BN_LANES; j++) acc[j] += (double)x[s + j];
+    }
+    for (int j = 0; s < S; s++, j++) acc[j] += (double)x[s];
+}
+
+// acc[j] += (x[s] - mean)^2 for the s of lane j
+static void ssd_run(double *acc, const float *x, double mean, ptrdiff_t S) {
+    // acc: (BN_LANES,)
+    // x: (S,)
+    ptrdiff_t s = 0;
+    for (; s + BN_LANES <= S; s += BN_LANES) {
+        for (int j = 0; j < BN_LANES; j++) {
+            const double d = (double)x[s + j] - mean;
+            acc[j] += d * d;
+        }
+    }
+    for (int j = 0; s < S; s++, j++) {
+        const double d = (double)x[s] - mean;
+        acc[j] += d * d;
+    }
+}
+
 // mean, var of channel c in NCHW
 static void stats_nchw(double *mean, double *var, const float *inp,
                        ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, ptrdiff_t c) {
     // inp: (N,C,S)
     const double M = (double)(N * S);
-    double sum = 0.0; // term 1
-    for (ptrdiff_t n = 0; n < N; n++) {
-        const float *x = inp + (n * C + c) * S;
-        for (ptrdiff_t s = 0; s < S; s++) sum += (double)x[s];
-    }
-    const double m = sum / M;
-    double ssd = 0.0; // term 2
-    for (ptrdiff_t n = 0; n < N; n++) {
-        const float *x = inp + (n * C + c) * S;
-        for (ptrdiff_t s = 0; s < S; s++) {
-            const double d = (double)x[s] - m;
-            ssd += d * d;
-        }
-    }
+    double acc[BN_LANES] = {0.0};
+    for (ptrdiff_t n = 0; n < N; n++) sum_run(acc, inp + (n * C + c) * S, S); // term 1
+    const double m = bn_lanes_total(acc) / M;
+    for (int j = 0; j < BN_LANES; j++) acc[j] = 0.0;
+    for (ptrdiff_t n = 0; n < N; n++) ssd_run(acc, inp + (n * C + c) * S, m, S); // term 2
     *mean = m;
-    *var = ssd / M;
+    *var = bn_lanes_total(acc) / M;
 }
 
 // mean, var of channels c0 .. c0+nc-1 in R rows of C (NC, NHWC)

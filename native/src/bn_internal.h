@@ -30,6 +30,17 @@
  * stack arrays of this many doubles, so nothing is allocated and each row is read sequentially. */
 #define BN_CHUNK 256
 
+/* Partial sums per reduction along a contiguous run (NCHW): lane j adds elements j, j+BN_LANES,
+ * ... of each run, and the lanes are added pairwise at the end. Independent adds pipeline (a
+ * single double accumulator is latency-bound), and the order depends only on the shape, so the
+ * result is deterministic. */
+#define BN_LANES 8
+
+/* ((a0+a1)+(a2+a3)) + ((a4+a5)+(a6+a7)) of BN_LANES partial sums */
+static inline double bn_lanes_total(const double *acc) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 /* Statuses, in the order they are checked (the first failing check wins):
  *   BN_ERR_NULL_POINTER, BN_ERR_BAD_FLAGS, BN_ERR_BAD_MASK, BN_ERR_BAD_DIMENSION, BN_ERR_OVERFLOW,
  *   BN_ERR_BAD_LAYOUT, BN_ERR_BAD_EPS, BN_ERR_BAD_MOMENTUM, BN_ERR_SINGLE_VALUE,

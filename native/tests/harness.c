@@ -108,7 +108,9 @@ int bt_close(const char *what, const float *got, const double *ref, size_t n,
         } else if (isinf(r) || isinf(g)) {
             ratio = g == r ? 0.0 : INFINITY;
         } else {
-            ratio = fabs(g - r) / (atol + rtol * fabs(r));
+            const double diff = fabs(g - r), bound = atol + rtol * fabs(r);
+            ratio = diff <= bound ? (bound > 0.0 ? diff / bound : 0.0)
+                                  : (bound > 0.0 ? diff / bound : INFINITY);
         }
         if (ratio > 1.0) bad++;
         if (ratio > worst_ratio || (isnan(ratio) && worst_ratio >= 0.0)) {

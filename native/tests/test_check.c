@@ -136,7 +136,8 @@ void test_check_forward_training(void) {
 
     // BN_ERR_OVERFLOW (the buffers are small: the call must fail before touching them)
     a = ft_ok(); a.N = INT64_MAX; ft(a, BN_ERR_OVERFLOW, "N = INT64_MAX");
-    a = ft_ok(); a.N = (int64_t)1 << 40; a.C = (int64_t)1 << 40; ft(a, BN_ERR_OVERFLOW, "N*C = 2^80");
+    a = ft_ok(); a.N = (int64_t)1 << 40; a.C = (int64_t)1 << 40;
+    ft(a, BN_ERR_OVERFLOW, "N*C = 2^80");
     a = ft_ok(); a.N = (int64_t)1 << 31; a.C = (int64_t)1 << 31; a.S = (int64_t)1 << 31;
     ft(a, BN_ERR_OVERFLOW, "N*C*S = 2^93");
     a = ft_ok(); a.N = max_elems() + 1; a.C = 1; a.S = 1;
