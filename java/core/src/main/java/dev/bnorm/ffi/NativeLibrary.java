@@ -16,6 +16,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Objects;
 import java.util.Properties;
 
 /**
@@ -97,11 +98,14 @@ public final class NativeLibrary {
     /** Decides where the library comes from (see the class comment); extracts a bundled one. */
     static Located locate(String property, String env, ClassLoader loader, String osName, String osArch) {
         String platform = Platform.of(osName, osArch);
+        // A directory is searched for the OS's file name, so a self-built library also works on a
+        // platform bnorm does not list (windows-aarch64: bnorm.dll).
+        String fileName = Platform.libraryFileName(Objects.requireNonNullElse(Platform.os(osName), "linux"));
         if (property != null && !property.isBlank()) {
-            return new Located(file(Path.of(property), platform, "-D" + PROPERTY), "system property " + PROPERTY);
+            return new Located(file(Path.of(property), fileName, "-D" + PROPERTY), "system property " + PROPERTY);
         }
         if (env != null && !env.isBlank()) {
-            return new Located(file(Path.of(env), platform, ENV), "environment variable " + ENV);
+            return new Located(file(Path.of(env), fileName, ENV), "environment variable " + ENV);
         }
         if (platform == null) {
             throw new NativeLibraryException("bnorm has no native library for this platform (os.name=" + osName
@@ -123,11 +127,8 @@ public final class NativeLibrary {
                 + " (a library file or the directory that holds it; build one with ./mvnw package).";
     }
 
-    private static Path file(Path given, String platform, String where) {
-        Path p = given;
-        if (Files.isDirectory(p)) {
-            p = p.resolve(Platform.libraryFileName(platform != null ? platform : "linux-x86_64"));
-        }
+    private static Path file(Path given, String fileName, String where) {
+        Path p = Files.isDirectory(given) ? given.resolve(fileName) : given;
         if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
             throw new NativeLibraryException(where + " names " + given.toAbsolutePath()
                     + ", but " + p.toAbsolutePath() + " is not a readable file");

@@ -22,12 +22,12 @@ public final class Platform {
 
     /**
      * Maps Java's {@code os.name}/{@code os.arch} spellings to a platform name, or {@code null}
-     * when either is not one bnorm knows.
+     * when the pair is not in {@link #KNOWN} (an unknown OS or architecture, or a combination
+     * such as windows-aarch64 that bnorm has no library for).
      */
     public static String of(String osName, String osArch) {
-        String os = os(osName);
-        String arch = arch(osArch);
-        return os == null || arch == null ? null : os + "-" + arch;
+        String name = os(osName) + "-" + arch(osArch); // "null-..." if either is unknown
+        return KNOWN.contains(name) ? name : null;
     }
 
     static String os(String osName) {

@@ -127,6 +127,17 @@ class NativeLibraryTest {
     }
 
     @Test
+    void aDirectoryIsSearchedForTheFileNameOfTheOsAlsoOnAnUnlistedPlatform(@TempDir Path tmp) throws Exception {
+        // windows-aarch64 has no bnorm jar, but a self-built bnorm.dll in a named directory is found.
+        Path dll = Files.copy(LIBRARY, tmp.resolve("bnorm.dll"));
+        var at = NativeLibrary.locate(tmp.toString(), null, getClass().getClassLoader(), "Windows 11", "aarch64");
+        assertEquals(dll.toAbsolutePath(), at.path());
+        var e = assertThrows(NativeLibraryException.class, () -> NativeLibrary.locate(
+                null, tmp.toString(), getClass().getClassLoader(), "Linux", "riscv64"));
+        assertTrue(e.getMessage().contains(tmp.resolve("libbnorm.so").toAbsolutePath().toString()), e.getMessage());
+    }
+
+    @Test
     void anUnreadablePathIsReported(@TempDir Path tmp) {
         var e = assertThrows(NativeLibraryException.class, () -> NativeLibrary.locate(
                 tmp.resolve("missing.so").toString(), null, getClass().getClassLoader(), "Linux", "amd64"));
@@ -147,14 +158,17 @@ class NativeLibraryTest {
     @CsvSource({
         "Linux, amd64, linux-x86_64", "Linux, x86_64, linux-x86_64", "Linux, aarch64, linux-aarch64",
         "Linux, arm64, linux-aarch64", "Windows 11, amd64, windows-x86_64", "Windows Server 2022, x86_64, windows-x86_64",
-        "Mac OS X, aarch64, osx-aarch64", "Mac OS X, x86_64, osx-x86_64", "Darwin, arm64, osx-aarch64"})
+        "Mac OS X, aarch64, osx-aarch64", "Mac OS X, x86_64, osx-x86_64", "Darwin, arm64, osx-aarch64",
+        "Windows 10, AMD64, windows-x86_64", "Windows Server 2019, x64, windows-x86_64", "Windows NT (unknown), amd64, windows-x86_64",
+        "LINUX, AArch64, linux-aarch64", "Linux, x86-64, linux-x86_64"})
     void platformNames(String os, String arch, String expected) {
         assertEquals(expected, Platform.of(os, arch));
         assertTrue(Platform.KNOWN.contains(expected));
     }
 
     @ParameterizedTest
-    @CsvSource({"Linux, ppc64le", "Linux, riscv64", "FreeBSD, amd64", "SunOS, sparcv9", "Linux, x86"})
+    @CsvSource({"Linux, ppc64le", "Linux, riscv64", "FreeBSD, amd64", "SunOS, sparcv9", "Linux, x86",
+        "Windows 11, aarch64", "Windows 10, x86"})
     void unknownPlatforms(String os, String arch) {
         assertNull(Platform.of(os, arch));
     }

@@ -1,0 +1,88 @@
+# cmake -P cmake/cross-build.cmake: builds libbnorm for every platform in PLATFORMS that this
+# machine has a toolchain for (cmake/toolchains/<platform>.cmake, its compiler and its emulator),
+# runs the C tests of each under the emulator, and installs each into <INSTALL_ROOT>/<platform>
+# and into ALL_DIR. The host platform is built and tested by the ordinary build (HOST_BUILD);
+# here it is only installed into ALL_DIR. A platform that cannot be built is skipped with a
+# [WARNING] naming the Debian packages to install, or fails the build if REQUIRE_ALL is true.
+# The Maven profile all-platforms (java/core/pom.xml) passes every variable:
+#   PLATFORMS HOST HOST_BUILD SOURCE_DIR BUILD_ROOT INSTALL_ROOT ALL_DIR VERSION BUILD_TYPE
+#   SKIP_TESTS REQUIRE_ALL
+cmake_minimum_required(VERSION 3.20)
+foreach(v PLATFORMS HOST HOST_BUILD SOURCE_DIR BUILD_ROOT INSTALL_ROOT ALL_DIR VERSION BUILD_TYPE)
+  if("${${v}}" STREQUAL "")
+    message(FATAL_ERROR "cross-build.cmake needs -D${v}=...")
+  endif()
+endforeach()
+
+function(run)
+  execute_process(COMMAND ${ARGN} COMMAND_ERROR_IS_FATAL ANY)
+endfunction()
+
+# Reads the toolchain file in a function scope; sets _why (empty if usable) and _packages.
+function(check_toolchain file)
+  unset(BN_EMULATOR CACHE) # find_program caches, also in script mode: forget the last platform's
+  unset(_cc CACHE)
+  include(${file})
+  find_program(_cc ${CMAKE_C_COMPILER})
+  set(_packages "${BN_TOOLCHAIN_PACKAGES}" PARENT_SCOPE)
+  if(NOT _cc)
+    set(_why "compiler ${CMAKE_C_COMPILER} not found" PARENT_SCOPE)
+  elseif(NOT BN_EMULATOR)
+    set(_why "no emulator to run its tests" PARENT_SCOPE)
+  else()
+    set(_why "" PARENT_SCOPE)
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${INSTALL_ROOT} ${ALL_DIR}) # no library left from an earlier run is packaged
+list(PREPEND PLATFORMS ${HOST}) # the host first, and always (also when it is not in the list)
+list(REMOVE_DUPLICATES PLATFORMS)
+set(_built "")
+set(_skipped "")
+foreach(p IN LISTS PLATFORMS)
+  if(p STREQUAL HOST)
+    run(${CMAKE_COMMAND} --install ${HOST_BUILD} --prefix ${ALL_DIR})
+    list(APPEND _built "${p} (host)")
+    continue()
+  endif()
+  set(toolchain ${CMAKE_CURRENT_LIST_DIR}/toolchains/${p}.cmake)
+  if(NOT EXISTS ${toolchain})
+    set(_why "no toolchain file cmake/toolchains/${p}.cmake for a cross build from ${HOST}; build it on ${p}")
+    set(_packages "")
+  else()
+    check_toolchain(${toolchain})
+  endif()
+  if(_why)
+    set(msg "bnorm platform ${p} SKIPPED: ${_why}")
+    if(_packages)
+      string(APPEND msg "; install the Debian packages: apt-get install ${_packages}")
+    endif()
+    if(REQUIRE_ALL)
+      message(FATAL_ERROR "${msg}")
+    endif()
+    message(NOTICE "[WARNING] ${msg}")
+    list(APPEND _skipped ${p})
+    continue()
+  endif()
+
+  message(NOTICE "---- bnorm platform ${p}: cross-build with ${toolchain}")
+  set(build ${BUILD_ROOT}/${p})
+  run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${build} -DCMAKE_TOOLCHAIN_FILE=${toolchain}
+      -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DBN_VERSION=${VERSION} -DBN_PLATFORM=${p}
+      -DCMAKE_INSTALL_PREFIX=${INSTALL_ROOT}/${p})
+  run(${CMAKE_COMMAND} --build ${build} --parallel 2)
+  if(NOT SKIP_TESTS)
+    run(${CMAKE_CTEST_COMMAND} --test-dir ${build} --output-on-failure --parallel 2)
+  endif()
+  run(${CMAKE_COMMAND} --install ${build})
+  run(${CMAKE_COMMAND} --install ${build} --prefix ${ALL_DIR})
+  list(APPEND _built ${p})
+endforeach()
+
+list(JOIN _built ", " _built)
+list(JOIN _skipped ", " _skipped)
+if(_skipped)
+  message(NOTICE "[WARNING] bnorm platforms built: ${_built}; SKIPPED, so no jar for them: ${_skipped}")
+else()
+  message(NOTICE "bnorm platforms built: ${_built}")
+endif()
