@@ -38,7 +38,7 @@ public final class Linear extends Module {
 
     /** A layer with PyTorch's default initialization: weight and bias from U(-1/sqrt(in), 1/sqrt(in)). */
     public Linear(int in, int out, boolean bias, long seed) {
-        this(in, out, bias, seed, Double.NaN);
+        this(in, out, bias, seed, false, 0);
     }
 
     /**
@@ -48,13 +48,16 @@ public final class Linear extends Module {
      * @param initStd the standard deviation of the weights, finite and at least 0
      */
     public Linear(int in, int out, boolean bias, long seed, double initStd) {
+        this(in, out, bias, seed, true, initStd);
+    }
+
+    private Linear(int in, int out, boolean bias, long seed, boolean normal, double initStd) {
         if (in < 1) {
             throw new IllegalArgumentException("in: expected at least 1, got " + in);
         }
         if (out < 1) {
             throw new IllegalArgumentException("out: expected at least 1, got " + out);
         }
-        boolean normal = !Double.isNaN(initStd);
         if (normal && !(Double.isFinite(initStd) && initStd >= 0)) {
             throw new IllegalArgumentException("initStd: expected a finite number >= 0, got " + initStd);
         }
