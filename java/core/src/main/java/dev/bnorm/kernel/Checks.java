@@ -77,7 +77,7 @@ public final class Checks {
         b.input("inp", inp, true, ALWAYS);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
-        b.checkOverlaps(new String[][] {{"out", "inp"}});
+        b.checkOverlaps(FORWARD_IDENTITIES);
     }
 
     /** Validates the arguments of {@link BatchNormKernels#forwardInference}. */
@@ -95,7 +95,7 @@ public final class Checks {
         b.input("var", var, false, ALWAYS);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
-        b.checkOverlaps(new String[][] {{"out", "inp"}});
+        b.checkOverlaps(FORWARD_IDENTITIES);
     }
 
     /** Validates the arguments of {@link BatchNormKernels#backward}. */
@@ -117,16 +117,16 @@ public final class Checks {
         b.output("dbeta", dbeta, false, bit(mask, DIFF_SHIFT, "mask", "DIFF_SHIFT"));
         b.input("dout", dout, true, ALWAYS);
         if (!global) {
-            b.input("inp", inp, true, new Need(true, "flags lacks USE_GLOBAL_STATS"));
+            b.input("inp", inp, true, always("flags lacks USE_GLOBAL_STATS"));
         } else if (wantScale) {
-            b.input("inp", inp, true, new Need(true, "mask has DIFF_SCALE"));
+            b.input("inp", inp, true, always("mask has DIFF_SCALE"));
         } else if (inp != null) {
             b.input("inp", inp, true, ALWAYS); // not read, but validated when given
         }
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.input("mean", mean, false, ALWAYS);
         b.input("rstd", rstd, false, ALWAYS);
-        b.checkOverlaps(new String[][] {{"dinp", "dout"}, {"dinp", "inp"}});
+        b.checkOverlaps(BACKWARD_IDENTITIES);
     }
 
     // ---- scalar helpers ----
@@ -178,17 +178,30 @@ public final class Checks {
         }
     }
 
-    /** Whether a buffer must be given (true) or must be null (false), and why. */
-    private record Need(boolean required, String reason) {
+    /**
+     * Whether a buffer must be given (true) or must be null (false), and why. The reason is built
+     * only when a check fails, so a passing call allocates no strings.
+     */
+    private record Need(boolean required, String what, String name, String fixedReason) {
+        String reason() {
+            return fixedReason != null ? fixedReason : what + (required ? " has " : " lacks ") + name;
+        }
     }
 
-    private static final Need ALWAYS = new Need(true, "");
+    private static final Need ALWAYS = new Need(true, null, null, "");
 
     /** A buffer governed by a flag or mask bit: required with it, null without it. */
     private static Need bit(int bits, int bit, String what, String name) {
-        boolean set = (bits & bit) != 0;
-        return new Need(set, what + (set ? " has " : " lacks ") + name);
+        return new Need((bits & bit) != 0, what, name, null);
     }
+
+    private static Need always(String reason) {
+        return new Need(true, null, null, reason);
+    }
+
+    /** Output/input pairs that may be the very same buffer (bn.h's aliasing rules). */
+    private static final String[][] FORWARD_IDENTITIES = {{"out", "inp"}};
+    private static final String[][] BACKWARD_IDENTITIES = {{"dinp", "dout"}, {"dinp", "inp"}};
 
     // ---- buffer helpers ----
 
