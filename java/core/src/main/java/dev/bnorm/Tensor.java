@@ -1,0 +1,393 @@
+package dev.bnorm;
+
+import dev.bnorm.kernel.Layout;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A float32 tensor in off-heap memory: a shape, a {@link Format} and a {@link MemorySegment} of
+ * exactly {@code 4 * size()} bytes in native byte order, row-major over {@link #shape()}.
+ *
+ * <p><b>Ownership.</b> {@link #zeros} and {@link #of} allocate memory the tensor owns, in its own
+ * confined {@link Arena}: {@link #close()} frees it. {@link #wrap} borrows a caller's native
+ * segment without copying: {@link #close()} then only ends this tensor's use of it, and the memory
+ * lives as long as the caller's arena. {@link #reshape} is a borrowed view of the same memory.
+ *
+ * <p><b>Threads.</b> An owned tensor is confined to the thread that created it: any access from
+ * another thread (including {@link #close()}) throws {@link WrongThreadException}; a borrowed
+ * tensor follows the rules of the caller's segment. Closing is idempotent; using a closed tensor
+ * throws {@link IllegalStateException}.
+ *
+ * <p><b>Checks.</b> Every element access is bounds- and liveness-checked; a failure names the
+ * argument with the expected and actual values. Dimensions are at least 1.
+ *
+ * <p><b>Allocation statistics.</b> {@link #allocatedBytes()}, {@link #allocations()} and
+ * {@link #liveBytes()} count the native memory that tensors allocate and free, over all threads:
+ * tests use them to show that a training loop in its steady state allocates nothing.
+ */
+public final class Tensor implements AutoCloseable {
+
+    /**
+     * How the dimensions of a tensor are named, and the kernel {@link Layout} of activations.
+     * The shape is given in the order of the name, which is also the memory order: NHWC shapes
+     * are {@code (N, H, W, C)}.
+     */
+    public enum Format {
+        /** {@code (N, C)}: a batch of feature vectors; also any 2-d matrix such as a Linear weight (out, in). */
+        NC(2, Layout.NC),
+        /** {@code (N, C, L)}: a batch of sequences, each channel contiguous (S = L). */
+        NCL(3, Layout.NCHW),
+        /** {@code (N, C, H, W)}: a batch of images, each channel contiguous (S = H*W). */
+        NCHW(4, Layout.NCHW),
+        /** {@code (N, H, W, C)}: a batch of images, channels last (S = H*W). */
+        NHWC(4, Layout.NHWC),
+        /** {@code (C,)}: one value per feature or channel: a bias, gamma, beta, running statistics. */
+        C(1, Layout.NC);
+
+        private final int rank;
+        private final Layout layout;
+
+        Format(int rank, Layout layout) {
+            this.rank = rank;
+            this.layout = layout;
+        }
+
+        /** The number of dimensions. */
+        public int rank() {
+            return rank;
+        }
+
+        /** The kernel layout of this format, with the dimensions {@link #n()}, {@link #c()}, {@link #s()}. */
+        public Layout layout() {
+            return layout;
+        }
+    }
+
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    private static final long ALIGNMENT = 64;
+    private static final AtomicLong ALLOCATED_BYTES = new AtomicLong();
+    private static final AtomicLong ALLOCATIONS = new AtomicLong();
+    private static final AtomicLong LIVE_BYTES = new AtomicLong();
+
+    private final Format format;
+    private final long[] shape;
+    private final long size;
+    private final MemorySegment segment;
+    private final Arena arena; // null when borrowed
+    private boolean closed;
+
+    private Tensor(Format format, long[] shape, long size, MemorySegment segment, Arena arena) {
+        this.format = format;
+        this.shape = shape;
+        this.size = size;
+        this.segment = segment;
+        this.arena = arena;
+    }
+
+    /** A new tensor of zeros that owns its memory. */
+    public static Tensor zeros(Format format, long... shape) {
+        long[] s = checkShape(format, shape);
+        long bytes = 4 * size(s);
+        Arena arena = Arena.ofConfined();
+        MemorySegment segment;
+        try {
+            segment = arena.allocate(bytes, ALIGNMENT); // zeroed
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+        ALLOCATED_BYTES.addAndGet(bytes);
+        ALLOCATIONS.incrementAndGet();
+        LIVE_BYTES.addAndGet(bytes);
+        return new Tensor(format, s, bytes / 4, segment, arena);
+    }
+
+    /** A new tensor that owns its memory, holding a copy of {@code data} (length = product of the shape). */
+    public static Tensor of(Format format, float[] data, long... shape) {
+        if (data == null) {
+            throw new IllegalArgumentException("data: expected an array, got null");
+        }
+        long[] s = checkShape(format, shape);
+        if (data.length != size(s)) {
+            throw new IllegalArgumentException("data: expected " + size(s) + " values for shape "
+                    + Arrays.toString(s) + ", got " + data.length);
+        }
+        Tensor t = zeros(format, s);
+        t.copyFrom(data);
+        return t;
+    }
+
+    /**
+     * A tensor over the first {@code 4 * size} bytes of a caller's native segment, without copying.
+     * The segment must be native, alive, accessible by this thread, 4-byte aligned and large
+     * enough. Closing the tensor does not free the segment.
+     */
+    public static Tensor wrap(MemorySegment segment, Format format, long... shape) {
+        if (segment == null) {
+            throw new IllegalArgumentException("segment: expected a native segment, got null");
+        }
+        long[] s = checkShape(format, shape);
+        long bytes = 4 * size(s);
+        if (!segment.isNative()) {
+            throw new IllegalArgumentException("segment: expected a native (off-heap) segment, got a heap segment");
+        }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalStateException("segment: expected an alive segment, got a closed one");
+        }
+        if (!segment.isAccessibleBy(Thread.currentThread())) {
+            throw new WrongThreadException("segment: expected a segment accessible by thread "
+                    + Thread.currentThread().getName() + ", got one confined to another thread");
+        }
+        if (segment.address() % 4 != 0) {
+            throw new IllegalArgumentException("segment: expected a 4-byte aligned address, got 0x"
+                    + Long.toHexString(segment.address()));
+        }
+        if (segment.byteSize() < bytes) {
+            throw new IllegalArgumentException("segment: expected at least " + bytes + " bytes for shape "
+                    + Arrays.toString(s) + ", got " + segment.byteSize());
+        }
+        return new Tensor(format, s, bytes / 4, segment.asSlice(0, bytes), null);
+    }
+
+    /** A borrowed view of this tensor's memory with another format and shape of the same size. */
+    public Tensor reshape(Format format, long... shape) {
+        checkAccess();
+        long[] s = checkShape(format, shape);
+        if (size(s) != size) {
+            throw new IllegalArgumentException("shape: expected " + size + " elements like " + this + ", got "
+                    + Arrays.toString(s) + " (" + size(s) + " elements)");
+        }
+        return new Tensor(format, s, size, segment, null);
+    }
+
+    // ---- shape ----
+
+    /** The format. */
+    public Format format() {
+        return format;
+    }
+
+    /** A copy of the shape, in the order of the format's name. */
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    /** Dimension {@code i} of the shape. */
+    public long dim(int i) {
+        if (i < 0 || i >= shape.length) {
+            throw new IndexOutOfBoundsException("i: expected 0 <= i < " + shape.length + ", got " + i);
+        }
+        return shape[i];
+    }
+
+    /** The number of elements. */
+    public long size() {
+        return size;
+    }
+
+    /** N, the batch size (1 for {@link Format#C}). */
+    public long n() {
+        return format == Format.C ? 1 : shape[0];
+    }
+
+    /** C, the number of channels or features. */
+    public long c() {
+        return switch (format) {
+            case C -> shape[0];
+            case NHWC -> shape[3];
+            default -> shape[1];
+        };
+    }
+
+    /** S, the spatial size: 1 for NC and C, L for NCL, H*W for NCHW and NHWC. */
+    public long s() {
+        return switch (format) {
+            case NC, C -> 1;
+            case NCL -> shape[2];
+            case NCHW -> shape[2] * shape[3];
+            case NHWC -> shape[1] * shape[2];
+        };
+    }
+
+    /** Whether {@code other} has the same format and shape. */
+    public boolean sameShape(Tensor other) {
+        return other != null && format == other.format && Arrays.equals(shape, other.shape);
+    }
+
+    // ---- memory ----
+
+    /** The memory: exactly {@code 4 * size()} bytes, float32 in native byte order. */
+    public MemorySegment segment() {
+        checkAccess();
+        return segment;
+    }
+
+    /** Whether this tensor owns (and frees on close) its memory. */
+    public boolean ownsMemory() {
+        return arena != null;
+    }
+
+    /** Whether the tensor can be used: not closed, and its memory alive. */
+    public boolean isAlive() {
+        return !closed && segment.scope().isAlive();
+    }
+
+    /** The elements, copied to a new array in memory order. */
+    public float[] toArray() {
+        checkAccess();
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new IllegalStateException("toArray: expected at most " + (Integer.MAX_VALUE - 8)
+                    + " elements, got " + size);
+        }
+        float[] a = new float[(int) size];
+        MemorySegment.copy(segment, F, 0, a, 0, a.length);
+        return a;
+    }
+
+    /** Copies {@code data} (exactly {@link #size()} values, memory order) into this tensor. */
+    public void copyFrom(float[] data) {
+        checkAccess();
+        if (data == null || data.length != size) {
+            throw new IllegalArgumentException("data: expected " + size + " values, got "
+                    + (data == null ? "null" : data.length));
+        }
+        MemorySegment.copy(data, 0, segment, F, 0, data.length);
+    }
+
+    /** Copies the elements of {@code src}, which must have the same size, into this tensor. */
+    public void copyFrom(Tensor src) {
+        checkAccess();
+        if (src == null || src.size != size) {
+            throw new IllegalArgumentException("src: expected a tensor of " + size + " elements, got "
+                    + (src == null ? "null" : src + " (" + src.size + " elements)"));
+        }
+        MemorySegment.copy(src.segment(), 0, segment, 0, 4 * size);
+    }
+
+    /** Sets every element to {@code value}. */
+    public void fill(float value) {
+        checkAccess();
+        if (value == 0f && Float.floatToRawIntBits(value) == 0) {
+            segment.fill((byte) 0);
+        } else {
+            for (long i = 0; i < size; i++) {
+                segment.setAtIndex(F, i, value);
+            }
+        }
+    }
+
+    /** The element at {@code idx} (one index per dimension, in shape order). */
+    public float get(long... idx) {
+        checkAccess();
+        return segment.getAtIndex(F, offset(idx));
+    }
+
+    /** Sets the element at {@code idx} (one index per dimension, in shape order). */
+    public void set(float value, long... idx) {
+        checkAccess();
+        segment.setAtIndex(F, offset(idx), value);
+    }
+
+    /** Frees owned memory (idempotent); a borrowed tensor only becomes unusable. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        if (arena != null) {
+            arena.close(); // throws WrongThreadException on another thread, leaving the tensor open
+            LIVE_BYTES.addAndGet(-4 * size);
+        }
+        closed = true;
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor[" + format + " " + Arrays.toString(shape) + (arena != null ? ", owned" : ", borrowed")
+                + (closed ? ", closed" : "") + "]";
+    }
+
+    // ---- allocation statistics ----
+
+    /** Total native bytes allocated by tensors since the JVM started (never decreases). */
+    public static long allocatedBytes() {
+        return ALLOCATED_BYTES.get();
+    }
+
+    /** Number of native allocations made by tensors since the JVM started. */
+    public static long allocations() {
+        return ALLOCATIONS.get();
+    }
+
+    /** Native bytes currently held by open owned tensors. */
+    public static long liveBytes() {
+        return LIVE_BYTES.get();
+    }
+
+    // ---- checks ----
+
+    private void checkAccess() {
+        if (closed) {
+            throw new IllegalStateException(this + ": tensor is closed");
+        }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalStateException(this + ": memory is freed (its arena is closed)");
+        }
+        if (!segment.isAccessibleBy(Thread.currentThread())) {
+            throw new WrongThreadException(this + ": confined to another thread, accessed from thread "
+                    + Thread.currentThread().getName());
+        }
+    }
+
+    private long offset(long[] idx) {
+        if (idx == null || idx.length != shape.length) {
+            throw new IllegalArgumentException("idx: expected " + shape.length + " indices for shape "
+                    + Arrays.toString(shape) + ", got " + (idx == null ? "null" : idx.length));
+        }
+        long off = 0;
+        for (int d = 0; d < shape.length; d++) {
+            if (idx[d] < 0 || idx[d] >= shape[d]) {
+                throw new IndexOutOfBoundsException("idx[" + d + "]: expected 0 <= idx < " + shape[d] + ", got "
+                        + idx[d]);
+            }
+            off = off * shape[d] + idx[d];
+        }
+        return off;
+    }
+
+    private static long[] checkShape(Format format, long[] shape) {
+        if (format == null) {
+            throw new IllegalArgumentException("format: expected one of " + Arrays.toString(Format.values())
+                    + ", got null");
+        }
+        if (shape == null || shape.length != format.rank) {
+            throw new IllegalArgumentException("shape: expected " + format.rank + " dimensions for " + format
+                    + ", got " + (shape == null ? "null" : Arrays.toString(shape)));
+        }
+        long[] s = shape.clone();
+        long bytes = 4;
+        for (int d = 0; d < s.length; d++) {
+            if (s[d] < 1) {
+                throw new IllegalArgumentException("shape[" + d + "]: expected at least 1, got " + s[d]);
+            }
+            try {
+                bytes = Math.multiplyExact(bytes, s[d]);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("shape: expected at most " + Long.MAX_VALUE
+                        + " bytes, got " + Arrays.toString(s) + " of float32");
+            }
+        }
+        return s;
+    }
+
+    private static long size(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+}
