@@ -1,0 +1,328 @@
+package dev.bnorm.nn;
+
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
+import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
+import static dev.bnorm.kernel.BatchNormKernels.USE_GLOBAL_STATS;
+import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
+import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
+
+import dev.bnorm.Tensor;
+import dev.bnorm.Tensor.Format;
+import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.kernel.Kernels;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.function.Function;
+
+/**
+ * Batch Normalization with PyTorch's semantics ({@code torch.nn.BatchNorm1d/2d}); the common part
+ * of {@link BatchNorm1d} and {@link BatchNorm2d}, which differ only in the formats they accept.
+ *
+ * <p>Per channel c, over the M = N*S values x of that channel in the batch:
+ * <pre>
+ *   mean = sum(x)/M,   var = sum((x - mean)^2)/M            biased batch variance
+ *   out  = gamma * (x - mean) / sqrt(var + eps) + beta      gamma = 1, beta = 0 without affine
+ *   running_mean = (1 - f) * running_mean + f * mean
+ *   running_var  = (1 - f) * running_var  + f * var * M/(M-1)   unbiased
+ * </pre>
+ * {@code f} is {@code momentum}, the weight of the <em>new</em> batch (PyTorch's convention, not
+ * the decay of Keras or MXNet, where 0.9 would correspond to our 0.1), or, when momentum is
+ * {@code null}, {@code 1/num_batches_tracked}: the running statistics are then the cumulative
+ * average of the batch statistics.
+ *
+ * <p>Modes:
+ * <ul>
+ * <li>Training: normalize with the batch statistics. With {@code trackRunningStats},
+ *     {@code num_batches_tracked} is incremented and the running statistics are updated, once per
+ *     forward. Backward differentiates through the batch statistics.</li>
+ * <li>Evaluation with {@code trackRunningStats}: normalize with {@code running_mean} and
+ *     {@code running_var}; backward treats them as constants (kernel flag USE_GLOBAL_STATS with
+ *     {@code rstd = 1/sqrt(running_var + eps)} computed into a module-owned buffer).</li>
+ * <li>Evaluation without {@code trackRunningStats}: like training (batch statistics) but nothing
+ *     is updated; as in PyTorch, a batch with M = 1 is then an error.</li>
+ * </ul>
+ * A training forward with M = N*S = 1 is an {@link IllegalArgumentException} ("expected more
+ * than 1 value per channel when training"), as in PyTorch; unlike PyTorch, nothing (not even
+ * {@code num_batches_tracked}) is changed by a failed forward.
+ *
+ * <p>State (PyTorch's keys and initial values): {@code weight} (gamma, ones) and {@code bias}
+ * (beta, zeros) with {@code affine}; {@code running_mean} (zeros), {@code running_var} (ones) and
+ * the counter {@code num_batches_tracked} (0) with {@code trackRunningStats}. The kernels return
+ * dgamma and dbeta as overwritten outputs; the module adds them into the parameter gradients.
+ *
+ * <p>Defaults, PyTorch's: eps 1e-5, momentum 0.1, affine true, trackRunningStats true, kernels
+ * {@link Kernels#best()}.
+ */
+public abstract sealed class BatchNorm extends Module permits BatchNorm1d, BatchNorm2d {
+
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+
+    private final int numFeatures;
+    private final double eps;
+    private final Double momentum;
+    private final boolean affine;
+    private final boolean trackRunningStats;
+    private final BatchNormKernels kernels;
+    private final Format[] formats;
+
+    private final Parameter weight;        // (C,) gamma, or null
+    private final Parameter bias;          // (C,) beta, or null
+    private final Tensor runningMean;      // (C,) or null
+    private final Tensor runningVar;       // (C,) or null
+    private final Counter numBatchesTracked; // or null
+    private final Tensor saveMean;         // (C,) mean used by the last forward
+    private final Tensor saveRstd;         // (C,) rstd used by the last forward
+    private final Tensor dgamma;           // (C,) kernel output, added into weight.grad
+    private final Tensor dbeta;            // (C,) kernel output, added into bias.grad
+    private final Workspace output = workspace();
+    private final Workspace inputGrad = workspace();
+    private Tensor savedInp;
+    private boolean savedGlobalStats;
+
+    BatchNorm(Builder<?> b, Format... formats) {
+        this.numFeatures = b.numFeatures;
+        this.eps = b.eps;
+        this.momentum = b.momentum;
+        this.affine = b.affine;
+        this.trackRunningStats = b.trackRunningStats;
+        this.kernels = b.kernels != null ? b.kernels : Kernels.best();
+        this.formats = formats;
+        int c = numFeatures;
+        if (affine) {
+            weight = registerParameter("weight", Format.C, c);
+            weight.value().fill(1f);
+            bias = registerParameter("bias", Format.C, c);
+        } else {
+            weight = null;
+            bias = null;
+        }
+        if (trackRunningStats) {
+            runningMean = registerBuffer("running_mean", Tensor.zeros(Format.C, c));
+            runningVar = registerBuffer("running_var", Tensor.zeros(Format.C, c));
+            runningVar.fill(1f);
+            numBatchesTracked = registerCounter("num_batches_tracked");
+        } else {
+            runningMean = null;
+            runningVar = null;
+            numBatchesTracked = null;
+        }
+        saveMean = workspace().get(Format.C, c);
+        saveRstd = workspace().get(Format.C, c);
+        dgamma = affine ? workspace().get(Format.C, c) : null;
+        dbeta = affine ? workspace().get(Format.C, c) : null;
+    }
+
+    /**
+     * @param inp N x C x S in one of this module's formats, with C = {@code numFeatures}
+     * @throws IllegalArgumentException for the wrong format or channel count, and for M = N*S = 1
+     *                                  when batch statistics are used
+     */
+    @Override
+    public Tensor forward(Tensor inp) {
+        checkUsable();
+        checkTensor("inp", inp, formats);
+        if (inp.c() != numFeatures) {
+            throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
+                    + inp.c() + " in " + inp);
+        }
+        if (inp == output.current()) {
+            throw new IllegalArgumentException("inp: expected a tensor other than this module's own output");
+        }
+        savedInp = null;
+        Tensor out = output.like(inp);
+        int flags = affine ? USE_SCALE | USE_SHIFT : 0;
+        boolean global = !isTraining() && trackRunningStats;
+        if (global) {
+            kernels.forwardInference(out.segment(), inp.segment(), runningMean.segment(), runningVar.segment(),
+                    seg(weight), seg(bias), eps, flags, inp.format().layout(), inp.n(), inp.c(), inp.s());
+            // the statistics this forward used, as constants for backward
+            MemorySegment rv = runningVar.segment();
+            MemorySegment rstd = saveRstd.segment();
+            saveMean.copyFrom(runningMean);
+            for (long c = 0; c < numFeatures; c++) {
+                rstd.setAtIndex(F, c, (float) (1.0 / Math.sqrt(rv.getAtIndex(F, c) + eps)));
+            }
+        } else {
+            boolean update = isTraining() && trackRunningStats;
+            double factor = 0;
+            if (update) {
+                flags |= UPDATE_RUNNING;
+                factor = momentum != null ? momentum : 1.0 / (numBatchesTracked.get() + 1.0);
+            }
+            kernels.forwardTraining(out.segment(), saveMean.segment(), saveRstd.segment(),
+                    update ? runningMean.segment() : null, update ? runningVar.segment() : null,
+                    inp.segment(), seg(weight), seg(bias), eps, factor, flags,
+                    inp.format().layout(), inp.n(), inp.c(), inp.s());
+            if (update) {
+                numBatchesTracked.increment();
+            }
+        }
+        savedInp = inp;
+        savedGlobalStats = global;
+        return out;
+    }
+
+    @Override
+    public Tensor backward(Tensor dout) {
+        checkUsable();
+        checkBackward(dout, output.current(), savedInp);
+        Tensor dinp = inputGrad.like(dout);
+        int flags = (affine ? USE_SCALE : 0) | (savedGlobalStats ? USE_GLOBAL_STATS : 0);
+        int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0);
+        kernels.backward(dinp.segment(), affine ? dgamma.segment() : null, affine ? dbeta.segment() : null,
+                dout.segment(), savedInp.segment(), seg(weight), saveMean.segment(), saveRstd.segment(),
+                flags, mask, dout.format().layout(), dout.n(), dout.c(), dout.s());
+        if (affine) {
+            addInto(weight.grad().segment(), dgamma.segment());
+            addInto(bias.grad().segment(), dbeta.segment());
+        }
+        return dinp;
+    }
+
+    private void addInto(MemorySegment acc, MemorySegment delta) {
+        for (long c = 0; c < numFeatures; c++) {
+            acc.setAtIndex(F, c, acc.getAtIndex(F, c) + delta.getAtIndex(F, c));
+        }
+    }
+
+    private static MemorySegment seg(Parameter p) {
+        return p == null ? null : p.value().segment();
+    }
+
+    // ---- configuration and state ----
+
+    /** C, the number of channels (features). */
+    public int numFeatures() {
+        return numFeatures;
+    }
+
+    /** The eps added to the variance. */
+    public double eps() {
+        return eps;
+    }
+
+    /** The momentum (weight of the new batch), or null for a cumulative average. */
+    public Double momentum() {
+        return momentum;
+    }
+
+    /** Whether the module has gamma and beta. */
+    public boolean affine() {
+        return affine;
+    }
+
+    /** Whether the module keeps running statistics. */
+    public boolean trackRunningStats() {
+        return trackRunningStats;
+    }
+
+    /** The kernels it runs on. */
+    public BatchNormKernels kernels() {
+        return kernels;
+    }
+
+    /** gamma, (C,), or null without affine. */
+    public Parameter weight() {
+        return weight;
+    }
+
+    /** beta, (C,), or null without affine. */
+    public Parameter bias() {
+        return bias;
+    }
+
+    /** The running mean, (C,), or null without trackRunningStats. */
+    public Tensor runningMean() {
+        return runningMean;
+    }
+
+    /** The running (unbiased) variance, (C,), or null without trackRunningStats. */
+    public Tensor runningVar() {
+        return runningVar;
+    }
+
+    /** The number of training forwards with tracking, or 0 without trackRunningStats. */
+    public long numBatchesTracked() {
+        return numBatchesTracked == null ? 0 : numBatchesTracked.get();
+    }
+
+    @Override
+    public String toString() {
+        return getClass().getSimpleName() + "(" + numFeatures + ", eps=" + eps + ", momentum=" + momentum
+                + ", affine=" + affine + ", trackRunningStats=" + trackRunningStats + ", kernels=" + kernels.name()
+                + ", formats=" + Arrays.toString(formats) + ")";
+    }
+
+    /**
+     * Options of a {@link BatchNorm1d} or {@link BatchNorm2d}; each setter checks its argument.
+     *
+     * @param <T> the module built
+     */
+    public static final class Builder<T extends BatchNorm> {
+        private final int numFeatures;
+        private final Function<Builder<T>, T> factory;
+        private double eps = 1e-5;
+        private Double momentum = 0.1;
+        private boolean affine = true;
+        private boolean trackRunningStats = true;
+        private BatchNormKernels kernels;
+
+        Builder(int numFeatures, Function<Builder<T>, T> factory) {
+            if (numFeatures < 1) {
+                throw new IllegalArgumentException("numFeatures: expected at least 1, got " + numFeatures);
+            }
+            this.numFeatures = numFeatures;
+            this.factory = factory;
+        }
+
+        /** Added to the variance before the square root; finite and &gt; 0. Default 1e-5. */
+        public Builder<T> eps(double eps) {
+            if (!(Double.isFinite(eps) && eps > 0)) {
+                throw new IllegalArgumentException("eps: expected a finite number > 0, got " + eps);
+            }
+            this.eps = eps;
+            return this;
+        }
+
+        /**
+         * Weight of the new batch in the running statistics, in [0, 1] (PyTorch's convention), or
+         * null for the cumulative average (factor 1/num_batches_tracked). Default 0.1.
+         */
+        public Builder<T> momentum(Double momentum) {
+            if (momentum != null && !(momentum >= 0 && momentum <= 1)) {
+                throw new IllegalArgumentException("momentum: expected null or a number in [0, 1], got " + momentum);
+            }
+            this.momentum = momentum;
+            return this;
+        }
+
+        /** Whether to learn gamma (weight) and beta (bias). Default true. */
+        public Builder<T> affine(boolean affine) {
+            this.affine = affine;
+            return this;
+        }
+
+        /** Whether to keep running statistics for evaluation mode. Default true. */
+        public Builder<T> trackRunningStats(boolean trackRunningStats) {
+            this.trackRunningStats = trackRunningStats;
+            return this;
+        }
+
+        /** The kernels to run on, e.g. {@code Kernels.named("java")}. Default {@link Kernels#best()}. */
+        public Builder<T> kernels(BatchNormKernels kernels) {
+            if (kernels == null) {
+                throw new IllegalArgumentException("kernels: expected a BatchNormKernels, got null");
+            }
+            this.kernels = kernels;
+            return this;
+        }
+
+        /** A new module in training mode, confined to this thread. */
+        public T build() {
+            return factory.apply(this);
+        }
+    }
+}

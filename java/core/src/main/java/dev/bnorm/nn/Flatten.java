@@ -1,0 +1,44 @@
+package dev.bnorm.nn;
+
+import dev.bnorm.Tensor;
+import dev.bnorm.Tensor.Format;
+
+/**
+ * Reshapes {@code (N, C, L)} or {@code (N, C, H, W)} to {@code (N, C*S)} (format NC), like
+ * PyTorch's {@code torch.nn.Flatten()}, so that a {@link Linear} can follow a
+ * {@link BatchNorm2d}. No copy: the output is a view of the input's memory (valid as long as the
+ * input), and backward returns a view of {@code dout} in the input's format. NC passes through.
+ * NHWC is refused: its memory order (channels last) differs from PyTorch's flattening order.
+ */
+public final class Flatten extends Module {
+
+    private Tensor out;
+    private Tensor savedInp;
+
+    /** A flatten layer (no state). */
+    public Flatten() {
+    }
+
+    @Override
+    public Tensor forward(Tensor inp) {
+        checkUsable();
+        checkTensor("inp", inp, Format.NC, Format.NCL, Format.NCHW);
+        if (out == null || savedInp != inp) {
+            out = inp.reshape(Format.NC, inp.n(), inp.size() / inp.n());
+            savedInp = inp;
+        }
+        return out;
+    }
+
+    @Override
+    public Tensor backward(Tensor dout) {
+        checkUsable();
+        checkBackward(dout, out, savedInp);
+        return dout.reshape(savedInp.format(), savedInp.shape());
+    }
+
+    @Override
+    public String toString() {
+        return "Flatten()";
+    }
+}

@@ -1,0 +1,411 @@
+package dev.bnorm.nn;
+
+import dev.bnorm.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.function.Function;
+
+/**
+ * A layer or a model: {@link #forward} and {@link #backward} over off-heap {@link Tensor}s, with
+ * PyTorch's names for its state.
+ *
+ * <p><b>Forward and backward.</b> {@code forward(inp)} returns an output tensor that the module
+ * owns and reuses: the caller must not close it, and it is valid until the next forward (or
+ * close) of the module. The module keeps a reference to {@code inp}, not a copy: the input must
+ * stay alive and unchanged until the matching {@code backward}. {@code backward(dout)} takes the
+ * gradient of the loss with respect to the last forward's output and returns the gradient with
+ * respect to its input (module-owned, valid until the next backward); it <em>adds</em> the
+ * parameter gradients into {@link Parameter#grad()} (accumulates, like PyTorch), so clear them
+ * with {@link #zeroGrad()} between steps.
+ *
+ * <p><b>No allocation in the steady state.</b> Outputs, gradients and scratch buffers are
+ * allocated at the first step with a given input shape and reused while the shape stays the
+ * same; no activation is copied to the Java heap.
+ *
+ * <p><b>State.</b> {@link #namedParameters()}, {@link #buffers()} (float32, e.g. running
+ * statistics) and {@link #counters()} (int64, e.g. {@code num_batches_tracked}) use PyTorch's
+ * keys; containers prefix their children's keys with the child's name ({@code "0."},
+ * {@code "1."} in a {@link Sequential}). The maps hold the live tensors, not copies.
+ *
+ * <p><b>Threads.</b> A module is not thread-safe and is confined to the thread that created it,
+ * like the tensors it owns (confined arenas): calling it from another thread throws
+ * {@link WrongThreadException} before anything is read or written. To use a model on another
+ * thread, create it there. Using a closed module throws {@link IllegalStateException}.
+ *
+ * <p><b>Writing a module.</b> Subclasses register their state in the constructor
+ * ({@link #registerParameter}, {@link #registerBuffer}, {@link #registerCounter},
+ * {@link #registerChild}) and get reusable outputs from {@link #workspace()}; {@link #close()}
+ * frees all of them. Call {@link #checkUsable()} first in every public method that touches state.
+ */
+public abstract class Module implements AutoCloseable {
+
+    private final Thread owner = Thread.currentThread();
+    private final Map<String, Parameter> params = new LinkedHashMap<>();
+    private final Map<String, Tensor> buffers = new LinkedHashMap<>();
+    private final Map<String, Counter> counters = new LinkedHashMap<>();
+    private final Map<String, Module> children = new LinkedHashMap<>();
+    private final List<Workspace> workspaces = new ArrayList<>();
+    private boolean training = true;
+    private boolean closed;
+
+    /** A new module in training mode, confined to the calling thread. */
+    protected Module() {
+    }
+
+    /**
+     * Computes the output for {@code inp}; see the class comment for ownership and lifetime.
+     *
+     * @throws IllegalArgumentException if {@code inp} has the wrong format or shape for this module
+     */
+    public abstract Tensor forward(Tensor inp);
+
+    /**
+     * Returns the gradient with respect to the last forward's input and adds the parameter
+     * gradients into {@link Parameter#grad()}.
+     *
+     * @param dout gradient with respect to the last forward's output, of the same format and shape
+     * @throws IllegalStateException if there was no forward since the module was created
+     */
+    public abstract Tensor backward(Tensor dout);
+
+    // ---- modes ----
+
+    /** Training mode for this module and its children; returns this. */
+    public Module train() {
+        setTraining(true);
+        return this;
+    }
+
+    /** Evaluation (inference) mode for this module and its children; returns this. */
+    public Module eval() {
+        setTraining(false);
+        return this;
+    }
+
+    /** Whether the module is in training mode (the default). */
+    public boolean isTraining() {
+        return training;
+    }
+
+    private void setTraining(boolean mode) {
+        checkUsable();
+        training = mode;
+        for (Module child : children.values()) {
+            child.setTraining(mode);
+        }
+    }
+
+    // ---- state ----
+
+    /** Every parameter of this module and its children, in registration order. */
+    public List<Parameter> parameters() {
+        return List.copyOf(namedParameters().values());
+    }
+
+    /** Every parameter by its PyTorch key ({@code "weight"}, {@code "0.weight"}, ...). */
+    public Map<String, Parameter> namedParameters() {
+        return select(StateEntry::parameter);
+    }
+
+    /** The float32 buffers (not trained: running statistics) by PyTorch key. */
+    public Map<String, Tensor> buffers() {
+        return select(e -> e.parameter() == null ? e.tensor() : null);
+    }
+
+    /** The int64 buffers ({@code num_batches_tracked}) by PyTorch key. */
+    public Map<String, Counter> counters() {
+        return select(StateEntry::counter);
+    }
+
+    /**
+     * The float32 state by PyTorch key, in PyTorch's order: parameter values and float buffers
+     * (live tensors). PyTorch's {@code state_dict()} also holds the int64 entries of
+     * {@link #counters()}; {@link StateDicts} saves and loads both.
+     */
+    public Map<String, Tensor> stateDict() {
+        return select(StateEntry::tensor);
+    }
+
+    /** The non-null values of {@code part} over the state entries, by key, in order. */
+    private <V> Map<String, V> select(Function<StateEntry, V> part) {
+        Map<String, V> map = new LinkedHashMap<>();
+        for (StateEntry e : stateEntries()) {
+            V v = part.apply(e);
+            if (v != null) {
+                map.put(e.key(), v);
+            }
+        }
+        return Collections.unmodifiableMap(map);
+    }
+
+    /**
+     * Copies {@code state} into the float32 state (strict: exactly the keys of
+     * {@link #stateDict()}, each of the same size, any format); counters are left unchanged.
+     * Everything is checked before anything is written: on failure the module is unchanged.
+     *
+     * @throws IllegalArgumentException naming missing or unexpected keys, or a key with the wrong size
+     */
+    public void loadStateDict(Map<String, Tensor> state) {
+        load(state, null);
+    }
+
+    /**
+     * As {@link #loadStateDict(Map)}, and also sets the counters (exactly the keys of
+     * {@link #counters()}, values at least 0).
+     */
+    public void loadStateDict(Map<String, Tensor> state, Map<String, Long> counterValues) {
+        if (counterValues == null) {
+            throw new IllegalArgumentException("counterValues: expected a map, got null");
+        }
+        load(state, counterValues);
+    }
+
+    private void load(Map<String, Tensor> state, Map<String, Long> counterValues) {
+        checkUsable();
+        if (state == null) {
+            throw new IllegalArgumentException("state: expected a map, got null");
+        }
+        Map<String, Tensor> targets = stateDict();
+        checkKeys("state", targets.keySet(), state.keySet());
+        for (Map.Entry<String, Tensor> e : targets.entrySet()) {
+            Tensor src = state.get(e.getKey());
+            if (src == null || !src.isAlive() || src.size() != e.getValue().size()) {
+                throw new IllegalArgumentException("state[" + e.getKey() + "]: expected an open tensor of "
+                        + e.getValue().size() + " elements like " + e.getValue() + ", got " + src
+                        + (src == null ? "" : " (" + src.size() + " elements)"));
+            }
+            src.segment(); // throws WrongThreadException now rather than half-way through the copies
+        }
+        Map<String, Counter> counterTargets = counters();
+        if (counterValues != null) {
+            checkKeys("counterValues", counterTargets.keySet(), counterValues.keySet());
+            for (Map.Entry<String, Long> e : counterValues.entrySet()) {
+                if (e.getValue() == null || e.getValue() < 0) {
+                    throw new IllegalArgumentException("counterValues[" + e.getKey() + "]: expected at least 0, got "
+                            + e.getValue());
+                }
+            }
+        }
+        for (Map.Entry<String, Tensor> e : targets.entrySet()) {
+            e.getValue().copyFrom(state.get(e.getKey()));
+        }
+        if (counterValues != null) {
+            for (Map.Entry<String, Counter> e : counterTargets.entrySet()) {
+                e.getValue().set(counterValues.get(e.getKey()));
+            }
+        }
+    }
+
+    static void checkKeys(String what, java.util.Set<String> expected, java.util.Set<String> actual) {
+        TreeSet<String> missing = new TreeSet<>(expected);
+        missing.removeAll(actual);
+        TreeSet<String> unexpected = new TreeSet<>(actual);
+        unexpected.removeAll(expected);
+        if (!missing.isEmpty() || !unexpected.isEmpty()) {
+            throw new IllegalArgumentException(what + ": expected the keys " + new TreeSet<>(expected)
+                    + ", got missing keys " + missing + " and unexpected keys " + unexpected);
+        }
+    }
+
+    /** One entry of the state, in PyTorch's order: exactly one of tensor (with parameter or not) and counter. */
+    record StateEntry(String key, Tensor tensor, Parameter parameter, Counter counter) {
+    }
+
+    /** The whole state with PyTorch keys and order: per module its parameters, buffers, counters, then children. */
+    final List<StateEntry> stateEntries() {
+        checkUsable();
+        List<StateEntry> list = new ArrayList<>();
+        collect("", list);
+        return list;
+    }
+
+    private void collect(String prefix, List<StateEntry> list) {
+        params.forEach((k, p) -> list.add(new StateEntry(prefix + k, p.value(), p, null)));
+        buffers.forEach((k, t) -> list.add(new StateEntry(prefix + k, t, null, null)));
+        counters.forEach((k, c) -> list.add(new StateEntry(prefix + k, null, null, c)));
+        children.forEach((k, m) -> m.collect(prefix + k + ".", list));
+    }
+
+    /** Sets every parameter gradient of this module and its children to zero. */
+    public void zeroGrad() {
+        for (Parameter p : parameters()) {
+            p.grad().fill(0f);
+        }
+    }
+
+    // ---- lifetime and threads ----
+
+    /** Frees everything the module owns, and closes its children; idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        checkThread();
+        closed = true;
+        for (Module child : children.values()) {
+            child.close();
+        }
+        params.values().forEach(Parameter::close);
+        buffers.values().forEach(Tensor::close);
+        workspaces.forEach(Workspace::close);
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * Throws {@link WrongThreadException} when called from a thread other than the creator, and
+     * {@link IllegalStateException} when the module is closed.
+     */
+    protected final void checkUsable() {
+        checkThread();
+        if (closed) {
+            throw new IllegalStateException(getClass().getSimpleName() + ": module is closed");
+        }
+    }
+
+    private void checkThread() {
+        if (Thread.currentThread() != owner) {
+            throw new WrongThreadException(getClass().getSimpleName() + ": module is confined to thread \""
+                    + owner.getName() + "\" which created it, called from thread \""
+                    + Thread.currentThread().getName() + "\"");
+        }
+    }
+
+    // ---- for subclasses ----
+
+    /** Registers a new zero parameter (value and gradient) under {@code name}. */
+    protected final Parameter registerParameter(String name, Tensor.Format format, long... shape) {
+        checkName(name);
+        Parameter p = new Parameter(name, format, shape);
+        params.put(name, p);
+        return p;
+    }
+
+    /** Registers a float32 buffer the module owns (closed with it) under {@code name}. */
+    protected final Tensor registerBuffer(String name, Tensor buffer) {
+        checkName(name);
+        buffers.put(name, buffer);
+        return buffer;
+    }
+
+    /** Registers a new int64 counter (0) under {@code name}. */
+    protected final Counter registerCounter(String name) {
+        checkName(name);
+        Counter c = new Counter();
+        counters.put(name, c);
+        return c;
+    }
+
+    /** Registers a child module (closed with this one) under {@code name}; it must belong to this thread. */
+    protected final <M extends Module> M registerChild(String name, M child) {
+        checkName(name);
+        if (child == null) {
+            throw new IllegalArgumentException(name + ": expected a module, got null");
+        }
+        child.checkUsable();
+        children.put(name, child);
+        return child;
+    }
+
+    private void checkName(String name) {
+        checkUsable();
+        if (name == null || name.isEmpty() || name.contains(".") || params.containsKey(name)
+                || buffers.containsKey(name) || counters.containsKey(name) || children.containsKey(name)) {
+            throw new IllegalArgumentException("name: expected a new non-empty name without '.', got \"" + name + "\"");
+        }
+    }
+
+    /** A new reusable tensor slot owned by this module (closed with it). */
+    protected final Workspace workspace() {
+        Workspace w = new Workspace();
+        workspaces.add(w);
+        return w;
+    }
+
+    /**
+     * A module-owned tensor that is reallocated only when the requested format or shape changes:
+     * the way a module keeps its outputs and scratch buffers without allocating in the steady state.
+     */
+    protected static final class Workspace {
+        private Tensor tensor;
+
+        private Workspace() {
+        }
+
+        /** A tensor of the given format and shape: the current one if it matches, else a new zero one. */
+        public Tensor get(Tensor.Format format, long... shape) {
+            if (tensor == null || tensor.format() != format || !Arrays.equals(tensor.shape(), shape)) {
+                close();
+                tensor = Tensor.zeros(format, shape);
+            }
+            return tensor;
+        }
+
+        /** A tensor of the format and shape of {@code like}. */
+        public Tensor like(Tensor like) {
+            if (tensor == null || !tensor.sameShape(like)) {
+                close();
+                tensor = Tensor.zeros(like.format(), like.shape());
+            }
+            return tensor;
+        }
+
+        /** The current tensor, or null before the first {@code get}. */
+        public Tensor current() {
+            return tensor;
+        }
+
+        private void close() {
+            if (tensor != null) {
+                tensor.close();
+                tensor = null;
+            }
+        }
+    }
+
+    /** Throws if {@code t} is null, closed, or not of one of the {@code formats}. */
+    static void checkTensor(String name, Tensor t, Tensor.Format... formats) {
+        if (t == null) {
+            throw new IllegalArgumentException(name + ": expected a tensor, got null");
+        }
+        if (!t.isAlive()) {
+            throw new IllegalStateException(name + ": " + t + " is closed");
+        }
+        for (Tensor.Format f : formats) {
+            if (t.format() == f) {
+                return;
+            }
+        }
+        throw new IllegalArgumentException(name + ": expected format " + (formats.length == 1 ? formats[0]
+                : "one of " + Arrays.toString(formats)) + ", got " + t);
+    }
+
+    /**
+     * Throws unless there was a forward ({@code saved}, the tensor backward needs from it, is not
+     * null and still alive) and {@code dout} has the format and shape of its output {@code out}.
+     */
+    static void checkBackward(Tensor dout, Tensor out, Tensor saved) {
+        if (saved == null || out == null) {
+            throw new IllegalStateException("backward: expected a forward first, got none");
+        }
+        if (!saved.isAlive()) {
+            throw new IllegalStateException("backward: the tensor saved by the last forward is closed: " + saved);
+        }
+        if (dout == null || !dout.sameShape(out)) {
+            throw new IllegalArgumentException("dout: expected the format and shape of the last output "
+                    + Arrays.toString(out.shape()) + " " + out.format() + ", got " + dout);
+        }
+        if (!dout.isAlive()) {
+            throw new IllegalStateException("dout: " + dout + " is closed");
+        }
+    }
+}

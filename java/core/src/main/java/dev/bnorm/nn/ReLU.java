@@ -1,0 +1,28 @@
+package dev.bnorm.nn;
+
+/**
+ * {@code out = max(0, inp)} elementwise, any format (PyTorch's {@code torch.nn.ReLU}); backward
+ * passes {@code dout} where the output is positive and 0 elsewhere (also at 0, like PyTorch).
+ * NaN inputs stay NaN.
+ */
+public final class ReLU extends Activation {
+
+    /** A ReLU (no state). */
+    public ReLU() {
+    }
+
+    @Override
+    float apply(float x) {
+        return x > 0f ? x : (x != x ? x : 0f);
+    }
+
+    @Override
+    float derivative(float y) {
+        return y > 0f ? 1f : 0f;
+    }
+
+    @Override
+    public String toString() {
+        return "ReLU()";
+    }
+}

@@ -1,0 +1,323 @@
+package dev.bnorm.nn;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Saves and loads a module's state in the <a href="https://github.com/huggingface/safetensors">safetensors</a>
+ * format with PyTorch's keys and dtypes, so that files move between bnorm and
+ * {@code torch.nn.Module.state_dict()}: float32 state as {@code F32} (e.g. {@code 0.weight},
+ * {@code 1.running_var}) and counters as {@code I64} scalars of shape {@code []}
+ * ({@code 1.num_batches_tracked}).
+ *
+ * <p>The format: an unsigned 64-bit little-endian header length H, then H bytes of UTF-8 JSON
+ * {@code {"name": {"dtype": "F32", "shape": [out, in], "data_offsets": [begin, end]}, ...,
+ * "__metadata__": {"key": "value"}}} (metadata optional), then the data: raw little-endian
+ * values, offsets relative to the start of the data, every byte covered by exactly one tensor.
+ *
+ * <p>Loading is strict and atomic: the whole header is parsed and validated against the file and
+ * the model (exactly the model's keys, each with its dtype and shape), the data is read into
+ * off-heap staging memory, and only then copied into the model. Any problem is a
+ * {@link SafetensorsException} and leaves the model exactly as it was; other I/O failures are
+ * plain {@link IOException}s, also before any change. Header lengths above {@value #MAX_HEADER}
+ * bytes or past the end of the file are refused before anything is allocated for them.
+ */
+public final class StateDicts {
+
+    /** The largest header accepted, as in the reference implementation (100 MB). */
+    public static final long MAX_HEADER = 100_000_000;
+
+    private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+    private static final Map<String, Integer> DTYPE_SIZES = Map.ofEntries(
+            Map.entry("BOOL", 1), Map.entry("U8", 1), Map.entry("I8", 1), Map.entry("F8_E5M2", 1),
+            Map.entry("F8_E4M3", 1), Map.entry("I16", 2), Map.entry("U16", 2), Map.entry("F16", 2),
+            Map.entry("BF16", 2), Map.entry("I32", 4), Map.entry("U32", 4), Map.entry("F32", 4),
+            Map.entry("F64", 8), Map.entry("I64", 8), Map.entry("U64", 8));
+    private static final String METADATA = "__metadata__";
+
+    private StateDicts() {
+    }
+
+    /** Writes the state of {@code module} to {@code path} (replacing it), with metadata {@code format: pt}. */
+    public static void save(Module module, Path path) throws IOException {
+        List<Module.StateEntry> entries = module.stateEntries();
+        StringBuilder json = new StringBuilder("{").append(Json.quote(METADATA)).append(":{\"format\":\"pt\"}");
+        long offset = 0;
+        for (Module.StateEntry e : entries) {
+            long bytes = bytes(e);
+            long[] shape = e.tensor() != null ? e.tensor().shape() : new long[0];
+            json.append(',').append(Json.quote(e.key())).append(":{\"dtype\":\"")
+                    .append(e.tensor() != null ? "F32" : "I64").append("\",\"shape\":[");
+            for (int i = 0; i < shape.length; i++) {
+                json.append(i == 0 ? "" : ",").append(shape[i]);
+            }
+            json.append("],\"data_offsets\":[").append(offset).append(',').append(offset + bytes).append("]}");
+            offset += bytes;
+        }
+        json.append('}');
+        byte[] text = json.toString().getBytes(StandardCharsets.UTF_8);
+        byte[] header = Arrays.copyOf(text, (text.length + 7) / 8 * 8); // data 8-byte aligned, as safetensors does
+        Arrays.fill(header, text.length, header.length, (byte) ' ');
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING);
+             Arena staging = Arena.ofConfined()) {
+            writeFully(ch, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
+            writeFully(ch, ByteBuffer.wrap(header));
+            for (Module.StateEntry e : entries) {
+                MemorySegment data = staging.allocate(bytes(e), 8);
+                if (e.tensor() != null) {
+                    MemorySegment.copy(e.tensor().segment(), FLOAT, 0, data, LE_FLOAT, 0, e.tensor().size());
+                } else {
+                    data.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, e.counter().get());
+                }
+                writeFully(ch, data.asByteBuffer());
+            }
+        }
+    }
+
+    /**
+     * Replaces the state of {@code module} with the one in {@code path}, all or nothing.
+     *
+     * @throws SafetensorsException for a malformed file or one that does not fit the model (the model is unchanged)
+     * @throws IOException          if the file cannot be read (the model is unchanged)
+     */
+    public static void load(Module module, Path path) throws IOException {
+        List<Module.StateEntry> targets = module.stateEntries();
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+             Arena staging = Arena.ofConfined()) {
+            Reader r = new Reader(ch, path);
+            Map<String, Entry> entries = r.header();
+            // the model's view: exactly its keys, with its dtypes and shapes
+            Map<String, Module.StateEntry> byKey = new LinkedHashMap<>();
+            targets.forEach(t -> byKey.put(t.key(), t));
+            try {
+                Module.checkKeys("keys", byKey.keySet(), entries.keySet());
+            } catch (IllegalArgumentException e) {
+                throw r.bad(e.getMessage());
+            }
+            List<MemorySegment> data = new ArrayList<>();
+            for (Module.StateEntry t : targets) {
+                Entry e = entries.get(t.key());
+                String dtype = t.tensor() != null ? "F32" : "I64";
+                long[] shape = t.tensor() != null ? t.tensor().shape() : new long[0];
+                if (!e.dtype().equals(dtype)) {
+                    throw r.bad(t.key() + ": expected dtype " + dtype + ", got " + e.dtype());
+                }
+                if (!Arrays.equals(e.shape(), shape)) {
+                    throw r.bad(t.key() + ": expected shape " + Arrays.toString(shape) + ", got "
+                            + Arrays.toString(e.shape()));
+                }
+                MemorySegment segment = staging.allocate(bytes(t), 8); // the model's size, not the file's
+                r.read(segment, e.begin());
+                if (t.counter() != null && segment.get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0) < 0) {
+                    throw r.bad(t.key() + ": expected a count >= 0, got "
+                            + segment.get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0));
+                }
+                data.add(segment);
+            }
+            // commit: nothing below can fail (same thread, module open, sizes checked)
+            for (int i = 0; i < targets.size(); i++) {
+                Module.StateEntry t = targets.get(i);
+                if (t.tensor() != null) {
+                    MemorySegment.copy(data.get(i), LE_FLOAT, 0, t.tensor().segment(), FLOAT, 0, t.tensor().size());
+                } else {
+                    t.counter().set(data.get(i).get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0));
+                }
+            }
+        }
+    }
+
+    private static long bytes(Module.StateEntry e) {
+        return e.tensor() != null ? 4 * e.tensor().size() : 8;
+    }
+
+    private static void writeFully(FileChannel ch, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            ch.write(buffer);
+        }
+    }
+
+    /** A tensor's header entry; offsets relative to the start of the data. */
+    private record Entry(String dtype, long[] shape, long begin, long end) {
+    }
+
+    /** Reads and validates the parts of one file. */
+    private static final class Reader {
+        private final FileChannel ch;
+        private final Path path;
+        private final long fileSize;
+        private long dataStart;
+
+        Reader(FileChannel ch, Path path) throws IOException {
+            this.ch = ch;
+            this.path = path;
+            this.fileSize = ch.size();
+        }
+
+        SafetensorsException bad(String message) {
+            return new SafetensorsException(path + ": " + message);
+        }
+
+        /** The tensor entries (metadata checked and dropped), validated against the file. */
+        Map<String, Entry> header() throws IOException {
+            if (fileSize < 8) {
+                throw bad("truncated: expected at least 8 bytes (the header length), got a file of " + fileSize + " bytes");
+            }
+            ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(lengthBytes, 0);
+            long length = lengthBytes.getLong(0);
+            if (length < 0 || length > fileSize - 8) {
+                throw bad("header length " + Long.toUnsignedString(length) + " is past the end of the file: expected at most "
+                        + (fileSize - 8) + " (file of " + fileSize + " bytes)");
+            }
+            if (length > MAX_HEADER) {
+                throw bad("header length " + length + ": expected at most " + MAX_HEADER);
+            }
+            ByteBuffer headerBytes = ByteBuffer.allocate((int) length);
+            readFully(headerBytes, 8);
+            dataStart = 8 + length;
+            String text;
+            try {
+                text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(headerBytes.flip()).toString();
+            } catch (CharacterCodingException e) {
+                throw bad("header: expected UTF-8 text, got invalid bytes (" + e.getMessage() + ")");
+            }
+            Object root;
+            try {
+                root = Json.parse(text);
+            } catch (IllegalArgumentException e) {
+                throw bad("header: expected JSON, " + e.getMessage());
+            }
+            if (!(root instanceof Map<?, ?> map)) {
+                throw bad("header: expected a JSON object, got " + root);
+            }
+            Map<String, Entry> entries = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> e : map.entrySet()) {
+                String key = (String) e.getKey();
+                if (key.equals(METADATA)) {
+                    checkMetadata(e.getValue());
+                } else {
+                    entries.put(key, entry(key, e.getValue()));
+                }
+            }
+            checkCoverage(entries);
+            return entries;
+        }
+
+        private void checkMetadata(Object value) throws SafetensorsException {
+            if (!(value instanceof Map<?, ?> m) || !m.values().stream().allMatch(v -> v instanceof String)) {
+                throw bad(METADATA + ": expected an object of strings, got " + value);
+            }
+        }
+
+        private Entry entry(String key, Object value) throws SafetensorsException {
+            if (!(value instanceof Map<?, ?> m)) {
+                throw bad(key + ": expected an object {dtype, shape, data_offsets}, got " + value);
+            }
+            if (!m.keySet().equals(Set.of("dtype", "shape", "data_offsets"))) {
+                throw bad(key + ": expected exactly the fields [dtype, shape, data_offsets], got " + m.keySet());
+            }
+            if (!(m.get("dtype") instanceof String dtype) || !DTYPE_SIZES.containsKey(dtype)) {
+                throw bad(key + ".dtype: expected one of " + DTYPE_SIZES.keySet().stream().sorted().toList()
+                        + ", got " + m.get("dtype"));
+            }
+            long[] shape = integers(key + ".shape", m.get("shape"), -1);
+            long[] offsets = integers(key + ".data_offsets", m.get("data_offsets"), 2);
+            long bytes = DTYPE_SIZES.get(dtype);
+            try {
+                for (long d : shape) {
+                    bytes = Math.multiplyExact(bytes, d);
+                }
+            } catch (ArithmeticException ex) {
+                throw bad(key + ".shape: expected a size in bytes that fits in 64 bits, got " + Arrays.toString(shape));
+            }
+            long dataSize = fileSize - dataStart;
+            if (offsets[0] > offsets[1] || offsets[1] > dataSize) {
+                throw bad(key + ".data_offsets: expected 0 <= begin <= end <= " + dataSize
+                        + " (the data size), got " + Arrays.toString(offsets));
+            }
+            if (offsets[1] - offsets[0] != bytes) {
+                throw bad(key + ".data_offsets: expected end - begin = " + bytes + " bytes (" + dtype + " "
+                        + Arrays.toString(shape) + "), got " + Arrays.toString(offsets));
+            }
+            return new Entry(dtype, shape, offsets[0], offsets[1]);
+        }
+
+        /** A JSON array of integers >= 0 (of the given length, or any length if -1). */
+        private long[] integers(String what, Object value, int length) throws SafetensorsException {
+            if (!(value instanceof List<?> list) || (length >= 0 && list.size() != length)) {
+                throw bad(what + ": expected an array of " + (length >= 0 ? length + " " : "") + "integers >= 0, got "
+                        + value);
+            }
+            long[] result = new long[list.size()];
+            for (int i = 0; i < result.length; i++) {
+                if (!(list.get(i) instanceof Long v) || v < 0) {
+                    throw bad(what + "[" + i + "]: expected an integer >= 0 (at most 2^63-1), got " + list.get(i));
+                }
+                result[i] = v;
+            }
+            return result;
+        }
+
+        /** Every data byte belongs to exactly one tensor: no overlap, no gap, nothing after the last. */
+        private void checkCoverage(Map<String, Entry> entries) throws SafetensorsException {
+            List<Map.Entry<String, Entry>> sorted = new ArrayList<>(entries.entrySet());
+            sorted.sort(Comparator.comparingLong((Map.Entry<String, Entry> e) -> e.getValue().begin())
+                    .thenComparingLong(e -> e.getValue().end()));
+            long covered = 0;
+            String previous = null;
+            for (Map.Entry<String, Entry> e : sorted) {
+                Entry t = e.getValue();
+                if (t.begin() < covered) {
+                    throw bad(e.getKey() + ".data_offsets: expected no overlap, got [" + t.begin() + ", " + t.end()
+                            + ") overlapping " + previous + " (data up to " + covered + ")");
+                }
+                if (t.begin() > covered) {
+                    throw bad(e.getKey() + ".data_offsets: expected data to start at " + covered
+                            + " (no gap between tensors), got " + t.begin());
+                }
+                covered = t.end();
+                previous = e.getKey();
+            }
+            if (covered != fileSize - dataStart) {
+                throw bad("data: expected the tensors to cover all " + (fileSize - dataStart)
+                        + " bytes after the header, got " + covered + " covered");
+            }
+        }
+
+        /** Reads {@code segment.byteSize()} bytes of data starting at {@code offset} in the data section. */
+        void read(MemorySegment segment, long offset) throws IOException {
+            readFully(segment.asByteBuffer(), dataStart + offset);
+        }
+
+        private void readFully(ByteBuffer buffer, long position) throws IOException {
+            long p = position;
+            while (buffer.hasRemaining()) {
+                int n = ch.read(buffer, p);
+                if (n < 0) {
+                    throw bad("truncated: the file ended at byte " + p + " while reading");
+                }
+                p += n;
+            }
+        }
+    }
+}
