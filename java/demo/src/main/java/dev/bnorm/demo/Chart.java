@@ -26,6 +26,8 @@ final class Chart {
     static final int PANEL_WIDTH = 720;
     static final int PANEL_HEIGHT = 520;
     static final int TITLE_HEIGHT = 44;
+    /** The loss axis stops here (a little above ln 10, the loss of a uniform guess over 10 classes). */
+    static final double LOSS_AXIS_MAX = 3.0;
     private static final Color BN = new Color(0x1f77b4);
     private static final Color NO_BN = new Color(0xd62728);
 
@@ -35,9 +37,12 @@ final class Chart {
     static BufferedImage render(String title, List<Run.Result> runs, String accuracyAxis) {
         XYChart accuracy = panel("Held-out accuracy (eval mode)", accuracyAxis, runs, Run.Point::testAccuracy);
         accuracy.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
-        XYChart loss = panel("Training loss", "cross-entropy (mean since the previous point)",
-                runs, Run.Point::trainLoss);
-        loss.getStyler().setYAxisMin(0.0);
+        double maxLoss = runs.stream().flatMap(r -> r.curve().stream()).mapToDouble(Run.Point::trainLoss)
+                .filter(Double::isFinite).max().orElse(0);
+        boolean cut = maxLoss > LOSS_AXIS_MAX;
+        XYChart loss = panel("Training loss", "cross-entropy (mean since the previous point)"
+                + (cut ? ", axis cut at " + LOSS_AXIS_MAX : ""), runs, Run.Point::trainLoss);
+        loss.getStyler().setYAxisMin(0.0).setYAxisMax(cut ? LOSS_AXIS_MAX : null);
 
         BufferedImage img = new BufferedImage(2 * PANEL_WIDTH, TITLE_HEIGHT + PANEL_HEIGHT, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();

@@ -47,17 +47,24 @@ interface Progress extends AutoCloseable {
                 .setUnit(" steps", 1)
                 .build();
         return new Progress() {
+            private double loss = Double.NaN;
             private double accuracy = Double.NaN;
 
             @Override
-            public void step(double loss) {
+            public void step(double l) {
+                loss = l;
                 bar.step();
-                bar.setExtraMessage(String.format(Locale.ROOT, "loss %.3f  acc %.1f%%", loss, 100 * accuracy));
+                show();
             }
 
             @Override
             public void evaluated(double acc) {
                 accuracy = acc;
+                show();
+            }
+
+            private void show() {
+                bar.setExtraMessage(String.format(Locale.ROOT, "loss %.3f  held-out acc %.1f%%", loss, 100 * accuracy));
             }
 
             @Override
