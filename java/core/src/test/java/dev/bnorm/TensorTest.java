@@ -140,19 +140,19 @@ class TensorTest {
     }
 
     @Test
-    void anotherThreadGetsWrongThreadException() throws InterruptedException {
-        try (Tensor t = Tensor.of(Format.C, new float[] {1, 2}, 2)) {
-            CompletableFuture<Object> f = CompletableFuture.supplyAsync(() -> t.get(0), Thread::startVirtualThread);
-            ExecutionException e = assertThrows(ExecutionException.class, f::get);
-            assertTrue(e.getCause() instanceof WrongThreadException, e.getCause().toString());
-            assertTrue(e.getCause().getMessage().contains("confined to another thread"), e.getCause().getMessage());
-            CompletableFuture<Object> c = CompletableFuture.supplyAsync(() -> {
-                t.close();
-                return null;
-            }, Thread::startVirtualThread);
-            assertTrue(assertThrows(ExecutionException.class, c::get).getCause() instanceof WrongThreadException);
-            assertEquals(1f, t.get(0), "the failed close from another thread left the tensor open");
-        }
+    void anotherThreadGetsWrongThreadException() {
+        Tensor t = Tensor.of(Format.C, new float[] {1, 2}, 2);
+        CompletableFuture<Object> f = CompletableFuture.supplyAsync(() -> t.get(0), Thread::startVirtualThread);
+        ExecutionException e = assertThrows(ExecutionException.class, f::get);
+        assertTrue(e.getCause() instanceof WrongThreadException, e.getCause().toString());
+        assertTrue(e.getCause().getMessage().contains("confined to another thread"), e.getCause().getMessage());
+        CompletableFuture<Object> c = CompletableFuture.supplyAsync(() -> {
+            t.close();
+            return null;
+        }, Thread::startVirtualThread);
+        assertTrue(assertThrows(ExecutionException.class, c::get).getCause() instanceof WrongThreadException);
+        assertEquals(1f, t.get(0), "the failed close from another thread left the tensor open");
+        t.close();
     }
 
     @Test
@@ -161,6 +161,7 @@ class TensorTest {
         long count = Tensor.allocations();
         long live = Tensor.liveBytes();
         try (Tensor a = Tensor.zeros(Format.NC, 10, 10); Tensor b = Tensor.of(Format.C, new float[3], 3)) {
+            assertEquals(3, b.size());
             assertEquals(bytes + 400 + 12, Tensor.allocatedBytes());
             assertEquals(count + 2, Tensor.allocations());
             assertEquals(live + 412, Tensor.liveBytes());

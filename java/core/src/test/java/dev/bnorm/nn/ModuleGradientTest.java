@@ -62,9 +62,9 @@ class ModuleGradientTest {
     @Test
     void linearWithAndWithoutBias() {
         for (boolean withBias : new boolean[] {true, false}) {
-            int n = 3;
+            int n = 7;   // register blocks of 2 and 4 rows, with remainders
             int in = 5;
-            int out = 4;
+            int out = 6; // blocks of 4 outputs, with a remainder
             Random random = new Random(withBias ? 1 : 2);
             double[] x = Buffers.toDouble(Buffers.gaussian(random, n * in, 0, 1));
             double[] r = Buffers.toDouble(Buffers.gaussian(random, n * out, 0, 1));
