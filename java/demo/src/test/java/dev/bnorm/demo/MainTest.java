@@ -59,6 +59,8 @@ class MainTest {
         assertOneLineError(2, "--steps: expected a positive count, got 0", "--steps", "0");
         assertOneLineError(2, "use either --steps or --epochs", "--steps", "5", "--epochs", "1");
         assertOneLineError(2, "--batch-size: expected in [2, 1497]", "--batch-size", "1");
+        assertOneLineError(2, "--batch-size: expected in [2, 1497]", "--batch-size", "0", "--epochs", "1");
+        assertOneLineError(2, "--epochs: expected a positive count, got -1", "--epochs", "-1");
         assertOneLineError(2, "--lr: expected a finite value > 0, got -1.0", "--lr", "-1");
         assertOneLineError(2, "--activation: expected sigmoid or relu, got \"tanh\"", "--activation", "tanh");
         assertOneLineError(2, "--kernels: expected auto, native or java, got \"gpu\"", "--kernels", "gpu");
@@ -107,6 +109,15 @@ class MainTest {
         assertTrue(r.out().contains("chart: " + png.toAbsolutePath()), r.out());
         BufferedImage img = ImageIO.read(png.toFile());
         assertEquals(2 * Chart.PANEL_WIDTH, img.getWidth());
+    }
+
+    @Test
+    void epochsAreConvertedToSteps() {
+        Outcome r = run("--epochs", "1", "--batch-size", "100", "--no-progress", "--out", dir.toString());
+        assertEquals(0, r.code(), r.err());
+        // 1,497 training samples in batches of 100: 14 full batches per epoch
+        assertTrue(r.out().contains("training: 14 steps (1.0 epochs) of SGD, batch 100"), r.out());
+        assertTrue(r.out().contains("final@14 (eval)"), r.out());
     }
 
     @Test
