@@ -1,0 +1,160 @@
+package dev.bnorm.demo;
+
+import dev.bnorm.Tensor;
+import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.nn.BatchNorm1d;
+import dev.bnorm.nn.Linear;
+import dev.bnorm.nn.Module;
+import dev.bnorm.nn.ReLU;
+import dev.bnorm.nn.SGD;
+import dev.bnorm.nn.Sequential;
+import dev.bnorm.nn.Sigmoid;
+import dev.bnorm.nn.SoftmaxCrossEntropy;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Ioffe and Szegedy (2015), Figure 1a, on small real data: the same MLP of three hidden layers of
+ * 100 units trained with and without Batch Normalization, from the same initial weights, on the
+ * same mini-batches, with the same learning rate.
+ * <ul>
+ *   <li>without BN, each hidden layer is {@code Linear(in, 100) -> activation};</li>
+ *   <li>with BN, {@code Linear(in, 100, bias=false) -> BatchNorm1d(100) -> activation} (BN's beta
+ *       replaces the bias);</li>
+ *   <li>the output layer is {@code Linear(100, classes)} in both, trained with softmax
+ *       cross-entropy and plain SGD (no momentum, no weight decay).</li>
+ * </ul>
+ * The held-out accuracy is measured in eval mode (BN uses its running statistics).
+ */
+final class Experiment {
+
+    static final int HIDDEN = 100;
+    static final int LAYERS = 3;
+
+    enum Activation { SIGMOID, RELU }
+
+    /**
+     * @param initStd std of the Gaussian initial weights in the badly initialized runs
+     * @param kernels the BN kernels
+     */
+    record Config(Activation activation, int steps, int batchSize, double lr, long seed, int evalEvery,
+                  double initStd, BatchNormKernels kernels) {}
+
+    private Experiment() {}
+
+    /** The model of {@code spec}; the weights depend only on the seed and the layer, not on BN. */
+    static Sequential mlp(Run.Spec spec, Config cfg, int features, int classes) {
+        List<Module> layers = new ArrayList<>();
+        int in = features;
+        for (int l = 0; l < LAYERS; l++) {
+            layers.add(linear(in, HIDDEN, !spec.batchNorm(), cfg.seed() + l, spec.badInit() ? cfg.initStd() : 0));
+            if (spec.batchNorm()) layers.add(BatchNorm1d.builder(HIDDEN).kernels(cfg.kernels()).build());
+            layers.add(cfg.activation() == Activation.SIGMOID ? new Sigmoid() : new ReLU());
+            in = HIDDEN;
+        }
+        layers.add(linear(in, classes, true, cfg.seed() + LAYERS, spec.badInit() ? cfg.initStd() : 0));
+        return new Sequential(layers.toArray(Module[]::new));
+    }
+
+    /** PyTorch's default initialization when {@code std == 0}, else weights N(0, std²) (the bias stays PyTorch's). */
+    private static Linear linear(int in, int out, boolean bias, long seed, double std) {
+        return std == 0 ? new Linear(in, out, bias, seed) : new Linear(in, out, bias, seed, std);
+    }
+
+    /** Trains one model for {@code cfg.steps()} steps and measures it. */
+    static Run.Result run(Run.Spec spec, Config cfg, Dataset.Split data, Progress progress) {
+        Dataset train = data.train();
+        Dataset test = data.test();
+        int b = cfg.batchSize();
+        int f = train.features();
+        List<Run.Point> curve = new ArrayList<>();
+        try (Sequential model = mlp(spec, cfg, f, train.classes());
+             SoftmaxCrossEntropy loss = new SoftmaxCrossEntropy();
+             Tensor batch = Tensor.zeros(Tensor.Format.NC, b, f);
+             Tensor testX = Tensor.of(Tensor.Format.NC, test.x(), test.n(), f);
+             SGD sgd = new SGD(model.parameters(), cfg.lr(), 0, 0)) {
+            Batches batches = new Batches(train, b, cfg.seed());
+            float[] bx = new float[b * f];
+            int[] by = new int[b];
+            curve.add(new Run.Point(0, accuracy(model, testX, test), Double.NaN));
+            progress.evaluated(curve.getFirst().testAccuracy());
+            long trainNanos = 0;
+            double lossSum = 0;
+            int lossCount = 0;
+            for (int step = 1; step <= cfg.steps(); step++) {
+                batches.next(bx, by);
+                long t0 = System.nanoTime();
+                batch.copyFrom(bx);
+                sgd.zeroGrad();
+                float l = loss.forward(model.forward(batch), by);
+                model.backward(loss.backward());
+                sgd.step();
+                trainNanos += System.nanoTime() - t0;
+                lossSum += l;
+                lossCount++;
+                progress.step(l);
+                if (step % cfg.evalEvery() == 0 || step == cfg.steps()) {
+                    double acc = accuracy(model, testX, test);
+                    curve.add(new Run.Point(step, acc, lossSum / lossCount));
+                    progress.evaluated(acc);
+                    lossSum = 0;
+                    lossCount = 0;
+                }
+            }
+            double finalAccuracy = curve.getLast().testAccuracy();
+            String kernels = spec.batchNorm() ? cfg.kernels().name() : "-";
+            return new Run.Result(spec, List.copyOf(curve), finalAccuracy, trainNanos / 1e6 / cfg.steps(), kernels);
+        }
+    }
+
+    /** Held-out accuracy in eval mode; the model is back in training mode afterwards. */
+    static double accuracy(Module model, Tensor x, Dataset d) {
+        model.eval();
+        try {
+            int[] predicted = SoftmaxCrossEntropy.argmax(model.forward(x));
+            int correct = 0;
+            for (int i = 0; i < d.n(); i++) if (predicted[i] == d.y()[i]) correct++;
+            return (double) correct / d.n();
+        } finally {
+            model.train();
+        }
+    }
+
+    /** Mini-batches in a seeded random order, a new permutation each epoch, the last partial batch dropped. */
+    static final class Batches {
+        private final Dataset data;
+        private final int size;
+        private final SplittableRandom rnd;
+        private int[] order;
+        private int pos;
+
+        Batches(Dataset data, int size, long seed) {
+            if (size < 2 || size > data.n()) {
+                throw new IllegalArgumentException("batch size: expected in [2, " + data.n() + "], got " + size);
+            }
+            this.data = data;
+            this.size = size;
+            this.rnd = new SplittableRandom(seed);
+            this.order = Dataset.permutation(data.n(), rnd);
+        }
+
+        /** Batches per epoch. */
+        int perEpoch() {
+            return data.n() / size;
+        }
+
+        void next(float[] x, int[] y) {
+            if (pos + size > order.length) {
+                order = Dataset.permutation(data.n(), rnd);
+                pos = 0;
+            }
+            int f = data.features();
+            for (int i = 0; i < size; i++) {
+                int s = order[pos++];
+                System.arraycopy(data.x(), s * f, x, i * f, f);
+                y[i] = data.y()[s];
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package dev.bnorm.demo;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.bnorm.kernel.Kernels;
+import dev.bnorm.nn.Sequential;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** The experiment itself: BN's advantage, early in a short deterministic run, and the fairness of the comparison. */
+class ExperimentTest {
+
+    static final Dataset.Split DIGITS = DataSpec.parse("digits").load();
+    static final List<Run.Spec> SPECS = Run.specs(0.01);
+
+    /** The demo's defaults (sigmoid, batch 60, lr 2, seed 1), shortened to {@code steps}. */
+    static Experiment.Config config(int steps, int evalEvery) {
+        return new Experiment.Config(Experiment.Activation.SIGMOID, steps, 60, 2.0, 1, evalEvery, 0.01, Kernels.best());
+    }
+
+    static Run.Result run(Run.Spec spec, Experiment.Config cfg) {
+        return Experiment.run(spec, cfg, DIGITS, Progress.NONE);
+    }
+
+    /**
+     * Figure 1a's point, early in training: after 150 steps (6 epochs) the BN network is clearly
+     * ahead of the same network without BN, from the default and from the badly scaled initialization.
+     */
+    @Test
+    void withBatchNormHeldOutAccuracyIsClearlyHigherAfter150Steps() {
+        Experiment.Config cfg = config(150, 150);
+        double[] acc = new double[4];
+        for (int i = 0; i < 4; i++) acc[i] = run(SPECS.get(i), cfg).accuracyAt(150);
+        String all = SPECS + " -> " + java.util.Arrays.toString(acc);
+        assertTrue(acc[0] > acc[1] + 0.25, "default init: BN should lead by more than 25 points: " + all);
+        assertTrue(acc[2] > acc[3] + 0.25, "bad init: BN should lead by more than 25 points: " + all);
+    }
+
+    @Test
+    void theSameSeedGivesTheSameCurve() {
+        Experiment.Config cfg = config(30, 10);
+        Run.Result a = run(SPECS.get(0), cfg);
+        Run.Result b = run(SPECS.get(0), cfg);
+        assertEquals(a.curve(), b.curve());
+        assertEquals(List.of(0, 10, 20, 30), a.curve().stream().map(Run.Point::step).toList());
+        assertEquals(a.finalAccuracy(), a.accuracyAt(30));
+        assertEquals(Kernels.best().name(), a.kernels());
+        assertEquals("-", run(SPECS.get(1), config(2, 1)).kernels());
+    }
+
+    /** With and without BN, the linear layers start from the same weights (only the bias differs). */
+    @Test
+    void bothModelsStartFromTheSameWeights() {
+        Experiment.Config cfg = config(1, 1);
+        for (int bad = 0; bad < 2; bad++) {
+            try (Sequential bn = Experiment.mlp(SPECS.get(2 * bad), cfg, 64, 10);
+                 Sequential plain = Experiment.mlp(SPECS.get(2 * bad + 1), cfg, 64, 10)) {
+                // BN model: Linear, BN, act (x3), Linear; plain model: Linear, act (x3), Linear
+                assertEquals(10, bn.size());
+                assertEquals(7, plain.size());
+                for (int l = 0; l < 4; l++) {
+                    float[] w1 = bn.namedParameters().get((3 * l) + ".weight").value().toArray();
+                    float[] w2 = plain.namedParameters().get((2 * l) + ".weight").value().toArray();
+                    assertArrayEquals(w2, w1, "layer " + l);
+                }
+                assertTrue(!bn.namedParameters().containsKey("0.bias"), "BN model: Linear without bias");
+                assertTrue(plain.namedParameters().containsKey("0.bias"));
+            }
+        }
+    }
+
+    @Test
+    void badInitHasTheRequestedScale() {
+        try (Sequential m = Experiment.mlp(SPECS.get(3), config(1, 1), 64, 10)) {
+            float[] w = m.namedParameters().get("2.weight").value().toArray(); // 100x100
+            double sq = 0;
+            for (float v : w) sq += v * v;
+            double std = Math.sqrt(sq / w.length);
+            assertTrue(Math.abs(std - 0.01) < 0.001, "std " + std);
+        }
+    }
+
+    @Test
+    void batchesCoverEachEpochOnceInASeededOrder() {
+        Experiment.Batches b = new Experiment.Batches(DIGITS.train(), 60, 7);
+        assertEquals(24, b.perEpoch());
+        float[] x = new float[60 * 64];
+        int[] y = new int[60];
+        Set<String> seen = new HashSet<>();
+        for (int i = 0; i < b.perEpoch(); i++) {
+            b.next(x, y);
+            for (int s = 0; s < 60; s++) seen.add(java.util.Arrays.toString(java.util.Arrays.copyOfRange(x, s * 64, s * 64 + 64)) + y[s]);
+        }
+        Set<String> distinctTrain = new HashSet<>();
+        Dataset t = DIGITS.train();
+        for (int s = 0; s < t.n(); s++) {
+            distinctTrain.add(java.util.Arrays.toString(java.util.Arrays.copyOfRange(t.x(), s * 64, s * 64 + 64)) + t.y()[s]);
+        }
+        // 1,440 draws without replacement in one epoch: as many distinct samples as the set allows
+        assertTrue(distinctTrain.containsAll(seen));
+        assertTrue(seen.size() >= 1440 - (t.n() - distinctTrain.size()), "distinct samples in one epoch: " + seen.size());
+        Experiment.Batches again = new Experiment.Batches(DIGITS.train(), 60, 7);
+        float[] x2 = new float[60 * 64];
+        again.next(x2, new int[60]);
+        Experiment.Batches first = new Experiment.Batches(DIGITS.train(), 60, 7);
+        first.next(x, y);
+        assertArrayEquals(x, x2);
+    }
+}
