@@ -49,12 +49,12 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  *     drown the smallest shapes (~1 us) in the timer's resolution.
  * <li>One fork: each fork allocates up to ~0.5 GB and fills it, and the check in {@code @Setup}
  *     runs the Java oracle once; on a machine this noisy more forks add little (raise with -f).
- * <li>Warm-up 5 x 400 ms: the Vector API is only fast once C2 has compiled a kernel (its
- *     intrinsics do not exist in the interpreter and C1, where it is ~100x slower), and a
- *     small shape's calls (~1 us) reach C2 only after ~1-2 s on a busy 2-core machine (measured:
- *     NC:32x64 inference 177 us in the first 0.5 s, 0.8 us from 2 s on). Large shapes compile
- *     their loops early (OSR); the slowest case (Java on NHWC, ~0.7 s a call) still gets three
- *     warm-up calls.
+ * <li>Warm-up 8 x 500 ms: the Vector API is only fast once C2 has compiled a kernel (its
+ *     intrinsics do not exist in the interpreter and C1, where it is ~100x slower), and on a busy
+ *     2-core machine the small shapes' calls get there only after 2-4 s (measured under load
+ *     average 4-5: NC:32x64 vector inference 700 us a call at first, 30 us after 3 s, 3 us and
+ *     then 0.8 us from ~3.5 s on). Large shapes compile their loops early (OSR); the slowest
+ *     case (Java on NHWC, ~0.5 s a call) still gets eight warm-up calls.
  * <li>Measurement 6 x 200 ms: six iteration means for the median, even for the slowest case
  *     (one call per iteration).
  * <li>One thread: the kernels are single-threaded.
@@ -65,7 +65,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Threads(1)
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules=jdk.incubator.vector"})
-@Warmup(iterations = 5, time = 400, timeUnit = TimeUnit.MILLISECONDS)
+@Warmup(iterations = 8, time = 500, timeUnit = TimeUnit.MILLISECONDS)
 @Measurement(iterations = 6, time = 200, timeUnit = TimeUnit.MILLISECONDS)
 public class KernelBench {
 

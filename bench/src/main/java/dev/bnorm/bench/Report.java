@@ -67,7 +67,8 @@ public final class Report {
     private final Map<String, Stat> jmh = new LinkedHashMap<>();   // impl|op|shape, floor|method|dims
     private final Set<String> shapes = new LinkedHashSet<>();
     private final List<Peer> peers = new ArrayList<>();
-    private JsonObject jmhRun;                                       // the first JMH result: JVM and settings
+    private JsonObject jmhRun;                                       // the first JMH result: the JVM
+    private final Map<String, String> jmhSettings = new TreeMap<>(); // benchmark class -> its JMH settings
 
     public static void main(String[] args) throws IOException {
         if (args.length != 2) {
@@ -98,6 +99,11 @@ public final class Report {
             }
             String benchmark = r.get("benchmark").getAsString();
             String method = benchmark.substring(benchmark.lastIndexOf('.') + 1);
+            String type = benchmark.substring(0, benchmark.lastIndexOf('.'));
+            jmhSettings.putIfAbsent(type.substring(type.lastIndexOf('.') + 1), "mode " + str(r, "mode") + ", "
+                    + str(r, "forks") + " fork(s), warm-up " + str(r, "warmupIterations") + " x " + str(r, "warmupTime")
+                    + ", measurement " + str(r, "measurementIterations") + " x " + str(r, "measurementTime")
+                    + ", threads " + str(r, "threads"));
             JsonObject params = r.getAsJsonObject("params");
             JsonObject metric = r.getAsJsonObject("primaryMetric");
             double toMicros = micros(metric.get("scoreUnit").getAsString());
@@ -338,11 +344,8 @@ public final class Report {
             md.append("- JVM: ").append(str(jmhRun, "vmName")).append(' ').append(str(jmhRun, "vmVersion"))
                     .append(" (JDK ").append(str(jmhRun, "jdkVersion")).append("), JMH ").append(str(jmhRun, "jmhVersion"))
                     .append(", args ").append(jmhRun.get("jvmArgs")).append("\n");
-            md.append("- JMH settings: mode ").append(str(jmhRun, "mode")).append(", ").append(str(jmhRun, "forks"))
-                    .append(" fork(s), warm-up ").append(str(jmhRun, "warmupIterations")).append(" x ")
-                    .append(str(jmhRun, "warmupTime")).append(", measurement ").append(str(jmhRun, "measurementIterations"))
-                    .append(" x ").append(str(jmhRun, "measurementTime")).append(", threads ").append(str(jmhRun, "threads"))
-                    .append(" (the bnorm kernels are single-threaded)\n");
+            jmhSettings.forEach((type, settings) -> md.append("- JMH ").append(type).append(": ").append(settings).append("\n"));
+            md.append("- Threads: 1 everywhere (the bnorm kernels are single-threaded)\n");
         }
         for (Peer p : peers) {
             md.append("- ").append(p.name()).append(": ");
