@@ -15,3 +15,16 @@ function(bnorm_set_compile_options target)
     target_compile_options(${target} PRIVATE /W4 /WX /fp:precise)
   endif()
 endfunction()
+
+# bnorm_add_x86_kernels(target avx2_file avx512_file): on x86-64 with GCC or Clang, adds the two
+# kernel files with -mavx2 -mfma and -mavx512f -mfma (those flags for these files only: the rest
+# of the library stays baseline x86-64) and defines BN_X86_KERNELS. Elsewhere it adds nothing and
+# the library uses its portable kernels.
+function(bnorm_add_x86_kernels target avx2_file avx512_file)
+  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+    target_sources(${target} PRIVATE ${avx2_file} ${avx512_file})
+    set_source_files_properties(${avx2_file} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+    set_source_files_properties(${avx512_file} PROPERTIES COMPILE_OPTIONS "-mavx512f;-mfma")
+    target_compile_definitions(${target} PRIVATE BN_X86_KERNELS)
+  endif()
+endfunction()
