@@ -32,8 +32,6 @@
  * element is written, and dinp element i is written after dout element i and inp element i are
  * read. So dinp, dout and inp are not restrict.
  */
-#include <float.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -49,8 +47,23 @@ typedef struct {
     const float *dout, *x_sums, *x_dinp;    // inp where term 2 / dinp reads it, else NULL
     const float *gamma, *mean, *rstd;       // (C,); gamma may be NULL
     int need_sums, stream;
-    double *scratch;                        // the team's, when groups run on threads
+    void *scratch;                          // the team's (bn_back_scratch), for groups
 } bn_bwd;
+
+// the terms of dinp for the columns of one unit (bn_kernels.h, bn_back_terms); the double ones
+// padded with zeros to a multiple of 32 columns, as cl_dinp reads them
+typedef struct {
+    double cm[BN_CHUNK], ca[BN_CHUNK], cb[BN_CHUNK], ck[BN_CHUNK];
+    float kf[BN_CHUNK];
+    unsigned char fast[BN_CHUNK];
+} bn_back_cols;
+
+// the team's scratch when groups run on threads: sums of (group, column), then each unit's terms
+typedef struct {
+    double t1[BN_MAX_GROUPS * BN_CHUNK], t2[BN_MAX_GROUPS * BN_CHUNK];
+    bn_back_cols cols[BN_MAX_GROUPS / 2];
+} bn_back_scratch;
+_Static_assert(sizeof(bn_back_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
 static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
@@ -104,74 +117,69 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
 // ----------------------------------------------------------------------------
 // per-channel terms
 
-// writes dgamma, dbeta of channel c from its sums; returns k, a, b of dinp
-static void channel_terms(const bn_bwd *d, ptrdiff_t c, double t1, double t2, double *k,
-                          double *a, double *b) {
-    const double rstd = (double)d->rstd[c], M = (double)d->p->M;
-    const double dbeta = t1;
-    const double dgamma = rstd * t2;
-    if (d->dbeta != NULL) d->dbeta[c] = (float)dbeta;
-    if (d->dgamma != NULL) d->dgamma[c] = (float)dgamma;
-    *k = d->gamma != NULL ? (double)d->gamma[c] * rstd : rstd;
-    *a = dbeta / M;
-    *b = rstd * dgamma / M;
+// the kernel's terms of n channels from channel c on (writes dgamma, dbeta), into o from column j
+static void channel_terms(const bn_bwd *d, ptrdiff_t c, ptrdiff_t n, const double *t1,
+                          const double *t2, bn_back_cols *o, ptrdiff_t j) {
+    const bn_back_terms t = {t1, t2, (double)d->p->M, d->mean + c, d->rstd + c,
+                             d->gamma ? d->gamma + c : NULL, d->dgamma ? d->dgamma + c : NULL,
+                             d->dbeta ? d->dbeta + c : NULL, o->cm + j, o->ca + j, o->cb + j,
+                             o->ck + j, o->kf + j, o->fast + j};
+    d->kern->back_terms(&t, n);
 }
 
-// terms (ck, ca, cb) of every column of unit u from its sums; k > 1: a channel's k wide
-// columns are added first, in order
+// terms of every column of unit u from its sums; k > 1: a channel's k wide columns are added
+// first, in order
 static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const double *t2,
-                       double *ck, double *ca, double *cb) {
+                       bn_back_cols *o) {
     const bn_plan *p = d->p;
-    if (!p->rows) {
-        channel_terms(d, u, t1[0], t2[0], &ck[0], &ca[0], &cb[0]);
-        return;
-    }
-    ptrdiff_t w0, wn;
-    bn_plan_unit_cols(p, u, &w0, &wn);
-    if (p->k == 1) {
-        for (ptrdiff_t j = 0; j < wn; j++) channel_terms(d, w0 + j, t1[j], t2[j], &ck[j], &ca[j], &cb[j]);
-        return;
-    }
-    for (ptrdiff_t c = 0; c < p->C; c++) {
-        double s1 = 0.0, s2 = 0.0;
-        for (ptrdiff_t ph = 0; ph < p->k; ph++) {
-            s1 += t1[ph * p->C + c];
-            s2 += t2[ph * p->C + c];
-        }
-        channel_terms(d, c, s1, s2, &ck[c], &ca[c], &cb[c]);
-    }
-    for (ptrdiff_t w = p->C; w < p->W; w++) {
-        ck[w] = ck[w % p->C];
-        ca[w] = ca[w % p->C];
-        cb[w] = cb[w % p->C];
-    }
-}
-
-// dinp of blocks [b0, b1) of unit u from the terms of its columns. Batch statistics: the
-// kernels, in double. Global statistics: dinp = dout*k, the forward's kernel in float
-// (out = (x - 0)*k + -0, the same bits as dout*k) where k is a normal float, else in double.
-static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                      const double *ck, const double *ca, const double *cb) {
-    const bn_plan *p = d->p;
-    double cm[BN_CHUNK], pa[BN_CHUNK], pb[BN_CHUNK], pk[BN_CHUNK];
-    float zero[BN_CHUNK], kf[BN_CHUNK], nz[BN_CHUNK];
-    unsigned char fast[BN_CHUNK];
     ptrdiff_t w0, wn;
     unit_cols(p, u, &w0, &wn);
-    const ptrdiff_t padded = (wn + 31) / 32 * 32; // the kernels read constants 32 at a time
+    if (!p->rows) {
+        channel_terms(d, u, 1, t1, t2, o, 0);
+    } else if (p->k == 1) {
+        channel_terms(d, w0, wn, t1, t2, o, 0);
+    } else {
+        double s1[BN_CHUNK], s2[BN_CHUNK];
+        for (ptrdiff_t c = 0; c < p->C; c++) {
+            s1[c] = s2[c] = 0.0;
+            for (ptrdiff_t ph = 0; ph < p->k; ph++) {
+                s1[c] += t1[ph * p->C + c];
+                s2[c] += t2[ph * p->C + c];
+            }
+        }
+        channel_terms(d, 0, p->C, s1, s2, o, 0);
+        for (ptrdiff_t w = p->C; w < p->W; w++) {
+            const ptrdiff_t c = w % p->C;
+            o->cm[w] = o->cm[c];
+            o->ca[w] = o->ca[c];
+            o->cb[w] = o->cb[c];
+            o->ck[w] = o->ck[c];
+            o->kf[w] = o->kf[c];
+            o->fast[w] = o->fast[c];
+        }
+    }
+    for (ptrdiff_t j = wn; j < (wn + 31) / 32 * 32; j++) { // cl_dinp reads 32 columns at a time
+        o->cm[j] = o->ca[j] = o->cb[j] = o->ck[j] = 0.0;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// dinp of a unit
+
+// dinp of blocks [b0, b1) of unit u. Batch statistics: the kernels, in double. Global statistics:
+// dinp = dout*k, the forward's kernel in float (out = (x - 0)*k + -0, the same bits as dout*k)
+// where k is a normal float, else in double.
+static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
+                      const bn_back_cols *o) {
+    static const float zero[BN_CHUNK];
+    const bn_plan *p = d->p;
+    ptrdiff_t w0, wn;
+    unit_cols(p, u, &w0, &wn);
     int all_fast = 1;
-    for (ptrdiff_t j = 0; j < padded; j++) {
-        const int in = j < wn;
-        cm[j] = in ? (double)d->mean[p->rows ? (w0 + j) % p->C : u] : 0.0;
-        pa[j] = in ? ca[j] : 0.0;
-        pb[j] = in ? cb[j] : 0.0;
-        pk[j] = in ? ck[j] : 0.0;
-        if (!in) continue;
-        zero[j] = 0.0f;
-        nz[j] = -0.0f;
-        kf[j] = (float)ck[j];
-        fast[j] = fabs(ck[j]) <= FLT_MAX && (ck[j] == 0.0 || fabs(ck[j]) >= FLT_MIN);
-        all_fast &= fast[j];
+    float negz[BN_CHUNK];
+    for (ptrdiff_t j = 0; j < wn; j++) {
+        all_fast &= o->fast[j];
+        negz[j] = -0.0f;
     }
     const float *x = d->x_dinp;
     for (ptrdiff_t b = b0; b < b1; b++) {
@@ -180,14 +188,14 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
             bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
             if (x != NULL) {
                 d->kern->run_dinp(d->dinp + off, d->dout + off, x + off, stride, nruns, len,
-                                  cm[0], pa[0], pb[0], pk[0], d->stream);
-            } else if (fast[0]) {
-                d->kern->run_apply(d->dinp + off, d->dout + off, stride, nruns, len, 0.0f, kf[0],
-                                   -0.0f, d->stream);
+                                  o->cm[0], o->ca[0], o->cb[0], o->ck[0], d->stream);
+            } else if (o->fast[0]) {
+                d->kern->run_apply(d->dinp + off, d->dout + off, stride, nruns, len, 0.0f,
+                                   o->kf[0], -0.0f, d->stream);
             } else {
                 for (ptrdiff_t r = 0; r < nruns; r++) {
                     const ptrdiff_t at = off + r * stride;
-                    for (ptrdiff_t s = 0; s < len; s++) d->dinp[at + s] = (float)(ck[0] * (double)d->dout[at + s]);
+                    for (ptrdiff_t s = 0; s < len; s++) d->dinp[at + s] = (float)(o->ck[0] * (double)d->dout[at + s]);
                 }
             }
             continue;
@@ -196,21 +204,21 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         bn_plan_rows_block(p, b, &r0, &nr, &tail);
         const ptrdiff_t tu = clamp0(tail - w0, wn), at = r0 * p->W + w0;
         if (x != NULL) {
-            d->kern->cl_dinp(d->dinp + at, d->dout + at, x + at, p->W, nr, tu, wn, cm, pa, pb, pk,
-                             d->stream);
+            d->kern->cl_dinp(d->dinp + at, d->dout + at, x + at, p->W, nr, tu, wn, o->cm, o->ca,
+                             o->cb, o->ck, d->stream);
             continue;
         }
         for (ptrdiff_t j0 = 0, j1; j0 < wn; j0 = j1) { // global statistics
-            for (j1 = j0 + 1; j1 < wn && fast[j1] == fast[j0]; j1++) continue;
-            if (fast[j0]) {
+            for (j1 = j0 + 1; j1 < wn && o->fast[j1] == o->fast[j0]; j1++) continue;
+            if (o->fast[j0]) {
                 d->kern->cl_apply(d->dinp + at + j0, d->dout + at + j0, p->W, nr,
-                                  clamp0(tu - j0, j1 - j0), j1 - j0, zero + j0, kf + j0, nz + j0,
-                                  d->stream && all_fast);
+                                  clamp0(tu - j0, j1 - j0), j1 - j0, zero + j0, o->kf + j0,
+                                  negz + j0, d->stream && all_fast);
                 continue;
             }
             for (ptrdiff_t r = 0; r <= nr; r++) { // r == nr: the partial row
                 const ptrdiff_t e = r < nr ? j1 : j0 + clamp0(tu - j0, j1 - j0), row = at + r * p->W;
-                for (ptrdiff_t j = j0; j < e; j++) d->dinp[row + j] = (float)(ck[j] * (double)d->dout[row + j]);
+                for (ptrdiff_t j = j0; j < e; j++) d->dinp[row + j] = (float)(o->ck[j] * (double)d->dout[row + j]);
             }
         }
     }
@@ -219,7 +227,8 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
 // everything of unit u on this thread
 static void unit_all(const bn_bwd *d, ptrdiff_t u) {
     const bn_plan *p = d->p;
-    double t1[BN_CHUNK] = {0.0}, t2[BN_CHUNK] = {0.0}, ck[BN_CHUNK], ca[BN_CHUNK], cb[BN_CHUNK];
+    double t1[BN_CHUNK] = {0.0}, t2[BN_CHUNK] = {0.0};
+    bn_back_cols o;
     ptrdiff_t w0, wn;
     unit_cols(p, u, &w0, &wn);
     if (d->need_sums && p->groups == 1) {
@@ -236,8 +245,8 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
             }
         }
     }
-    unit_terms(d, u, t1, t2, ck, ca, cb);
-    if (d->dinp != NULL) unit_dinp(d, u, 0, p->blocks, ck, ca, cb);
+    unit_terms(d, u, t1, t2, &o);
+    if (d->dinp != NULL) unit_dinp(d, u, 0, p->blocks, &o);
 }
 
 // ----------------------------------------------------------------------------
@@ -245,51 +254,46 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
 
 static void task_unit(void *ctx, ptrdiff_t u) { unit_all((const bn_bwd *)ctx, u); }
 
-// scratch: [0, G): t1 of (group, column); [G, 2G): t2; then ck, ca, cb of each column
-#define SCR_G ((ptrdiff_t)BN_MAX_GROUPS * BN_CHUNK)
-
 static ptrdiff_t ncols(const bn_plan *p) { return p->rows ? p->W : p->C; }
 
 static void task_group_sums(void *ctx, ptrdiff_t i) {
     const bn_bwd *d = (const bn_bwd *)ctx;
     const bn_plan *p = d->p;
+    bn_back_scratch *sc = d->scratch;
     const ptrdiff_t u = i / p->groups, g = i % p->groups;
     ptrdiff_t b0, b1, w0, wn;
     bn_plan_group(p, g, &b0, &b1);
     unit_cols(p, u, &w0, &wn);
-    double *t1 = d->scratch + g * ncols(p) + w0;
-    group_sums(d, u, b0, b1, t1, t1 + SCR_G);
+    group_sums(d, u, b0, b1, sc->t1 + g * ncols(p) + w0, sc->t2 + g * ncols(p) + w0);
 }
 
 static void task_group_dinp(void *ctx, ptrdiff_t i) {
     const bn_bwd *d = (const bn_bwd *)ctx;
     const bn_plan *p = d->p;
+    const bn_back_scratch *sc = d->scratch;
     const ptrdiff_t u = i / p->groups, g = i % p->groups;
-    ptrdiff_t b0, b1, w0, wn;
+    ptrdiff_t b0, b1;
     bn_plan_group(p, g, &b0, &b1);
-    unit_cols(p, u, &w0, &wn);
-    const double *ck = d->scratch + 2 * SCR_G + w0;
-    unit_dinp(d, u, b0, b1, ck, ck + SCR_G, ck + 2 * SCR_G);
+    unit_dinp(d, u, b0, b1, &sc->cols[u]);
 }
 
 // groups on the team: group sums, then (here) their totals in order and the terms, then dinp
 static void back_groups(bn_bwd *d, int nthreads) {
     const bn_plan *p = d->p;
-    d->scratch = bn_team_scratch();
+    bn_back_scratch *sc = d->scratch = bn_team_scratch();
     if (d->need_sums) bn_run(nthreads, p->units * p->groups, task_group_sums, d);
     for (ptrdiff_t u = 0; u < p->units; u++) {
         double t1[BN_CHUNK] = {0.0}, t2[BN_CHUNK] = {0.0};
         ptrdiff_t w0, wn;
         unit_cols(p, u, &w0, &wn);
         for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
-            const double *g1 = d->scratch + g * ncols(p) + w0;
+            const ptrdiff_t at = g * ncols(p) + w0;
             for (ptrdiff_t j = 0; j < wn; j++) {
-                t1[j] += g1[j];
-                t2[j] += g1[SCR_G + j];
+                t1[j] += sc->t1[at + j];
+                t2[j] += sc->t2[at + j];
             }
         }
-        double *ck = d->scratch + 2 * SCR_G + w0;
-        unit_terms(d, u, t1, t2, ck, ck + SCR_G, ck + 2 * SCR_G);
+        unit_terms(d, u, t1, t2, &sc->cols[u]);
     }
     if (d->dinp != NULL) bn_run(nthreads, p->units * p->groups, task_group_dinp, d);
 }

@@ -37,8 +37,6 @@
  * written, out element i is written only after inp element i is read, and other units' elements
  * are never written. So inp and out are not restrict.
  */
-#include <float.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -57,8 +55,23 @@ typedef struct {
     const float *mean, *var, *gamma, *beta;                    // (C,); gamma, beta may be NULL
     double eps, momentum, unbias;                              // unbias = M/(M-1)
     int stream;
-    double *scratch; // the team's, when groups run on threads
+    void *scratch; // the team's (bn_fwd_scratch), when groups run on threads
 } bn_fwd;
+
+// the terms of out for the columns of one unit (bn_kernels.h, bn_fwd_terms)
+typedef struct {
+    double cm[BN_CHUNK], cs[BN_CHUNK], cb[BN_CHUNK];
+    float mh[BN_CHUNK], sc[BN_CHUNK], sh[BN_CHUNK];
+    unsigned char fast[BN_CHUNK];
+} bn_fwd_cols;
+
+// the team's scratch when groups run on threads: statistics of (group, column), then the terms
+// of each unit (groups > 1 only when units <= BN_MAX_GROUPS/2)
+typedef struct {
+    double T[BN_MAX_GROUPS * BN_CHUNK], M2[BN_MAX_GROUPS * BN_CHUNK];
+    bn_fwd_cols cols[BN_MAX_GROUPS / 2];
+} bn_fwd_scratch;
+_Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
 static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
@@ -75,80 +88,58 @@ static void unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *w
 // ----------------------------------------------------------------------------
 // per-channel terms
 
-// training: mean, var from (n, T, M2); saves and updates the statistics of channel c.
-// inference: the given mean and var. Returns the mean, scale and beta of out.
-static void channel_terms(const bn_fwd *f, ptrdiff_t c, double n, double T, double M2,
-                          double *mean_c, double *scale, double *beta_c) {
-    double mean, rstd;
-    if (f->save_mean != NULL) {
-        mean = T / n;
-        const double var = M2 / n;
-        rstd = 1.0 / sqrt(var + f->eps);
-        f->save_mean[c] = (float)mean;
-        f->save_rstd[c] = (float)rstd;
-        if (f->running_mean != NULL) {
-            const double m = f->momentum;
-            f->running_mean[c] = (float)((1.0 - m) * (double)f->running_mean[c] + m * mean);
-            f->running_var[c] =
-                (float)((1.0 - m) * (double)f->running_var[c] + m * var * f->unbias);
-        }
-    } else {
-        mean = (double)f->mean[c];
-        rstd = 1.0 / sqrt((double)f->var[c] + f->eps);
-    }
-    *mean_c = mean;
-    *scale = f->gamma != NULL ? (double)f->gamma[c] * rstd : rstd;
-    *beta_c = f->beta != NULL ? (double)f->beta[c] : 0.0;
+// the kernel's terms of n channels from channel c on, into o from column j on
+static void channel_terms(const bn_fwd *f, ptrdiff_t c, ptrdiff_t n, const double *T,
+                          const double *M2, bn_fwd_cols *o, ptrdiff_t j) {
+    const int train = f->save_mean != NULL;
+    const bn_fwd_terms t = {
+        train ? T : NULL, train ? M2 : NULL, (double)f->p->M,
+        train ? NULL : f->mean + c, train ? NULL : f->var + c,
+        f->gamma ? f->gamma + c : NULL, f->beta ? f->beta + c : NULL,
+        f->eps, f->momentum, f->unbias,
+        train ? f->save_mean + c : NULL, train ? f->save_rstd + c : NULL,
+        f->running_mean ? f->running_mean + c : NULL, f->running_var ? f->running_var + c : NULL,
+        o->cm + j, o->cs + j, o->cb + j, o->mh + j, o->sc + j, o->sh + j, o->fast + j};
+    f->kern->fwd_terms(&t, n);
 }
 
-// Terms of every column of unit u (cm, cs, cb: mean, scale, beta) from the unit's statistics
-// (T, M2; NULL for inference). Rows view with k > 1: the k wide columns of a channel are merged
-// first, in order.
+// Terms of every column of unit u from the unit's statistics (T, M2; unused for inference).
+// Rows view with k > 1: the k wide columns of a channel are merged first, in order.
 static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
-                       double *cm, double *cs, double *cb) {
+                       bn_fwd_cols *o) {
     const bn_plan *p = f->p;
-    const double n = (double)p->M;
     if (!p->rows) {
-        channel_terms(f, u, n, T ? T[0] : 0.0, M2 ? M2[0] : 0.0, &cm[0], &cs[0], &cb[0]);
+        channel_terms(f, u, 1, T, M2, o, 0);
         return;
     }
     ptrdiff_t w0, wn;
     bn_plan_unit_cols(p, u, &w0, &wn);
     if (p->k == 1) {
-        for (ptrdiff_t j = 0; j < wn; j++) {
-            channel_terms(f, w0 + j, n, T ? T[j] : 0.0, M2 ? M2[j] : 0.0, &cm[j], &cs[j], &cb[j]);
-        }
+        channel_terms(f, w0, wn, T, M2, o, 0);
         return;
     }
-    for (ptrdiff_t c = 0; c < p->C; c++) { // one unit of all W = k*C columns
-        double nc = 0.0, t = 0.0, m2 = 0.0;
-        if (T != NULL) {
-            for (ptrdiff_t ph = 0; ph < p->k; ph++) {
-                const ptrdiff_t w = ph * p->C + c;
-                const double nw = (double)(p->nrows + (w < p->tailn));
-                bn_merge(&t, &m2, nc, &T[w], &M2[w], nw, 1);
-                nc += nw;
-            }
+    double tc[BN_CHUNK], m2c[BN_CHUNK]; // one unit of all W = k*C columns; C < BN_MIN_WIDE
+    for (ptrdiff_t c = 0; c < p->C && f->save_mean != NULL; c++) {
+        double nc = 0.0;
+        tc[c] = m2c[c] = 0.0;
+        for (ptrdiff_t ph = 0; ph < p->k; ph++) {
+            const ptrdiff_t w = ph * p->C + c;
+            const double nw = (double)(p->nrows + (w < p->tailn));
+            bn_merge(&tc[c], &m2c[c], nc, &T[w], &M2[w], nw, 1);
+            nc += nw;
         }
-        channel_terms(f, c, nc, t, m2, &cm[c], &cs[c], &cb[c]);
     }
+    channel_terms(f, 0, p->C, tc, m2c, o, 0);
     for (ptrdiff_t w = p->C; w < p->W; w++) {
-        cm[w] = cm[w % p->C];
-        cs[w] = cs[w % p->C];
-        cb[w] = cb[w % p->C];
+        const ptrdiff_t c = w % p->C;
+        o->cm[w] = o->cm[c];
+        o->cs[w] = o->cs[c];
+        o->cb[w] = o->cb[c];
+        o->mh[w] = o->mh[c];
+        o->sc[w] = o->sc[c];
+        o->sh[w] = o->sh[c];
+        o->fast[w] = o->fast[c];
     }
-}
-
-// float terms of out = fma(x - mh, sc, sh); 0 if float cannot hold them
-static int float_terms(double mean, double scale, double beta, float *mh, float *sc,
-                       float *sh) {
-    const float h = (float)mean;
-    const double shift = beta - (mean - (double)h) * scale;
-    *mh = h;
-    *sc = (float)scale;
-    *sh = (float)shift;
-    return isfinite(mean) && isfinite(beta) && fabs(scale) <= FLT_MAX &&
-           (scale == 0.0 || fabs(scale) >= FLT_MIN) && fabs(shift) <= FLT_MAX;
 }
 
 // ----------------------------------------------------------------------------
@@ -194,34 +185,28 @@ static void merge_group(const bn_plan *p, ptrdiff_t u, double *T, double *M2, do
     bn_merge(T + tu, M2 + tu, n, Tg + tu, M2g + tu, ng, wn - tu);
 }
 
-// out of blocks [b0, b1) of unit u from the terms of its columns: the kernel on each run of
-// columns with float terms, double for the others (so a column's result never depends on its
-// neighbours)
+// out of blocks [b0, b1) of unit u: the kernel on each run of columns with float terms, double
+// for the others (so that a column's result never depends on its neighbours)
 static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                       const double *cm, const double *cs, const double *cb) {
+                       const bn_fwd_cols *o) {
     const bn_plan *p = f->p;
-    float mh[BN_CHUNK], sc[BN_CHUNK], sh[BN_CHUNK];
-    unsigned char fast[BN_CHUNK];
     ptrdiff_t w0, wn;
     unit_cols(p, u, &w0, &wn);
     int all_fast = 1;
-    for (ptrdiff_t j = 0; j < wn; j++) {
-        fast[j] = (unsigned char)float_terms(cm[j], cs[j], cb[j], &mh[j], &sc[j], &sh[j]);
-        all_fast &= fast[j];
-    }
+    for (ptrdiff_t j = 0; j < wn; j++) all_fast &= o->fast[j];
     for (ptrdiff_t b = b0; b < b1; b++) {
         if (!p->rows) {
             ptrdiff_t off, stride, nruns, len;
             bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
-            if (fast[0]) {
-                f->kern->run_apply(f->out + off, f->inp + off, stride, nruns, len, mh[0], sc[0],
-                                   sh[0], f->stream);
+            if (o->fast[0]) {
+                f->kern->run_apply(f->out + off, f->inp + off, stride, nruns, len, o->mh[0],
+                                   o->sc[0], o->sh[0], f->stream);
                 continue;
             }
             for (ptrdiff_t r = 0; r < nruns; r++) {
                 const float *x = f->inp + off + r * stride;
-                float *o = f->out + off + r * stride;
-                for (ptrdiff_t s = 0; s < len; s++) o[s] = (float)(((double)x[s] - cm[0]) * cs[0] + cb[0]);
+                float *y = f->out + off + r * stride;
+                for (ptrdiff_t s = 0; s < len; s++) y[s] = (float)(((double)x[s] - o->cm[0]) * o->cs[0] + o->cb[0]);
             }
             continue;
         }
@@ -229,18 +214,18 @@ static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         bn_plan_rows_block(p, b, &r0, &nr, &tail);
         const ptrdiff_t tu = clamp0(tail - w0, wn), at = r0 * p->W + w0;
         for (ptrdiff_t j0 = 0, j1; j0 < wn; j0 = j1) {
-            for (j1 = j0 + 1; j1 < wn && fast[j1] == fast[j0]; j1++) continue;
-            if (fast[j0]) {
+            for (j1 = j0 + 1; j1 < wn && o->fast[j1] == o->fast[j0]; j1++) continue;
+            if (o->fast[j0]) {
                 f->kern->cl_apply(f->out + at + j0, f->inp + at + j0, p->W, nr,
-                                  clamp0(tu - j0, j1 - j0), j1 - j0, mh + j0, sc + j0, sh + j0,
-                                  f->stream && all_fast);
+                                  clamp0(tu - j0, j1 - j0), j1 - j0, o->mh + j0, o->sc + j0,
+                                  o->sh + j0, f->stream && all_fast);
                 continue;
             }
             for (ptrdiff_t r = 0; r <= nr; r++) { // r == nr: the partial row
                 const float *x = f->inp + at + r * p->W;
-                float *o = f->out + at + r * p->W;
+                float *y = f->out + at + r * p->W;
                 const ptrdiff_t e = r < nr ? j1 : j0 + clamp0(tu - j0, j1 - j0);
-                for (ptrdiff_t j = j0; j < e; j++) o[j] = (float)(((double)x[j] - cm[j]) * cs[j] + cb[j]);
+                for (ptrdiff_t j = j0; j < e; j++) y[j] = (float)(((double)x[j] - o->cm[j]) * o->cs[j] + o->cb[j]);
             }
         }
     }
@@ -249,7 +234,8 @@ static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
 // everything of unit u on this thread: statistics over its groups in order, terms, out
 static void unit_all(const bn_fwd *f, ptrdiff_t u) {
     const bn_plan *p = f->p;
-    double T[BN_CHUNK], M2[BN_CHUNK], cm[BN_CHUNK], cs[BN_CHUNK], cb[BN_CHUNK];
+    double T[BN_CHUNK], M2[BN_CHUNK];
+    bn_fwd_cols o;
     const int train = f->save_mean != NULL;
     if (train && p->groups == 1) {
         group_stats(f, u, 0, p->blocks, T, M2);
@@ -263,8 +249,8 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
             n += ng;
         }
     }
-    unit_terms(f, u, train ? T : NULL, train ? M2 : NULL, cm, cs, cb);
-    unit_apply(f, u, 0, p->blocks, cm, cs, cb);
+    unit_terms(f, u, T, M2, &o);
+    unit_apply(f, u, 0, p->blocks, &o);
 }
 
 // ----------------------------------------------------------------------------
@@ -272,59 +258,49 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
 
 static void task_unit(void *ctx, ptrdiff_t u) { unit_all((const bn_fwd *)ctx, u); }
 
-// scratch: [0, G): T of (group, column); [G, 2G): M2; then cm, cs, cb of each column
-#define SCR_G ((ptrdiff_t)BN_MAX_GROUPS * BN_CHUNK)
-
 static ptrdiff_t ncols(const bn_plan *p) { return p->rows ? p->W : p->C; }
 
 static void task_group_stats(void *ctx, ptrdiff_t i) {
     const bn_fwd *f = (const bn_fwd *)ctx;
     const bn_plan *p = f->p;
+    bn_fwd_scratch *sc = f->scratch;
     const ptrdiff_t u = i / p->groups, g = i % p->groups;
     ptrdiff_t b0, b1, w0, wn;
     bn_plan_group(p, g, &b0, &b1);
     unit_cols(p, u, &w0, &wn);
-    double *T = f->scratch + g * ncols(p) + w0;
-    group_stats(f, u, b0, b1, T, T + SCR_G);
+    group_stats(f, u, b0, b1, sc->T + g * ncols(p) + w0, sc->M2 + g * ncols(p) + w0);
 }
 
 static void task_group_apply(void *ctx, ptrdiff_t i) {
     const bn_fwd *f = (const bn_fwd *)ctx;
     const bn_plan *p = f->p;
+    const bn_fwd_scratch *sc = f->scratch;
     const ptrdiff_t u = i / p->groups, g = i % p->groups;
-    ptrdiff_t b0, b1, w0, wn;
+    ptrdiff_t b0, b1;
     bn_plan_group(p, g, &b0, &b1);
-    unit_cols(p, u, &w0, &wn);
-    if (f->save_mean != NULL) {
-        const double *cm = f->scratch + 2 * SCR_G + w0;
-        unit_apply(f, u, b0, b1, cm, cm + SCR_G, cm + 2 * SCR_G);
-    } else {
-        double cm[BN_CHUNK], cs[BN_CHUNK], cb[BN_CHUNK];
-        unit_terms(f, u, NULL, NULL, cm, cs, cb);
-        unit_apply(f, u, b0, b1, cm, cs, cb);
-    }
+    unit_apply(f, u, b0, b1, &sc->cols[u]);
 }
 
-// training with groups on the team: group statistics, then (here) the merge over groups in
-// order and the terms, then the output
-static void train_groups(bn_fwd *f, int nthreads) {
+// groups on the team: group statistics, then (here) their merge in order and the terms, then
+// the output
+static void forward_groups(bn_fwd *f, int nthreads) {
     const bn_plan *p = f->p;
-    f->scratch = bn_team_scratch();
-    bn_run(nthreads, p->units * p->groups, task_group_stats, f);
+    bn_fwd_scratch *sc = f->scratch = bn_team_scratch();
+    const int train = f->save_mean != NULL;
+    if (train) bn_run(nthreads, p->units * p->groups, task_group_stats, f);
     for (ptrdiff_t u = 0; u < p->units; u++) {
         double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
         ptrdiff_t w0, wn;
         unit_cols(p, u, &w0, &wn);
-        for (ptrdiff_t g = 0; g < p->groups; g++) {
+        for (ptrdiff_t g = 0; g < p->groups && train; g++) {
             ptrdiff_t b0, b1;
             bn_plan_group(p, g, &b0, &b1);
-            const double *Tg = f->scratch + g * ncols(p) + w0;
             const double ng = bn_plan_values(p, b0, b1);
-            merge_group(p, u, T, M2, n, Tg, Tg + SCR_G, ng, b1 == p->blocks);
+            const ptrdiff_t at = g * ncols(p) + w0;
+            merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, ng, b1 == p->blocks);
             n += ng;
         }
-        double *cm = f->scratch + 2 * SCR_G + w0;
-        unit_terms(f, u, T, M2, cm, cm + SCR_G, cm + 2 * SCR_G);
+        unit_terms(f, u, T, M2, &sc->cols[u]);
     }
     bn_run(nthreads, p->units * p->groups, task_group_apply, f);
 }
@@ -334,15 +310,10 @@ static void forward(bn_fwd *f) {
     const bn_plan *p = f->p;
     const size_t bytes = (size_t)(p->M * p->C) * sizeof(float);
     f->stream = bytes >= BN_STREAM_BYTES;
-    const ptrdiff_t tasks = p->units * p->groups;
-    const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
-    if (nthreads >= 2 && p->groups > 1 && f->save_mean != NULL) {
-        train_groups(f, nthreads);
-    } else if (p->groups > 1 && f->save_mean == NULL) {
-        bn_run(nthreads, tasks, task_group_apply, f);
-    } else {
-        bn_run(nthreads, p->units, task_unit, f);
-    }
+    const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
+                             ? bn_team_acquire() : 1;
+    if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);
+    else bn_run(nthreads, p->units, task_unit, f);
     if (nthreads >= 2) bn_team_release();
 }
 

@@ -35,7 +35,7 @@
 #define BN_CHUNK 256           // rows view: wide columns per unit (the length of stack arrays)
 #define BN_MIN_WIDE 64         // rows view: k rows of C < 64 channels make one wide row of k*C
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
-#define BN_SCRATCH (5 * BN_MAX_GROUPS * BN_CHUNK) // doubles of the team's scratch
+#define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 #define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
 
@@ -96,8 +96,8 @@ BN_HIDDEN int bn_team_acquire(void);
 // [t*ntasks/nthreads, (t+1)*ntasks/nthreads). Only while the team is held.
 BN_HIDDEN void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
 BN_HIDDEN void bn_team_release(void);
-// BN_SCRATCH doubles, only while the team is held
-BN_HIDDEN double *bn_team_scratch(void);
+// BN_SCRATCH_BYTES, aligned for doubles, only while the team is held
+BN_HIDDEN void *bn_team_scratch(void);
 
 // fn(ctx, i) for i in [0, ntasks): on the team when nthreads >= 2, else in order on this thread
 BN_HIDDEN void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);

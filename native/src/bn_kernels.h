@@ -27,6 +27,39 @@
 
 #include <stddef.h>
 
+// the most columns (wn) of a rows-view call: the planner's BN_CHUNK
+#define BN_KERNEL_COLS 256
+
+/* Per-channel terms of the forward, for n <= BN_KERNEL_COLS channels (all pointers at the first
+ * one). Training (T != NULL): mean = T/count, var = M2/count, and save_mean, save_rstd (and
+ * running_mean, running_var when not NULL) are written; inference: mean, var are read. Always:
+ * cm, cs, cb = mean, gamma*rstd, beta in double, and the float terms of
+ * out = fma(x - mh, sc, sh) with fast = 0 where float cannot hold them. */
+typedef struct {
+    const double *T, *M2;
+    double count;
+    const float *mean, *var, *gamma, *beta; // gamma, beta may be NULL
+    double eps, momentum, unbias;
+    float *save_mean, *save_rstd, *running_mean, *running_var;
+    double *cm, *cs, *cb;
+    float *mh, *sc, *sh;
+    unsigned char *fast;
+} bn_fwd_terms;
+
+/* Per-channel terms of the backward, for n <= BN_KERNEL_COLS channels: dbeta = t1,
+ * dgamma = rstd*t2 (written when not NULL); the double terms of
+ * dinp = k*((dy - a) - (x - m)*b): cm = mean, ca = dbeta/M, cb = rstd*dgamma/M, ck = gamma*rstd;
+ * kf = (float)k with fast = 0 where k is not a normal float or 0 (for global statistics). */
+typedef struct {
+    const double *t1, *t2;
+    double M;
+    const float *mean, *rstd, *gamma; // gamma may be NULL
+    float *dgamma, *dbeta;            // may be NULL
+    double *cm, *ca, *cb, *ck;
+    float *kf;
+    unsigned char *fast;
+} bn_back_terms;
+
 typedef struct bn_kernels {
     const char *name; // "generic", "avx2", "avx512"
 
@@ -55,6 +88,9 @@ typedef struct bn_kernels {
     void (*run_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t stride,
                      ptrdiff_t nruns, ptrdiff_t len, double m, double a, double b, double k,
                      int stream);
+
+    void (*fwd_terms)(const bn_fwd_terms *t, ptrdiff_t n);
+    void (*back_terms)(const bn_back_terms *t, ptrdiff_t n);
 } bn_kernels;
 
 // The table of the best instruction set this CPU supports, capped by the environment variable

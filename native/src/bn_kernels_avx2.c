@@ -7,6 +7,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -49,6 +50,8 @@ static vd vd_load(const double *p) { return _mm256_loadu_pd(p); }
 static vf vf_from_vd(vd lo, vd hi) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
 }
+static vd vd_load_f(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+static void vf_store_half(float *p, vd v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
 static void bn_sfence(void) { _mm_sfence(); }
 
 #include "bn_kernels_impl.h"

@@ -7,6 +7,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -48,6 +49,8 @@ static vf vf_from_vd(vd lo, vd hi) {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(l)),
                                                _mm256_castps_pd(h), 1));
 }
+static vd vd_load_f(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+static void vf_store_half(float *p, vd v) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(v)); }
 static void bn_sfence(void) { _mm_sfence(); }
 
 #include "bn_kernels_impl.h"

@@ -5,6 +5,7 @@
  */
 #include "bn_kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -105,6 +106,14 @@ static vf vf_from_vd(vd lo, vd hi) {
         r.v[VL / 2 + i] = (float)hi.v[i];
     }
     return r;
+}
+static vd vd_load_f(const float *p) {
+    vd r;
+    for (int i = 0; i < VL / 2; i++) r.v[i] = (double)p[i];
+    return r;
+}
+static void vf_store_half(float *p, vd v) {
+    for (int i = 0; i < VL / 2; i++) p[i] = (float)v.v[i];
 }
 static void bn_sfence(void) {}
 

@@ -8,7 +8,8 @@
  *   vf_store_n, vf_stream (aligned non-temporal store), vf_set1, vf_sub, vf_fma (a*b + c),
  *   vd_lo, vd_hi (exact float -> double of the lower / upper half), vd_zero, vd_set1, vd_add,
  *   vd_sub, vd_mul, vd_fma (a*b + c), vd_fnma (c - a*b), vd_load, vd_store, vd_keep_n (lanes
- *   >= n set to 0), vd_finite_or_zero, vf_from_vd (two vd rounded to one vf), bn_sfence.
+ *   >= n set to 0), vd_finite_or_zero, vf_from_vd (two vd rounded to one vf), vd_load_f (HV
+ *   floats loaded as doubles), vf_store_half (a vd rounded and stored as HV floats), bn_sfence.
  *
  * N = batch, C = channels, S = spatial size. Views and sums: see bn_kernels.h.
  *
@@ -39,6 +40,13 @@ static void lanes_store(double *d, const vd *v) {
         (d)[1] = vd_sub(vd_hi(v), (k)[2 * (i) + 1]);                                               \
     } while (0)
 
+// x - k of the float vector at p, converted as it is loaded (no shuffle), as 2 vectors
+#define BN_DIFF_AT(d, p, k, i)                                                                     \
+    do {                                                                                           \
+        (d)[0] = vd_sub(vd_load_f(p), (k)[2 * (i)]);                                               \
+        (d)[1] = vd_sub(vd_load_f((p) + HV), (k)[2 * (i) + 1]);                                    \
+    } while (0)
+
 // s1 += d, s2 += d*d of one float vector's two halves
 static void acc_stats(vd *s1, vd *s2, const vd *d) {
     s1[0] = vd_add(s1[0], d[0]);
@@ -61,6 +69,23 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 
 // ----------------------------------------------------------------------------
 // rows view
+//
+// Rows are walked in slabs: for each slab of rows, each tile of TILE columns, the slab's rows.
+// Walking one tile down a whole block instead would, for a row stride of a multiple of 4 KiB
+// (C = 1024), put every row in the same L1 set (64 sets of 64 bytes) and miss on each access.
+// A slab holds `ways` rows per set and array (at most 12 lines of a set over up to three arrays;
+// the L1 of recent x86 cores is 12-way): for C = 1024 that is 4 rows, for C = 64 (256-byte rows,
+// 16 rows before a set repeats) 64 rows. Between slabs, accumulators and constants wait in small
+// arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds its rows
+// in order, so the slab height changes no result.
+
+// rows per slab for a row stride of ld floats and `ways` rows per L1 set: row starts repeat
+// their set every 4096/g rows, g the largest power of two dividing the stride in bytes
+static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t ways) {
+    const ptrdiff_t bytes = ld * (ptrdiff_t)sizeof(float), g = bytes & -bytes;
+    const ptrdiff_t period = g >= 4096 ? 1 : 4096 / g;
+    return ways * period < 64 ? ways * period : 64;
+}
 
 // the first n (< TILE) columns of one row into the accumulators
 static void stats_part(vd *s1, vd *s2, const vd *k, const float *xr, ptrdiff_t n) {
@@ -76,93 +101,124 @@ static void stats_part(vd *s1, vd *s2, const vd *k, const float *xr, ptrdiff_t n
     }
 }
 
+// rows [0, nr) of one tile of tw columns into the accumulators of the arrays at k, a1, a2
+static void stats_tile(double *a1, double *a2, const double *ks, const float *x, ptrdiff_t ld,
+                       ptrdiff_t nr, ptrdiff_t tw) {
+    vd k[2 * NV], s1[2 * NV], s2[2 * NV];
+    for (int i = 0; i < 2 * NV; i++) {
+        k[i] = vd_load(ks + i * HV);
+        s1[i] = vd_load(a1 + i * HV);
+        s2[i] = vd_load(a2 + i * HV);
+    }
+    if (tw == TILE) {
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            for (int i = 0; i < NV; i++) {
+                vd d[2];
+                BN_DIFF_AT(d, x + r * ld + i * VL, k, i);
+                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+            }
+        }
+    } else {
+        for (ptrdiff_t r = 0; r < nr; r++) stats_part(s1, s2, k, x + r * ld, tw);
+    }
+    lanes_store(a1, s1);
+    lanes_store(a2, s2);
+}
+
 static void cl_stats(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
                      ptrdiff_t tailn, ptrdiff_t wn) {
     // sum, m2: (wn,)
     // x: (nrows, ld) and a partial row of tailn
+    double ks[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
+    const ptrdiff_t kn = nrows > 0 ? wn : tailn; // K: the first row (or the partial one)
     for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
-        const ptrdiff_t tw = wn - w0 < TILE ? wn - w0 : TILE, tt = clampn(tailn - w0, tw);
-        const float *xt = x + w0;
-        vd k[2 * NV], s1[2 * NV], s2[2 * NV];
-        const ptrdiff_t kn = nrows > 0 ? tw : tt; // K: the first row (or the partial one)
         for (int i = 0; i < NV; i++) {
-            const vf v = vf_load_n(xt + i * VL, clampn(kn - i * VL, VL));
-            k[2 * i] = vd_finite_or_zero(vd_lo(v));
-            k[2 * i + 1] = vd_finite_or_zero(vd_hi(v));
+            const vf v = vf_load_n(x + w0 + i * VL, clampn(kn - w0 - i * VL, VL));
+            vd_store(ks + w0 + 2 * i * HV, vd_finite_or_zero(vd_lo(v)));
+            vd_store(ks + w0 + (2 * i + 1) * HV, vd_finite_or_zero(vd_hi(v)));
         }
-        for (int i = 0; i < 2 * NV; i++) s1[i] = s2[i] = vd_zero();
-        if (tw == TILE) {
-            for (ptrdiff_t r = 0; r < nrows; r++) {
-                const float *xr = xt + r * ld;
-                for (int i = 0; i < NV; i++) {
-                    const vf v = vf_load(xr + i * VL);
-                    vd d[2];
-                    BN_DIFF(d, v, k, i);
-                    acc_stats(s1 + 2 * i, s2 + 2 * i, d);
-                }
-            }
-        } else {
-            for (ptrdiff_t r = 0; r < nrows; r++) stats_part(s1, s2, k, xt + r * ld, tw);
-        }
-        if (tt > 0) stats_part(s1, s2, k, xt + nrows * ld, tt);
-        double a1[TILE], a2[TILE], ak[TILE];
-        lanes_store(a1, s1);
-        lanes_store(a2, s2);
-        lanes_store(ak, k);
-        for (ptrdiff_t j = 0; j < tw; j++) {
-            const double n = (double)(nrows + (j < tt));
-            shifted_result(&sum[w0 + j], &m2[w0 + j], n, ak[j], a1[j], a2[j]);
+        for (ptrdiff_t j = w0; j < w0 + TILE; j++) a1[j] = a2[j] = 0.0;
+    }
+    const ptrdiff_t slab = slab_rows(ld, 8);
+    for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
+        const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab;
+        for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+            stats_tile(a1 + w0, a2 + w0, ks + w0, x + r0 * ld + w0, ld, nr,
+                       wn - w0 < TILE ? wn - w0 : TILE);
         }
     }
-}
-
-// the first n (< TILE) columns of one row: out = (x - m)*s + h
-static void apply_part(float *o, const float *xr, const vf *m, const vf *s, const vf *h,
-                       ptrdiff_t n) {
-    for (int i = 0; i < NV; i++) {
-        const ptrdiff_t ni = clampn(n - i * VL, VL);
-        if (ni == 0) break;
-        const vf v = vf_load_n(xr + i * VL, ni);
-        vf_store_n(o + i * VL, vf_fma(vf_sub(v, m[i]), s[i], h[i]), ni);
+    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
+        stats_tile(a1 + w0, a2 + w0, ks + w0, x + nrows * ld + w0, ld, 1,
+                   tailn - w0 < TILE ? tailn - w0 : TILE);
+    }
+    if (nrows == 0) { // only the partial row: some columns have no value
+        for (ptrdiff_t j = 0; j < wn; j++) {
+            shifted_result(&sum[j], &m2[j], (double)(j < tailn), ks[j], a1[j], a2[j]);
+        }
+        return;
+    }
+    const double n0 = (double)nrows, n1 = n0 + 1.0, i0 = 1.0 / n0, i1 = 1.0 / n1;
+    for (ptrdiff_t j = 0; j < wn; j++) { // branch-free, so that it vectorizes
+        const int t = j < tailn;
+        const double n = t ? n1 : n0, inv = t ? i1 : i0, m = a2[j] - a1[j] * (a1[j] * inv);
+        sum[j] = n * ks[j] + a1[j];
+        m2[j] = m < 0.0 ? 0.0 : m; // rounding only; NaN stays NaN
     }
 }
 
 static int aligned_vf(const float *p) { return ((uintptr_t)p % (sizeof(float) * VL)) == 0; }
+
+// The elementwise kernels walk 4 rows at a time, column vector by column vector: 4 sequential
+// streams for the prefetchers, the constants of a vector loaded once for the 4 rows, and (per
+// column vector) all 4 rows read before any is written, so that a row stride of a multiple of
+// 4 KiB does not make a load wait for the store to the row above it (4K aliasing).
 
 static void cl_apply(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
                      ptrdiff_t wn, const float *mh, const float *sc, const float *sh,
                      int stream) {
     // out, x: (nrows, ld) and a partial row of tailn
     // mh, sc, sh: (wn,)
-    for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
-        const ptrdiff_t tw = wn - w0 < TILE ? wn - w0 : TILE, tt = clampn(tailn - w0, tw);
-        vf m[NV], s[NV], h[NV];
-        for (int i = 0; i < NV; i++) {
-            const ptrdiff_t ni = clampn(tw - i * VL, VL);
-            m[i] = vf_load_n(mh + w0 + i * VL, ni);
-            s[i] = vf_load_n(sc + w0 + i * VL, ni);
-            h[i] = vf_load_n(sh + w0 + i * VL, ni);
-        }
-        const float *xt = x + w0;
-        float *ot = out + w0;
-        if (tw == TILE && stream && aligned_vf(ot) && ld % VL == 0) {
-            for (ptrdiff_t r = 0; r < nrows; r++) {
-                for (int i = 0; i < NV; i++) {
-                    const vf v = vf_load(xt + r * ld + i * VL);
-                    vf_stream(ot + r * ld + i * VL, vf_fma(vf_sub(v, m[i]), s[i], h[i]));
-                }
+    const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
+    ptrdiff_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const float *x0 = x + r * ld;
+        float *o0 = out + r * ld;
+        ptrdiff_t j = 0;
+        for (; j + VL <= wn; j += VL) {
+            const vf m = vf_load(mh + j), s = vf_load(sc + j), h = vf_load(sh + j);
+            const vf y0 = vf_fma(vf_sub(vf_load(x0 + j), m), s, h);
+            const vf y1 = vf_fma(vf_sub(vf_load(x0 + ld + j), m), s, h);
+            const vf y2 = vf_fma(vf_sub(vf_load(x0 + 2 * ld + j), m), s, h);
+            const vf y3 = vf_fma(vf_sub(vf_load(x0 + 3 * ld + j), m), s, h);
+            if (st) {
+                vf_stream(o0 + j, y0);
+                vf_stream(o0 + ld + j, y1);
+                vf_stream(o0 + 2 * ld + j, y2);
+                vf_stream(o0 + 3 * ld + j, y3);
+            } else {
+                vf_store(o0 + j, y0);
+                vf_store(o0 + ld + j, y1);
+                vf_store(o0 + 2 * ld + j, y2);
+                vf_store(o0 + 3 * ld + j, y3);
             }
-        } else if (tw == TILE) {
-            for (ptrdiff_t r = 0; r < nrows; r++) {
-                for (int i = 0; i < NV; i++) {
-                    const vf v = vf_load(xt + r * ld + i * VL);
-                    vf_store(ot + r * ld + i * VL, vf_fma(vf_sub(v, m[i]), s[i], h[i]));
-                }
-            }
-        } else {
-            for (ptrdiff_t r = 0; r < nrows; r++) apply_part(ot + r * ld, xt + r * ld, m, s, h, tw);
         }
-        if (tt > 0) apply_part(ot + nrows * ld, xt + nrows * ld, m, s, h, tt);
+        if (j < wn) {
+            const ptrdiff_t t = wn - j;
+            const vf m = vf_load_n(mh + j, t), s = vf_load_n(sc + j, t), h = vf_load_n(sh + j, t);
+            for (int i = 0; i < 4; i++) {
+                const vf v = vf_load_n(x0 + i * ld + j, t);
+                vf_store_n(o0 + i * ld + j, vf_fma(vf_sub(v, m), s, h), t);
+            }
+        }
+    }
+    for (; r <= nrows; r++) { // the last rows and the partial row
+        const ptrdiff_t n = r < nrows ? wn : tailn;
+        for (ptrdiff_t j = 0; j < n; j += VL) {
+            const ptrdiff_t t = n - j < VL ? n - j : VL;
+            const vf y = vf_fma(vf_sub(vf_load_n(x + r * ld + j, t), vf_load_n(mh + j, t)),
+                                vf_load_n(sc + j, t), vf_load_n(sh + j, t));
+            vf_store_n(out + r * ld + j, y, t);
+        }
     }
     if (stream) bn_sfence();
 }
@@ -173,12 +229,12 @@ static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
         if (ni == 0) break;
-        const vf g = vf_load_n(dyr + i * VL, ni);
+        const vf g = ni == VL ? vf_load(dyr + i * VL) : vf_load_n(dyr + i * VL, ni);
         const vd g0 = vd_lo(g), g1 = vd_hi(g);
         t1[2 * i] = vd_add(t1[2 * i], g0);
         t1[2 * i + 1] = vd_add(t1[2 * i + 1], g1);
         if (xr == NULL) continue;
-        const vf v = vf_load_n(xr + i * VL, ni);
+        const vf v = ni == VL ? vf_load(xr + i * VL) : vf_load_n(xr + i * VL, ni);
         vd d[2];
         BN_DIFF(d, v, m, i);
         d[0] = vd_keep_n(d[0], clampn(ni, HV)); // a NaN mean of a lane past n stays out
@@ -188,109 +244,116 @@ static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float
     }
 }
 
+// rows [0, nr) of one tile of tw columns into the sums of the arrays at a1, a2
+static void sums_tile(double *a1, double *a2, const double *md, const float *dy, const float *x,
+                      ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
+    vd m[2 * NV], t1[2 * NV], t2[2 * NV];
+    for (int i = 0; i < 2 * NV; i++) {
+        m[i] = vd_load(md + i * HV);
+        t1[i] = vd_load(a1 + i * HV);
+        t2[i] = vd_load(a2 + i * HV);
+    }
+    if (tw == TILE && x != NULL) {
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            for (int i = 0; i < NV; i++) {
+                const float *gp = dy + r * ld + i * VL;
+                const vd g0 = vd_load_f(gp), g1 = vd_load_f(gp + HV);
+                vd d[2];
+                BN_DIFF_AT(d, x + r * ld + i * VL, m, i);
+                t1[2 * i] = vd_add(t1[2 * i], g0);
+                t1[2 * i + 1] = vd_add(t1[2 * i + 1], g1);
+                t2[2 * i] = vd_fma(g0, d[0], t2[2 * i]);
+                t2[2 * i + 1] = vd_fma(g1, d[1], t2[2 * i + 1]);
+            }
+        }
+    } else {
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            sums_part(t1, t2, m, dy + r * ld, x != NULL ? x + r * ld : NULL, tw);
+        }
+    }
+    lanes_store(a1, t1);
+    lanes_store(a2, t2);
+}
+
 static void cl_sums(double *t1, double *t2, const float *dy, const float *x, const float *mean,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn) {
     // t1, t2, mean: (wn,)
     // dy, x: (nrows, ld) and a partial row of tailn
-    for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
-        const ptrdiff_t tw = wn - w0 < TILE ? wn - w0 : TILE, tt = clampn(tailn - w0, tw);
-        vd m[2 * NV], a1[2 * NV], a2[2 * NV];
-        for (int i = 0; i < NV; i++) {
-            const vf v = vf_load_n(mean + w0 + i * VL, clampn(tw - i * VL, VL));
-            m[2 * i] = vd_lo(v);
-            m[2 * i + 1] = vd_hi(v);
+    double md[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
+    for (ptrdiff_t j = 0; j < BN_KERNEL_COLS; j++) {
+        md[j] = j < wn ? (double)mean[j] : 0.0;
+        a1[j] = a2[j] = 0.0;
+    }
+    const ptrdiff_t slab = slab_rows(ld, 4);
+    for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
+        const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
+        for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+            sums_tile(a1 + w0, a2 + w0, md + w0, dy + at + w0, x != NULL ? x + at + w0 : NULL, ld,
+                      nr, wn - w0 < TILE ? wn - w0 : TILE);
         }
-        for (int i = 0; i < 2 * NV; i++) a1[i] = a2[i] = vd_zero();
-        const float *gt = dy + w0, *xt = x != NULL ? x + w0 : NULL;
-        if (tw == TILE && xt != NULL) {
-            for (ptrdiff_t r = 0; r < nrows; r++) {
-                for (int i = 0; i < NV; i++) {
-                    const vf g = vf_load(gt + r * ld + i * VL), v = vf_load(xt + r * ld + i * VL);
-                    const vd g0 = vd_lo(g), g1 = vd_hi(g);
-                    vd d[2];
-                    BN_DIFF(d, v, m, i);
-                    a1[2 * i] = vd_add(a1[2 * i], g0);
-                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], g1);
-                    a2[2 * i] = vd_fma(g0, d[0], a2[2 * i]);
-                    a2[2 * i + 1] = vd_fma(g1, d[1], a2[2 * i + 1]);
-                }
-            }
-        } else {
-            for (ptrdiff_t r = 0; r < nrows; r++) {
-                sums_part(a1, a2, m, gt + r * ld, xt != NULL ? xt + r * ld : NULL, tw);
-            }
-        }
-        if (tt > 0) sums_part(a1, a2, m, gt + nrows * ld, xt != NULL ? xt + nrows * ld : NULL, tt);
-        double b1[TILE], b2[TILE];
-        lanes_store(b1, a1);
-        lanes_store(b2, a2);
-        for (ptrdiff_t j = 0; j < tw; j++) {
-            t1[w0 + j] = b1[j];
-            if (t2 != NULL) t2[w0 + j] = xt != NULL ? b2[j] : 0.0;
-        }
+    }
+    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
+        const ptrdiff_t at = nrows * ld + w0;
+        sums_tile(a1 + w0, a2 + w0, md + w0, dy + at, x != NULL ? x + at : NULL, ld, 1,
+                  tailn - w0 < TILE ? tailn - w0 : TILE);
+    }
+    for (ptrdiff_t j = 0; j < wn; j++) {
+        t1[j] = a1[j];
+        t2[j] = x != NULL ? a2[j] : 0.0;
     }
 }
 
-// dinp = k*((dy - a) - (x - m)*b) in double, rounded once to float. The columns go DT at a time
-// so that the four constants (m, a, b, k) of 2*DT/VL double vectors stay in registers.
-#define DT (2 * VL)
-
+// dinp = k*((dy - a) - (x - m)*b) in double, rounded once to float
 static vf dinp_vec(vf g, vf v, const vd *m, const vd *a, const vd *b, const vd *k) {
     const vd t0 = vd_fnma(vd_sub(vd_lo(v), m[0]), b[0], vd_sub(vd_lo(g), a[0]));
     const vd t1 = vd_fnma(vd_sub(vd_hi(v), m[1]), b[1], vd_sub(vd_hi(g), a[1]));
     return vf_from_vd(vd_mul(t0, k[0]), vd_mul(t1, k[1]));
 }
 
-// columns [0, n) (n <= DT) of rows [0, nrows) from constants of DT columns at cm, ca, cb, ck
-static void dinp_cols(float *o, const float *dy, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
-                      ptrdiff_t n, const double *cm, const double *ca, const double *cb,
-                      const double *ck, int stream) {
-    vd m[4], a[4], b[4], k[4];
-    for (int i = 0; i < 4; i++) {
-        m[i] = vd_load(cm + i * HV);
-        a[i] = vd_load(ca + i * HV);
-        b[i] = vd_load(cb + i * HV);
-        k[i] = vd_load(ck + i * HV);
-    }
-    if (n == DT) {
-        const int st = stream && aligned_vf(o) && ld % VL == 0;
-        for (ptrdiff_t r = 0; r < nrows; r++) {
-            for (int i = 0; i < 2; i++) {
-                const ptrdiff_t at = r * ld + i * VL;
-                const vf y = dinp_vec(vf_load(dy + at), vf_load(x + at), m + 2 * i, a + 2 * i,
-                                      b + 2 * i, k + 2 * i);
-                if (st) vf_stream(o + at, y);
-                else vf_store(o + at, y);
-            }
-        }
-        return;
-    }
-    for (ptrdiff_t r = 0; r < nrows; r++) {
-        for (int i = 0; i < 2; i++) {
-            const ptrdiff_t ni = clampn(n - i * VL, VL), at = r * ld + i * VL;
-            if (ni == 0) break;
-            const vf y = dinp_vec(vf_load_n(dy + at, ni), vf_load_n(x + at, ni), m + 2 * i,
-                                  a + 2 * i, b + 2 * i, k + 2 * i);
-            vf_store_n(o + at, y, ni);
-        }
-    }
+// the same for the HV floats at dy, x into o: converted as they are loaded, stored as converted
+static void dinp_half(float *o, const float *dy, const float *x, vd m, vd a, vd b, vd k) {
+    vf_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_f(x), m), b, vd_sub(vd_load_f(dy), a)), k));
 }
 
 static void cl_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
                     ptrdiff_t tailn, ptrdiff_t wn, const double *cm, const double *ca,
                     const double *cb, const double *ck, int stream) {
     // dinp, dy, x: (nrows, ld) and a partial row of tailn
-    // cm, ca, cb, ck: (wn,) rounded up to a multiple of DT, the padding finite
-    for (ptrdiff_t w0 = 0; w0 < wn; w0 += DT) {
-        const ptrdiff_t tw = wn - w0 < DT ? wn - w0 : DT, tt = clampn(tailn - w0, tw);
-        dinp_cols(dinp + w0, dy + w0, x + w0, ld, nrows, tw, cm + w0, ca + w0, cb + w0, ck + w0,
-                  stream);
-        if (tt > 0) {
-            const ptrdiff_t at = nrows * ld + w0;
-            dinp_cols(dinp + at, dy + at, x + at, ld, 1, tt, cm + w0, ca + w0, cb + w0, ck + w0, 0);
+    // cm, ca, cb, ck: (wn,) rounded up to a multiple of VL, the padding finite
+    (void)stream; // the double results are stored in halves: no streaming stores here
+    ptrdiff_t r = 0;
+    for (; r + 4 <= nrows; r += 4) { // 4 rows at a time, as in cl_apply
+        const ptrdiff_t at = r * ld;
+        ptrdiff_t j = 0;
+        for (; j + HV <= wn; j += HV) {
+            const vd m = vd_load(cm + j), a = vd_load(ca + j), b = vd_load(cb + j), k = vd_load(ck + j);
+            for (int i = 0; i < 4; i++) {
+                dinp_half(dinp + at + i * ld + j, dy + at + i * ld + j, x + at + i * ld + j, m, a, b, k);
+            }
+        }
+        if (j < wn) {
+            const vd m[2] = {vd_load(cm + j), vd_load(cm + j + HV)};
+            const vd a[2] = {vd_load(ca + j), vd_load(ca + j + HV)};
+            const vd b[2] = {vd_load(cb + j), vd_load(cb + j + HV)};
+            const vd k[2] = {vd_load(ck + j), vd_load(ck + j + HV)};
+            const ptrdiff_t t = wn - j;
+            for (int i = 0; i < 4; i++) {
+                const ptrdiff_t e = at + i * ld + j;
+                vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, a, b, k), t);
+            }
         }
     }
-    if (stream) bn_sfence();
+    for (; r <= nrows; r++) { // the last rows and the partial row
+        const ptrdiff_t n = r < nrows ? wn : tailn;
+        for (ptrdiff_t j = 0; j < n; j += VL) {
+            const vd m[2] = {vd_load(cm + j), vd_load(cm + j + HV)};
+            const vd a[2] = {vd_load(ca + j), vd_load(ca + j + HV)};
+            const vd b[2] = {vd_load(cb + j), vd_load(cb + j + HV)};
+            const vd k[2] = {vd_load(ck + j), vd_load(ck + j + HV)};
+            const ptrdiff_t t = n - j < VL ? n - j : VL, e = r * ld + j;
+            vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, a, b, k), t);
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -318,9 +381,8 @@ static void run_stats(double *sum, double *m2, const float *x, ptrdiff_t stride,
         ptrdiff_t p = 0;
         for (; p + TILE <= len; p += TILE) {
             for (int i = 0; i < NV; i++) {
-                const vf v = vf_load(xr + p + i * VL);
                 vd d[2];
-                BN_DIFF(d, v, k, i);
+                BN_DIFF_AT(d, xr + p + i * VL, k, i);
                 acc_stats(s1 + 2 * i, s2 + 2 * i, d);
             }
         }
@@ -378,10 +440,10 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *x, fl
         if (xr != NULL) {
             for (; p + TILE <= len; p += TILE) {
                 for (int i = 0; i < NV; i++) {
-                    const vf g = vf_load(gr + p + i * VL), v = vf_load(xr + p + i * VL);
-                    const vd g0 = vd_lo(g), g1 = vd_hi(g);
+                    const float *gp = gr + p + i * VL;
+                    const vd g0 = vd_load_f(gp), g1 = vd_load_f(gp + HV);
                     vd d[2];
-                    BN_DIFF(d, v, m, i);
+                    BN_DIFF_AT(d, xr + p + i * VL, m, i);
                     a1[2 * i] = vd_add(a1[2 * i], g0);
                     a1[2 * i + 1] = vd_add(a1[2 * i + 1], g1);
                     a2[2 * i] = vd_fma(g0, d[0], a2[2 * i]);
@@ -391,9 +453,8 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *x, fl
         } else {
             for (; p + TILE <= len; p += TILE) {
                 for (int i = 0; i < NV; i++) {
-                    const vf g = vf_load(gr + p + i * VL);
-                    a1[2 * i] = vd_add(a1[2 * i], vd_lo(g));
-                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_hi(g));
+                    a1[2 * i] = vd_add(a1[2 * i], vd_load_f(gr + p + i * VL));
+                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_load_f(gr + p + i * VL + HV));
                 }
             }
         }
@@ -434,6 +495,102 @@ static void run_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t str
     if (stream) bn_sfence();
 }
 
+// ----------------------------------------------------------------------------
+// per-channel terms: plain loops over arrays, which the compiler vectorizes for each ISA
+
+static int fits_float(double v) { return fabs(v) <= FLT_MAX; } // false for NaN and Inf
+
+// (the struct's pointers are copied to restrict locals: a store through fast, an unsigned char,
+// could otherwise change them, and the loops would not vectorize)
+static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
+    double var[BN_KERNEL_COLS], rstd[BN_KERNEL_COLS];
+    double *restrict cm = t->cm, *restrict cs = t->cs, *restrict cb = t->cb;
+    float *restrict mh = t->mh, *restrict sc = t->sc, *restrict sh = t->sh;
+    unsigned char *restrict fast = t->fast;
+    const double eps = t->eps, count = t->count;
+    if (t->T != NULL) {
+        const double *restrict T = t->T, *restrict M2 = t->M2;
+        float *restrict save_mean = t->save_mean, *restrict save_rstd = t->save_rstd;
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = T[j] / count;   // term 1
+        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count; // term 2
+        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt(var[j] + eps);
+        for (ptrdiff_t j = 0; j < n; j++) {
+            save_mean[j] = (float)cm[j];
+            save_rstd[j] = (float)rstd[j];
+        }
+        if (t->running_mean != NULL) {
+            float *restrict rm = t->running_mean, *restrict rv = t->running_var;
+            const double f = t->momentum, unbias = t->unbias;
+            for (ptrdiff_t j = 0; j < n; j++) {
+                rm[j] = (float)((1.0 - f) * (double)rm[j] + f * cm[j]);
+                rv[j] = (float)((1.0 - f) * (double)rv[j] + f * var[j] * unbias);
+            }
+        }
+    } else {
+        const float *restrict mean = t->mean, *restrict v = t->var;
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = (double)mean[j];
+        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt((double)v[j] + eps);
+    }
+    if (t->gamma != NULL) {
+        const float *restrict gamma = t->gamma;
+        for (ptrdiff_t j = 0; j < n; j++) cs[j] = (double)gamma[j] * rstd[j]; // final scale
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) cs[j] = rstd[j];
+    }
+    if (t->beta != NULL) {
+        const float *restrict beta = t->beta;
+        for (ptrdiff_t j = 0; j < n; j++) cb[j] = (double)beta[j];
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) cb[j] = 0.0;
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const float h = (float)cm[j];
+        const double scale = cs[j], shift = cb[j] - (cm[j] - (double)h) * scale;
+        mh[j] = h;
+        sc[j] = (float)scale;
+        sh[j] = (float)shift;
+        fast[j] = (unsigned char)(fits_float(cm[j]) & fits_float(cb[j]) & fits_float(scale) &
+                                  ((scale == 0.0) | (fabs(scale) >= FLT_MIN)) & fits_float(shift));
+    }
+}
+
+static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
+    const double *restrict t1 = t->t1, *restrict t2 = t->t2;
+    const float *restrict mean = t->mean, *restrict rstd = t->rstd;
+    double *restrict cm = t->cm, *restrict ca = t->ca, *restrict cb = t->cb, *restrict ck = t->ck;
+    float *restrict kf = t->kf;
+    unsigned char *restrict fast = t->fast;
+    const double M = t->M;
+    if (t->gamma != NULL) {
+        const float *restrict gamma = t->gamma;
+        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)gamma[j] * (double)rstd[j]; // final scale
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)rstd[j];
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const double r = (double)rstd[j];
+        const double dbeta = t1[j];       // term 1
+        const double dgamma = r * t2[j];  // term 2
+        ca[j] = dbeta / M;
+        cb[j] = r * dgamma / M;
+        cm[j] = (double)mean[j];
+    }
+    if (t->dbeta != NULL) {
+        float *restrict dbeta = t->dbeta;
+        for (ptrdiff_t j = 0; j < n; j++) dbeta[j] = (float)t1[j];
+    }
+    if (t->dgamma != NULL) {
+        float *restrict dgamma = t->dgamma;
+        for (ptrdiff_t j = 0; j < n; j++) dgamma[j] = (float)((double)rstd[j] * t2[j]);
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const double k = ck[j];
+        kf[j] = (float)k;
+        fast[j] = (unsigned char)(fits_float(k) & ((k == 0.0) | (fabs(k) >= FLT_MIN)));
+    }
+}
+
 #define BN_KERNELS_TABLE(isa)                                                                      \
-    const bn_kernels bn_kernels_##isa = {#isa,     cl_stats,  cl_apply,  cl_sums,  cl_dinp,        \
-                                         run_stats, run_apply, run_sums, run_dinp}
+    const bn_kernels bn_kernels_##isa = {#isa,      cl_stats,  cl_apply, cl_sums,   cl_dinp,      \
+                                         run_stats, run_apply, run_sums, run_dinp, fwd_terms,    \
+                                         back_terms}

@@ -9,6 +9,9 @@
 
 #include "bn.h"
 #include "bn_internal.h"
+#include "bn_kernels.h"
+
+_Static_assert(BN_CHUNK == BN_KERNEL_COLS, "the kernels' arrays hold one unit's columns");
 
 static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
 

@@ -3,7 +3,8 @@
  *
  * A call takes the team (bn_team_acquire), runs one or more jobs on it (bn_team_run) and gives
  * it back (bn_team_release). A job is a range of task indices cut into one contiguous slice per
- * thread; the caller runs slice 0. Which thread runs a task never changes a result: the tasks
+ * thread; the caller is thread 0, and any thread may take tasks of a slice whose owner has not
+ * started (see "Claiming" below). Which thread runs a task never changes a result: the tasks
  * write disjoint outputs, and every sum that spans tasks is combined afterwards in task order
  * (bn_forward.c, bn_backward.c). If another call holds the team, a call runs on its own thread
  * alone, with the same results.
@@ -37,11 +38,12 @@ void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
     for (ptrdiff_t i = 0; i < ntasks; i++) fn(ctx, i);
 }
 void bn_team_release(void) {}
-double *bn_team_scratch(void) { return NULL; }
+void *bn_team_scratch(void) { return NULL; }
 
 #else
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -58,26 +60,48 @@ double *bn_team_scratch(void) { return NULL; }
 
 enum {
     BN_MAX_THREADS = 64,
-    BN_SPIN = 1 << 14,             // pauses a worker waits for the next job before it sleeps
-    BN_STACK = 512 * 1024          // worker stack; the kernels use a few tens of KiB
+    BN_SPIN = 1 << 13,    // pauses a worker waits for the next job before it sleeps
+    BN_PATIENCE = 1 << 8, // pauses the caller waits for the last tasks before it yields
+    BN_STACK = 512 * 1024 // worker stack; the kernels use a few tens of KiB
 };
 
-static atomic_int limit;           // threads per call; 0 until decided
+/*
+ * Claiming. Slice t of a job is tasks [t*ntasks/nthreads, (t+1)*ntasks/nthreads). Its slot holds
+ * (generation:24, next:20, end:20); a thread claims task `next` by a compare-and-swap that
+ * increments it, so each task runs exactly once. Thread t works through its own slice first
+ * (the same data as in the previous call, likely still in its cache), then takes what is left
+ * of the others: a worker that the OS has not scheduled yet delays nobody, because the caller
+ * takes its slice. A stale thread cannot claim: the generation no longer matches. Jobs of more
+ * than 2^20 tasks are run as 2^20 ranges of tasks (bn_team_run).
+ */
+#define GEN_BITS 24
+#define IDX_BITS 20
+#define IDX_MASK ((UINT64_C(1) << IDX_BITS) - 1)
+#define GEN_MASK ((UINT64_C(1) << GEN_BITS) - 1)
+
+typedef struct {
+    _Atomic uint64_t v;
+    char pad[64 - sizeof(uint64_t)]; // one cache line per slot
+} bn_slot;
+
+static atomic_int limit;     // threads per call; 0 until decided
 static pthread_mutex_t team_lock = PTHREAD_MUTEX_INITIALIZER; // held by the call using the team
-static int workers;                // started workers, ids 1..workers (team_lock)
-static unsigned start_generation[BN_MAX_THREADS];
+static atomic_int workers;   // started workers, ids 1..workers (written under team_lock)
+static bn_slot slots[BN_MAX_THREADS];
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static atomic_uint generation;     // bumped once per job
-static atomic_int sleepers;        // workers waiting on wake
-static atomic_int finished;        // workers done with the current job
-static struct {
-    bn_task_fn fn;
-    void *ctx;
-    ptrdiff_t ntasks;
-    int nthreads;
-} job;                             // written by the caller before it bumps generation
-static double scratch[BN_SCRATCH];
+static atomic_uint generation; // of the current job; workers wait for it to change
+static atomic_int sleepers;    // workers waiting on wake
+static atomic_long done;       // tasks of the current job that have finished
+static _Atomic(bn_task_fn) job_fn;
+static _Atomic(void *) job_ctx;
+static atomic_long job_per;    // tasks per claimable task (1 unless the job is huge)
+static atomic_long job_ntasks;
+static atomic_int job_slots;   // slices of the current job
+static union {
+    double align;
+    unsigned char bytes[BN_SCRATCH_BYTES];
+} scratch;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static int clamp_threads(long n) { return n < 1 ? 1 : n > BN_MAX_THREADS ? BN_MAX_THREADS : (int)n; }
@@ -109,14 +133,42 @@ int bn_set_num_threads(int num_threads) {
     return n;
 }
 
-static void run_slice(int t) {
-    const ptrdiff_t b = job.ntasks * t / job.nthreads, e = job.ntasks * (t + 1) / job.nthreads;
-    for (ptrdiff_t i = b; i < e; i++) job.fn(job.ctx, i);
+static uint64_t pack(unsigned gen, uint64_t next, uint64_t end) {
+    return ((uint64_t)gen << (2 * IDX_BITS)) | (next << IDX_BITS) | end;
+}
+
+// the next task of slot s in generation gen, or -1
+static long claim(int s, unsigned gen) {
+    uint64_t v = atomic_load_explicit(&slots[s].v, memory_order_acquire);
+    for (;;) {
+        const uint64_t next = (v >> IDX_BITS) & IDX_MASK, end = v & IDX_MASK;
+        if ((unsigned)(v >> (2 * IDX_BITS)) != gen || next >= end) return -1;
+        if (atomic_compare_exchange_weak_explicit(&slots[s].v, &v, v + (UINT64_C(1) << IDX_BITS),
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            return (long)next;
+        }
+    }
+}
+
+// the tasks of slice `own` first, then any left in the others
+static void work(int own, unsigned gen) {
+    const int n = atomic_load_explicit(&job_slots, memory_order_acquire);
+    for (int k = 0; k < n; k++) {
+        const int s = (own + k) % n;
+        for (long i; (i = claim(s, gen)) >= 0;) {
+            const bn_task_fn fn = atomic_load_explicit(&job_fn, memory_order_relaxed);
+            void *ctx = atomic_load_explicit(&job_ctx, memory_order_relaxed);
+            const long per = atomic_load_explicit(&job_per, memory_order_relaxed);
+            const long ntasks = atomic_load_explicit(&job_ntasks, memory_order_relaxed);
+            for (long t = i * per; t < (i + 1) * per && t < ntasks; t++) fn(ctx, (ptrdiff_t)t);
+            atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel);
+        }
+    }
 }
 
 static void *worker_main(void *arg) {
     const int id = (int)(intptr_t)arg;
-    unsigned seen = start_generation[id];
+    unsigned seen = atomic_load(&generation);
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -132,8 +184,7 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&sleep_lock);
         }
         seen = g;
-        if (id < job.nthreads) run_slice(id);
-        atomic_fetch_add_explicit(&finished, 1, memory_order_acq_rel);
+        work(id, g);
     }
     return NULL;
 }
@@ -147,7 +198,6 @@ static int start_worker(int id) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    start_generation[id] = atomic_load(&generation);
     pthread_t t;
     const int ok = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)id) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -165,7 +215,7 @@ static void after_fork_parent(void) {
     pthread_mutex_unlock(&team_lock);
 }
 static void after_fork_child(void) {
-    workers = 0;
+    atomic_store(&workers, 0);
     atomic_store(&sleepers, 0);
     pthread_mutex_unlock(&sleep_lock);
     pthread_mutex_unlock(&team_lock);
@@ -177,32 +227,45 @@ int bn_team_acquire(void) {
     if (n < 2) return 1;
     pthread_once(&atfork_once, register_atfork);
     if (pthread_mutex_trylock(&team_lock) != 0) return 1; // busy: run alone
-    while (workers < n - 1 && start_worker(workers + 1)) workers++;
-    if (workers == 0) {
+    int w = atomic_load(&workers);
+    while (w < n - 1 && start_worker(w + 1)) atomic_store(&workers, ++w);
+    if (w == 0) {
         pthread_mutex_unlock(&team_lock);
         return 1;
     }
-    return workers + 1 < n ? workers + 1 : n;
+    return w + 1 < n ? w + 1 : n;
 }
 
 void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
-    job.fn = fn;
-    job.ctx = ctx;
-    job.ntasks = ntasks;
-    job.nthreads = nthreads;
-    atomic_store_explicit(&finished, 0, memory_order_relaxed);
-    atomic_fetch_add(&generation, 1u); // publishes job
+    const long per = (long)((ntasks + (ptrdiff_t)IDX_MASK - 1) / (ptrdiff_t)IDX_MASK);
+    const long n = (long)((ntasks + per - 1) / per); // claimable tasks, < 2^20
+    const unsigned gen = (unsigned)((atomic_load(&generation) + 1u) & GEN_MASK);
+    atomic_store_explicit(&job_fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&job_ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&job_per, per, memory_order_relaxed);
+    atomic_store_explicit(&job_ntasks, (long)ntasks, memory_order_relaxed);
+    atomic_store_explicit(&done, 0, memory_order_relaxed);
+    atomic_store_explicit(&job_slots, nthreads, memory_order_relaxed);
+    for (int t = 0; t < nthreads; t++) {
+        atomic_store_explicit(&slots[t].v, pack(gen, (uint64_t)(n * t / nthreads),
+                                                (uint64_t)(n * (t + 1) / nthreads)),
+                              memory_order_release);
+    }
+    atomic_store(&generation, gen); // publishes the job
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&sleep_lock);
         pthread_cond_broadcast(&wake);
         pthread_mutex_unlock(&sleep_lock);
     }
-    run_slice(0);
-    while (atomic_load_explicit(&finished, memory_order_acquire) < workers) BN_PAUSE();
+    work(0, gen);
+    for (int spins = 0; atomic_load_explicit(&done, memory_order_acquire) < n; spins++) {
+        if (spins < BN_PATIENCE) BN_PAUSE();
+        else sched_yield(); // a worker was preempted in the middle of a task
+    }
 }
 
 void bn_team_release(void) { pthread_mutex_unlock(&team_lock); }
 
-double *bn_team_scratch(void) { return scratch; }
+void *bn_team_scratch(void) { return scratch.bytes; }
 
 #endif
