@@ -17,12 +17,6 @@ static int64_t channel_of(size_t i, int layout, int64_t C, int64_t S) {
     return (int64_t)i % C;
 }
 
-static double maxabs(const double *p, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) m = fabs(p[i]) > m ? fabs(p[i]) : m;
-    return m;
-}
-
 // ----------------------------------------------------------------------------
 // x = offset + noise*N(0,1): 1000 + 0.01*noise, 1e6 + noise
 
@@ -97,7 +91,7 @@ static void large_offset_case(int layout, double offset, double noise) {
     CHECK(st == BN_OK, "%s: backward status %d", name, st);
     ref_backward(ref, ref_dg, ref_db, dout, inp, NULL, save_mean, save_rstd, 0, layout, N, C, S);
     snprintf(what, sizeof what, "%s: dinp", name);
-    bt_close(what, dinp, ref, n, 1e-5 * maxabs(ref, n), 1e-5);
+    bt_close(what, dinp, ref, n, 1e-5 * bt_maxabs(ref, n), 1e-5);
     snprintf(what, sizeof what, "%s: dgamma", name);
     bt_close(what, dgamma, ref_dg, nc, 1e-5 * sqrt((double)M), 1e-5);
     snprintf(what, sizeof what, "%s: dbeta", name);
@@ -179,7 +173,7 @@ static void constant_case(int layout, double eps) {
                      C, S);
         char what[120];
         snprintf(what, sizeof what, "%s: dinp", name);
-        bt_close(what, dinp, ref, n, bt_tol(M) * maxabs(ref, n), bt_tol(M));
+        bt_close(what, dinp, ref, n, bt_tol(M) * bt_maxabs(ref, n), bt_tol(M));
         snprintf(what, sizeof what, "%s: dbeta", name);
         bt_close(what, dbeta, ref_db, nc, 1e-9, bt_tol(M));
         free(dout); free(dinp); free(dgamma); free(dbeta); free(ref); free(ref_dg); free(ref_db);
