@@ -1,0 +1,494 @@
+package dev.bnorm.bench;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.style.CategoryStyler;
+import org.knowm.xchart.style.Styler;
+
+/**
+ * Turns one run's raw results into {@code results.md} (tables) and {@code results.png} (bar
+ * chart): {@code java -cp benchmarks.jar dev.bnorm.bench.Report <raw dir> <output dir>}.
+ *
+ * <p>Raw inputs: {@code jmh.json} (JMH, {@code -rf json}: {@link KernelBench} and
+ * {@link FloorBench}), {@code onednn.csv} and {@code pytorch.csv} (the peers' output, see
+ * bench/peers; a file whose comment says {@code # absent: reason}, or no file, is an absent
+ * peer), and optionally {@code run.txt} ({@code key: value} lines about the run, written by
+ * bench/run). The machine is described from /proc/cpuinfo, /proc/meminfo and
+ * /sys/devices/system/cpu/cpu0/cache of the machine running the report (bench/run runs it on
+ * the machine that ran the benchmarks).
+ *
+ * <p>Every time is the median of the iteration means with their min-max (JMH AverageTime
+ * iterations; the peers use the same scheme). GB/s counts the minimal bytes of a call (forward:
+ * read inp once, write out = 8 bytes per element; backward: read dout and inp, write dinp = 12
+ * bytes per element). x floor is time / floor time at the same size: forward, the faster of
+ * {@code FloorBench.copy} and {@code stream}; backward, {@code FloorBench.add}.
+ */
+public final class Report {
+
+    /** Median, min and max of the iteration means, in microseconds. */
+    record Stat(double median, double min, double max) {
+        static Stat of(List<Double> values) {
+            double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            int m = v.length;
+            double median = m % 2 == 1 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+            return new Stat(median, v[0], v[m - 1]);
+        }
+    }
+
+    /** A native peer: present with its results, or absent with the reason. */
+    record Peer(String name, String absent, List<String> notes, Map<String, Stat> results, Map<String, String> impls) {
+        boolean present() {
+            return absent == null;
+        }
+    }
+
+    static final String[] OPS = {"forwardTraining", "forwardInference", "backward"};
+    static final String[] OP_TITLES = {"Forward training", "Forward inference", "Backward"};
+    static final String[] IMPLS = {"native", "java", "vector"};
+    static final String[] IMPL_TITLES = {"bnorm native", "Java (oracle)", "Vector API"};
+
+    private final Map<String, Stat> jmh = new LinkedHashMap<>();   // impl|op|shape, floor|method|dims
+    private final Set<String> shapes = new LinkedHashSet<>();
+    private final List<Peer> peers = new ArrayList<>();
+    private JsonObject jmhRun;                                       // the first JMH result: the JVM
+    private final Map<String, String> jmhSettings = new TreeMap<>(); // benchmark class -> its JMH settings
+
+    public static void main(String[] args) throws IOException {
+        if (args.length != 2) {
+            System.err.println("usage: Report <raw dir: jmh.json, onednn.csv, pytorch.csv, run.txt> <output dir>");
+            System.exit(2);
+        }
+        Path raw = Path.of(args[0]);
+        Path out = Path.of(args[1]);
+        Report report = new Report();
+        report.readJmh(raw.resolve("jmh.json"));
+        report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
+        report.peers.add(readPeer(raw.resolve("pytorch.csv"), "PyTorch"));
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("results.md"), report.markdown(readRun(raw.resolve("run.txt"))));
+        report.chart(out.resolve("results.png"));
+        System.out.println("wrote " + out.resolve("results.md") + " and " + out.resolve("results.png"));
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // inputs
+
+    void readJmh(Path file) throws IOException {
+        JsonArray results = JsonParser.parseString(Files.readString(file)).getAsJsonArray();
+        for (JsonElement e : results) {
+            JsonObject r = e.getAsJsonObject();
+            if (jmhRun == null) {
+                jmhRun = r;
+            }
+            String benchmark = r.get("benchmark").getAsString();
+            String method = benchmark.substring(benchmark.lastIndexOf('.') + 1);
+            String type = benchmark.substring(0, benchmark.lastIndexOf('.'));
+            jmhSettings.putIfAbsent(type.substring(type.lastIndexOf('.') + 1), "mode " + str(r, "mode") + ", "
+                    + str(r, "forks") + " fork(s), warm-up " + str(r, "warmupIterations") + " x " + str(r, "warmupTime")
+                    + ", measurement " + str(r, "measurementIterations") + " x " + str(r, "measurementTime")
+                    + ", threads " + str(r, "threads"));
+            JsonObject params = r.getAsJsonObject("params");
+            JsonObject metric = r.getAsJsonObject("primaryMetric");
+            double toMicros = micros(metric.get("scoreUnit").getAsString());
+            List<Double> values = new ArrayList<>();
+            for (JsonElement fork : metric.getAsJsonArray("rawData")) {
+                for (JsonElement v : fork.getAsJsonArray()) {
+                    values.add(v.getAsDouble() * toMicros);
+                }
+            }
+            if (benchmark.contains(".FloorBench.")) {
+                jmh.put(key("floor", method, params.get("dims").getAsString()), Stat.of(values));
+            } else {
+                String shape = params.get("shape").getAsString();
+                shapes.add(shape);
+                jmh.put(key(params.get("impl").getAsString(), method, shape), Stat.of(values));
+            }
+        }
+    }
+
+    private static double micros(String unit) {
+        return switch (unit) {
+            case "ns/op" -> 1e-3;
+            case "us/op" -> 1;
+            case "ms/op" -> 1e3;
+            case "s/op" -> 1e6;
+            default -> throw new IllegalArgumentException("jmh.json: expected a time per op unit, got " + unit);
+        };
+    }
+
+    /** Peer CSV: '# key: value' comments, a header, rows op,shape,calls,median_us,min_us,max_us,impl. */
+    static Peer readPeer(Path file, String name) throws IOException {
+        if (!Files.exists(file)) {
+            return new Peer(name, "not run (no " + file.getFileName() + ")", List.of(), Map.of(), Map.of());
+        }
+        String absent = null;
+        List<String> notes = new ArrayList<>();
+        Map<String, Stat> results = new LinkedHashMap<>();
+        Map<String, String> impls = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(file)) {
+            if (line.startsWith("# absent:")) {
+                absent = line.substring("# absent:".length()).strip();
+            } else if (line.startsWith("#")) {
+                notes.add(line.substring(1).strip());
+            } else if (!line.isBlank() && !line.startsWith("op,")) {
+                String[] f = line.split(",", -1);
+                if (f.length != 7) {
+                    throw new IllegalArgumentException(file + ": expected op,shape,calls,median_us,min_us,max_us,impl, got " + line);
+                }
+                results.put(key(name, f[0], f[1]),
+                        new Stat(Double.parseDouble(f[3]), Double.parseDouble(f[4]), Double.parseDouble(f[5])));
+                impls.put(key(name, f[0], f[1]), f[6]);
+            }
+        }
+        return new Peer(name, absent, notes, results, impls);
+    }
+
+    static Map<String, String> readRun(Path file) throws IOException {
+        Map<String, String> run = new LinkedHashMap<>();
+        if (Files.exists(file)) {
+            for (String line : Files.readAllLines(file)) {
+                int colon = line.indexOf(':');
+                if (colon > 0) {
+                    run.put(line.substring(0, colon).strip(), line.substring(colon + 1).strip());
+                }
+            }
+        }
+        return run;
+    }
+
+    private static String key(String who, String op, String shape) {
+        return who + "|" + op + "|" + shape;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // derived figures
+
+    /** Minimal bytes of one call of op on shape: 8 (forward) or 12 (backward) per element. */
+    static long bytes(String op, String shape) {
+        return Shape.parse(shape).elements() * ("backward".equals(op) ? 12 : 8);
+    }
+
+    /** The floor of op at shape's size, and the FloorBench method it came from; null if not measured. */
+    Map.Entry<String, Stat> floor(String op, String shape) {
+        String dims = Shape.parse(shape).dims();
+        String[] methods = "backward".equals(op) ? new String[] {"add"} : new String[] {"copy", "stream"};
+        Map.Entry<String, Stat> best = null;
+        for (String m : methods) {
+            Stat s = jmh.get(key("floor", m, dims));
+            if (s != null && (best == null || s.median() < best.getValue().median())) {
+                best = Map.entry(m, s);
+            }
+        }
+        return best;
+    }
+
+    Stat result(String who, String op, String shape) {
+        for (Peer p : peers) {
+            if (p.name().equals(who)) {
+                return p.results().get(key(who, op, shape));
+            }
+        }
+        return jmh.get(key(who, op, shape));
+    }
+
+    /** time / floor time, or NaN when either is missing. */
+    double timesFloor(String who, String op, String shape) {
+        Stat s = result(who, op, shape);
+        Map.Entry<String, Stat> f = floor(op, shape);
+        return s == null || f == null ? Double.NaN : s.median() / f.getValue().median();
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // markdown
+
+    String markdown(Map<String, String> run) {
+        StringBuilder md = new StringBuilder();
+        md.append("# bnorm benchmarks\n\n");
+        md.append("Batch norm on float32, one thread, all measured in one run on the machine below (shared and noisy: "
+                + "compare within this run only). Written by `bench/run` (`dev.bnorm.bench.Report`).\n\n");
+        md.append("- **Time**: median time of one call, over the iteration means, with min-max in parentheses "
+                + "(JMH AverageTime; the native peers time the same way).\n");
+        md.append("- **GB/s**: the minimal bytes of a call / time. Forward (training and inference): read inp once, "
+                + "write out, 8 bytes per element (training needs the statistics before it can write, so a kernel "
+                + "that does not keep inp in cache reads it twice or three times; only once is counted). Backward: "
+                + "read dout and inp, write dinp, 12 bytes per element. The (C,) vectors are not counted.\n");
+        md.append("- **x floor**: time / floor time at the same size; the floor only moves the minimal bytes "
+                + "(forward: the faster of a memcpy and a Vector API copy loop; backward: z = a + b). "
+                + "1.0x means as fast as moving the bytes.\n");
+        md.append("- **native / peer**: bnorm native's time / the peer's time (< 1: bnorm is faster).\n\n");
+        machine(md, run);
+        md.append("\n## Summary: time as a multiple of the floor (lower is better)\n\n");
+        md.append("| op | shape | ").append(String.join(" | ", IMPL_TITLES));
+        for (Peer p : peers) {
+            md.append(" | ").append(p.name());
+        }
+        md.append(" |\n|---|---").append("|---:".repeat(IMPLS.length + peers.size())).append("|\n");
+        for (int o = 0; o < OPS.length; o++) {
+            for (String shape : shapes) {
+                md.append("| ").append(OP_TITLES[o]).append(" | ").append(shape);
+                for (String impl : IMPLS) {
+                    md.append(" | ").append(floorCell(impl, OPS[o], shape));
+                }
+                for (Peer p : peers) {
+                    md.append(" | ").append(p.present() ? floorCell(p.name(), OPS[o], shape) : "absent");
+                }
+                md.append(" |\n");
+            }
+        }
+        for (int o = 0; o < OPS.length; o++) {
+            detail(md, o);
+        }
+        return md.toString();
+    }
+
+    private String floorCell(String who, String op, String shape) {
+        double x = timesFloor(who, op, shape);
+        return Double.isNaN(x) ? (result(who, op, shape) == null ? "not measured" : "no floor") : String.format(Locale.ROOT, "%.2fx", x);
+    }
+
+    private void detail(StringBuilder md, int o) {
+        String op = OPS[o];
+        md.append("\n## ").append(OP_TITLES[o]).append("\n\n");
+        md.append("| shape | floor | ").append(String.join(" | ", IMPL_TITLES));
+        for (Peer p : peers) {
+            md.append(" | ").append(p.name());
+        }
+        for (Peer p : peers) {
+            md.append(" | native / ").append(p.name());
+        }
+        md.append(" |\n|---").append("|---:".repeat(1 + IMPLS.length + 2 * peers.size())).append("|\n");
+        for (String shape : shapes) {
+            long bytes = bytes(op, shape);
+            md.append("| ").append(shape).append(" | ");
+            Map.Entry<String, Stat> f = floor(op, shape);
+            md.append(f == null ? "not measured" : time(f.getValue()) + "<br>" + gbps(bytes, f.getValue()) + " (" + f.getKey() + ")");
+            for (String impl : IMPLS) {
+                md.append(" | ").append(cell(impl, op, shape, bytes));
+            }
+            for (Peer p : peers) {
+                md.append(" | ").append(p.present() ? cell(p.name(), op, shape, bytes) : "absent");
+            }
+            Stat nativeStat = result("native", op, shape);
+            for (Peer p : peers) {
+                Stat ps = p.present() ? result(p.name(), op, shape) : null;
+                md.append(" | ").append(nativeStat == null || ps == null ? "-"
+                        : String.format(Locale.ROOT, "%.2f", nativeStat.median() / ps.median()));
+            }
+            md.append(" |\n");
+        }
+    }
+
+    private String cell(String who, String op, String shape, long bytes) {
+        Stat s = result(who, op, shape);
+        if (s == null) {
+            return "not measured";
+        }
+        double x = timesFloor(who, op, shape);
+        return "**" + time(s) + "**<br>" + gbps(bytes, s)
+                + (Double.isNaN(x) ? "" : String.format(Locale.ROOT, " · %.2fx", x));
+    }
+
+    /** "12.3 ms (12.1-12.9)": the median with its unit, min-max in the same unit. */
+    static String time(Stat s) {
+        double scale;
+        String unit;
+        if (s.median() >= 1e6) {
+            scale = 1e6;
+            unit = "s";
+        } else if (s.median() >= 1e3) {
+            scale = 1e3;
+            unit = "ms";
+        } else {
+            scale = 1;
+            unit = "µs";
+        }
+        return sig(s.median() / scale) + " " + unit + " (" + sig(s.min() / scale) + "–" + sig(s.max() / scale) + ")";
+    }
+
+    /** Three significant digits. */
+    static String sig(double v) {
+        if (v >= 100) {
+            return String.format(Locale.ROOT, "%.0f", v);
+        }
+        return String.format(Locale.ROOT, v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
+    }
+
+    private static String gbps(long bytes, Stat s) {
+        return String.format(Locale.ROOT, "%.1f GB/s", bytes / s.median() / 1e3);
+    }
+
+    private void machine(StringBuilder md, Map<String, String> run) {
+        md.append("## Machine and run\n\n");
+        md.append("- CPU: ").append(cpu()).append("\n");
+        md.append("- Caches (cpu0): ").append(caches()).append("\n");
+        md.append("- Memory: ").append(memory()).append("; OS: ").append(System.getProperty("os.name")).append(' ')
+                .append(System.getProperty("os.version")).append(' ').append(System.getProperty("os.arch")).append("\n");
+        if (jmhRun != null) {
+            md.append("- JVM: ").append(str(jmhRun, "vmName")).append(' ').append(str(jmhRun, "vmVersion"))
+                    .append(" (JDK ").append(str(jmhRun, "jdkVersion")).append("), JMH ").append(str(jmhRun, "jmhVersion"))
+                    .append(", args ").append(jmhRun.get("jvmArgs")).append("\n");
+            jmhSettings.forEach((type, settings) -> md.append("- JMH ").append(type).append(": ").append(settings).append("\n"));
+            md.append("- Threads: 1 everywhere (the bnorm kernels are single-threaded)\n");
+        }
+        for (Peer p : peers) {
+            md.append("- ").append(p.name()).append(": ");
+            if (!p.present()) {
+                md.append("**absent**: ").append(p.absent()).append("\n");
+                continue;
+            }
+            md.append(String.join("; ", p.notes()));
+            Map<String, Set<String>> byImpl = new TreeMap<>();
+            p.impls().forEach((k, impl) -> byImpl.computeIfAbsent(impl, x -> new LinkedHashSet<>())
+                    .add(Shape.parse(k.substring(k.lastIndexOf('|') + 1)).layout().toString()));
+            md.append("; implementations: ");
+            List<String> parts = new ArrayList<>();
+            byImpl.forEach((impl, layouts) -> parts.add("`" + impl + "` (" + String.join(", ", layouts) + ")"));
+            md.append(String.join(", ", parts)).append("\n");
+        }
+        run.forEach((k, v) -> md.append("- ").append(k).append(": ").append(v).append("\n"));
+    }
+
+    private static String str(JsonObject o, String name) {
+        JsonElement e = o.get(name);
+        return e == null ? "?" : e.getAsString();
+    }
+
+    static String cpu() {
+        List<String> lines = lines(Path.of("/proc/cpuinfo"));
+        String model = lines.stream().filter(l -> l.startsWith("model name")).findFirst()
+                .map(l -> l.substring(l.indexOf(':') + 1).strip()).orElse("unknown model");
+        long cpus = lines.stream().filter(l -> l.startsWith("processor")).count();
+        String mhz = lines.stream().filter(l -> l.startsWith("cpu MHz")).findFirst()
+                .map(l -> ", " + l.substring(l.indexOf(':') + 1).strip() + " MHz").orElse("");
+        String flags = lines.stream().filter(l -> l.startsWith("flags")).findFirst()
+                .map(l -> Arrays.asList(l.substring(l.indexOf(':') + 1).strip().split(" "))).map(f ->
+                        f.contains("avx512f") ? ", AVX-512" : f.contains("avx2") ? ", AVX2" : "").orElse("");
+        return model + ", " + cpus + " logical CPUs (" + Runtime.getRuntime().availableProcessors()
+                + " available to the JVM)" + mhz + flags;
+    }
+
+    static String caches() {
+        List<String> parts = new ArrayList<>();
+        Path dir = Path.of("/sys/devices/system/cpu/cpu0/cache");
+        for (int i = 0; Files.isDirectory(dir.resolve("index" + i)); i++) {
+            Path index = dir.resolve("index" + i);
+            String type = read(index.resolve("type"));
+            String t = switch (type) {
+                case "Data" -> "d";
+                case "Instruction" -> "i";
+                default -> "";
+            };
+            parts.add("L" + read(index.resolve("level")) + t + " " + read(index.resolve("size"))
+                    + " (shared by CPUs " + read(index.resolve("shared_cpu_list")) + ")");
+        }
+        return parts.isEmpty() ? "unknown (no " + dir + ")" : String.join(", ", parts);
+    }
+
+    static String memory() {
+        return lines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal")).findFirst()
+                .map(l -> String.format(Locale.ROOT, "%.1f GiB",
+                        Long.parseLong(l.replaceAll("[^0-9]", "")) / (1024.0 * 1024)))
+                .orElse("unknown");
+    }
+
+    private static List<String> lines(Path file) {
+        try {
+            return Files.readAllLines(file);
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static String read(Path file) {
+        List<String> l = lines(file);
+        return l.isEmpty() ? "?" : l.get(0).strip();
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // chart
+
+    /** One bar chart per op (x floor, log scale), stacked in one PNG. */
+    void chart(Path file) throws IOException {
+        // one log scale for all panels, whole decades (XChart's bars need an explicit minimum on a log axis)
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = 0;
+        for (String op : OPS) {
+            for (String shape : shapes) {
+                for (String who : series()) {
+                    double x = timesFloor(who, op, shape);
+                    if (x > 0) {
+                        lo = Math.min(lo, x);
+                        hi = Math.max(hi, x);
+                    }
+                }
+            }
+        }
+        List<CategoryChart> charts = new ArrayList<>();
+        List<String> labels = new ArrayList<>();
+        for (String shape : shapes) {
+            labels.add(shape.replace(':', ' '));
+        }
+        for (int o = 0; o < OPS.length; o++) {
+            CategoryChart chart = new CategoryChartBuilder().width(1400).height(440)
+                    .title(OP_TITLES[o] + ": time as a multiple of the bandwidth floor (lower is better; 1 = floor)")
+                    .xAxisTitle("shape (layout N x C [x H x W])").yAxisTitle("time / floor (log scale)").build();
+            CategoryStyler s = chart.getStyler();
+            s.setYAxisLogarithmic(true);
+            s.setAvailableSpaceFill(0.85);
+            s.setLegendPosition(Styler.LegendPosition.OutsideE);
+            s.setChartTitleFont(s.getChartTitleFont().deriveFont(16f));
+            s.setYAxisDecimalPattern("#,##0.###");
+            if (hi > 0) {
+                s.setYAxisMin(Math.pow(10, Math.floor(Math.log10(lo))));
+                s.setYAxisMax(Math.pow(10, Math.ceil(Math.log10(hi))));
+            }
+            List<String> who = series();
+            for (int i = 0; i < who.size(); i++) {
+                addSeries(chart, i < IMPLS.length ? IMPL_TITLES[i] : who.get(i), who.get(i), OPS[o], labels);
+            }
+            charts.add(chart);
+        }
+        BitmapEncoder.saveBitmap(charts, charts.size(), 1, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
+    /** The implementations, then the present peers. */
+    private List<String> series() {
+        List<String> who = new ArrayList<>(List.of(IMPLS));
+        for (Peer p : peers) {
+            if (p.present()) {
+                who.add(p.name());
+            }
+        }
+        return who;
+    }
+
+    private void addSeries(CategoryChart chart, String title, String who, String op, List<String> labels) {
+        List<Double> y = new ArrayList<>();
+        boolean any = false;
+        for (String shape : shapes) {
+            double x = timesFloor(who, op, shape);
+            y.add(Double.isNaN(x) ? null : x);
+            any |= !Double.isNaN(x);
+        }
+        if (any) {
+            chart.addSeries(title, labels, y);
+        }
+    }
+}
