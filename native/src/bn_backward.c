@@ -227,10 +227,11 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
 // everything of unit u on this thread
 static void unit_all(const bn_bwd *d, ptrdiff_t u) {
     const bn_plan *p = d->p;
-    double t1[BN_CHUNK] = {0.0}, t2[BN_CHUNK] = {0.0};
+    double t1[BN_CHUNK], t2[BN_CHUNK];
     bn_back_cols o;
     ptrdiff_t w0, wn;
     unit_cols(p, u, &w0, &wn);
+    for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
     if (d->need_sums && p->groups == 1) {
         group_sums(d, u, 0, p->blocks, t1, t2);
     } else if (d->need_sums) {
@@ -283,9 +284,10 @@ static void back_groups(bn_bwd *d, int nthreads) {
     bn_back_scratch *sc = d->scratch = bn_team_scratch();
     if (d->need_sums) bn_run(nthreads, p->units * p->groups, task_group_sums, d);
     for (ptrdiff_t u = 0; u < p->units; u++) {
-        double t1[BN_CHUNK] = {0.0}, t2[BN_CHUNK] = {0.0};
+        double t1[BN_CHUNK], t2[BN_CHUNK];
         ptrdiff_t w0, wn;
         unit_cols(p, u, &w0, &wn);
+        for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
         for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
             const ptrdiff_t at = g * ncols(p) + w0;
             for (ptrdiff_t j = 0; j < wn; j++) {

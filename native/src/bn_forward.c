@@ -63,6 +63,7 @@ typedef struct {
     double cm[BN_CHUNK], cs[BN_CHUNK], cb[BN_CHUNK];
     float mh[BN_CHUNK], sc[BN_CHUNK], sh[BN_CHUNK];
     unsigned char fast[BN_CHUNK];
+    int all_fast; // every column of the unit
 } bn_fwd_cols;
 
 // the team's scratch when groups run on threads: statistics of (group, column), then the terms
@@ -105,8 +106,21 @@ static void channel_terms(const bn_fwd *f, ptrdiff_t c, ptrdiff_t n, const doubl
 
 // Terms of every column of unit u from the unit's statistics (T, M2; unused for inference).
 // Rows view with k > 1: the k wide columns of a channel are merged first, in order.
+static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
+                            bn_fwd_cols *o);
+
 static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
                        bn_fwd_cols *o) {
+    ptrdiff_t w0, wn;
+    unit_cols(f->p, u, &w0, &wn);
+    unit_terms_cols(f, u, T, M2, o);
+    unsigned char all = 1;
+    for (ptrdiff_t j = 0; j < wn; j++) all &= o->fast[j];
+    o->all_fast = all;
+}
+
+static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
+                            bn_fwd_cols *o) {
     const bn_plan *p = f->p;
     if (!p->rows) {
         channel_terms(f, u, 1, T, M2, o, 0);
@@ -155,6 +169,12 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
     unit_cols(p, u, &w0, &wn);
     memset(T, 0, (size_t)wn * sizeof *T);
     memset(M2, 0, (size_t)wn * sizeof *M2);
+    if (p->rows && b1 - b0 == 1) { // one block: its statistics, as merging it into none would
+        ptrdiff_t r0, nr, tail;
+        bn_plan_rows_block(p, b0, &r0, &nr, &tail);
+        f->kern->cl_stats(T, M2, f->inp + r0 * p->W + w0, p->W, nr, clamp0(tail - w0, wn), wn);
+        return (double)nr;
+    }
     for (ptrdiff_t b = b0; b < b1; b++) {
         if (p->rows) {
             ptrdiff_t r0, nr, tail;
@@ -192,8 +212,6 @@ static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     const bn_plan *p = f->p;
     ptrdiff_t w0, wn;
     unit_cols(p, u, &w0, &wn);
-    int all_fast = 1;
-    for (ptrdiff_t j = 0; j < wn; j++) all_fast &= o->fast[j];
     for (ptrdiff_t b = b0; b < b1; b++) {
         if (!p->rows) {
             ptrdiff_t off, stride, nruns, len;
@@ -213,12 +231,17 @@ static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         ptrdiff_t r0, nr, tail;
         bn_plan_rows_block(p, b, &r0, &nr, &tail);
         const ptrdiff_t tu = clamp0(tail - w0, wn), at = r0 * p->W + w0;
+        if (o->all_fast) {
+            f->kern->cl_apply(f->out + at, f->inp + at, p->W, nr, tu, wn, o->mh, o->sc, o->sh,
+                              f->stream);
+            continue;
+        }
         for (ptrdiff_t j0 = 0, j1; j0 < wn; j0 = j1) {
             for (j1 = j0 + 1; j1 < wn && o->fast[j1] == o->fast[j0]; j1++) continue;
             if (o->fast[j0]) {
                 f->kern->cl_apply(f->out + at + j0, f->inp + at + j0, p->W, nr,
                                   clamp0(tu - j0, j1 - j0), j1 - j0, o->mh + j0, o->sc + j0,
-                                  o->sh + j0, f->stream && all_fast);
+                                  o->sh + j0, 0);
                 continue;
             }
             for (ptrdiff_t r = 0; r <= nr; r++) { // r == nr: the partial row

@@ -280,7 +280,8 @@ static void cl_sums(double *t1, double *t2, const float *dy, const float *x, con
     // t1, t2, mean: (wn,)
     // dy, x: (nrows, ld) and a partial row of tailn
     double md[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
-    for (ptrdiff_t j = 0; j < BN_KERNEL_COLS; j++) {
+    const ptrdiff_t wt = (wn + TILE - 1) / TILE * TILE; // the columns of whole tiles
+    for (ptrdiff_t j = 0; j < wt; j++) {
         md[j] = j < wn ? (double)mean[j] : 0.0;
         a1[j] = a2[j] = 0.0;
     }
