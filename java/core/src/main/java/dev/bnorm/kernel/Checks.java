@@ -178,16 +178,25 @@ public final class Checks {
         }
     }
 
-    /** Whether a buffer must be given (true) or must be null (false), and why. */
-    private record Need(boolean required, String reason) {
+    /**
+     * Whether a buffer must be given (true) or must be null (false), and why: {@code what} and
+     * {@code name} make the reason ("flags has USE_SCALE"), built only for an error message.
+     */
+    private record Need(boolean required, String what, String name) {
+        Need(boolean required, String reason) {
+            this(required, reason, null);
+        }
+
+        String reason() {
+            return name == null ? what : what + (required ? " has " : " lacks ") + name;
+        }
     }
 
     private static final Need ALWAYS = new Need(true, "");
 
     /** A buffer governed by a flag or mask bit: required with it, null without it. */
     private static Need bit(int bits, int bit, String what, String name) {
-        boolean set = (bits & bit) != 0;
-        return new Need(set, what + (set ? " has " : " lacks ") + name);
+        return new Need((bits & bit) != 0, what, name);
     }
 
     // ---- buffer helpers ----
