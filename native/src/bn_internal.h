@@ -35,6 +35,7 @@
 #define BN_CHUNK 256           // rows view: wide columns per unit (the length of stack arrays)
 #define BN_MIN_WIDE 64         // rows view: k rows of C < 64 channels make one wide row of k*C
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
+#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // a unit is cut into groups of at least this much
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 #define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
@@ -49,9 +50,9 @@
  * Runs view (NCHW with S > 1): channel c is N runs of S floats. A unit is a channel. A block is
  * BN_BLOCK_LEN / S whole runs, or when S > BN_BLOCK_LEN one of `pieces` equal pieces of a run.
  *
- * Both: a unit's blocks are cut into `groups` contiguous groups, more than one only when there
- * are few units (units*groups <= BN_MAX_GROUPS), so that a few large channels still spread over
- * threads. Blocks, groups and their order depend only on (layout, N, C, S): statistics are
+ * Both: a unit's blocks are cut into `groups` contiguous groups, more than one only for a unit
+ * of more than BN_GROUP_BYTES and when there are few units (units*groups <= BN_MAX_GROUPS), so
+ * that a few large units still spread over threads. Blocks, groups and their order depend only on (layout, N, C, S): statistics are
  * computed per block, merged over the blocks of a group in order, then over the groups in order,
  * whichever threads ran them.
  */

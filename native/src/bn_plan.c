@@ -44,10 +44,13 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S)
         }
         p->units = C;
     }
-    ptrdiff_t g = BN_MAX_GROUPS / p->units;
-    if (g < 1) g = 1;
+    // groups of at least BN_GROUP_BYTES of the unit's values, at most BN_MAX_GROUPS/units
+    const ptrdiff_t chans = p->rows ? (p->W < BN_CHUNK ? p->W : BN_CHUNK) / p->k : 1;
+    const ptrdiff_t unit_bytes = p->M * chans * (ptrdiff_t)sizeof(float);
+    ptrdiff_t g = unit_bytes / BN_GROUP_BYTES;
+    if (g > BN_MAX_GROUPS / p->units) g = BN_MAX_GROUPS / p->units;
     if (g > p->blocks) g = p->blocks;
-    p->groups = g;
+    p->groups = g < 1 ? 1 : g;
 }
 
 void bn_plan_unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {

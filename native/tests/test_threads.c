@@ -25,10 +25,10 @@ typedef struct {
 static const shape shapes[] = {
     {BN_LAYOUT_NC, 4096, 1024, 1},    // 16 MiB: groups of blocks, streaming stores
     {BN_LAYOUT_NC, 64, 4096, 1},      // many units, one block
-    {BN_LAYOUT_NC, 50000, 3, 1},      // wide rows of 22 rows, partial row, many blocks
+    {BN_LAYOUT_NC, 200000, 3, 1},     // wide rows of 22 rows, partial row, groups
     {BN_LAYOUT_NHWC, 8, 64, 1369},    // one unit, 16 groups
     {BN_LAYOUT_NHWC, 4, 13, 49999},   // wide rows of 5 rows, partial row
-    {BN_LAYOUT_NCHW, 2, 3, 100000},   // runs in pieces, groups of pieces
+    {BN_LAYOUT_NCHW, 2, 3, 300000},   // runs in pieces, groups of pieces
     {BN_LAYOUT_NCHW, 256, 64, 49},    // blocks of whole runs
     {BN_LAYOUT_NCHW, 8, 32, 3136},    // one run per block
     {BN_LAYOUT_NCHW, 4, 16, 65536},   // 16 MiB: streaming stores over runs
@@ -262,7 +262,7 @@ static void *call_all(void *arg) {
 // (or both alternate); every result equals the single-threaded one.
 void test_concurrent_calls(void) {
 #if !defined(_WIN32)
-    const shape *picks[] = {&shapes[3], &shapes[5]};
+    const shape *picks[] = {&shapes[3], &shapes[7]};
     for (size_t k = 0; k < sizeof picks / sizeof picks[0]; k++) {
         const shape *s = picks[k];
         char name[120];
