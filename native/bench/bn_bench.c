@@ -1,13 +1,13 @@
 /*
  * bn_bench.c - times bnorm's kernels side by side with memory-bandwidth floors and oneDNN.
  *
- *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [CASE ...]
+ *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [-x] [CASE ...]     (-x: without oneDNN)
  *   CASE: layout:NxCxS with layout nc, nchw or nhwc, e.g. nc:256x1024 nchw:32x64x3136
  *
  * N = batch, C = channels, S = spatial size (H*W). Every variant of a case runs in each of ROUNDS
  * rounds, one after the other (so that load from other processes hits them alike), for about
- * MS milliseconds after a short warm-up; a round's time is the mean per call, and the table
- * shows the median over rounds, in microseconds.
+ * MS milliseconds after a warm-up of the same length; a round's time is the mean per call, and
+ * the table shows the median over rounds, in microseconds.
  *
  * Variants: bnorm forward training (scale, shift, running statistics), inference, backward
  * (dinp, dgamma, dbeta with scale); the floors, OpenMP loops over the same bytes:
@@ -304,6 +304,8 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static int with_dnnl = 1;
+
 static void run_case(bench *b, int rounds, double ms) {
     const double t = (double)b->n * sizeof(float);
     variant v[16];
@@ -316,10 +318,12 @@ static void run_case(bench *b, int rounds, double ms) {
     v[nv++] = (variant){"floor bwd 2R1W", floor_bwd_2r1w, 3 * t};
     v[nv++] = (variant){"floor bwd 4R1W", floor_bwd_4r1w, 5 * t};
 #ifdef BN_BENCH_DNNL
-    dn_setup(b);
-    v[nv++] = (variant){"oneDNN fwd training", dn_train, 2 * t};
-    v[nv++] = (variant){"oneDNN fwd inference", dn_infer, 2 * t};
-    v[nv++] = (variant){"oneDNN backward", dn_back, 3 * t};
+    if (with_dnnl) {
+        dn_setup(b);
+        v[nv++] = (variant){"oneDNN fwd training", dn_train, 2 * t};
+        v[nv++] = (variant){"oneDNN fwd inference", dn_infer, 2 * t};
+        v[nv++] = (variant){"oneDNN backward", dn_back, 3 * t};
+    }
 #endif
     long iters[16];
     double *times = malloc(sizeof(double) * (size_t)(nv * rounds));
@@ -338,7 +342,9 @@ static void run_case(bench *b, int rounds, double ms) {
     }
     for (int r = 0; r < rounds; r++) {
         for (int i = 0; i < nv; i++) {
-            for (long k = 0; k < iters[i] / 8 + 1; k++) v[i].run(b); // warm-up
+            // warm-up as long as the sample: the OpenMP threads of the variant before (oneDNN)
+            // may spin for milliseconds after their last call
+            for (long k = 0; k < iters[i]; k++) v[i].run(b);
             const double t0 = now();
             for (long k = 0; k < iters[i]; k++) v[i].run(b);
             times[i * rounds + r] = (now() - t0) / (double)iters[i];
@@ -357,7 +363,7 @@ static void run_case(bench *b, int rounds, double ms) {
     fflush(stdout);
     free(times);
 #ifdef BN_BENCH_DNNL
-    dn_teardown();
+    if (with_dnnl) dn_teardown();
 #endif
 }
 
@@ -397,6 +403,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "-m") == 0 && i + 1 < argc) ms = atof(argv[++i]);
+        else if (strcmp(argv[i], "-x") == 0) with_dnnl = 0;
         else if (nc < 64) cases[nc++] = argv[i];
     }
     if (nc == 0) {

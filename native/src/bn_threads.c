@@ -65,7 +65,7 @@ static int64_t now_ns(void) {
 
 enum {
     BN_MAX_THREADS = 64,
-    BN_SPIN_NS = 50000,     // a worker spins this long for the next job, then sleeps
+    BN_SPIN_NS = 200000,    // a worker spins this long for the next job, then sleeps
     BN_PATIENCE_NS = 20000, // the caller spins this long for the last tasks, then yields
     BN_STACK = 512 * 1024   // worker stack; the kernels use a few tens of KiB
 };
