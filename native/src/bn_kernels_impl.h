@@ -139,7 +139,7 @@ static void cl_stats(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrd
         }
         for (ptrdiff_t j = w0; j < w0 + TILE; j++) a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, 8);
+    const ptrdiff_t slab = slab_rows(ld, 16);
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
@@ -285,7 +285,7 @@ static void cl_sums(double *t1, double *t2, const float *dy, const float *x, con
         md[j] = j < wn ? (double)mean[j] : 0.0;
         a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, 4);
+    const ptrdiff_t slab = slab_rows(ld, 16);
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
