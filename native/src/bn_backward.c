@@ -66,16 +66,6 @@ typedef struct {
 _Static_assert(sizeof(bn_back_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
 static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
-
-static void unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {
-    if (p->rows) {
-        bn_plan_unit_cols(p, u, w0, wn);
-    } else {
-        *w0 = u;
-        *wn = 1;
-    }
-}
-
 // ----------------------------------------------------------------------------
 // sums: t1 = sum(dout), t2 = sum(dout*(x - mean)) per column of a unit
 
@@ -86,7 +76,7 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     double s1[BN_CHUNK], s2[BN_CHUNK];
     float mrep[BN_CHUNK];
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     memset(t1, 0, (size_t)wn * sizeof *t1);
     memset(t2, 0, (size_t)wn * sizeof *t2);
     const float *mcols = d->mean + w0;
@@ -95,7 +85,11 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         mcols = mrep;
     }
     for (ptrdiff_t b = b0; b < b1; b++) {
-        if (p->rows) {
+        if (p->shorts) { // a block is one sample: a run of each channel
+            const ptrdiff_t at = (b * p->C + w0) * p->S;
+            d->kern->short_sums(s1, s2, d->dout + at, d->x_sums ? d->x_sums + at : NULL,
+                                d->mean + w0, wn, p->S);
+        } else if (p->rows) {
             ptrdiff_t r0, nr, tail;
             bn_plan_rows_block(p, b, &r0, &nr, &tail);
             const ptrdiff_t at = r0 * p->W + w0;
@@ -133,10 +127,8 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
                        bn_back_cols *o) {
     const bn_plan *p = d->p;
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
-    if (!p->rows) {
-        channel_terms(d, u, 1, t1, t2, o, 0);
-    } else if (p->k == 1) {
+    bn_plan_cols(p, u, &w0, &wn);
+    if (!p->rows || p->k == 1) { // a column per channel
         channel_terms(d, w0, wn, t1, t2, o, 0);
     } else {
         double s1[BN_CHUNK], s2[BN_CHUNK];
@@ -174,7 +166,7 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     static const float zero[BN_CHUNK];
     const bn_plan *p = d->p;
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     int all_fast = 1;
     float negz[BN_CHUNK];
     for (ptrdiff_t j = 0; j < wn; j++) {
@@ -183,6 +175,26 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     }
     const float *x = d->x_dinp;
     for (ptrdiff_t b = b0; b < b1; b++) {
+        if (p->shorts) {
+            const ptrdiff_t at = (b * p->C + w0) * p->S;
+            if (x != NULL) {
+                d->kern->short_dinp(d->dinp + at, d->dout + at, x + at, wn, p->S, o->cm, o->ca,
+                                    o->cb, o->ck);
+                continue;
+            }
+            for (ptrdiff_t j = 0; j < wn; j++) { // global statistics
+                const ptrdiff_t e = at + j * p->S;
+                if (all_fast || o->fast[j]) {
+                    const ptrdiff_t n = all_fast ? wn : 1;
+                    d->kern->short_apply(d->dinp + e, d->dout + e, n, p->S, zero + j, o->kf + j,
+                                         negz + j);
+                    j += n - 1;
+                    continue;
+                }
+                for (ptrdiff_t s = 0; s < p->S; s++) d->dinp[e + s] = (float)(o->ck[j] * (double)d->dout[e + s]);
+            }
+            continue;
+        }
         if (!p->rows) {
             ptrdiff_t off, stride, nruns, len;
             bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
@@ -230,7 +242,7 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
     double t1[BN_CHUNK], t2[BN_CHUNK];
     bn_back_cols o;
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
     if (d->need_sums && p->groups == 1) {
         group_sums(d, u, 0, p->blocks, t1, t2);
@@ -264,7 +276,7 @@ static void task_group_sums(void *ctx, ptrdiff_t i) {
     const ptrdiff_t u = i / p->groups, g = i % p->groups;
     ptrdiff_t b0, b1, w0, wn;
     bn_plan_group(p, g, &b0, &b1);
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     group_sums(d, u, b0, b1, sc->t1 + g * ncols(p) + w0, sc->t2 + g * ncols(p) + w0);
 }
 
@@ -286,7 +298,7 @@ static void back_groups(bn_bwd *d, int nthreads) {
     for (ptrdiff_t u = 0; u < p->units; u++) {
         double t1[BN_CHUNK], t2[BN_CHUNK];
         ptrdiff_t w0, wn;
-        unit_cols(p, u, &w0, &wn);
+        bn_plan_cols(p, u, &w0, &wn);
         for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
         for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
             const ptrdiff_t at = g * ncols(p) + w0;

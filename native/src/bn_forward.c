@@ -76,16 +76,6 @@ _Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
 static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
-// columns of unit u: [*w0, *w0 + *wn) of the wide row (rows view) or channel u (runs view)
-static void unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {
-    if (p->rows) {
-        bn_plan_unit_cols(p, u, w0, wn);
-    } else {
-        *w0 = u;
-        *wn = 1;
-    }
-}
-
 // ----------------------------------------------------------------------------
 // per-channel terms
 
@@ -112,7 +102,7 @@ static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const
 static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
                        bn_fwd_cols *o) {
     ptrdiff_t w0, wn;
-    unit_cols(f->p, u, &w0, &wn);
+    bn_plan_cols(f->p, u, &w0, &wn);
     unit_terms_cols(f, u, T, M2, o);
     unsigned char all = 1;
     for (ptrdiff_t j = 0; j < wn; j++) all &= o->fast[j];
@@ -122,13 +112,9 @@ static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const doub
 static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
                             bn_fwd_cols *o) {
     const bn_plan *p = f->p;
-    if (!p->rows) {
-        channel_terms(f, u, 1, T, M2, o, 0);
-        return;
-    }
     ptrdiff_t w0, wn;
-    bn_plan_unit_cols(p, u, &w0, &wn);
-    if (p->k == 1) {
+    bn_plan_cols(p, u, &w0, &wn);
+    if (!p->rows || p->k == 1) { // a column per channel
         channel_terms(f, w0, wn, T, M2, o, 0);
         return;
     }
@@ -166,9 +152,22 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
     const bn_plan *p = f->p;
     double bT[BN_CHUNK], bM2[BN_CHUNK], n = 0.0;
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     memset(T, 0, (size_t)wn * sizeof *T);
     memset(M2, 0, (size_t)wn * sizeof *M2);
+    if (p->shorts) { // a block is one sample: a run of each channel
+        for (ptrdiff_t b = b0; b < b1; b++) {
+            const float *x = f->inp + (b * p->C + w0) * p->S;
+            if (b1 - b0 == 1) {
+                f->kern->short_stats(T, M2, x, wn, p->S);
+            } else {
+                f->kern->short_stats(bT, bM2, x, wn, p->S);
+                bn_merge(T, M2, n, bT, bM2, (double)p->S, wn);
+            }
+            n += (double)p->S;
+        }
+        return n;
+    }
     if (p->rows && b1 - b0 == 1) { // one block: its statistics, as merging it into none would
         ptrdiff_t r0, nr, tail;
         bn_plan_rows_block(p, b0, &r0, &nr, &tail);
@@ -199,7 +198,7 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
 static void merge_group(const bn_plan *p, ptrdiff_t u, double *T, double *M2, double n,
                         const double *Tg, const double *M2g, double ng, int last) {
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     const ptrdiff_t tu = p->rows && last ? clamp0(p->tailn - w0, wn) : 0;
     bn_merge(T, M2, n, Tg, M2g, ng + 1.0, tu);
     bn_merge(T + tu, M2 + tu, n, Tg + tu, M2g + tu, ng, wn - tu);
@@ -211,8 +210,24 @@ static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                        const bn_fwd_cols *o) {
     const bn_plan *p = f->p;
     ptrdiff_t w0, wn;
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     for (ptrdiff_t b = b0; b < b1; b++) {
+        if (p->shorts) {
+            const ptrdiff_t at = (b * p->C + w0) * p->S;
+            for (ptrdiff_t j = 0; j < wn; j++) {
+                if (o->all_fast || o->fast[j]) {
+                    const ptrdiff_t n = o->all_fast ? wn : 1;
+                    f->kern->short_apply(f->out + at + j * p->S, f->inp + at + j * p->S, n, p->S,
+                                         o->mh + j, o->sc + j, o->sh + j);
+                    j += n - 1;
+                    continue;
+                }
+                const float *x = f->inp + at + j * p->S;
+                float *y = f->out + at + j * p->S;
+                for (ptrdiff_t s = 0; s < p->S; s++) y[s] = (float)(((double)x[s] - o->cm[j]) * o->cs[j] + o->cb[j]);
+            }
+            continue;
+        }
         if (!p->rows) {
             ptrdiff_t off, stride, nruns, len;
             bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
@@ -290,7 +305,7 @@ static void task_group_stats(void *ctx, ptrdiff_t i) {
     const ptrdiff_t u = i / p->groups, g = i % p->groups;
     ptrdiff_t b0, b1, w0, wn;
     bn_plan_group(p, g, &b0, &b1);
-    unit_cols(p, u, &w0, &wn);
+    bn_plan_cols(p, u, &w0, &wn);
     group_stats(f, u, b0, b1, sc->T + g * ncols(p) + w0, sc->M2 + g * ncols(p) + w0);
 }
 
@@ -314,7 +329,7 @@ static void forward_groups(bn_fwd *f, int nthreads) {
     for (ptrdiff_t u = 0; u < p->units; u++) {
         double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
         ptrdiff_t w0, wn;
-        unit_cols(p, u, &w0, &wn);
+        bn_plan_cols(p, u, &w0, &wn);
         for (ptrdiff_t g = 0; g < p->groups && train; g++) {
             ptrdiff_t b0, b1;
             bn_plan_group(p, g, &b0, &b1);

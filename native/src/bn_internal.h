@@ -32,6 +32,8 @@
 
 #define BN_BLOCK_ROWS 64       // rows view: wide rows per block
 #define BN_BLOCK_LEN 4096      // runs view: values per block
+#define BN_SHORT_RUN 512       // runs view: S below this is walked in memory order (short runs)
+#define BN_SHORT_UNIT_BYTES ((ptrdiff_t)512 * 1024) // short runs: a unit's channels fit in L2
 #define BN_CHUNK 256           // rows view: wide columns per unit (the length of stack arrays)
 #define BN_MIN_WIDE 64         // rows view: k rows of C < 64 channels make one wide row of k*C
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
@@ -49,6 +51,10 @@
  *
  * Runs view (NCHW with S > 1): channel c is N runs of S floats. A unit is a channel. A block is
  * BN_BLOCK_LEN / S whole runs, or when S > BN_BLOCK_LEN one of `pieces` equal pieces of a run.
+ * Short runs (S < BN_SHORT_RUN, `shorts` set): a channel's runs are too short and too far apart
+ * to stream one channel at a time, so a unit is `cg` consecutive channels (at most
+ * BN_SHORT_UNIT_BYTES of values, so that the output pass reads them from L2), walked sample by
+ * sample (their runs are contiguous), and a block is one sample: one run per channel.
  *
  * Both: a unit's blocks are cut into `groups` contiguous groups, more than one only for a unit
  * of more than BN_GROUP_BYTES and when there are few units (units*groups <= BN_MAX_GROUPS), so
@@ -61,6 +67,8 @@ typedef struct bn_plan {
     ptrdiff_t N, C, S, M;               // M = N*S values per channel
     ptrdiff_t k, W, nrows, tailn;       // rows view: W = k*C is also the row stride
     ptrdiff_t per_block, pieces, piece; // runs view: whole runs per block, pieces per run, length
+    int shorts;                         // runs view, S < BN_SHORT_RUN: short runs
+    ptrdiff_t cg;                       // short runs: channels per unit
     ptrdiff_t units, blocks, groups;    // blocks and groups per unit
 } bn_plan;
 
@@ -71,6 +79,8 @@ BN_HIDDEN void bn_plan_unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, p
 // rows view: block b is wide rows [*r0, *r0 + *nr) and, when *tail > 0, the partial row
 BN_HIDDEN void bn_plan_rows_block(const bn_plan *p, ptrdiff_t b, ptrdiff_t *r0, ptrdiff_t *nr,
                                   ptrdiff_t *tail);
+// columns of unit u (wide columns, channels of short runs, or the one channel of a unit)
+BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
 // runs view: block b of channel c is *nruns runs of *len floats from *offset, *stride apart
 BN_HIDDEN void bn_plan_runs_block(const bn_plan *p, ptrdiff_t c, ptrdiff_t b, ptrdiff_t *offset,
                                   ptrdiff_t *stride, ptrdiff_t *nruns, ptrdiff_t *len);

@@ -11,7 +11,8 @@
  * channel of wide column w is w mod C (see bn_internal.h).
  *
  * Runs (NCHW with S > 1). nruns runs of len contiguous floats, run i at x + i*stride, all of one
- * channel.
+ * channel. Short runs (S < BN_SHORT_RUN): the runs of consecutive channels of one sample, which
+ * are contiguous, one block each.
  *
  * Statistics are shifted sums (see bn_internal.h): for each column (or for all the runs) the
  * kernel takes K = the first value (0 if it is not finite) and returns
@@ -88,6 +89,16 @@ typedef struct bn_kernels {
     void (*run_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t stride,
                      ptrdiff_t nruns, ptrdiff_t len, double m, double a, double b, double k,
                      int stream);
+
+    // short runs: nch runs of len floats, contiguous (run j at x + j*len), each its own block
+    void (*short_stats)(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_apply)(float *out, const float *x, ptrdiff_t nch, ptrdiff_t len,
+                        const float *mh, const float *sc, const float *sh);
+    void (*short_sums)(double *t1, double *t2, const float *dy, const float *x,
+                       const float *mean, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t nch,
+                       ptrdiff_t len, const double *m, const double *a, const double *b,
+                       const double *k);
 
     void (*fwd_terms)(const bn_fwd_terms *t, ptrdiff_t n);
     void (*back_terms)(const bn_back_terms *t, ptrdiff_t n);

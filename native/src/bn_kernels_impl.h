@@ -70,14 +70,15 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // ----------------------------------------------------------------------------
 // rows view
 //
-// Rows are walked in slabs: for each slab of rows, each tile of TILE columns, the slab's rows.
-// Walking one tile down a whole block instead would, for a row stride of a multiple of 4 KiB
-// (C = 1024), put every row in the same L1 set (64 sets of 64 bytes) and miss on each access.
-// A slab holds `ways` rows per set and array (at most 12 lines of a set over up to three arrays;
-// the L1 of recent x86 cores is 12-way): for C = 1024 that is 4 rows, for C = 64 (256-byte rows,
-// 16 rows before a set repeats) 64 rows. Between slabs, accumulators and constants wait in small
-// arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds its rows
-// in order, so the slab height changes no result.
+// Reductions walk rows in slabs: for each slab of rows, each tile of TILE columns, the slab's
+// rows, with the tile's accumulators in registers. Walking one tile down a whole block instead
+// would, for a row stride of a multiple of 4 KiB (C = 1024), put every row in the same L1 set
+// (64 sets of 64 bytes) and miss on each access. A slab is `ways` rows per L1 set period of the
+// stride: 16 rows for C = 1024 (slightly more than the 12 ways of recent x86 L1s: the longer
+// sequential run per row pays for the few lines refetched from L2), 64 rows for C = 64 (256-byte
+// rows, 16 before a set repeats). Between slabs the accumulators wait in small arrays (at most
+// BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds its rows in order, so the
+// slab height changes no result.
 
 // rows per slab for a row stride of ld floats and `ways` rows per L1 set: row starts repeat
 // their set every 4096/g rows, g the largest power of two dividing the stride in bytes
@@ -497,6 +498,102 @@ static void run_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t str
 }
 
 // ----------------------------------------------------------------------------
+// short runs (NCHW with S < BN_SHORT_RUN): nch runs of len floats, run j at x + j*len (the
+// consecutive channels of one sample), each its own block. Lanes: element p of a run goes to
+// lane p mod 2*VL... of two float vectors' halves (4 vd), added by a fixed tree.
+
+// horizontal sum of 4 vd in a fixed order: ((v0 + v1) + (v2 + v3)), then the lanes pairwise
+static double vd4_total(const vd *v) {
+    double a[4 * HV];
+    for (int i = 0; i < 4; i++) vd_store(a + i * HV, v[i]);
+    for (int h = 2 * HV; h >= 1; h /= 2) {
+        for (int j = 0; j < h; j++) a[j] += a[j + h];
+    }
+    return a[0];
+}
+
+static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len) {
+    // sum, m2: (nch,)
+    // x: nch runs of (len,), contiguous
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const float *xr = x + j * len;
+        const double kd = isfinite(xr[0]) ? (double)xr[0] : 0.0;
+        vd k[4], s1[4], s2[4];
+        for (int i = 0; i < 4; i++) {
+            k[i] = vd_set1(kd);
+            s1[i] = s2[i] = vd_zero();
+        }
+        ptrdiff_t p = 0;
+        for (; p + 2 * VL <= len; p += 2 * VL) {
+            for (int i = 0; i < 2; i++) {
+                vd d[2];
+                BN_DIFF_AT(d, xr + p + i * VL, k, i);
+                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+            }
+        }
+        for (int i = 0; i < 2 && p + i * VL < len; i++) { // the tail, lanes past len kept 0
+            const ptrdiff_t ni = clampn(len - p - i * VL, VL);
+            const vf v = vf_load_n(xr + p + i * VL, ni);
+            vd d[2];
+            BN_DIFF(d, v, k, i);
+            d[0] = vd_keep_n(d[0], clampn(ni, HV));
+            d[1] = vd_keep_n(d[1], clampn(ni - HV, HV));
+            acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+        }
+        shifted_result(&sum[j], &m2[j], (double)len, kd, vd4_total(s1), vd4_total(s2));
+    }
+}
+
+static void short_apply(float *out, const float *x, ptrdiff_t nch, ptrdiff_t len,
+                        const float *mh, const float *sc, const float *sh) {
+    // out, x: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
+        const float *xr = x + j * len;
+        float *o = out + j * len;
+        ptrdiff_t p = 0;
+        for (; p + VL <= len; p += VL) vf_store(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
+        if (p < len) vf_store_n(o + p, vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), len - p);
+    }
+}
+
+static void short_sums(double *t1, double *t2, const float *dy, const float *x,
+                       const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+    // t1, t2, mean: (nch,); dy, x: nch runs of (len,), contiguous; x may be NULL (t2 = 0)
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const float *gr = dy + j * len, *xr = x != NULL ? x + j * len : NULL;
+        vd m[4], a1[4], a2[4];
+        for (int i = 0; i < 4; i++) {
+            m[i] = vd_set1((double)mean[j]);
+            a1[i] = a2[i] = vd_zero();
+        }
+        ptrdiff_t p = 0;
+        for (; p + 2 * VL <= len; p += 2 * VL) sums_part(a1, a2, m, gr + p, xr ? xr + p : NULL, 2 * VL);
+        if (p < len) sums_part(a1, a2, m, gr + p, xr ? xr + p : NULL, len - p);
+        t1[j] = vd4_total(a1);
+        t2[j] = xr != NULL ? vd4_total(a2) : 0.0;
+    }
+}
+
+static void short_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t nch,
+                       ptrdiff_t len, const double *cm, const double *ca, const double *cb,
+                       const double *ck) {
+    // dinp, dy, x: nch runs of (len,), contiguous; cm, ca, cb, ck: (nch,)
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const vd m[2] = {vd_set1(cm[j]), vd_set1(cm[j])}, a[2] = {vd_set1(ca[j]), vd_set1(ca[j])};
+        const vd b[2] = {vd_set1(cb[j]), vd_set1(cb[j])}, k[2] = {vd_set1(ck[j]), vd_set1(ck[j])};
+        const float *gr = dy + j * len, *xr = x + j * len;
+        float *o = dinp + j * len;
+        ptrdiff_t p = 0;
+        for (; p + VL <= len; p += VL) vf_store(o + p, dinp_vec(vf_load(gr + p), vf_load(xr + p), m, a, b, k));
+        if (p < len) {
+            const ptrdiff_t t = len - p;
+            vf_store_n(o + p, dinp_vec(vf_load_n(gr + p, t), vf_load_n(xr + p, t), m, a, b, k), t);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
 // per-channel terms: plain loops over arrays, which the compiler vectorizes for each ISA
 
 static int fits_float(double v) { return fabs(v) <= FLT_MAX; } // false for NaN and Inf
@@ -512,9 +609,9 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
     if (t->T != NULL) {
         const double *restrict T = t->T, *restrict M2 = t->M2;
         float *restrict save_mean = t->save_mean, *restrict save_rstd = t->save_rstd;
-        const double inv = 1.0 / count; // a multiplication per channel instead of a division
-        for (ptrdiff_t j = 0; j < n; j++) cm[j] = T[j] * inv;   // term 1
-        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] * inv; // term 2
+        // divisions: for a constant channel T = M*K exactly, and T/M is then exactly K
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = T[j] / count;   // term 1
+        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count; // term 2
         for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt(var[j] + eps);
         for (ptrdiff_t j = 0; j < n; j++) {
             save_mean[j] = (float)cm[j];
@@ -593,6 +690,7 @@ static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
 }
 
 #define BN_KERNELS_TABLE(isa)                                                                      \
-    const bn_kernels bn_kernels_##isa = {#isa,      cl_stats,  cl_apply, cl_sums,   cl_dinp,      \
-                                         run_stats, run_apply, run_sums, run_dinp, fwd_terms,    \
-                                         back_terms}
+    const bn_kernels bn_kernels_##isa = {#isa,        cl_stats,    cl_apply,   cl_sums,            \
+                                         cl_dinp,     run_stats,   run_apply,  run_sums,           \
+                                         run_dinp,    short_stats, short_apply, short_sums,        \
+                                         short_dinp,  fwd_terms,   back_terms}

@@ -23,6 +23,8 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S)
     p->rows = !(layout == BN_LAYOUT_NCHW && S > 1);
     p->k = p->W = p->nrows = p->tailn = 0;
     p->per_block = p->pieces = p->piece = 0;
+    p->shorts = 0;
+    p->cg = 1;
     if (p->rows) {
         p->k = C >= BN_MIN_WIDE ? 1 : ceil_div(BN_MIN_WIDE, C);
         p->W = p->k * C;
@@ -30,6 +32,12 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S)
         p->tailn = (p->M % p->k) * C;
         p->units = ceil_div(p->W, BN_CHUNK);
         p->blocks = p->nrows > 0 ? ceil_div(p->nrows, BN_BLOCK_ROWS) : 1;
+    } else if (S < BN_SHORT_RUN) {
+        const ptrdiff_t cg = BN_SHORT_UNIT_BYTES / (p->M * (ptrdiff_t)sizeof(float));
+        p->shorts = 1;
+        p->cg = cg < 1 ? 1 : cg > BN_CHUNK ? BN_CHUNK : cg;
+        p->units = ceil_div(C, p->cg);
+        p->blocks = N;
     } else {
         if (S <= BN_BLOCK_LEN) {
             p->per_block = BN_BLOCK_LEN / S;
@@ -45,12 +53,21 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S)
         p->units = C;
     }
     // groups of at least BN_GROUP_BYTES of the unit's values, at most BN_MAX_GROUPS/units
-    const ptrdiff_t chans = p->rows ? (p->W < BN_CHUNK ? p->W : BN_CHUNK) / p->k : 1;
+    const ptrdiff_t chans = p->rows ? (p->W < BN_CHUNK ? p->W : BN_CHUNK) / p->k : p->cg;
     const ptrdiff_t unit_bytes = p->M * chans * (ptrdiff_t)sizeof(float);
     ptrdiff_t g = unit_bytes / BN_GROUP_BYTES;
     if (g > BN_MAX_GROUPS / p->units) g = BN_MAX_GROUPS / p->units;
     if (g > p->blocks) g = p->blocks;
     p->groups = g < 1 ? 1 : g;
+}
+
+void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {
+    if (p->rows) {
+        bn_plan_unit_cols(p, u, w0, wn);
+    } else {
+        *w0 = u * p->cg;
+        *wn = p->C - *w0 < p->cg ? p->C - *w0 : p->cg;
+    }
 }
 
 void bn_plan_unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {
@@ -87,6 +104,7 @@ void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) 
 }
 
 double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1) {
+    if (p->shorts) return (double)((b1 - b0) * p->S);
     if (p->rows) {
         const ptrdiff_t e = b1 * BN_BLOCK_ROWS < p->nrows ? b1 * BN_BLOCK_ROWS : p->nrows;
         const ptrdiff_t s = b0 * BN_BLOCK_ROWS < p->nrows ? b0 * BN_BLOCK_ROWS : p->nrows;
@@ -111,9 +129,11 @@ void bn_merge(double *T, double *M2, double na, const double *Tb, const double *
         }
         return;
     }
-    const double ia = 1.0 / na, ib = 1.0 / nb, f = na * nb / (na + nb);
+    const double f = na * nb / (na + nb);
     for (ptrdiff_t j = 0; j < n; j++) {
-        const double delta = Tb[j] * ib - T[j] * ia; // mean_b - mean_a
+        // mean_b - mean_a by divisions: T = n*K exactly for a constant channel, and T/n is then
+        // exactly K, so the merge adds no variance (a reciprocal would leave ~1e-32)
+        const double delta = Tb[j] / nb - T[j] / na;
         M2[j] = M2[j] + M2b[j] + delta * delta * f;
         T[j] = T[j] + Tb[j];
     }

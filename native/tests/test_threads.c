@@ -32,6 +32,9 @@ static const shape shapes[] = {
     {BN_LAYOUT_NCHW, 256, 64, 49},    // blocks of whole runs
     {BN_LAYOUT_NCHW, 8, 32, 3136},    // one run per block
     {BN_LAYOUT_NCHW, 4, 16, 65536},   // 16 MiB: streaming stores over runs
+    {BN_LAYOUT_NCHW, 32, 512, 49},    // short runs: units of many channels
+    {BN_LAYOUT_NCHW, 2048, 4, 300},   // short runs: one channel per unit, groups
+    {BN_LAYOUT_NCHW, 64, 300, 13},    // short runs: a partial last unit
 };
 enum { NSHAPES = (int)(sizeof shapes / sizeof shapes[0]) };
 static const int thread_counts[] = {2, 3, 7};
