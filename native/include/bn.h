@@ -23,8 +23,9 @@
  * Conventions: outputs first, then inputs, then scalars, then dimensions. Every function returns
  * a bn_status and validates all of its arguments before it writes anything: on any status other
  * than BN_OK no output has been touched. Kernels OVERWRITE their outputs (they never accumulate).
- * Nothing is allocated, printed or aborted inside the library. Buffers are float32, 4-byte
- * aligned. Buffer shapes are given as (N, C, S) in the layout's order; per-channel buffers are (C,).
+ * Nothing is allocated, printed or aborted inside a kernel call (the helper threads of large
+ * calls are started once, at the first such call; see bn_set_num_threads). Buffers are float32,
+ * 4-byte aligned. Buffer shapes are given as (N, C, S) in the layout's order; per-channel buffers are (C,).
  *
  * Aliasing: an output may be the very same buffer as an elementwise input of equal size
  * (out == inp for in-place forward; dinp == dout or dinp == inp in backward). Any other overlap
@@ -132,6 +133,18 @@ BN_API bn_status bn_backward(float *dinp, float *dgamma, float *dbeta,
                              const float *mean, const float *rstd,
                              unsigned int flags, unsigned int mask,
                              int layout, int64_t N, int64_t C, int64_t S);
+
+/* Threads. Large calls are spread over up to this many threads (the calling thread included);
+ * small ones always run on the calling thread alone. Results are bit-identical whatever the
+ * number: every reduction is cut and combined in an order fixed by the shape. The default is
+ * the environment variable BNORM_NUM_THREADS if it is a number >= 1, else the number of online
+ * CPUs. num_threads >= 1 sets the number (at most 64); num_threads <= 0 restores the default.
+ * Returns the number now in effect. Process-wide; may be called at any time from any thread.
+ * Builds without threads (Windows) always use 1 and return 1. */
+BN_API int bn_set_num_threads(int num_threads);
+
+/* The number of threads that large calls may use (see bn_set_num_threads). */
+BN_API int bn_get_num_threads(void);
 
 #ifdef __cplusplus
 }

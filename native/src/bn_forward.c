@@ -5,166 +5,354 @@
  *
  * Math, per channel c, over its M values x (gamma = 1 without BN_USE_SCALE, beta = 0 without
  * BN_USE_SHIFT, f = momentum):
- *   mean  = sum(x)/M                     // term 1: pass 1, summed in double
- *   var   = sum((x - mean)^2)/M          // term 2: pass 2, summed in double; BIASED.
- *                                        //   Never E[x^2] - E[x]^2: it cancels catastrophically
- *                                        //   when |mean| >> std (x = 1000 + 0.01*noise).
+ *   mean  = sum(x)/M                     // term 1 \ one read of x: per block of the plan, the
+ *   var   = sum((x - mean)^2)/M          // term 2 / shifted sums of the kernels (bn_kernels.h),
+ *                                        //   merged over blocks and groups with Chan's formula
+ *                                        //   (bn_merge), all in double. BIASED. Never
+ *                                        //   E[x^2] - E[x]^2 over the channel: it cancels
+ *                                        //   catastrophically when |mean| >> std.
  *   rstd  = 1/sqrt(var + eps)            // inference: var is given, not computed
  *   scale = gamma*rstd                   // final scale
- *   out   = (x - mean)*scale + beta      // per element, in double, rounded once to float.
- *                                        //   Not x*scale + (beta - mean*scale) in float: with a
+ *   out   = (x - mean)*scale + beta      // per element in float, as
+ *                                        //   out = fma(x - mh, scale, beta - (mean - mh)*scale)
+ *                                        //   with mh = (float)mean: x - mh is exact when x is
+ *                                        //   within a factor 2 of mh (Sterbenz), and the part
+ *                                        //   of the mean that float cannot hold goes into the
+ *                                        //   shift. Not x*scale + (beta - mean*scale): with a
  *                                        //   large mean the two big terms cancel and leave
  *                                        //   errors of ~1e-2 in out.
+ *                                        //   A channel whose terms float cannot hold (not
+ *                                        //   finite, or |scale| out of float's normal range)
+ *                                        //   is done in double as (x - mean)*scale + beta.
  *   save_mean    = mean
  *   save_rstd    = rstd
  *   running_mean = (1-f)*running_mean + f*mean            // BN_UPDATE_RUNNING
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)     // BN_UPDATE_RUNNING, UNBIASED
  *
- * Memory order: NCHW reads channel c as N contiguous runs of S floats, summed in BN_LANES
- * partial sums (bn_internal.h). NC and NHWC (and NCHW with S == 1, which is the same memory as
- * NC) are R = N*S rows of C floats: channels are taken in chunks of BN_CHUNK with per-channel
- * accumulators in stack arrays, and every pass walks the rows in order. Each channel has its own
- * accumulators, so a NaN or Inf stays in its channel.
+ * Order of work (bn_internal.h): for each unit (a channel of NCHW, or a chunk of columns of
+ * NC/NHWC), its statistics, then its per-channel terms, then its output. Large calls run units
+ * (and groups of a unit's blocks) on the thread team; results do not depend on the threads.
  *
- * In place (out == inp): the statistics of a channel (or chunk of channels) are complete before
- * its first out element is written, and out element i is written only after inp element i is
- * read; other channels' elements are never written. So inp and out are not restrict.
+ * In place (out == inp): a unit's statistics are complete before its first out element is
+ * written, out element i is written only after inp element i is read, and other units' elements
+ * are never written. So inp and out are not restrict.
  */
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bn.h"
 #include "bn_internal.h"
+#include "bn_kernels.h"
 
-// ----------------------------------------------------------------------------
-// statistics
+typedef struct {
+    const bn_plan *p;
+    const bn_kernels *kern;
+    float *out;
+    const float *inp;
+    // training: save_mean != NULL; inference: mean and var given
+    float *save_mean, *save_rstd, *running_mean, *running_var; // (C,); running_* may be NULL
+    const float *mean, *var, *gamma, *beta;                    // (C,); gamma, beta may be NULL
+    double eps, momentum, unbias;                              // unbias = M/(M-1)
+    int stream;
+    void *scratch; // the team's (bn_fwd_scratch), when groups run on threads
+} bn_fwd;
 
-// acc[j] += x[s] for the s of lane j
-static void sum_run(double *acc, const float *x, ptrdiff_t S) {
-    // acc: (BN_LANES,)
-    // x: (S,)
-    ptrdiff_t s = 0;
-    for (; s + BN_LANES <= S; s += BN_LANES) {
-        for (int j = 0; j < BN_LANES; j++) acc[j] += (double)x[s + j];
-    }
-    for (int j = 0; s < S; s++, j++) acc[j] += (double)x[s];
-}
+// the terms of out for the columns of one unit (bn_kernels.h, bn_fwd_terms)
+typedef struct {
+    double cm[BN_CHUNK], cs[BN_CHUNK], cb[BN_CHUNK];
+    float mh[BN_CHUNK], sc[BN_CHUNK], sh[BN_CHUNK];
+    unsigned char fast[BN_CHUNK];
+    int all_fast; // every column of the unit
+} bn_fwd_cols;
 
-// acc[j] += (x[s] - mean)^2 for the s of lane j
-static void ssd_run(double *acc, const float *x, double mean, ptrdiff_t S) {
-    // acc: (BN_LANES,)
-    // x: (S,)
-    ptrdiff_t s = 0;
-    for (; s + BN_LANES <= S; s += BN_LANES) {
-        for (int j = 0; j < BN_LANES; j++) {
-            const double d = (double)x[s + j] - mean;
-            acc[j] += d * d;
-        }
-    }
-    for (int j = 0; s < S; s++, j++) {
-        const double d = (double)x[s] - mean;
-        acc[j] += d * d;
-    }
-}
+// the team's scratch when groups run on threads: statistics of (group, column), then the terms
+// of each unit (groups > 1 only when units <= BN_MAX_GROUPS/2)
+typedef struct {
+    double T[BN_MAX_GROUPS * BN_CHUNK], M2[BN_MAX_GROUPS * BN_CHUNK];
+    bn_fwd_cols cols[BN_MAX_GROUPS / 2];
+} bn_fwd_scratch;
+_Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
-// mean, var of channel c in NCHW
-static void stats_nchw(double *mean, double *var, const float *inp,
-                       ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, ptrdiff_t c) {
-    // inp: (N,C,S)
-    const double M = (double)(N * S);
-    double acc[BN_LANES] = {0.0};
-    for (ptrdiff_t n = 0; n < N; n++) sum_run(acc, inp + (n * C + c) * S, S); // term 1
-    const double m = bn_lanes_total(acc) / M;
-    for (int j = 0; j < BN_LANES; j++) acc[j] = 0.0;
-    for (ptrdiff_t n = 0; n < N; n++) ssd_run(acc, inp + (n * C + c) * S, m, S); // term 2
-    *mean = m;
-    *var = bn_lanes_total(acc) / M;
-}
-
-// mean, var of channels c0 .. c0+nc-1 in R rows of C (NC, NHWC)
-static void stats_rows(double *mean, double *var, const float *inp,
-                       ptrdiff_t R, ptrdiff_t C, ptrdiff_t c0, ptrdiff_t nc) {
-    // mean, var: (nc,)
-    // inp: (R,C)
-    const double M = (double)R;
-    for (ptrdiff_t k = 0; k < nc; k++) mean[k] = 0.0;
-    for (ptrdiff_t r = 0; r < R; r++) { // term 1
-        const float *x = inp + r * C + c0;
-        for (ptrdiff_t k = 0; k < nc; k++) mean[k] += (double)x[k];
-    }
-    for (ptrdiff_t k = 0; k < nc; k++) {
-        mean[k] /= M;
-        var[k] = 0.0;
-    }
-    for (ptrdiff_t r = 0; r < R; r++) { // term 2
-        const float *x = inp + r * C + c0;
-        for (ptrdiff_t k = 0; k < nc; k++) {
-            const double d = (double)x[k] - mean[k];
-            var[k] += d * d;
-        }
-    }
-    for (ptrdiff_t k = 0; k < nc; k++) var[k] /= M;
-}
-
-// ----------------------------------------------------------------------------
-// normalization: out = (x - mean)*scale + beta
-
-static void apply_nchw(float *out, const float *inp, double mean, double scale, double beta,
-                       ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, ptrdiff_t c) {
-    // out, inp: (N,C,S)
-    for (ptrdiff_t n = 0; n < N; n++) {
-        const ptrdiff_t off = (n * C + c) * S;
-        const float *x = inp + off;
-        float *o = out + off;
-        for (ptrdiff_t s = 0; s < S; s++) o[s] = (float)(((double)x[s] - mean) * scale + beta);
-    }
-}
-
-static void apply_rows(float *out, const float *inp,
-                       const double *mean, const double *scale, const double *beta,
-                       ptrdiff_t R, ptrdiff_t C, ptrdiff_t c0, ptrdiff_t nc) {
-    // out, inp: (R,C)
-    // mean, scale, beta: (nc,) for channels c0 .. c0+nc-1
-    for (ptrdiff_t r = 0; r < R; r++) {
-        const float *x = inp + r * C + c0;
-        float *o = out + r * C + c0;
-        for (ptrdiff_t k = 0; k < nc; k++) {
-            o[k] = (float)(((double)x[k] - mean[k]) * scale[k] + beta[k]);
-        }
-    }
-}
+static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
 // ----------------------------------------------------------------------------
 // per-channel terms
 
-typedef struct {
-    float *save_mean, *save_rstd, *running_mean, *running_var; // (C,); running_* may be NULL
-    const float *gamma, *beta;                                 // (C,) or NULL
-    double eps, momentum, unbias;                              // unbias = M/(M-1)
-} bn_train_terms;
-
-// training: saves and updates the statistics of channel c; returns scale and beta
-static void train_channel(const bn_train_terms *t, ptrdiff_t c, double mean, double var,
-                          double *scale, double *beta) {
-    const double rstd = 1.0 / sqrt(var + t->eps);
-    t->save_mean[c] = (float)mean;
-    t->save_rstd[c] = (float)rstd;
-    if (t->running_mean != NULL) {
-        const double f = t->momentum;
-        t->running_mean[c] = (float)((1.0 - f) * (double)t->running_mean[c] + f * mean);
-        t->running_var[c] = (float)((1.0 - f) * (double)t->running_var[c] + f * var * t->unbias);
-    }
-    *scale = t->gamma != NULL ? (double)t->gamma[c] * rstd : rstd;
-    *beta = t->beta != NULL ? (double)t->beta[c] : 0.0;
+// the kernel's terms of n channels from channel c on, into o from column j on
+static void channel_terms(const bn_fwd *f, ptrdiff_t c, ptrdiff_t n, const double *T,
+                          const double *M2, bn_fwd_cols *o, ptrdiff_t j) {
+    const int train = f->save_mean != NULL;
+    const bn_fwd_terms t = {
+        train ? T : NULL, train ? M2 : NULL, (double)f->p->M,
+        train ? NULL : f->mean + c, train ? NULL : f->var + c,
+        f->gamma ? f->gamma + c : NULL, f->beta ? f->beta + c : NULL,
+        f->eps, f->momentum, f->unbias,
+        train ? f->save_mean + c : NULL, train ? f->save_rstd + c : NULL,
+        f->running_mean ? f->running_mean + c : NULL, f->running_var ? f->running_var + c : NULL,
+        o->cm + j, o->cs + j, o->cb + j, o->mh + j, o->sc + j, o->sh + j, o->fast + j};
+    f->kern->fwd_terms(&t, n);
 }
 
-// inference: scale and beta of channel c from the given mean and var
-static void infer_channel(const float *var, const float *gamma, const float *beta, double eps,
-                          ptrdiff_t c, double *scale, double *beta_c) {
-    const double rstd = 1.0 / sqrt((double)var[c] + eps);
-    *scale = gamma != NULL ? (double)gamma[c] * rstd : rstd;
-    *beta_c = beta != NULL ? (double)beta[c] : 0.0;
+// Terms of every column of unit u from the unit's statistics (T, M2; unused for inference).
+// Rows view with k > 1: the k wide columns of a channel are merged first, in order.
+static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
+                            bn_fwd_cols *o);
+
+static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
+                       bn_fwd_cols *o) {
+    ptrdiff_t w0, wn;
+    bn_plan_cols(f->p, u, &w0, &wn);
+    unit_terms_cols(f, u, T, M2, o);
+    unsigned char all = 1;
+    for (ptrdiff_t j = 0; j < wn; j++) all &= o->fast[j];
+    o->all_fast = all;
+}
+
+static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
+                            bn_fwd_cols *o) {
+    const bn_plan *p = f->p;
+    ptrdiff_t w0, wn;
+    bn_plan_cols(p, u, &w0, &wn);
+    if (!p->rows || p->k == 1) { // a column per channel
+        channel_terms(f, w0, wn, T, M2, o, 0);
+        return;
+    }
+    double tc[BN_CHUNK], m2c[BN_CHUNK]; // one unit of all W = k*C columns; C < BN_MIN_WIDE
+    for (ptrdiff_t c = 0; c < p->C && f->save_mean != NULL; c++) {
+        double nc = 0.0;
+        tc[c] = m2c[c] = 0.0;
+        for (ptrdiff_t ph = 0; ph < p->k; ph++) {
+            const ptrdiff_t w = ph * p->C + c;
+            const double nw = (double)(p->nrows + (w < p->tailn));
+            bn_merge(&tc[c], &m2c[c], nc, &T[w], &M2[w], nw, 1);
+            nc += nw;
+        }
+    }
+    channel_terms(f, 0, p->C, tc, m2c, o, 0);
+    for (ptrdiff_t w = p->C; w < p->W; w++) {
+        const ptrdiff_t c = w % p->C;
+        o->cm[w] = o->cm[c];
+        o->cs[w] = o->cs[c];
+        o->cb[w] = o->cb[c];
+        o->mh[w] = o->mh[c];
+        o->sc[w] = o->sc[c];
+        o->sh[w] = o->sh[c];
+        o->fast[w] = o->fast[c];
+    }
+}
+
+// ----------------------------------------------------------------------------
+// statistics and output of a unit
+
+// Statistics of blocks [b0, b1) of unit u: T, M2 per column (of the unit). Returns the values
+// per column; the partial row's columns have one more when b1 is the last block.
+static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, double *T,
+                          double *M2) {
+    const bn_plan *p = f->p;
+    double bT[BN_CHUNK], bM2[BN_CHUNK], n = 0.0;
+    ptrdiff_t w0, wn;
+    bn_plan_cols(p, u, &w0, &wn);
+    memset(T, 0, (size_t)wn * sizeof *T);
+    memset(M2, 0, (size_t)wn * sizeof *M2);
+    if (p->shorts) { // a block is one sample: a run of each channel
+        for (ptrdiff_t b = b0; b < b1; b++) {
+            const float *x = f->inp + (b * p->C + w0) * p->S;
+            if (b1 - b0 == 1) {
+                f->kern->short_stats(T, M2, x, wn, p->S);
+            } else {
+                f->kern->short_stats(bT, bM2, x, wn, p->S);
+                bn_merge(T, M2, n, bT, bM2, (double)p->S, wn);
+            }
+            n += (double)p->S;
+        }
+        return n;
+    }
+    if (p->rows && b1 - b0 == 1) { // one block: its statistics, as merging it into none would
+        ptrdiff_t r0, nr, tail;
+        bn_plan_rows_block(p, b0, &r0, &nr, &tail);
+        f->kern->cl_stats(T, M2, f->inp + r0 * p->W + w0, p->W, nr, clamp0(tail - w0, wn), wn);
+        return (double)nr;
+    }
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        if (p->rows) {
+            ptrdiff_t r0, nr, tail;
+            bn_plan_rows_block(p, b, &r0, &nr, &tail);
+            const ptrdiff_t tu = clamp0(tail - w0, wn);
+            f->kern->cl_stats(bT, bM2, f->inp + r0 * p->W + w0, p->W, nr, tu, wn);
+            bn_merge(T, M2, n, bT, bM2, (double)(nr + 1), tu); // the partial row's columns
+            bn_merge(T + tu, M2 + tu, n, bT + tu, bM2 + tu, (double)nr, wn - tu);
+            n += (double)nr;
+        } else {
+            ptrdiff_t off, stride, nruns, len;
+            bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
+            f->kern->run_stats(bT, bM2, f->inp + off, stride, nruns, len);
+            bn_merge(T, M2, n, bT, bM2, (double)(nruns * len), 1);
+            n += (double)(nruns * len);
+        }
+    }
+    return n;
+}
+
+// (n, T, M2) += group statistics (ng, Tg, M2g) of unit u; last: the group holds the last block
+static void merge_group(const bn_plan *p, ptrdiff_t u, double *T, double *M2, double n,
+                        const double *Tg, const double *M2g, double ng, int last) {
+    ptrdiff_t w0, wn;
+    bn_plan_cols(p, u, &w0, &wn);
+    const ptrdiff_t tu = p->rows && last ? clamp0(p->tailn - w0, wn) : 0;
+    bn_merge(T, M2, n, Tg, M2g, ng + 1.0, tu);
+    bn_merge(T + tu, M2 + tu, n, Tg + tu, M2g + tu, ng, wn - tu);
+}
+
+// out of blocks [b0, b1) of unit u: the kernel on each run of columns with float terms, double
+// for the others (so that a column's result never depends on its neighbours)
+static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
+                       const bn_fwd_cols *o) {
+    const bn_plan *p = f->p;
+    ptrdiff_t w0, wn;
+    bn_plan_cols(p, u, &w0, &wn);
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        if (p->shorts) {
+            const ptrdiff_t at = (b * p->C + w0) * p->S;
+            for (ptrdiff_t j = 0; j < wn; j++) {
+                if (o->all_fast || o->fast[j]) {
+                    const ptrdiff_t n = o->all_fast ? wn : 1;
+                    f->kern->short_apply(f->out + at + j * p->S, f->inp + at + j * p->S, n, p->S,
+                                         o->mh + j, o->sc + j, o->sh + j);
+                    j += n - 1;
+                    continue;
+                }
+                const float *x = f->inp + at + j * p->S;
+                float *y = f->out + at + j * p->S;
+                for (ptrdiff_t s = 0; s < p->S; s++) y[s] = (float)(((double)x[s] - o->cm[j]) * o->cs[j] + o->cb[j]);
+            }
+            continue;
+        }
+        if (!p->rows) {
+            ptrdiff_t off, stride, nruns, len;
+            bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
+            if (o->fast[0]) {
+                f->kern->run_apply(f->out + off, f->inp + off, stride, nruns, len, o->mh[0],
+                                   o->sc[0], o->sh[0], f->stream);
+                continue;
+            }
+            for (ptrdiff_t r = 0; r < nruns; r++) {
+                const float *x = f->inp + off + r * stride;
+                float *y = f->out + off + r * stride;
+                for (ptrdiff_t s = 0; s < len; s++) y[s] = (float)(((double)x[s] - o->cm[0]) * o->cs[0] + o->cb[0]);
+            }
+            continue;
+        }
+        ptrdiff_t r0, nr, tail;
+        bn_plan_rows_block(p, b, &r0, &nr, &tail);
+        const ptrdiff_t tu = clamp0(tail - w0, wn), at = r0 * p->W + w0;
+        if (o->all_fast) {
+            f->kern->cl_apply(f->out + at, f->inp + at, p->W, nr, tu, wn, o->mh, o->sc, o->sh,
+                              f->stream);
+            continue;
+        }
+        for (ptrdiff_t j0 = 0, j1; j0 < wn; j0 = j1) {
+            for (j1 = j0 + 1; j1 < wn && o->fast[j1] == o->fast[j0]; j1++) continue;
+            if (o->fast[j0]) {
+                f->kern->cl_apply(f->out + at + j0, f->inp + at + j0, p->W, nr,
+                                  clamp0(tu - j0, j1 - j0), j1 - j0, o->mh + j0, o->sc + j0,
+                                  o->sh + j0, 0);
+                continue;
+            }
+            for (ptrdiff_t r = 0; r <= nr; r++) { // r == nr: the partial row
+                const float *x = f->inp + at + r * p->W;
+                float *y = f->out + at + r * p->W;
+                const ptrdiff_t e = r < nr ? j1 : j0 + clamp0(tu - j0, j1 - j0);
+                for (ptrdiff_t j = j0; j < e; j++) y[j] = (float)(((double)x[j] - o->cm[j]) * o->cs[j] + o->cb[j]);
+            }
+        }
+    }
+}
+
+// everything of unit u on this thread: statistics over its groups in order, terms, out
+static void unit_all(const bn_fwd *f, ptrdiff_t u) {
+    const bn_plan *p = f->p;
+    double T[BN_CHUNK], M2[BN_CHUNK];
+    bn_fwd_cols o;
+    const int train = f->save_mean != NULL;
+    if (train && p->groups == 1) {
+        group_stats(f, u, 0, p->blocks, T, M2);
+    } else if (train) {
+        double gT[BN_CHUNK], gM2[BN_CHUNK], n = 0.0;
+        for (ptrdiff_t g = 0; g < p->groups; g++) {
+            ptrdiff_t b0, b1;
+            bn_plan_group(p, g, &b0, &b1);
+            const double ng = group_stats(f, u, b0, b1, gT, gM2);
+            merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
+            n += ng;
+        }
+    }
+    unit_terms(f, u, T, M2, &o);
+    unit_apply(f, u, 0, p->blocks, &o);
+}
+
+// ----------------------------------------------------------------------------
+// tasks on the team
+
+static void task_unit(void *ctx, ptrdiff_t u) { unit_all((const bn_fwd *)ctx, u); }
+
+static ptrdiff_t ncols(const bn_plan *p) { return p->rows ? p->W : p->C; }
+
+static void task_group_stats(void *ctx, ptrdiff_t i) {
+    const bn_fwd *f = (const bn_fwd *)ctx;
+    const bn_plan *p = f->p;
+    bn_fwd_scratch *sc = f->scratch;
+    const ptrdiff_t u = i / p->groups, g = i % p->groups;
+    ptrdiff_t b0, b1, w0, wn;
+    bn_plan_group(p, g, &b0, &b1);
+    bn_plan_cols(p, u, &w0, &wn);
+    group_stats(f, u, b0, b1, sc->T + g * ncols(p) + w0, sc->M2 + g * ncols(p) + w0);
+}
+
+static void task_group_apply(void *ctx, ptrdiff_t i) {
+    const bn_fwd *f = (const bn_fwd *)ctx;
+    const bn_plan *p = f->p;
+    const bn_fwd_scratch *sc = f->scratch;
+    const ptrdiff_t u = i / p->groups, g = i % p->groups;
+    ptrdiff_t b0, b1;
+    bn_plan_group(p, g, &b0, &b1);
+    unit_apply(f, u, b0, b1, &sc->cols[u]);
+}
+
+// groups on the team: group statistics, then (here) their merge in order and the terms, then
+// the output
+static void forward_groups(bn_fwd *f, int nthreads) {
+    const bn_plan *p = f->p;
+    bn_fwd_scratch *sc = f->scratch = bn_team_scratch();
+    const int train = f->save_mean != NULL;
+    if (train) bn_run(nthreads, p->units * p->groups, task_group_stats, f);
+    for (ptrdiff_t u = 0; u < p->units; u++) {
+        double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
+        ptrdiff_t w0, wn;
+        bn_plan_cols(p, u, &w0, &wn);
+        for (ptrdiff_t g = 0; g < p->groups && train; g++) {
+            ptrdiff_t b0, b1;
+            bn_plan_group(p, g, &b0, &b1);
+            const double ng = bn_plan_values(p, b0, b1);
+            const ptrdiff_t at = g * ncols(p) + w0;
+            merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, ng, b1 == p->blocks);
+            n += ng;
+        }
+        unit_terms(f, u, T, M2, &sc->cols[u]);
+    }
+    bn_run(nthreads, p->units * p->groups, task_group_apply, f);
+}
+
+// all units of the call, on the team when it is large enough
+static void forward(bn_fwd *f) {
+    const bn_plan *p = f->p;
+    const size_t bytes = (size_t)(p->M * p->C) * sizeof(float);
+    f->stream = bytes >= BN_STREAM_BYTES;
+    const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
+                             ? bn_team_acquire() : 1;
+    if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);
+    else bn_run(nthreads, p->units, task_unit, f);
+    if (nthreads >= 2) bn_team_release();
 }
 
 // ----------------------------------------------------------------------------
@@ -181,27 +369,11 @@ bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
                                                    running_var, inp, gamma, beta, eps, momentum,
                                                    flags, layout, N, C, S);
     if (st != BN_OK) return st;
-    const ptrdiff_t n_ = (ptrdiff_t)N, c_ = (ptrdiff_t)C, s_ = (ptrdiff_t)S, R = n_ * s_;
-    const bn_train_terms t = {save_mean, save_rstd, running_mean, running_var, gamma, beta,
-                              eps, momentum, (double)R / (double)(R - 1)};
-    if (layout == BN_LAYOUT_NCHW && s_ > 1) {
-        for (ptrdiff_t c = 0; c < c_; c++) {
-            double mean, var, scale, beta_c;
-            stats_nchw(&mean, &var, inp, n_, c_, s_, c);
-            train_channel(&t, c, mean, var, &scale, &beta_c);
-            apply_nchw(out, inp, mean, scale, beta_c, n_, c_, s_, c);
-        }
-        return BN_OK;
-    }
-    double mean[BN_CHUNK], var[BN_CHUNK], scale[BN_CHUNK], beta_c[BN_CHUNK];
-    for (ptrdiff_t c0 = 0; c0 < c_; c0 += BN_CHUNK) {
-        const ptrdiff_t nc = c_ - c0 < BN_CHUNK ? c_ - c0 : BN_CHUNK;
-        stats_rows(mean, var, inp, R, c_, c0, nc);
-        for (ptrdiff_t k = 0; k < nc; k++) {
-            train_channel(&t, c0 + k, mean[k], var[k], &scale[k], &beta_c[k]);
-        }
-        apply_rows(out, inp, mean, scale, beta_c, R, c_, c0, nc);
-    }
+    bn_plan p;
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, save_mean, save_rstd, running_mean, running_var,
+                NULL, NULL, gamma, beta, eps, momentum, (double)p.M / (double)(p.M - 1), 0, NULL};
+    forward(&f);
     return BN_OK;
 }
 
@@ -214,23 +386,10 @@ bn_status bn_forward_inference(float *out, const float *inp, const float *mean,
     const bn_status st = bn_check_forward_inference(out, inp, mean, var, gamma, beta, eps, flags,
                                                     layout, N, C, S);
     if (st != BN_OK) return st;
-    const ptrdiff_t n_ = (ptrdiff_t)N, c_ = (ptrdiff_t)C, s_ = (ptrdiff_t)S, R = n_ * s_;
-    if (layout == BN_LAYOUT_NCHW && s_ > 1) {
-        for (ptrdiff_t c = 0; c < c_; c++) {
-            double scale, beta_c;
-            infer_channel(var, gamma, beta, eps, c, &scale, &beta_c);
-            apply_nchw(out, inp, (double)mean[c], scale, beta_c, n_, c_, s_, c);
-        }
-        return BN_OK;
-    }
-    double mean_c[BN_CHUNK], scale[BN_CHUNK], beta_c[BN_CHUNK];
-    for (ptrdiff_t c0 = 0; c0 < c_; c0 += BN_CHUNK) {
-        const ptrdiff_t nc = c_ - c0 < BN_CHUNK ? c_ - c0 : BN_CHUNK;
-        for (ptrdiff_t k = 0; k < nc; k++) {
-            mean_c[k] = (double)mean[c0 + k];
-            infer_channel(var, gamma, beta, eps, c0 + k, &scale[k], &beta_c[k]);
-        }
-        apply_rows(out, inp, mean_c, scale, beta_c, R, c_, c0, nc);
-    }
+    bn_plan p;
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, NULL, NULL, NULL, NULL,
+                mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL};
+    forward(&f);
     return BN_OK;
 }

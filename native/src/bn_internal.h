@@ -16,6 +16,7 @@
 #ifndef BN_INTERNAL_H
 #define BN_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bn.h"
@@ -26,20 +27,91 @@
 #  define BN_HIDDEN
 #endif
 
-/* Channels per chunk in the channels-last layouts (NC, NHWC): per-channel accumulators live in
- * stack arrays of this many doubles, so nothing is allocated and each row is read sequentially. */
-#define BN_CHUNK 256
+// ----------------------------------------------------------------------------
+// plan: how a call is cut into units, groups and blocks (PERFORMANCE.md explains the numbers)
 
-/* Partial sums per reduction along a contiguous run (NCHW): lane j adds elements j, j+BN_LANES,
- * ... of each run, and the lanes are added pairwise at the end. Independent adds pipeline (a
- * single double accumulator is latency-bound), and the order depends only on the shape, so the
- * result is deterministic. */
-#define BN_LANES 8
+#define BN_BLOCK_ROWS 64       // rows view: wide rows per block
+#define BN_BLOCK_LEN 4096      // runs view: values per block
+#define BN_SHORT_RUN 512       // runs view: S below this is walked in memory order (short runs)
+#define BN_SHORT_UNIT_BYTES ((ptrdiff_t)512 * 1024) // short runs: a unit's channels fit in L2
+#define BN_CHUNK 256           // rows view: wide columns per unit (the length of stack arrays)
+#define BN_MIN_WIDE 64         // rows view: k rows of C < 64 channels make one wide row of k*C
+#define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
+#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // a unit is cut into groups of at least this much
+#define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
+#define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
+#define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
 
-/* ((a0+a1)+(a2+a3)) + ((a4+a5)+(a6+a7)) of BN_LANES partial sums */
-static inline double bn_lanes_total(const double *acc) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
+/*
+ * Rows view (NC, NHWC, NCHW with S == 1): R = N*S rows of C floats. When C < BN_MIN_WIDE, k
+ * consecutive rows are read as one wide row of W = k*C columns (wide column w is channel
+ * w mod C), so that a row has enough independent columns; the R mod k rows left over form a
+ * partial wide row of tailn = (R mod k)*C columns, which belongs to the last block. Units are
+ * chunks of BN_CHUNK wide columns (one unit when k > 1). Blocks are BN_BLOCK_ROWS wide rows.
+ *
+ * Runs view (NCHW with S > 1): channel c is N runs of S floats. A unit is a channel. A block is
+ * BN_BLOCK_LEN / S whole runs, or when S > BN_BLOCK_LEN one of `pieces` equal pieces of a run.
+ * Short runs (S < BN_SHORT_RUN, `shorts` set): a channel's runs are too short and too far apart
+ * to stream one channel at a time, so a unit is `cg` consecutive channels (at most
+ * BN_SHORT_UNIT_BYTES of values, so that the output pass reads them from L2), walked sample by
+ * sample (their runs are contiguous), and a block is one sample: one run per channel.
+ *
+ * Both: a unit's blocks are cut into `groups` contiguous groups, more than one only for a unit
+ * of more than BN_GROUP_BYTES and when there are few units (units*groups <= BN_MAX_GROUPS), so
+ * that a few large units still spread over threads. Blocks, groups and their order depend only on (layout, N, C, S): statistics are
+ * computed per block, merged over the blocks of a group in order, then over the groups in order,
+ * whichever threads ran them.
+ */
+typedef struct bn_plan {
+    int rows;                           // 1: rows view, 0: runs view
+    ptrdiff_t N, C, S, M;               // M = N*S values per channel
+    ptrdiff_t k, W, nrows, tailn;       // rows view: W = k*C is also the row stride
+    ptrdiff_t per_block, pieces, piece; // runs view: whole runs per block, pieces per run, length
+    int shorts;                         // runs view, S < BN_SHORT_RUN: short runs
+    ptrdiff_t cg;                       // short runs: channels per unit
+    ptrdiff_t units, blocks, groups;    // blocks and groups per unit
+} bn_plan;
+
+BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S);
+
+// rows view: wide columns [*w0, *w0 + *wn) of unit u
+BN_HIDDEN void bn_plan_unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
+// rows view: block b is wide rows [*r0, *r0 + *nr) and, when *tail > 0, the partial row
+BN_HIDDEN void bn_plan_rows_block(const bn_plan *p, ptrdiff_t b, ptrdiff_t *r0, ptrdiff_t *nr,
+                                  ptrdiff_t *tail);
+// columns of unit u (wide columns, channels of short runs, or the one channel of a unit)
+BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
+// runs view: block b of channel c is *nruns runs of *len floats from *offset, *stride apart
+BN_HIDDEN void bn_plan_runs_block(const bn_plan *p, ptrdiff_t c, ptrdiff_t b, ptrdiff_t *offset,
+                                  ptrdiff_t *stride, ptrdiff_t *nruns, ptrdiff_t *len);
+// blocks [*b0, *b1) of group g
+BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);
+
+// values per column in blocks [b0, b1); the partial row's columns have one more if b1 is last
+BN_HIDDEN double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1);
+
+// Chan et al.: (na, T, M2) += (nb, Tb, M2b) for n columns, T being sums and M2 sums of squared
+// deviations from the mean; na or nb may be 0.
+BN_HIDDEN void bn_merge(double *T, double *M2, double na, const double *Tb, const double *M2b,
+                        double nb, ptrdiff_t n);
+
+// ----------------------------------------------------------------------------
+// threads (bn_threads.c)
+
+typedef void (*bn_task_fn)(void *ctx, ptrdiff_t task);
+
+// Takes the team for one call: returns the threads it may use (>= 2) with the team held, or 1
+// (nothing held) when the limit is 1 or another call holds the team.
+BN_HIDDEN int bn_team_acquire(void);
+// Runs fn(ctx, i) for i in [0, ntasks): thread t (the caller is 0) takes the contiguous slice
+// [t*ntasks/nthreads, (t+1)*ntasks/nthreads). Only while the team is held.
+BN_HIDDEN void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
+BN_HIDDEN void bn_team_release(void);
+// BN_SCRATCH_BYTES, aligned for doubles, only while the team is held
+BN_HIDDEN void *bn_team_scratch(void);
+
+// fn(ctx, i) for i in [0, ntasks): on the team when nthreads >= 2, else in order on this thread
+BN_HIDDEN void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
 
 /* Statuses, in the order they are checked (the first failing check wins):
  *   BN_ERR_NULL_POINTER, BN_ERR_BAD_FLAGS, BN_ERR_BAD_MASK, BN_ERR_BAD_DIMENSION, BN_ERR_OVERFLOW,

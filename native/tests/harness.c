@@ -137,6 +137,18 @@ int bt_all_finite(const float *p, size_t n) {
     return 1;
 }
 
+double bt_maxabs(const double *p, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) m = fabs(p[i]) > m ? fabs(p[i]) : m;
+    return m;
+}
+
+float *bt_copy_floats(const float *p, size_t n) {
+    float *q = bt_floats(n);
+    memcpy(q, p, n * sizeof(float));
+    return q;
+}
+
 const char *bt_layout_name(int layout) {
     switch (layout) {
     case BN_LAYOUT_NC: return "NC";
@@ -148,6 +160,25 @@ const char *bt_layout_name(int layout) {
 
 const int64_t bt_sizes[] = {1, 2, 3, 7, 13, 64, 127};
 const int bt_n_sizes = (int)(sizeof bt_sizes / sizeof bt_sizes[0]);
+
+void bt_fill_inp(bt_rng *r, float *inp, int layout, int64_t N, int64_t C, int64_t S) {
+    for (int64_t c = 0; c < C; c++) {
+        const double off = 4.0 * (bt_uniform(r) - 0.5), sd = 0.5 + 1.5 * bt_uniform(r);
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t s = 0; s < S; s++) {
+                inp[bt_index(layout, N, C, S, n, c, s)] = (float)(off + sd * bt_normal(r));
+            }
+        }
+    }
+}
+
+void bt_fill_normal(bt_rng *r, float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)bt_normal(r);
+}
+
+void bt_fill_uniform(bt_rng *r, float *p, size_t n, double lo, double hi) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)(lo + (hi - lo) * bt_uniform(r));
+}
 
 // ----------------------------------------------------------------------------
 // references

@@ -70,6 +70,14 @@ int bt_close(const char *what, const float *got, const double *ref, size_t n,
 
 int bt_all_finite(const float *p, size_t n);
 
+double bt_maxabs(const double *p, size_t n);
+float *bt_copy_floats(const float *p, size_t n); // malloc'ed copy
+
+// inp: per channel c, offset_c + sd_c*N(0,1) with offset_c in [-2, 2), sd_c in [0.5, 2)
+void bt_fill_inp(bt_rng *r, float *inp, int layout, int64_t N, int64_t C, int64_t S);
+void bt_fill_normal(bt_rng *r, float *p, size_t n);
+void bt_fill_uniform(bt_rng *r, float *p, size_t n, double lo, double hi);
+
 const char *bt_layout_name(int layout);
 
 // ----------------------------------------------------------------------------
@@ -119,6 +127,9 @@ void test_running_stats(void);
 void test_large_offset(void);
 void test_constant_channel(void);
 void test_nonfinite_isolation(void);
+void test_num_threads(void);
+void test_threads_identical(void);
+void test_concurrent_calls(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

@@ -18,38 +18,6 @@ enum { SMALL = 4096, LARGE = 1 << 18 };
 
 static const int layouts[] = {BN_LAYOUT_NC, BN_LAYOUT_NCHW, BN_LAYOUT_NHWC};
 
-static double maxabs(const double *p, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) m = fabs(p[i]) > m ? fabs(p[i]) : m;
-    return m;
-}
-
-static float *copy_floats(const float *p, size_t n) {
-    float *q = bt_floats(n);
-    memcpy(q, p, n * sizeof(float));
-    return q;
-}
-
-// inp: per channel c, offset_c + sd_c*N(0,1) with offset_c in [-2, 2), sd_c in [0.5, 2)
-static void fill_inp(bt_rng *r, float *inp, int layout, int64_t N, int64_t C, int64_t S) {
-    for (int64_t c = 0; c < C; c++) {
-        const double off = 4.0 * (bt_uniform(r) - 0.5), sd = 0.5 + 1.5 * bt_uniform(r);
-        for (int64_t n = 0; n < N; n++) {
-            for (int64_t s = 0; s < S; s++) {
-                inp[bt_index(layout, N, C, S, n, c, s)] = (float)(off + sd * bt_normal(r));
-            }
-        }
-    }
-}
-
-static void fill_normal(bt_rng *r, float *p, size_t n) {
-    for (size_t i = 0; i < n; i++) p[i] = (float)bt_normal(r);
-}
-
-static void fill_uniform(bt_rng *r, float *p, size_t n, double lo, double hi) {
-    for (size_t i = 0; i < n; i++) p[i] = (float)(lo + (hi - lo) * bt_uniform(r));
-}
-
 static void case_name(char *buf, size_t size, const char *kernel, int layout, int64_t N,
                       int64_t C, int64_t S, unsigned int flags, unsigned int mask, int inplace) {
     snprintf(buf, size, "%s %s N=%lld C=%lld S=%lld flags=0x%x mask=0x%x inplace=%d", kernel,
@@ -75,13 +43,13 @@ static void train_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
     float *inp = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
     float *running_mean = bt_floats(nc), *running_var = bt_floats(nc);
     float *save_mean = bt_floats(nc), *save_rstd = bt_floats(nc);
-    fill_inp(r, inp, layout, N, C, S);
-    fill_normal(r, gamma, nc);
-    fill_normal(r, beta, nc);
-    fill_normal(r, running_mean, nc);
-    fill_uniform(r, running_var, nc, 0.5, 1.5);
-    float *inp0 = copy_floats(inp, n), *rm0 = copy_floats(running_mean, nc);
-    float *rv0 = copy_floats(running_var, nc);
+    bt_fill_inp(r, inp, layout, N, C, S);
+    bt_fill_normal(r, gamma, nc);
+    bt_fill_normal(r, beta, nc);
+    bt_fill_normal(r, running_mean, nc);
+    bt_fill_uniform(r, running_var, nc, 0.5, 1.5);
+    float *inp0 = bt_copy_floats(inp, n), *rm0 = bt_copy_floats(running_mean, nc);
+    float *rv0 = bt_copy_floats(running_var, nc);
     float *out = inplace ? inp : bt_floats(n);
     const int scale = (flags & BN_USE_SCALE) != 0, shift = (flags & BN_USE_SHIFT) != 0;
     const int upd = (flags & BN_UPDATE_RUNNING) != 0;
@@ -166,13 +134,13 @@ static void infer_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
 
     float *inp = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
     float *mean = bt_floats(nc), *var = bt_floats(nc);
-    fill_inp(r, inp, layout, N, C, S);
-    fill_normal(r, gamma, nc);
-    fill_normal(r, beta, nc);
-    fill_normal(r, mean, nc);
-    fill_uniform(r, var, nc, 0.0, 3.0);
+    bt_fill_inp(r, inp, layout, N, C, S);
+    bt_fill_normal(r, gamma, nc);
+    bt_fill_normal(r, beta, nc);
+    bt_fill_normal(r, mean, nc);
+    bt_fill_uniform(r, var, nc, 0.0, 3.0);
     var[0] = 0.0f; // a zero variance is valid: rstd = 1/sqrt(eps)
-    float *inp0 = copy_floats(inp, n);
+    float *inp0 = bt_copy_floats(inp, n);
     float *out = inplace ? inp : bt_floats(n);
     const int scale = (flags & BN_USE_SCALE) != 0, shift = (flags & BN_USE_SHIFT) != 0;
 
@@ -236,9 +204,9 @@ static void back_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
 
     float *inp = bt_floats(n), *dout = bt_floats(n), *gamma = bt_floats(nc);
     float *mean = bt_floats(nc), *rstd = bt_floats(nc);
-    fill_inp(r, inp, layout, N, C, S);
-    fill_normal(r, dout, n);
-    fill_normal(r, gamma, nc);
+    bt_fill_inp(r, inp, layout, N, C, S);
+    bt_fill_normal(r, dout, n);
+    bt_fill_normal(r, gamma, nc);
     double *bm = bt_doubles(nc), *bv = bt_doubles(nc);
     ref_stats(bm, bv, inp, layout, N, C, S);
     for (size_t c = 0; c < nc; c++) {
@@ -250,7 +218,7 @@ static void back_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
             rstd[c] = (float)(1.0 / sqrt(bv[c] + eps));
         }
     }
-    float *inp0 = copy_floats(inp, n), *dout0 = copy_floats(dout, n);
+    float *inp0 = bt_copy_floats(inp, n), *dout0 = bt_copy_floats(dout, n);
     float *dinp = NULL, *dgamma = NULL, *dbeta = NULL;
     if (mask & BN_DIFF_INP) {
         if (alias == DINP_IS_DOUT) dinp = dout;
@@ -270,7 +238,7 @@ static void back_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
     const double tol = bt_tol(M);
     if (dinp) {
         sub(what, sizeof what, name, "dinp");
-        bt_close(what, dinp, ref, n, tol * maxabs(ref, n) + 1e-30, tol);
+        bt_close(what, dinp, ref, n, tol * bt_maxabs(ref, n) + 1e-30, tol);
     }
     if (dgamma) {
         sub(what, sizeof what, name, "dgamma");
@@ -375,7 +343,7 @@ static void running_steps(int layout, double momentum, int cumulative) {
     char what[160];
     for (int step = 1; step <= 6; step++) {
         const double f = cumulative ? 1.0 / (double)step : momentum;
-        fill_inp(&r, inp, layout, N, C, S);
+        bt_fill_inp(&r, inp, layout, N, C, S);
         const bn_status st = bn_forward_training(out, save_mean, save_rstd, running_mean,
                                                  running_var, inp, NULL, NULL, eps, f,
                                                  BN_UPDATE_RUNNING, layout, N, C, S);
@@ -404,10 +372,10 @@ static void running_extremes(int layout) {
     bt_rng_seed(&r, 6);
     float *inp = bt_floats(n), *out = bt_floats(n), *save_mean = bt_floats(nc);
     float *save_rstd = bt_floats(nc), *rm = bt_floats(nc), *rv = bt_floats(nc);
-    fill_inp(&r, inp, layout, N, C, S);
-    fill_normal(&r, rm, nc);
-    fill_uniform(&r, rv, nc, 0.5, 2.0);
-    float *rm0 = copy_floats(rm, nc), *rv0 = copy_floats(rv, nc);
+    bt_fill_inp(&r, inp, layout, N, C, S);
+    bt_fill_normal(&r, rm, nc);
+    bt_fill_uniform(&r, rv, nc, 0.5, 2.0);
+    float *rm0 = bt_copy_floats(rm, nc), *rv0 = bt_copy_floats(rv, nc);
     bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, 1e-5,
                                        0.0, BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "momentum 0: status %d", st);

@@ -17,23 +17,19 @@ static int64_t channel_of(size_t i, int layout, int64_t C, int64_t S) {
     return (int64_t)i % C;
 }
 
-static double maxabs(const double *p, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) m = fabs(p[i]) > m ? fabs(p[i]) : m;
-    return m;
-}
-
 // ----------------------------------------------------------------------------
 // x = offset + noise*N(0,1): 1000 + 0.01*noise, 1e6 + noise
 
-static void large_offset_case(int layout, double offset, double noise) {
+// S: spatial size for NCHW and NHWC (NC: 1)
+static void large_offset_case(int layout, double offset, double noise, int64_t s) {
     const int64_t C = 3;
-    const int64_t N = layout == BN_LAYOUT_NC ? 20000 : 20, S = layout == BN_LAYOUT_NC ? 1 : 1000;
+    const int64_t N = layout == BN_LAYOUT_NC ? 20000 : 20, S = layout == BN_LAYOUT_NC ? 1 : s;
     const int64_t M = N * S;
     const size_t n = (size_t)(N * C * S), nc = (size_t)C;
     const double eps = 1e-5, f = 1.0; // running_var = the unbiased batch var
     char name[120], what[160];
-    snprintf(name, sizeof name, "%s x = %g + %g*N(0,1)", bt_layout_name(layout), offset, noise);
+    snprintf(name, sizeof name, "%s S=%lld x = %g + %g*N(0,1)", bt_layout_name(layout),
+             (long long)S, offset, noise);
     bt_rng r;
     bt_rng_seed(&r, 7);
     float *inp = bt_floats(n), *out = bt_floats(n), *save_mean = bt_floats(nc);
@@ -97,7 +93,7 @@ static void large_offset_case(int layout, double offset, double noise) {
     CHECK(st == BN_OK, "%s: backward status %d", name, st);
     ref_backward(ref, ref_dg, ref_db, dout, inp, NULL, save_mean, save_rstd, 0, layout, N, C, S);
     snprintf(what, sizeof what, "%s: dinp", name);
-    bt_close(what, dinp, ref, n, 1e-5 * maxabs(ref, n), 1e-5);
+    bt_close(what, dinp, ref, n, 1e-5 * bt_maxabs(ref, n), 1e-5);
     snprintf(what, sizeof what, "%s: dgamma", name);
     bt_close(what, dgamma, ref_dg, nc, 1e-5 * sqrt((double)M), 1e-5);
     snprintf(what, sizeof what, "%s: dbeta", name);
@@ -110,22 +106,26 @@ static void large_offset_case(int layout, double offset, double noise) {
 
 void test_large_offset(void) {
     for (int l = 0; l < 3; l++) {
-        large_offset_case(layouts[l], 1000.0, 0.01);
-        large_offset_case(layouts[l], 1e6, 1.0);
-        large_offset_case(layouts[l], -3e4, 0.01);
+        // NCHW: S = 100 takes the short-run path, S = 1000 the per-channel one
+        for (int64_t s = 1000; s >= (layouts[l] == BN_LAYOUT_NCHW ? 100 : 1000); s -= 900) {
+            large_offset_case(layouts[l], 1000.0, 0.01, s);
+            large_offset_case(layouts[l], 1e6, 1.0, s);
+            large_offset_case(layouts[l], -3e4, 0.01, s);
+        }
     }
 }
 
 // ----------------------------------------------------------------------------
 // constant channels: var = 0, out = beta exactly, nothing NaN
 
-static void constant_case(int layout, double eps) {
-    const int64_t N = 6, C = 4, S = layout == BN_LAYOUT_NC ? 1 : 5, M = N * S;
+// s: spatial size of NCHW and NHWC (NC: 1)
+static void constant_case(int layout, double eps, int64_t s) {
+    const int64_t N = 6, C = 4, S = layout == BN_LAYOUT_NC ? 1 : s, M = N * S;
     const size_t n = (size_t)(N * C * S), nc = (size_t)C;
     const float k2 = 3.7f, k0 = -1e6f; // channel 2 and channel 0 are constant
     const double f = 0.1;
     char name[80];
-    snprintf(name, sizeof name, "%s eps=%g", bt_layout_name(layout), eps);
+    snprintf(name, sizeof name, "%s S=%lld eps=%g", bt_layout_name(layout), (long long)S, eps);
     bt_rng r;
     bt_rng_seed(&r, 8);
     float *inp = bt_floats(n), *out = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
@@ -179,7 +179,7 @@ static void constant_case(int layout, double eps) {
                      C, S);
         char what[120];
         snprintf(what, sizeof what, "%s: dinp", name);
-        bt_close(what, dinp, ref, n, bt_tol(M) * maxabs(ref, n), bt_tol(M));
+        bt_close(what, dinp, ref, n, bt_tol(M) * bt_maxabs(ref, n), bt_tol(M));
         snprintf(what, sizeof what, "%s: dbeta", name);
         bt_close(what, dbeta, ref_db, nc, 1e-9, bt_tol(M));
         free(dout); free(dinp); free(dgamma); free(dbeta); free(ref); free(ref_dg); free(ref_db);
@@ -190,8 +190,10 @@ static void constant_case(int layout, double eps) {
 
 void test_constant_channel(void) {
     for (int l = 0; l < 3; l++) {
-        constant_case(layouts[l], 1e-5);
-        constant_case(layouts[l], 1e-300); // rstd = 1e150 overflows float: out is still beta
+        constant_case(layouts[l], 1e-5, 5);
+        constant_case(layouts[l], 1e-300, 5); // rstd = 1e150 overflows float: out is still beta
+        constant_case(layouts[l], 1e-5, 1500); // NCHW: runs too long to be short runs
+        constant_case(layouts[l], 1e-300, 1500);
     }
 }
 
@@ -235,9 +237,10 @@ static void compare_channels(const char *name, const char *what, const float *cl
           dirty_bad);
 }
 
-static void nonfinite_case(int layout) {
+// s: spatial size of NCHW and NHWC (NC: 1)
+static void nonfinite_case(int layout, int64_t s) {
     const int64_t C = NF_C;
-    const int64_t N = layout == BN_LAYOUT_NC ? 12 : 4, S = layout == BN_LAYOUT_NC ? 1 : 3;
+    const int64_t N = layout == BN_LAYOUT_NC ? 12 : 4, S = layout == BN_LAYOUT_NC ? 1 : s;
     const size_t n = (size_t)(N * C * S), nc = (size_t)C;
     const unsigned int all_f = BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING;
     const unsigned int all_m = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
@@ -347,5 +350,8 @@ static void nonfinite_case(int layout) {
 }
 
 void test_nonfinite_isolation(void) {
-    for (int l = 0; l < 3; l++) nonfinite_case(layouts[l]);
+    for (int l = 0; l < 3; l++) {
+        nonfinite_case(layouts[l], 3);
+        nonfinite_case(layouts[l], 1100); // NCHW: runs too long to be short runs
+    }
 }

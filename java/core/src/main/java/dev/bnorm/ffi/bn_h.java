@@ -603,4 +603,123 @@ public class bn_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class bn_set_num_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_set_num_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int bn_set_num_threads(int num_threads)
+     * }
+     */
+    public static FunctionDescriptor bn_set_num_threads$descriptor() {
+        return bn_set_num_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int bn_set_num_threads(int num_threads)
+     * }
+     */
+    public static MethodHandle bn_set_num_threads$handle() {
+        return bn_set_num_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int bn_set_num_threads(int num_threads)
+     * }
+     */
+    public static MemorySegment bn_set_num_threads$address() {
+        return bn_set_num_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int bn_set_num_threads(int num_threads)
+     * }
+     */
+    public static int bn_set_num_threads(int num_threads) {
+        var mh$ = bn_set_num_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_set_num_threads", num_threads);
+            }
+            return (int)mh$.invokeExact(num_threads);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_get_num_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_get_num_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int bn_get_num_threads()
+     * }
+     */
+    public static FunctionDescriptor bn_get_num_threads$descriptor() {
+        return bn_get_num_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int bn_get_num_threads()
+     * }
+     */
+    public static MethodHandle bn_get_num_threads$handle() {
+        return bn_get_num_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int bn_get_num_threads()
+     * }
+     */
+    public static MemorySegment bn_get_num_threads$address() {
+        return bn_get_num_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int bn_get_num_threads()
+     * }
+     */
+    public static int bn_get_num_threads() {
+        var mh$ = bn_get_num_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_get_num_threads");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

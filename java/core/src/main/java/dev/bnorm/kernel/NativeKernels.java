@@ -2,7 +2,9 @@ package dev.bnorm.kernel;
 
 import dev.bnorm.ffi.NativeLibrary;
 import dev.bnorm.ffi.bn_h;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
 
 /**
  * The C kernels of libbnorm through the FFM bindings. Every call is first validated in Java by
@@ -10,8 +12,22 @@ import java.lang.foreign.MemorySegment;
  * argument and never reaches C; the C library validates again and a non-OK status (which would
  * mean the two validations disagree) becomes an {@link IllegalArgumentException} with
  * {@code bn_strerror}'s text. Segments passed to a downcall are kept alive for its duration.
+ *
+ * <p>Calls on at most {@value #CRITICAL_MAX} elements (a few microseconds of work, always on the
+ * calling thread) use critical downcalls ({@link Linker.Option#critical(boolean)}), which skip
+ * the thread-state transition of an ordinary downcall; larger calls, which may run for
+ * milliseconds and use the library's threads, use ordinary downcalls so that they never hold up
+ * the garbage collector.
+ *
+ * <p>Threads: {@link #setNumThreads(int)}. Results are bit-identical for any number of threads.
+ * When the environment variable {@code BNORM_NUM_THREADS} is not set, the first {@link #get()}
+ * sets the library's number to {@link Runtime#availableProcessors()} (which, unlike the C
+ * library's default, respects container limits and {@code -XX:ActiveProcessorCount}).
  */
 public final class NativeKernels implements BatchNormKernels {
+
+    /** Elements (N*C*S) up to which a call is a critical downcall. */
+    public static final long CRITICAL_MAX = 1 << 14;
 
     private static final NativeKernels INSTANCE = new NativeKernels();
 
@@ -24,7 +40,27 @@ public final class NativeKernels implements BatchNormKernels {
      */
     public static NativeKernels get() {
         NativeLibrary.load();
+        Handles.init();
         return INSTANCE;
+    }
+
+    /**
+     * Sets how many threads large calls may use (the calling thread included); small calls always
+     * run on the calling thread. {@code n <= 0} restores the default: {@code BNORM_NUM_THREADS} if
+     * set, else {@link Runtime#availableProcessors()}. The library caps the number at 64, and a
+     * build without threads (Windows) always uses 1.
+     *
+     * @return the number now in effect
+     */
+    public static int setNumThreads(int n) {
+        get();
+        return bn_h.bn_set_num_threads(n > 0 ? n : Handles.defaultThreads());
+    }
+
+    /** How many threads large calls may use. */
+    public static int numThreads() {
+        get();
+        return bn_h.bn_get_num_threads();
     }
 
     @Override
@@ -39,8 +75,15 @@ public final class NativeKernels implements BatchNormKernels {
                                 double eps, double momentum, int flags, Layout layout, long n, long c, long s) {
         Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, true);
-        status("bn_forward_training", bn_h.bn_forward_training(out, saveMean, saveRstd, p(runningMean), p(runningVar),
-                inp, p(gamma), p(beta), eps, momentum, flags, layout.code, n, c, s));
+        MethodHandle h = n * c * s <= CRITICAL_MAX ? Handles.TRAINING_CRITICAL : bn_h.bn_forward_training$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(out, saveMean, saveRstd, p(runningMean), p(runningVar),
+                    inp, p(gamma), p(beta), eps, momentum, flags, layout.code, n, c, s);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_forward_training", status);
     }
 
     @Override
@@ -48,8 +91,14 @@ public final class NativeKernels implements BatchNormKernels {
                                  MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
         Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
-        status("bn_forward_inference", bn_h.bn_forward_inference(out, inp, mean, var, p(gamma), p(beta),
-                eps, flags, layout.code, n, c, s));
+        MethodHandle h = n * c * s <= CRITICAL_MAX ? Handles.INFERENCE_CRITICAL : bn_h.bn_forward_inference$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(out, inp, mean, var, p(gamma), p(beta), eps, flags, layout.code, n, c, s);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_forward_inference", status);
     }
 
     @Override
@@ -58,12 +107,50 @@ public final class NativeKernels implements BatchNormKernels {
                          MemorySegment mean, MemorySegment rstd, int flags, int mask,
                          Layout layout, long n, long c, long s) {
         Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, n, c, s, true);
-        status("bn_backward", bn_h.bn_backward(p(dinp), p(dgamma), p(dbeta), dout, p(inp), p(gamma), mean, rstd,
-                flags, mask, layout.code, n, c, s));
+        MethodHandle h = n * c * s <= CRITICAL_MAX ? Handles.BACKWARD_CRITICAL : bn_h.bn_backward$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(p(dinp), p(dgamma), p(dbeta), dout, p(inp), p(gamma), mean, rstd,
+                    flags, mask, layout.code, n, c, s);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_backward", status);
+    }
+
+    /** Critical downcall handles, made once the library is loaded (bn_h resolves symbols then). */
+    private static final class Handles {
+        private static final Linker.Option CRITICAL = Linker.Option.critical(false);
+        static final MethodHandle TRAINING_CRITICAL = Linker.nativeLinker().downcallHandle(
+                bn_h.bn_forward_training$address(), bn_h.bn_forward_training$descriptor(), CRITICAL);
+        static final MethodHandle INFERENCE_CRITICAL = Linker.nativeLinker().downcallHandle(
+                bn_h.bn_forward_inference$address(), bn_h.bn_forward_inference$descriptor(), CRITICAL);
+        static final MethodHandle BACKWARD_CRITICAL = Linker.nativeLinker().downcallHandle(
+                bn_h.bn_backward$address(), bn_h.bn_backward$descriptor(), CRITICAL);
+
+        static {
+            if (System.getenv("BNORM_NUM_THREADS") == null) {
+                bn_h.bn_set_num_threads(Runtime.getRuntime().availableProcessors());
+            }
+        }
+
+        /** Forces the class initialization above. */
+        static void init() {}
+
+        static int defaultThreads() {
+            return System.getenv("BNORM_NUM_THREADS") == null ? Runtime.getRuntime().availableProcessors() : 0;
+        }
     }
 
     private static MemorySegment p(MemorySegment segment) {
         return segment == null ? MemorySegment.NULL : segment;
+    }
+
+    /** A downcall's throwable as it is (the bindings' wrappers do the same). */
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        throw new AssertionError("should not reach here", t);
     }
 
     private static void status(String function, int status) {

@@ -1,0 +1,117 @@
+/*
+ * bn_kernels.h - the inner loops, one table per instruction set (bn_kernels_impl.h is compiled
+ * once per ISA: generic C, AVX2+FMA, AVX-512), chosen at run time by bn_kernels_get().
+ *
+ * Two views of the data, both set up by bn_forward.c / bn_backward.c:
+ *
+ * Rows ("cl", channels-last: NC, NHWC, NCHW with S == 1). A matrix of nrows full rows of wn
+ * columns, row stride ld floats, plus one partial row (row index nrows) whose first tailn columns
+ * are valid (tailn == 0: no partial row). Column w of the view is a "wide column": the planner
+ * groups k consecutive rows of C channels into one row of k*C columns when C is small, so the
+ * channel of wide column w is w mod C (see bn_internal.h).
+ *
+ * Runs (NCHW with S > 1). nruns runs of len contiguous floats, run i at x + i*stride, all of one
+ * channel. Short runs (S < BN_SHORT_RUN): the runs of consecutive channels of one sample, which
+ * are contiguous, one block each.
+ *
+ * Statistics are shifted sums (see bn_internal.h): for each column (or for all the runs) the
+ * kernel takes K = the first value (0 if it is not finite) and returns
+ *   sum = n*K + S1,   m2 = S2 - S1*S1/n,   S1 = sum(x - K), S2 = sum((x - K)^2)
+ * in double, where n is the number of values. x - K of two floats is exact in double and so is
+ * its square, so only the sums round.
+ *
+ * Sums and the lane structure of every reduction depend only on the arguments (the shape), never
+ * on the thread running them: the library's results are bit-identical for any thread count.
+ */
+#ifndef BN_KERNELS_H
+#define BN_KERNELS_H
+
+#include <stddef.h>
+
+// the most columns (wn) of a rows-view call: the planner's BN_CHUNK
+#define BN_KERNEL_COLS 256
+
+/* Per-channel terms of the forward, for n <= BN_KERNEL_COLS channels (all pointers at the first
+ * one). Training (T != NULL): mean = T/count, var = M2/count, and save_mean, save_rstd (and
+ * running_mean, running_var when not NULL) are written; inference: mean, var are read. Always:
+ * cm, cs, cb = mean, gamma*rstd, beta in double, and the float terms of
+ * out = fma(x - mh, sc, sh) with fast = 0 where float cannot hold them. */
+typedef struct {
+    const double *T, *M2;
+    double count;
+    const float *mean, *var, *gamma, *beta; // gamma, beta may be NULL
+    double eps, momentum, unbias;
+    float *save_mean, *save_rstd, *running_mean, *running_var;
+    double *cm, *cs, *cb;
+    float *mh, *sc, *sh;
+    unsigned char *fast;
+} bn_fwd_terms;
+
+/* Per-channel terms of the backward, for n <= BN_KERNEL_COLS channels: dbeta = t1,
+ * dgamma = rstd*t2 (written when not NULL); the double terms of
+ * dinp = k*((dy - a) - (x - m)*b): cm = mean, ca = dbeta/M, cb = rstd*dgamma/M, ck = gamma*rstd;
+ * kf = (float)k with fast = 0 where k is not a normal float or 0 (for global statistics). */
+typedef struct {
+    const double *t1, *t2;
+    double M;
+    const float *mean, *rstd, *gamma; // gamma may be NULL
+    float *dgamma, *dbeta;            // may be NULL
+    double *cm, *ca, *cb, *ck;
+    float *kf;
+    unsigned char *fast;
+} bn_back_terms;
+
+typedef struct bn_kernels {
+    const char *name; // "generic", "avx2", "avx512"
+
+    // sum[w], m2[w] of the block for w < wn (0, 0 for a column without values)
+    void (*cl_stats)(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
+                     ptrdiff_t tailn, ptrdiff_t wn);
+    // out = (x - mh[w])*sc[w] + sh[w], one rounding with FMA
+    void (*cl_apply)(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
+                     ptrdiff_t wn, const float *mh, const float *sc, const float *sh, int stream);
+    // t1[w] = sum(dy), t2[w] = sum(dy*(x - mean[w])) (t2 only when x != NULL); overwrites
+    void (*cl_sums)(double *t1, double *t2, const float *dy, const float *x, const float *mean,
+                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn);
+    // dinp = k[w]*((dy - a[w]) - (x - m[w])*b[w]) in double, rounded once to float; the
+    // constant arrays are padded with finite values to a multiple of 32 columns
+    void (*cl_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
+                    ptrdiff_t tailn, ptrdiff_t wn, const double *m, const double *a,
+                    const double *b, const double *k, int stream);
+
+    // *sum, *m2 of all nruns*len values
+    void (*run_stats)(double *sum, double *m2, const float *x, ptrdiff_t stride,
+                      ptrdiff_t nruns, ptrdiff_t len);
+    void (*run_apply)(float *out, const float *x, ptrdiff_t stride, ptrdiff_t nruns,
+                      ptrdiff_t len, float mh, float sc, float sh, int stream);
+    void (*run_sums)(double *t1, double *t2, const float *dy, const float *x, float mean,
+                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len);
+    void (*run_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t stride,
+                     ptrdiff_t nruns, ptrdiff_t len, double m, double a, double b, double k,
+                     int stream);
+
+    // short runs: nch runs of len floats, contiguous (run j at x + j*len), each its own block
+    void (*short_stats)(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_apply)(float *out, const float *x, ptrdiff_t nch, ptrdiff_t len,
+                        const float *mh, const float *sc, const float *sh);
+    void (*short_sums)(double *t1, double *t2, const float *dy, const float *x,
+                       const float *mean, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t nch,
+                       ptrdiff_t len, const double *m, const double *a, const double *b,
+                       const double *k);
+
+    void (*fwd_terms)(const bn_fwd_terms *t, ptrdiff_t n);
+    void (*back_terms)(const bn_back_terms *t, ptrdiff_t n);
+} bn_kernels;
+
+// The table of the best instruction set this CPU supports, capped by the environment variable
+// BNORM_ISA (generic, avx2, avx512; read once). Never NULL.
+const bn_kernels *bn_kernels_get(void);
+
+extern const bn_kernels bn_kernels_generic;
+#if defined(BN_X86_KERNELS) // set by CMakeLists.txt when it builds the x86 files
+extern const bn_kernels bn_kernels_avx2;
+extern const bn_kernels bn_kernels_avx512;
+#endif
+
+#endif /* BN_KERNELS_H */

@@ -1,0 +1,61 @@
+/*
+ * bn_kernels_avx2.c - the kernels with AVX2 and FMA (8 floats, 4 doubles per vector); compiled
+ * with -mavx2 -mfma (CMakeLists.txt), called only on CPUs that have both (bn_dispatch.c).
+ */
+#include "bn_kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <immintrin.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+
+#define VL 8
+typedef __m256 vf;
+typedef __m256d vd;
+
+// lanes [0, n) of 8 floats (n in [0, 8]) as a maskload/maskstore mask
+static __m256i mask8f(ptrdiff_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
+static vf vf_load_n(const float *p, ptrdiff_t n) { return _mm256_maskload_ps(p, mask8f(n)); }
+static void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm256_maskstore_ps(p, mask8f(n), v); }
+static void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
+static vf vf_set1(float a) { return _mm256_set1_ps(a); }
+static vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static vd vd_lo(vf a) { return _mm256_cvtps_pd(_mm256_castps256_ps128(a)); }
+static vd vd_hi(vf a) { return _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)); }
+static vd vd_zero(void) { return _mm256_setzero_pd(); }
+static vd vd_set1(double a) { return _mm256_set1_pd(a); }
+static vd vd_add(vd a, vd b) { return _mm256_add_pd(a, b); }
+static vd vd_sub(vd a, vd b) { return _mm256_sub_pd(a, b); }
+static vd vd_fma(vd a, vd b, vd c) { return _mm256_fmadd_pd(a, b, c); }
+static void vd_store(double *p, vd v) { _mm256_storeu_pd(p, v); }
+static vd vd_keep_n(vd a, ptrdiff_t n) {
+    const __m256i keep = _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)n), _mm256_setr_epi64x(0, 1, 2, 3));
+    return _mm256_and_pd(a, _mm256_castsi256_pd(keep));
+}
+static vd vd_finite_or_zero(vd a) {
+    const __m256d abs = _mm256_andnot_pd(_mm256_set1_pd(-0.0), a);
+    return _mm256_and_pd(a, _mm256_cmp_pd(abs, _mm256_set1_pd(INFINITY), _CMP_LT_OQ));
+}
+static vd vd_mul(vd a, vd b) { return _mm256_mul_pd(a, b); }
+static vd vd_fnma(vd a, vd b, vd c) { return _mm256_fnmadd_pd(a, b, c); }
+static vd vd_load(const double *p) { return _mm256_loadu_pd(p); }
+static vf vf_from_vd(vd lo, vd hi) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+}
+static vd vd_load_f(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+static void vf_store_half(float *p, vd v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+static void bn_sfence(void) { _mm_sfence(); }
+
+#include "bn_kernels_impl.h"
+
+BN_KERNELS_TABLE(avx2);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * bn_kernels_avx512.c - the kernels with AVX-512F (16 floats, 8 doubles per vector); compiled
+ * with -mavx512f -mfma (CMakeLists.txt), called only on CPUs that have them (bn_dispatch.c).
+ */
+#include "bn_kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <immintrin.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+
+#define VL 16
+typedef __m512 vf;
+typedef __m512d vd;
+
+static __mmask16 mask16(ptrdiff_t n) { return (__mmask16)((1u << n) - 1u); } // n in [0, 16]
+static __mmask8 mask8(ptrdiff_t n) { return (__mmask8)((1u << n) - 1u); }    // n in [0, 8]
+
+static vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+static vf vf_load_n(const float *p, ptrdiff_t n) { return _mm512_maskz_loadu_ps(mask16(n), p); }
+static void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm512_mask_storeu_ps(p, mask16(n), v); }
+static void vf_stream(float *p, vf v) { _mm512_stream_ps(p, v); }
+static vf vf_set1(float a) { return _mm512_set1_ps(a); }
+static vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static vd vd_lo(vf a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
+static vd vd_hi(vf a) {
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
+static vd vd_zero(void) { return _mm512_setzero_pd(); }
+static vd vd_set1(double a) { return _mm512_set1_pd(a); }
+static vd vd_add(vd a, vd b) { return _mm512_add_pd(a, b); }
+static vd vd_sub(vd a, vd b) { return _mm512_sub_pd(a, b); }
+static vd vd_fma(vd a, vd b, vd c) { return _mm512_fmadd_pd(a, b, c); }
+static void vd_store(double *p, vd v) { _mm512_storeu_pd(p, v); }
+static vd vd_keep_n(vd a, ptrdiff_t n) { return _mm512_maskz_mov_pd(mask8(n), a); }
+static vd vd_finite_or_zero(vd a) {
+    const __mmask8 finite = _mm512_cmp_pd_mask(_mm512_abs_pd(a), _mm512_set1_pd(INFINITY), _CMP_LT_OQ);
+    return _mm512_maskz_mov_pd(finite, a);
+}
+static vd vd_mul(vd a, vd b) { return _mm512_mul_pd(a, b); }
+static vd vd_fnma(vd a, vd b, vd c) { return _mm512_fnmadd_pd(a, b, c); }
+static vd vd_load(const double *p) { return _mm512_loadu_pd(p); }
+static vf vf_from_vd(vd lo, vd hi) {
+    const __m256 l = _mm512_cvtpd_ps(lo), h = _mm512_cvtpd_ps(hi);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(l)),
+                                               _mm256_castps_pd(h), 1));
+}
+static vd vd_load_f(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+static void vf_store_half(float *p, vd v) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(v)); }
+static void bn_sfence(void) { _mm_sfence(); }
+
+#include "bn_kernels_impl.h"
+
+BN_KERNELS_TABLE(avx512);
+
+#endif

@@ -1,0 +1,696 @@
+/*
+ * bn_kernels_impl.h - the kernels of bn_kernels.h, written once over small vector helpers that
+ * the including file defines before including this one (bn_kernels_generic.c, _avx2.c,
+ * _avx512.c), then packed into that file's table with BN_KERNELS_TABLE(name).
+ *
+ * Helpers: vf holds VL floats, vd holds VL/2 doubles.
+ *   vf_load, vf_load_n (first n lanes, the rest 0; never reads past them), vf_store,
+ *   vf_store_n, vf_stream (aligned non-temporal store), vf_set1, vf_sub, vf_fma (a*b + c),
+ *   vd_lo, vd_hi (exact float -> double of the lower / upper half), vd_zero, vd_set1, vd_add,
+ *   vd_sub, vd_mul, vd_fma (a*b + c), vd_fnma (c - a*b), vd_load, vd_store, vd_keep_n (lanes
+ *   >= n set to 0), vd_finite_or_zero, vf_from_vd (two vd rounded to one vf), vd_load_f (HV
+ *   floats loaded as doubles), vf_store_half (a vd rounded and stored as HV floats), bn_sfence.
+ *
+ * N = batch, C = channels, S = spatial size. Views and sums: see bn_kernels.h.
+ *
+ * Lanes. Rows view: every column has its own accumulators and adds its rows in order, so a
+ * column's sums do not depend on the tile it is in. Runs view: element p of a run goes to lane
+ * p mod LANES (LANES = 2*NV*VL/2 doubles), and the lanes are added by a fixed pairwise tree.
+ * NV float vectors are in flight per step: enough independent additions to hide their latency.
+ *
+ * In place (out == x, dinp == dy or dinp == x): every element is read before it is written, in
+ * the same step, so these pointers are not restrict.
+ */
+
+#define NV 4            // float vectors per tile (rows view) or per lane group (runs view)
+#define TILE (NV * VL)  // columns per tile; lanes of the runs view
+#define HV (VL / 2)     // doubles per vd
+
+static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
+
+// lanes [0, n) of 2*NV double vectors into d[] (as sums, so that the lane order is that of memory)
+static void lanes_store(double *d, const vd *v) {
+    for (int i = 0; i < 2 * NV; i++) vd_store(d + i * HV, v[i]);
+}
+
+// x - k of NV float vectors, in double, as 2*NV vectors (exact: two floats)
+#define BN_DIFF(d, v, k, i)                                                                        \
+    do {                                                                                           \
+        (d)[0] = vd_sub(vd_lo(v), (k)[2 * (i)]);                                                   \
+        (d)[1] = vd_sub(vd_hi(v), (k)[2 * (i) + 1]);                                               \
+    } while (0)
+
+// x - k of the float vector at p, converted as it is loaded (no shuffle), as 2 vectors
+#define BN_DIFF_AT(d, p, k, i)                                                                     \
+    do {                                                                                           \
+        (d)[0] = vd_sub(vd_load_f(p), (k)[2 * (i)]);                                               \
+        (d)[1] = vd_sub(vd_load_f((p) + HV), (k)[2 * (i) + 1]);                                    \
+    } while (0)
+
+// s1 += d, s2 += d*d of one float vector's two halves
+static void acc_stats(vd *s1, vd *s2, const vd *d) {
+    s1[0] = vd_add(s1[0], d[0]);
+    s1[1] = vd_add(s1[1], d[1]);
+    s2[0] = vd_fma(d[0], d[0], s2[0]);
+    s2[1] = vd_fma(d[1], d[1], s2[1]);
+}
+
+// shifted sums -> block total and m2; n values, k the shift (exact)
+static void shifted_result(double *sum, double *m2, double n, double k, double s1, double s2) {
+    if (n == 0.0) {
+        *sum = 0.0;
+        *m2 = 0.0;
+        return;
+    }
+    *sum = n * k + s1;
+    const double m = s2 - s1 * s1 / n;
+    *m2 = m < 0.0 ? 0.0 : m; // rounding only; NaN stays NaN
+}
+
+// ----------------------------------------------------------------------------
+// rows view
+//
+// Reductions walk rows in slabs: for each slab of rows, each tile of TILE columns, the slab's
+// rows, with the tile's accumulators in registers. Walking one tile down a whole block instead
+// would, for a row stride of a multiple of 4 KiB (C = 1024), put every row in the same L1 set
+// (64 sets of 64 bytes) and miss on each access. A slab is `ways` rows per L1 set period of the
+// stride: 16 rows for C = 1024 (slightly more than the 12 ways of recent x86 L1s: the longer
+// sequential run per row pays for the few lines refetched from L2), 64 rows for C = 64 (256-byte
+// rows, 16 before a set repeats). Between slabs the accumulators wait in small arrays (at most
+// BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds its rows in order, so the
+// slab height changes no result.
+
+// rows per slab for a row stride of ld floats and `ways` rows per L1 set: row starts repeat
+// their set every 4096/g rows, g the largest power of two dividing the stride in bytes
+static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t ways) {
+    const ptrdiff_t bytes = ld * (ptrdiff_t)sizeof(float), g = bytes & -bytes;
+    const ptrdiff_t period = g >= 4096 ? 1 : 4096 / g;
+    return ways * period < 64 ? ways * period : 64;
+}
+
+// the first n (< TILE) columns of one row into the accumulators
+static void stats_part(vd *s1, vd *s2, const vd *k, const float *xr, ptrdiff_t n) {
+    for (int i = 0; i < NV; i++) {
+        const ptrdiff_t ni = clampn(n - i * VL, VL);
+        if (ni == 0) break;
+        const vf v = vf_load_n(xr + i * VL, ni);
+        vd d[2];
+        BN_DIFF(d, v, k, i);
+        d[0] = vd_keep_n(d[0], clampn(ni, HV));
+        d[1] = vd_keep_n(d[1], clampn(ni - HV, HV));
+        acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+    }
+}
+
+// rows [0, nr) of one tile of tw columns into the accumulators of the arrays at k, a1, a2
+static void stats_tile(double *a1, double *a2, const double *ks, const float *x, ptrdiff_t ld,
+                       ptrdiff_t nr, ptrdiff_t tw) {
+    vd k[2 * NV], s1[2 * NV], s2[2 * NV];
+    for (int i = 0; i < 2 * NV; i++) {
+        k[i] = vd_load(ks + i * HV);
+        s1[i] = vd_load(a1 + i * HV);
+        s2[i] = vd_load(a2 + i * HV);
+    }
+    if (tw == TILE) {
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            for (int i = 0; i < NV; i++) {
+                vd d[2];
+                BN_DIFF_AT(d, x + r * ld + i * VL, k, i);
+                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+            }
+        }
+    } else {
+        for (ptrdiff_t r = 0; r < nr; r++) stats_part(s1, s2, k, x + r * ld, tw);
+    }
+    lanes_store(a1, s1);
+    lanes_store(a2, s2);
+}
+
+static void cl_stats(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
+                     ptrdiff_t tailn, ptrdiff_t wn) {
+    // sum, m2: (wn,)
+    // x: (nrows, ld) and a partial row of tailn
+    double ks[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
+    const ptrdiff_t kn = nrows > 0 ? wn : tailn; // K: the first row (or the partial one)
+    for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+        for (int i = 0; i < NV; i++) {
+            const vf v = vf_load_n(x + w0 + i * VL, clampn(kn - w0 - i * VL, VL));
+            vd_store(ks + w0 + 2 * i * HV, vd_finite_or_zero(vd_lo(v)));
+            vd_store(ks + w0 + (2 * i + 1) * HV, vd_finite_or_zero(vd_hi(v)));
+        }
+        for (ptrdiff_t j = w0; j < w0 + TILE; j++) a1[j] = a2[j] = 0.0;
+    }
+    const ptrdiff_t slab = slab_rows(ld, 16);
+    for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
+        const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab;
+        for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+            stats_tile(a1 + w0, a2 + w0, ks + w0, x + r0 * ld + w0, ld, nr,
+                       wn - w0 < TILE ? wn - w0 : TILE);
+        }
+    }
+    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
+        stats_tile(a1 + w0, a2 + w0, ks + w0, x + nrows * ld + w0, ld, 1,
+                   tailn - w0 < TILE ? tailn - w0 : TILE);
+    }
+    if (nrows == 0) { // only the partial row: some columns have no value
+        for (ptrdiff_t j = 0; j < wn; j++) {
+            shifted_result(&sum[j], &m2[j], (double)(j < tailn), ks[j], a1[j], a2[j]);
+        }
+        return;
+    }
+    const double n0 = (double)nrows, n1 = n0 + 1.0, i0 = 1.0 / n0, i1 = 1.0 / n1;
+    for (ptrdiff_t j = 0; j < wn; j++) { // branch-free, so that it vectorizes
+        const int t = j < tailn;
+        const double n = t ? n1 : n0, inv = t ? i1 : i0, m = a2[j] - a1[j] * (a1[j] * inv);
+        sum[j] = n * ks[j] + a1[j];
+        m2[j] = m < 0.0 ? 0.0 : m; // rounding only; NaN stays NaN
+    }
+}
+
+static int aligned_vf(const float *p) { return ((uintptr_t)p % (sizeof(float) * VL)) == 0; }
+
+// The elementwise kernels walk 4 rows at a time, column vector by column vector: 4 sequential
+// streams for the prefetchers, the constants of a vector loaded once for the 4 rows, and (per
+// column vector) all 4 rows read before any is written, so that a row stride of a multiple of
+// 4 KiB does not make a load wait for the store to the row above it (4K aliasing).
+
+static void cl_apply(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
+                     ptrdiff_t wn, const float *mh, const float *sc, const float *sh,
+                     int stream) {
+    // out, x: (nrows, ld) and a partial row of tailn
+    // mh, sc, sh: (wn,)
+    const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
+    ptrdiff_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const float *x0 = x + r * ld;
+        float *o0 = out + r * ld;
+        ptrdiff_t j = 0;
+        for (; j + VL <= wn; j += VL) {
+            const vf m = vf_load(mh + j), s = vf_load(sc + j), h = vf_load(sh + j);
+            const vf y0 = vf_fma(vf_sub(vf_load(x0 + j), m), s, h);
+            const vf y1 = vf_fma(vf_sub(vf_load(x0 + ld + j), m), s, h);
+            const vf y2 = vf_fma(vf_sub(vf_load(x0 + 2 * ld + j), m), s, h);
+            const vf y3 = vf_fma(vf_sub(vf_load(x0 + 3 * ld + j), m), s, h);
+            if (st) {
+                vf_stream(o0 + j, y0);
+                vf_stream(o0 + ld + j, y1);
+                vf_stream(o0 + 2 * ld + j, y2);
+                vf_stream(o0 + 3 * ld + j, y3);
+            } else {
+                vf_store(o0 + j, y0);
+                vf_store(o0 + ld + j, y1);
+                vf_store(o0 + 2 * ld + j, y2);
+                vf_store(o0 + 3 * ld + j, y3);
+            }
+        }
+        if (j < wn) {
+            const ptrdiff_t t = wn - j;
+            const vf m = vf_load_n(mh + j, t), s = vf_load_n(sc + j, t), h = vf_load_n(sh + j, t);
+            for (int i = 0; i < 4; i++) {
+                const vf v = vf_load_n(x0 + i * ld + j, t);
+                vf_store_n(o0 + i * ld + j, vf_fma(vf_sub(v, m), s, h), t);
+            }
+        }
+    }
+    for (; r <= nrows; r++) { // the last rows and the partial row
+        const ptrdiff_t n = r < nrows ? wn : tailn;
+        for (ptrdiff_t j = 0; j < n; j += VL) {
+            const ptrdiff_t t = n - j < VL ? n - j : VL;
+            const vf y = vf_fma(vf_sub(vf_load_n(x + r * ld + j, t), vf_load_n(mh + j, t)),
+                                vf_load_n(sc + j, t), vf_load_n(sh + j, t));
+            vf_store_n(out + r * ld + j, y, t);
+        }
+    }
+    if (stream) bn_sfence();
+}
+
+// t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
+static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float *xr,
+                      ptrdiff_t n) {
+    for (int i = 0; i < NV; i++) {
+        const ptrdiff_t ni = clampn(n - i * VL, VL);
+        if (ni == 0) break;
+        const vf g = ni == VL ? vf_load(dyr + i * VL) : vf_load_n(dyr + i * VL, ni);
+        const vd g0 = vd_lo(g), g1 = vd_hi(g);
+        t1[2 * i] = vd_add(t1[2 * i], g0);
+        t1[2 * i + 1] = vd_add(t1[2 * i + 1], g1);
+        if (xr == NULL) continue;
+        const vf v = ni == VL ? vf_load(xr + i * VL) : vf_load_n(xr + i * VL, ni);
+        vd d[2];
+        BN_DIFF(d, v, m, i);
+        d[0] = vd_keep_n(d[0], clampn(ni, HV)); // a NaN mean of a lane past n stays out
+        d[1] = vd_keep_n(d[1], clampn(ni - HV, HV));
+        t2[2 * i] = vd_fma(g0, d[0], t2[2 * i]);
+        t2[2 * i + 1] = vd_fma(g1, d[1], t2[2 * i + 1]);
+    }
+}
+
+// rows [0, nr) of one tile of tw columns into the sums of the arrays at a1, a2
+static void sums_tile(double *a1, double *a2, const double *md, const float *dy, const float *x,
+                      ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
+    vd m[2 * NV], t1[2 * NV], t2[2 * NV];
+    for (int i = 0; i < 2 * NV; i++) {
+        m[i] = vd_load(md + i * HV);
+        t1[i] = vd_load(a1 + i * HV);
+        t2[i] = vd_load(a2 + i * HV);
+    }
+    if (tw == TILE && x != NULL) {
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            for (int i = 0; i < NV; i++) {
+                const float *gp = dy + r * ld + i * VL;
+                const vd g0 = vd_load_f(gp), g1 = vd_load_f(gp + HV);
+                vd d[2];
+                BN_DIFF_AT(d, x + r * ld + i * VL, m, i);
+                t1[2 * i] = vd_add(t1[2 * i], g0);
+                t1[2 * i + 1] = vd_add(t1[2 * i + 1], g1);
+                t2[2 * i] = vd_fma(g0, d[0], t2[2 * i]);
+                t2[2 * i + 1] = vd_fma(g1, d[1], t2[2 * i + 1]);
+            }
+        }
+    } else {
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            sums_part(t1, t2, m, dy + r * ld, x != NULL ? x + r * ld : NULL, tw);
+        }
+    }
+    lanes_store(a1, t1);
+    lanes_store(a2, t2);
+}
+
+static void cl_sums(double *t1, double *t2, const float *dy, const float *x, const float *mean,
+                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn) {
+    // t1, t2, mean: (wn,)
+    // dy, x: (nrows, ld) and a partial row of tailn
+    double md[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
+    const ptrdiff_t wt = (wn + TILE - 1) / TILE * TILE; // the columns of whole tiles
+    for (ptrdiff_t j = 0; j < wt; j++) {
+        md[j] = j < wn ? (double)mean[j] : 0.0;
+        a1[j] = a2[j] = 0.0;
+    }
+    const ptrdiff_t slab = slab_rows(ld, 16);
+    for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
+        const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
+        for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+            sums_tile(a1 + w0, a2 + w0, md + w0, dy + at + w0, x != NULL ? x + at + w0 : NULL, ld,
+                      nr, wn - w0 < TILE ? wn - w0 : TILE);
+        }
+    }
+    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
+        const ptrdiff_t at = nrows * ld + w0;
+        sums_tile(a1 + w0, a2 + w0, md + w0, dy + at, x != NULL ? x + at : NULL, ld, 1,
+                  tailn - w0 < TILE ? tailn - w0 : TILE);
+    }
+    for (ptrdiff_t j = 0; j < wn; j++) {
+        t1[j] = a1[j];
+        t2[j] = x != NULL ? a2[j] : 0.0;
+    }
+}
+
+// dinp = k*((dy - a) - (x - m)*b) in double, rounded once to float
+static vf dinp_vec(vf g, vf v, const vd *m, const vd *a, const vd *b, const vd *k) {
+    const vd t0 = vd_fnma(vd_sub(vd_lo(v), m[0]), b[0], vd_sub(vd_lo(g), a[0]));
+    const vd t1 = vd_fnma(vd_sub(vd_hi(v), m[1]), b[1], vd_sub(vd_hi(g), a[1]));
+    return vf_from_vd(vd_mul(t0, k[0]), vd_mul(t1, k[1]));
+}
+
+// the same for the HV floats at dy, x into o: converted as they are loaded, stored as converted
+static void dinp_half(float *o, const float *dy, const float *x, vd m, vd a, vd b, vd k) {
+    vf_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_f(x), m), b, vd_sub(vd_load_f(dy), a)), k));
+}
+
+static void cl_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
+                    ptrdiff_t tailn, ptrdiff_t wn, const double *cm, const double *ca,
+                    const double *cb, const double *ck, int stream) {
+    // dinp, dy, x: (nrows, ld) and a partial row of tailn
+    // cm, ca, cb, ck: (wn,) rounded up to a multiple of VL, the padding finite
+    (void)stream; // the double results are stored in halves: no streaming stores here
+    ptrdiff_t r = 0;
+    for (; r + 4 <= nrows; r += 4) { // 4 rows at a time, as in cl_apply
+        const ptrdiff_t at = r * ld;
+        ptrdiff_t j = 0;
+        for (; j + HV <= wn; j += HV) {
+            const vd m = vd_load(cm + j), a = vd_load(ca + j), b = vd_load(cb + j), k = vd_load(ck + j);
+            for (int i = 0; i < 4; i++) {
+                dinp_half(dinp + at + i * ld + j, dy + at + i * ld + j, x + at + i * ld + j, m, a, b, k);
+            }
+        }
+        if (j < wn) {
+            const vd m[2] = {vd_load(cm + j), vd_load(cm + j + HV)};
+            const vd a[2] = {vd_load(ca + j), vd_load(ca + j + HV)};
+            const vd b[2] = {vd_load(cb + j), vd_load(cb + j + HV)};
+            const vd k[2] = {vd_load(ck + j), vd_load(ck + j + HV)};
+            const ptrdiff_t t = wn - j;
+            for (int i = 0; i < 4; i++) {
+                const ptrdiff_t e = at + i * ld + j;
+                vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, a, b, k), t);
+            }
+        }
+    }
+    for (; r <= nrows; r++) { // the last rows and the partial row
+        const ptrdiff_t n = r < nrows ? wn : tailn;
+        for (ptrdiff_t j = 0; j < n; j += VL) {
+            const vd m[2] = {vd_load(cm + j), vd_load(cm + j + HV)};
+            const vd a[2] = {vd_load(ca + j), vd_load(ca + j + HV)};
+            const vd b[2] = {vd_load(cb + j), vd_load(cb + j + HV)};
+            const vd k[2] = {vd_load(ck + j), vd_load(ck + j + HV)};
+            const ptrdiff_t t = n - j < VL ? n - j : VL, e = r * ld + j;
+            vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, a, b, k), t);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// runs view
+
+// the pairwise tree over the LANES = TILE lanes: ((l0 + l(T/2)) + ...), fixed by TILE
+static double lanes_total(double *a) {
+    for (int h = TILE / 2; h >= 1; h /= 2) {
+        for (int j = 0; j < h; j++) a[j] += a[j + h];
+    }
+    return a[0];
+}
+
+static void run_stats(double *sum, double *m2, const float *x, ptrdiff_t stride,
+                      ptrdiff_t nruns, ptrdiff_t len) {
+    // x: nruns runs of (len,) at stride
+    const double kd = isfinite(x[0]) ? (double)x[0] : 0.0;
+    vd k[2 * NV], s1[2 * NV], s2[2 * NV];
+    for (int i = 0; i < 2 * NV; i++) {
+        k[i] = vd_set1(kd);
+        s1[i] = s2[i] = vd_zero();
+    }
+    for (ptrdiff_t r = 0; r < nruns; r++) {
+        const float *xr = x + r * stride;
+        ptrdiff_t p = 0;
+        for (; p + TILE <= len; p += TILE) {
+            for (int i = 0; i < NV; i++) {
+                vd d[2];
+                BN_DIFF_AT(d, xr + p + i * VL, k, i);
+                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+            }
+        }
+        if (p < len) stats_part(s1, s2, k, xr + p, len - p);
+    }
+    double a1[TILE], a2[TILE];
+    lanes_store(a1, s1);
+    lanes_store(a2, s2);
+    const double t1 = lanes_total(a1), t2 = lanes_total(a2);
+    shifted_result(sum, m2, (double)(nruns * len), kd, t1, t2);
+}
+
+// first elements of o up to its next VL-float boundary (at most len)
+static ptrdiff_t head_to_aligned(const float *o, ptrdiff_t len) {
+    const ptrdiff_t mis = (ptrdiff_t)(((uintptr_t)o / sizeof(float)) % VL);
+    const ptrdiff_t h = mis == 0 ? 0 : VL - mis;
+    return h < len ? h : len;
+}
+
+static void run_apply(float *out, const float *x, ptrdiff_t stride, ptrdiff_t nruns,
+                      ptrdiff_t len, float mh, float sc, float sh, int stream) {
+    // out, x: nruns runs of (len,) at stride
+    const vf m = vf_set1(mh), s = vf_set1(sc), h = vf_set1(sh);
+    for (ptrdiff_t r = 0; r < nruns; r++) {
+        const float *xr = x + r * stride;
+        float *o = out + r * stride;
+        ptrdiff_t p = 0;
+        if (stream) {
+            p = head_to_aligned(o, len);
+            if (p > 0) vf_store_n(o, vf_fma(vf_sub(vf_load_n(xr, p), m), s, h), p);
+            for (; p + VL <= len; p += VL) {
+                vf_stream(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
+            }
+        } else {
+            for (; p + VL <= len; p += VL) {
+                vf_store(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
+            }
+        }
+        if (p < len) vf_store_n(o + p, vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), len - p);
+    }
+    if (stream) bn_sfence();
+}
+
+static void run_sums(double *t1, double *t2, const float *dy, const float *x, float mean,
+                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
+    // dy, x: nruns runs of (len,) at stride; x may be NULL (then *t2 = 0)
+    vd m[2 * NV], a1[2 * NV], a2[2 * NV];
+    for (int i = 0; i < 2 * NV; i++) {
+        m[i] = vd_set1((double)mean);
+        a1[i] = a2[i] = vd_zero();
+    }
+    for (ptrdiff_t r = 0; r < nruns; r++) {
+        const float *gr = dy + r * stride, *xr = x != NULL ? x + r * stride : NULL;
+        ptrdiff_t p = 0;
+        if (xr != NULL) {
+            for (; p + TILE <= len; p += TILE) {
+                for (int i = 0; i < NV; i++) {
+                    const float *gp = gr + p + i * VL;
+                    const vd g0 = vd_load_f(gp), g1 = vd_load_f(gp + HV);
+                    vd d[2];
+                    BN_DIFF_AT(d, xr + p + i * VL, m, i);
+                    a1[2 * i] = vd_add(a1[2 * i], g0);
+                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], g1);
+                    a2[2 * i] = vd_fma(g0, d[0], a2[2 * i]);
+                    a2[2 * i + 1] = vd_fma(g1, d[1], a2[2 * i + 1]);
+                }
+            }
+        } else {
+            for (; p + TILE <= len; p += TILE) {
+                for (int i = 0; i < NV; i++) {
+                    a1[2 * i] = vd_add(a1[2 * i], vd_load_f(gr + p + i * VL));
+                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_load_f(gr + p + i * VL + HV));
+                }
+            }
+        }
+        if (p < len) sums_part(a1, a2, m, gr + p, xr != NULL ? xr + p : NULL, len - p);
+    }
+    double b1[TILE], b2[TILE];
+    lanes_store(b1, a1);
+    lanes_store(b2, a2);
+    *t1 = lanes_total(b1);
+    *t2 = x != NULL ? lanes_total(b2) : 0.0;
+}
+
+static void run_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t stride,
+                     ptrdiff_t nruns, ptrdiff_t len, double mean, double aa, double bb,
+                     double kk, int stream) {
+    // dinp, dy, x: nruns runs of (len,) at stride: dinp = kk*((dy - aa) - (x - mean)*bb)
+    const vd m[2] = {vd_set1(mean), vd_set1(mean)}, a[2] = {vd_set1(aa), vd_set1(aa)};
+    const vd b[2] = {vd_set1(bb), vd_set1(bb)}, k[2] = {vd_set1(kk), vd_set1(kk)};
+    for (ptrdiff_t r = 0; r < nruns; r++) {
+        const float *gr = dy + r * stride, *xr = x + r * stride;
+        float *o = dinp + r * stride;
+        ptrdiff_t p = 0;
+        const ptrdiff_t head = stream ? head_to_aligned(o, len) : 0;
+        if (head > 0) {
+            vf_store_n(o, dinp_vec(vf_load_n(gr, head), vf_load_n(xr, head), m, a, b, k), head);
+            p = head;
+        }
+        for (; p + VL <= len; p += VL) {
+            const vf y = dinp_vec(vf_load(gr + p), vf_load(xr + p), m, a, b, k);
+            if (stream) vf_stream(o + p, y);
+            else vf_store(o + p, y);
+        }
+        if (p < len) {
+            const vf y = dinp_vec(vf_load_n(gr + p, len - p), vf_load_n(xr + p, len - p), m, a, b, k);
+            vf_store_n(o + p, y, len - p);
+        }
+    }
+    if (stream) bn_sfence();
+}
+
+// ----------------------------------------------------------------------------
+// short runs (NCHW with S < BN_SHORT_RUN): nch runs of len floats, run j at x + j*len (the
+// consecutive channels of one sample), each its own block. Lanes: element p of a run goes to
+// lane p mod 2*VL... of two float vectors' halves (4 vd), added by a fixed tree.
+
+// horizontal sum of 4 vd in a fixed order: ((v0 + v1) + (v2 + v3)), then the lanes pairwise
+static double vd4_total(const vd *v) {
+    double a[4 * HV];
+    for (int i = 0; i < 4; i++) vd_store(a + i * HV, v[i]);
+    for (int h = 2 * HV; h >= 1; h /= 2) {
+        for (int j = 0; j < h; j++) a[j] += a[j + h];
+    }
+    return a[0];
+}
+
+static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len) {
+    // sum, m2: (nch,)
+    // x: nch runs of (len,), contiguous
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const float *xr = x + j * len;
+        const double kd = isfinite(xr[0]) ? (double)xr[0] : 0.0;
+        vd k[4], s1[4], s2[4];
+        for (int i = 0; i < 4; i++) {
+            k[i] = vd_set1(kd);
+            s1[i] = s2[i] = vd_zero();
+        }
+        ptrdiff_t p = 0;
+        for (; p + 2 * VL <= len; p += 2 * VL) {
+            for (int i = 0; i < 2; i++) {
+                vd d[2];
+                BN_DIFF_AT(d, xr + p + i * VL, k, i);
+                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+            }
+        }
+        for (int i = 0; i < 2 && p + i * VL < len; i++) { // the tail, lanes past len kept 0
+            const ptrdiff_t ni = clampn(len - p - i * VL, VL);
+            const vf v = vf_load_n(xr + p + i * VL, ni);
+            vd d[2];
+            BN_DIFF(d, v, k, i);
+            d[0] = vd_keep_n(d[0], clampn(ni, HV));
+            d[1] = vd_keep_n(d[1], clampn(ni - HV, HV));
+            acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+        }
+        shifted_result(&sum[j], &m2[j], (double)len, kd, vd4_total(s1), vd4_total(s2));
+    }
+}
+
+static void short_apply(float *out, const float *x, ptrdiff_t nch, ptrdiff_t len,
+                        const float *mh, const float *sc, const float *sh) {
+    // out, x: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
+        const float *xr = x + j * len;
+        float *o = out + j * len;
+        ptrdiff_t p = 0;
+        for (; p + VL <= len; p += VL) vf_store(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
+        if (p < len) vf_store_n(o + p, vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), len - p);
+    }
+}
+
+static void short_sums(double *t1, double *t2, const float *dy, const float *x,
+                       const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+    // t1, t2, mean: (nch,); dy, x: nch runs of (len,), contiguous; x may be NULL (t2 = 0)
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const float *gr = dy + j * len, *xr = x != NULL ? x + j * len : NULL;
+        vd m[4], a1[4], a2[4];
+        for (int i = 0; i < 4; i++) {
+            m[i] = vd_set1((double)mean[j]);
+            a1[i] = a2[i] = vd_zero();
+        }
+        ptrdiff_t p = 0;
+        for (; p + 2 * VL <= len; p += 2 * VL) sums_part(a1, a2, m, gr + p, xr ? xr + p : NULL, 2 * VL);
+        if (p < len) sums_part(a1, a2, m, gr + p, xr ? xr + p : NULL, len - p);
+        t1[j] = vd4_total(a1);
+        t2[j] = xr != NULL ? vd4_total(a2) : 0.0;
+    }
+}
+
+static void short_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t nch,
+                       ptrdiff_t len, const double *cm, const double *ca, const double *cb,
+                       const double *ck) {
+    // dinp, dy, x: nch runs of (len,), contiguous; cm, ca, cb, ck: (nch,)
+    for (ptrdiff_t j = 0; j < nch; j++) {
+        const vd m[2] = {vd_set1(cm[j]), vd_set1(cm[j])}, a[2] = {vd_set1(ca[j]), vd_set1(ca[j])};
+        const vd b[2] = {vd_set1(cb[j]), vd_set1(cb[j])}, k[2] = {vd_set1(ck[j]), vd_set1(ck[j])};
+        const float *gr = dy + j * len, *xr = x + j * len;
+        float *o = dinp + j * len;
+        ptrdiff_t p = 0;
+        for (; p + VL <= len; p += VL) vf_store(o + p, dinp_vec(vf_load(gr + p), vf_load(xr + p), m, a, b, k));
+        if (p < len) {
+            const ptrdiff_t t = len - p;
+            vf_store_n(o + p, dinp_vec(vf_load_n(gr + p, t), vf_load_n(xr + p, t), m, a, b, k), t);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// per-channel terms: plain loops over arrays, which the compiler vectorizes for each ISA
+
+static int fits_float(double v) { return fabs(v) <= FLT_MAX; } // false for NaN and Inf
+
+// (the struct's pointers are copied to restrict locals: a store through fast, an unsigned char,
+// could otherwise change them, and the loops would not vectorize)
+static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
+    double var[BN_KERNEL_COLS], rstd[BN_KERNEL_COLS];
+    double *restrict cm = t->cm, *restrict cs = t->cs, *restrict cb = t->cb;
+    float *restrict mh = t->mh, *restrict sc = t->sc, *restrict sh = t->sh;
+    unsigned char *restrict fast = t->fast;
+    const double eps = t->eps, count = t->count;
+    if (t->T != NULL) {
+        const double *restrict T = t->T, *restrict M2 = t->M2;
+        float *restrict save_mean = t->save_mean, *restrict save_rstd = t->save_rstd;
+        // divisions: for a constant channel T = M*K exactly, and T/M is then exactly K
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = T[j] / count;   // term 1
+        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count; // term 2
+        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt(var[j] + eps);
+        for (ptrdiff_t j = 0; j < n; j++) {
+            save_mean[j] = (float)cm[j];
+            save_rstd[j] = (float)rstd[j];
+        }
+        if (t->running_mean != NULL) {
+            float *restrict rm = t->running_mean, *restrict rv = t->running_var;
+            const double f = t->momentum, unbias = t->unbias;
+            for (ptrdiff_t j = 0; j < n; j++) {
+                rm[j] = (float)((1.0 - f) * (double)rm[j] + f * cm[j]);
+                rv[j] = (float)((1.0 - f) * (double)rv[j] + f * var[j] * unbias);
+            }
+        }
+    } else {
+        const float *restrict mean = t->mean, *restrict v = t->var;
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = (double)mean[j];
+        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt((double)v[j] + eps);
+    }
+    if (t->gamma != NULL) {
+        const float *restrict gamma = t->gamma;
+        for (ptrdiff_t j = 0; j < n; j++) cs[j] = (double)gamma[j] * rstd[j]; // final scale
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) cs[j] = rstd[j];
+    }
+    if (t->beta != NULL) {
+        const float *restrict beta = t->beta;
+        for (ptrdiff_t j = 0; j < n; j++) cb[j] = (double)beta[j];
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) cb[j] = 0.0;
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const float h = (float)cm[j];
+        const double scale = cs[j], shift = cb[j] - (cm[j] - (double)h) * scale;
+        mh[j] = h;
+        sc[j] = (float)scale;
+        sh[j] = (float)shift;
+        fast[j] = (unsigned char)(fits_float(cm[j]) & fits_float(cb[j]) & fits_float(scale) &
+                                  ((scale == 0.0) | (fabs(scale) >= FLT_MIN)) & fits_float(shift));
+    }
+}
+
+static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
+    const double *restrict t1 = t->t1, *restrict t2 = t->t2;
+    const float *restrict mean = t->mean, *restrict rstd = t->rstd;
+    double *restrict cm = t->cm, *restrict ca = t->ca, *restrict cb = t->cb, *restrict ck = t->ck;
+    float *restrict kf = t->kf;
+    unsigned char *restrict fast = t->fast;
+    const double M = t->M;
+    if (t->gamma != NULL) {
+        const float *restrict gamma = t->gamma;
+        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)gamma[j] * (double)rstd[j]; // final scale
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)rstd[j];
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const double r = (double)rstd[j];
+        const double dbeta = t1[j];       // term 1
+        const double dgamma = r * t2[j];  // term 2
+        ca[j] = dbeta / M;
+        cb[j] = r * dgamma / M;
+        cm[j] = (double)mean[j];
+    }
+    if (t->dbeta != NULL) {
+        float *restrict dbeta = t->dbeta;
+        for (ptrdiff_t j = 0; j < n; j++) dbeta[j] = (float)t1[j];
+    }
+    if (t->dgamma != NULL) {
+        float *restrict dgamma = t->dgamma;
+        for (ptrdiff_t j = 0; j < n; j++) dgamma[j] = (float)((double)rstd[j] * t2[j]);
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const double k = ck[j];
+        kf[j] = (float)k;
+        fast[j] = (unsigned char)(fits_float(k) & ((k == 0.0) | (fabs(k) >= FLT_MIN)));
+    }
+}
+
+#define BN_KERNELS_TABLE(isa)                                                                      \
+    const bn_kernels bn_kernels_##isa = {#isa,        cl_stats,    cl_apply,   cl_sums,            \
+                                         cl_dinp,     run_stats,   run_apply,  run_sums,           \
+                                         run_dinp,    short_stats, short_apply, short_sums,        \
+                                         short_dinp,  fwd_terms,   back_terms}
