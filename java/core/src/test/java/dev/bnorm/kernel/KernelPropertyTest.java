@@ -316,9 +316,12 @@ class KernelPropertyTest {
                 nonFiniteToNaN(actual);
             }
             String what = a.name() + " of " + spec;
-            if (spec.op() != Op.BACKWARD) {
+            if (spec.op() != Op.BACKWARD && !a.tensor()) {
                 Compare.assertClose(expected, actual, Compare.tol(m), Compare.tol(m), what);
             } else if (a.tensor()) {
+                // out = gamma*xhat + beta (and dinp) can cancel terms far larger than the result
+                // (HUGE_OFFSET gives gamma and beta ~1e6 and outputs ~3): float32 can only promise
+                // an error small against the size of the terms, so judge it against the largest output.
                 Compare.assertCloseToScale(Buffers.toDouble(expected), actual, Compare.tol(m), what);
             } else {
                 Compare.assertClose(expected, actual, Compare.sumTol(m), Compare.tol(m), what);
