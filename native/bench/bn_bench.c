@@ -10,7 +10,7 @@
  * the table shows the median over rounds, in microseconds.
  *
  * Variants: bnorm forward training (scale, shift, running statistics), inference, backward
- * (dinp, dgamma, dbeta with scale); the floors, OpenMP loops over the same bytes:
+ * (dinp, dgamma, dbeta with scale); the floors, loops over the same bytes (sums in 16 lanes):
  *   floor fwd 1R1W   out = a*inp + b                      (one read, one write)
  *   floor fwd 2R1W   sum(inp), then out = a*inp + b       (what two passes cost)
  *   floor bwd 2R1W   dinp = a*dout + b*inp

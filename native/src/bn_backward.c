@@ -267,26 +267,19 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
 
 static void task_unit(void *ctx, ptrdiff_t u) { unit_all((const bn_bwd *)ctx, u); }
 
-static ptrdiff_t ncols(const bn_plan *p) { return p->rows ? p->W : p->C; }
-
 static void task_group_sums(void *ctx, ptrdiff_t i) {
     const bn_bwd *d = (const bn_bwd *)ctx;
-    const bn_plan *p = d->p;
     bn_back_scratch *sc = d->scratch;
-    const ptrdiff_t u = i / p->groups, g = i % p->groups;
-    ptrdiff_t b0, b1, w0, wn;
-    bn_plan_group(p, g, &b0, &b1);
-    bn_plan_cols(p, u, &w0, &wn);
-    group_sums(d, u, b0, b1, sc->t1 + g * ncols(p) + w0, sc->t2 + g * ncols(p) + w0);
+    ptrdiff_t u, b0, b1;
+    const ptrdiff_t at = bn_plan_task(d->p, i, &u, &b0, &b1);
+    group_sums(d, u, b0, b1, sc->t1 + at, sc->t2 + at);
 }
 
 static void task_group_dinp(void *ctx, ptrdiff_t i) {
     const bn_bwd *d = (const bn_bwd *)ctx;
-    const bn_plan *p = d->p;
     const bn_back_scratch *sc = d->scratch;
-    const ptrdiff_t u = i / p->groups, g = i % p->groups;
-    ptrdiff_t b0, b1;
-    bn_plan_group(p, g, &b0, &b1);
+    ptrdiff_t u, b0, b1;
+    bn_plan_task(d->p, i, &u, &b0, &b1);
     unit_dinp(d, u, b0, b1, &sc->cols[u]);
 }
 
@@ -301,7 +294,8 @@ static void back_groups(bn_bwd *d, int nthreads) {
         bn_plan_cols(p, u, &w0, &wn);
         for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
         for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
-            const ptrdiff_t at = g * ncols(p) + w0;
+            ptrdiff_t uu, b0, b1;
+            const ptrdiff_t at = bn_plan_task(p, u * p->groups + g, &uu, &b0, &b1);
             for (ptrdiff_t j = 0; j < wn; j++) {
                 t1[j] += sc->t1[at + j];
                 t2[j] += sc->t2[at + j];

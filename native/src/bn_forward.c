@@ -296,26 +296,19 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
 
 static void task_unit(void *ctx, ptrdiff_t u) { unit_all((const bn_fwd *)ctx, u); }
 
-static ptrdiff_t ncols(const bn_plan *p) { return p->rows ? p->W : p->C; }
-
 static void task_group_stats(void *ctx, ptrdiff_t i) {
     const bn_fwd *f = (const bn_fwd *)ctx;
-    const bn_plan *p = f->p;
     bn_fwd_scratch *sc = f->scratch;
-    const ptrdiff_t u = i / p->groups, g = i % p->groups;
-    ptrdiff_t b0, b1, w0, wn;
-    bn_plan_group(p, g, &b0, &b1);
-    bn_plan_cols(p, u, &w0, &wn);
-    group_stats(f, u, b0, b1, sc->T + g * ncols(p) + w0, sc->M2 + g * ncols(p) + w0);
+    ptrdiff_t u, b0, b1;
+    const ptrdiff_t at = bn_plan_task(f->p, i, &u, &b0, &b1);
+    group_stats(f, u, b0, b1, sc->T + at, sc->M2 + at);
 }
 
 static void task_group_apply(void *ctx, ptrdiff_t i) {
     const bn_fwd *f = (const bn_fwd *)ctx;
-    const bn_plan *p = f->p;
     const bn_fwd_scratch *sc = f->scratch;
-    const ptrdiff_t u = i / p->groups, g = i % p->groups;
-    ptrdiff_t b0, b1;
-    bn_plan_group(p, g, &b0, &b1);
+    ptrdiff_t u, b0, b1;
+    bn_plan_task(f->p, i, &u, &b0, &b1);
     unit_apply(f, u, b0, b1, &sc->cols[u]);
 }
 
@@ -331,10 +324,9 @@ static void forward_groups(bn_fwd *f, int nthreads) {
         ptrdiff_t w0, wn;
         bn_plan_cols(p, u, &w0, &wn);
         for (ptrdiff_t g = 0; g < p->groups && train; g++) {
-            ptrdiff_t b0, b1;
-            bn_plan_group(p, g, &b0, &b1);
+            ptrdiff_t uu, b0, b1;
+            const ptrdiff_t at = bn_plan_task(p, u * p->groups + g, &uu, &b0, &b1);
             const double ng = bn_plan_values(p, b0, b1);
-            const ptrdiff_t at = g * ncols(p) + w0;
             merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, ng, b1 == p->blocks);
             n += ng;
         }

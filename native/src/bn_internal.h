@@ -37,7 +37,7 @@
 #define BN_CHUNK 256           // rows view: wide columns per unit (the length of stack arrays)
 #define BN_MIN_WIDE 64         // rows view: k rows of C < 64 channels make one wide row of k*C
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
-#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // a unit is cut into groups of at least this much
+#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 #define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
@@ -56,9 +56,9 @@
  * BN_SHORT_UNIT_BYTES of values, so that the output pass reads them from L2), walked sample by
  * sample (their runs are contiguous), and a block is one sample: one run per channel.
  *
- * Both: a unit's blocks are cut into `groups` contiguous groups, more than one only for a unit
- * of more than BN_GROUP_BYTES and when there are few units (units*groups <= BN_MAX_GROUPS), so
- * that a few large units still spread over threads. Blocks, groups and their order depend only on (layout, N, C, S): statistics are
+ * Both: a unit's blocks are cut into `groups` contiguous groups of at least BN_GROUP_BYTES of
+ * values (so more than one only for a unit of 2*BN_GROUP_BYTES or more), and only while
+ * units*groups <= BN_MAX_GROUPS, so that a few large units still spread over threads. Blocks, groups and their order depend only on (layout, N, C, S): statistics are
  * computed per block, merged over the blocks of a group in order, then over the groups in order,
  * whichever threads ran them.
  */
@@ -86,6 +86,10 @@ BN_HIDDEN void bn_plan_runs_block(const bn_plan *p, ptrdiff_t c, ptrdiff_t b, pt
                                   ptrdiff_t *stride, ptrdiff_t *nruns, ptrdiff_t *len);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);
+// task i of a job over (unit, group) pairs: unit *u, its blocks [*b0, *b1); returns where the
+// task's columns start in a scratch array of per-(group, column) sums
+BN_HIDDEN ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b0,
+                                 ptrdiff_t *b1);
 
 // values per column in blocks [b0, b1); the partial row's columns have one more if b1 is last
 BN_HIDDEN double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1);

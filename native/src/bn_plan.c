@@ -98,6 +98,16 @@ void bn_plan_runs_block(const bn_plan *p, ptrdiff_t c, ptrdiff_t b, ptrdiff_t *o
     }
 }
 
+ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b0,
+                       ptrdiff_t *b1) {
+    const ptrdiff_t g = i % p->groups;
+    ptrdiff_t w0, wn;
+    *u = i / p->groups;
+    bn_plan_group(p, g, b0, b1);
+    bn_plan_cols(p, *u, &w0, &wn);
+    return g * (p->rows ? p->W : p->C) + w0;
+}
+
 void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) {
     *b0 = g * p->blocks / p->groups;
     *b1 = (g + 1) * p->blocks / p->groups;

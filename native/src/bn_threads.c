@@ -10,7 +10,7 @@
  * alone, with the same results.
  *
  * Workers are started lazily, at the first call that wants them, and never stop. After a job a
- * worker spins for BN_SPIN_NS (50 us) waiting for the next one, then sleeps on a condition
+ * worker spins for BN_SPIN_NS (200 us) waiting for the next one, then sleeps on a condition
  * variable. Small calls never take the team, so they never wake anyone.
  *
  * Windows builds, and builds without C11 atomics, are single-threaded: bn_get_num_threads()

@@ -96,26 +96,29 @@ static int run_all(const shape *s, const problem *p, outputs *o) {
     return ok;
 }
 
+// bt_close of one output, named "<name>: <what>"
+static void close_to(const char *name, const char *what, const float *got, const double *ref,
+                     size_t n, double atol, double rtol) {
+    char label[200];
+    snprintf(label, sizeof label, "%s: %s", name, what);
+    bt_close(label, got, ref, n, atol, rtol);
+}
+
 // the single-threaded outputs against the double references
 static void check_reference(const char *name, const shape *s, const problem *p,
                             const outputs *o) {
     const int64_t M = s->N * s->S;
     const double tol = bt_tol(M);
-    char what[200];
     double *mean = bt_doubles(p->nc), *var = bt_doubles(p->nc), *rstd = bt_doubles(p->nc);
     double *ref = bt_doubles(p->n), *ref_dg = bt_doubles(p->nc), *ref_db = bt_doubles(p->nc);
     ref_stats(mean, var, p->inp, s->layout, s->N, s->C, s->S);
     for (size_t c = 0; c < p->nc; c++) rstd[c] = 1.0 / sqrt(var[c] + 1e-5);
     ref_normalize(ref, p->inp, mean, rstd, p->gamma, p->beta, s->layout, s->N, s->C, s->S);
-    snprintf(what, sizeof what, "%s: out", name);
-    bt_close(what, o->out, ref, p->n, tol, tol);
-    snprintf(what, sizeof what, "%s: save_mean", name);
-    bt_close(what, o->save_mean, mean, p->nc, 1e-12, tol);
-    snprintf(what, sizeof what, "%s: save_rstd", name);
-    bt_close(what, o->save_rstd, rstd, p->nc, 0.0, tol);
+    close_to(name, "out", o->out, ref, p->n, tol, tol);
+    close_to(name, "save_mean", o->save_mean, mean, p->nc, 1e-12, tol);
+    close_to(name, "save_rstd", o->save_rstd, rstd, p->nc, 0.0, tol);
     for (size_t c = 0; c < p->nc; c++) ref_dg[c] = 0.9 * 2.0 + 0.1 * var[c] * (double)M / (double)(M - 1);
-    snprintf(what, sizeof what, "%s: running_var", name);
-    bt_close(what, o->running_var, ref_dg, p->nc, 0.0, tol);
+    close_to(name, "running_var", o->running_var, ref_dg, p->nc, 0.0, tol);
     CHECK(memcmp(o->io, o->out, p->n * sizeof(float)) == 0, "%s: in place != out of place", name);
 
     double *m_in = bt_doubles(p->nc), *r_in = bt_doubles(p->nc);
@@ -124,23 +127,17 @@ static void check_reference(const char *name, const shape *s, const problem *p,
         r_in[c] = 1.0 / sqrt((double)p->var[c] + 1e-3);
     }
     ref_normalize(ref, p->inp, m_in, r_in, p->gamma, p->beta, s->layout, s->N, s->C, s->S);
-    snprintf(what, sizeof what, "%s: inference out", name);
-    bt_close(what, o->inf, ref, p->n, 1e-5, 1e-5);
+    close_to(name, "inference out", o->inf, ref, p->n, 1e-5, 1e-5);
 
     ref_backward(ref, ref_dg, ref_db, p->dout, p->inp, p->gamma, o->save_mean, o->save_rstd, 0,
                  s->layout, s->N, s->C, s->S);
-    snprintf(what, sizeof what, "%s: dinp", name);
-    bt_close(what, o->dinp, ref, p->n, tol * bt_maxabs(ref, p->n), tol);
-    snprintf(what, sizeof what, "%s: dgamma", name);
-    bt_close(what, o->dgamma, ref_dg, p->nc, 1e-9 * (double)M, tol);
-    snprintf(what, sizeof what, "%s: dbeta", name);
-    bt_close(what, o->dbeta, ref_db, p->nc, 1e-9 * (double)M, tol);
+    close_to(name, "dinp", o->dinp, ref, p->n, tol * bt_maxabs(ref, p->n), tol);
+    close_to(name, "dgamma", o->dgamma, ref_dg, p->nc, 1e-9 * (double)M, tol);
+    close_to(name, "dbeta", o->dbeta, ref_db, p->nc, 1e-9 * (double)M, tol);
     ref_backward(ref, ref_dg, ref_db, p->dout, p->inp, p->gamma, p->mean, p->rstd_g, 1,
                  s->layout, s->N, s->C, s->S);
-    snprintf(what, sizeof what, "%s: dinp (global)", name);
-    bt_close(what, o->ginp, ref, p->n, tol * bt_maxabs(ref, p->n), tol);
-    snprintf(what, sizeof what, "%s: dgamma (global)", name);
-    bt_close(what, o->gdgamma, ref_dg, p->nc, 1e-9 * (double)M, tol);
+    close_to(name, "dinp (global)", o->ginp, ref, p->n, tol * bt_maxabs(ref, p->n), tol);
+    close_to(name, "dgamma (global)", o->gdgamma, ref_dg, p->nc, 1e-9 * (double)M, tol);
     free(mean); free(var); free(rstd); free(ref); free(ref_dg); free(ref_db); free(m_in);
     free(r_in);
 }
