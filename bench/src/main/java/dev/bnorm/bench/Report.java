@@ -345,7 +345,10 @@ public final class Report {
                     .append(" (JDK ").append(str(jmhRun, "jdkVersion")).append("), JMH ").append(str(jmhRun, "jmhVersion"))
                     .append(", args ").append(jmhRun.get("jvmArgs")).append("\n");
             jmhSettings.forEach((type, settings) -> md.append("- JMH ").append(type).append(": ").append(settings).append("\n"));
-            md.append("- Threads: 1 everywhere (the bnorm kernels are single-threaded)\n");
+            String team = System.getenv("BNORM_NUM_THREADS");
+            md.append("- Threads: one JMH thread; bnorm's native thread team: ")
+                    .append(team != null ? team + " (BNORM_NUM_THREADS)" : "the JVM's available processors (BNORM_NUM_THREADS unset)")
+                    .append("; the peers: as stated below\n");
         }
         for (Peer p : peers) {
             md.append("- ").append(p.name()).append(": ");
