@@ -243,9 +243,18 @@ public abstract class Module implements AutoCloseable {
         children.forEach((k, m) -> m.collect(prefix + k + ".", list));
     }
 
-    /** Sets every parameter gradient of this module and its children to zero. */
+    /**
+     * Sets every parameter gradient of this module and its children to zero; all are checked
+     * (open, this thread) before the first is cleared.
+     */
     public void zeroGrad() {
-        for (Parameter p : parameters()) {
+        List<Parameter> all = parameters();
+        for (Parameter p : all) {
+            if (!p.grad().isAlive()) {
+                throw new IllegalStateException("zeroGrad: the gradient of " + p + " is closed; no gradient was cleared");
+            }
+        }
+        for (Parameter p : all) {
             p.grad().fill(0f);
         }
     }

@@ -100,27 +100,33 @@ public abstract sealed class Optimizer implements AutoCloseable permits SGD, Ada
      */
     public final void step() {
         checkOpen();
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
-            if (!p.value().isAlive() || !p.grad().isAlive()) {
-                throw new IllegalStateException("params[" + i + "]: " + p + " is closed (value " + p.value()
-                        + ", grad " + p.grad() + "); no parameter was updated");
-            }
-            p.value().segment(); // throws WrongThreadException now rather than after some updates
-            p.grad().segment();
-        }
+        checkParameters("no parameter was updated");
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             update(i, p.value().segment(), p.grad().segment(), p.value().size());
         }
     }
 
+    /** Throws unless every parameter's value and gradient is open and accessible from this thread. */
+    private void checkParameters(String consequence) {
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            if (!p.value().isAlive() || !p.grad().isAlive()) {
+                throw new IllegalStateException("params[" + i + "]: " + p + " is closed (value " + p.value()
+                        + ", grad " + p.grad() + "); " + consequence);
+            }
+            p.value().segment(); // throws WrongThreadException now rather than after some changes
+            p.grad().segment();
+        }
+    }
+
     /** Updates parameter {@code i} (its value {@code v} from its gradient {@code g}, {@code n} floats); cannot fail. */
     abstract void update(int i, MemorySegment v, MemorySegment g, long n);
 
-    /** Sets every parameter's gradient to zero. */
+    /** Sets every parameter's gradient to zero (all parameters are checked first, as for {@link #step()}). */
     public final void zeroGrad() {
         checkOpen();
+        checkParameters("no gradient was cleared");
         for (Parameter p : params) {
             p.grad().fill(0f);
         }

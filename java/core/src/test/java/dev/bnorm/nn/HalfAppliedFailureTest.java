@@ -63,6 +63,39 @@ class HalfAppliedFailureTest {
     }
 
     @Test
+    void zeroGradWithOneClosedGradientClearsNone() {
+        try (Linear layer = new Linear(3, 2, true, 5);
+             SGD sgd = new SGD(layer.parameters(), 0.1, 0, 0)) {
+            layer.weight().grad().fill(1f);
+            float[] grad = layer.weight().grad().toArray();
+            layer.bias().grad().close();
+            assertMessage(IllegalStateException.class, "no gradient was cleared", sgd::zeroGrad);
+            assertMessage(IllegalStateException.class, "no gradient was cleared", layer::zeroGrad);
+            assertArrayEquals(grad, layer.weight().grad().toArray());
+        }
+    }
+
+    @Test
+    void adamsStepCountAtItsLimitSaturatesAndTheUpdateStaysFinite() {
+        try (Linear layer = new Linear(3, 2, true, 5);
+             Adam adam = Adam.builder(layer.parameters()).build()) {
+            Map<String, Long> limit = new java.util.HashMap<>();
+            adam.state().counters().keySet().forEach(k -> limit.put(k, Long.MAX_VALUE));
+            adam.state().loadStateDict(adam.state().stateDict(), limit);
+            layer.weight().grad().fill(1f);
+            layer.bias().grad().fill(1f);
+            float[] weight = layer.weight().value().toArray();
+            adam.step();
+            assertEquals(Long.MAX_VALUE, adam.steps(0));
+            // bias corrections 1: m = 0.1, v = 0.001, p -= 1e-3 * 0.1 / (sqrt(0.001) + 1e-8)
+            float[] after = layer.weight().value().toArray();
+            for (int i = 0; i < after.length; i++) {
+                assertEquals(weight[i] - 1e-3 * 0.1 / Math.sqrt(0.001), after[i], 1e-6, "weight[" + i + "]");
+            }
+        }
+    }
+
+    @Test
     void aFailedForwardKeepsThePreviousOutputAndThePendingBackward() {
         Random random = new Random(63);
         float[] dout = Buffers.gaussian(random, 12, 0, 1);
