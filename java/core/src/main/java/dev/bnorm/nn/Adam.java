@@ -7,7 +7,7 @@ import java.util.function.Function;
  * Adam, PyTorch's update rule ({@code torch.optim.Adam}, 1.13), for each parameter p with
  * gradient g, at step t = 1, 2, ... of that parameter:
  * <pre>
- *   g     = g + weightDecay * p                   (L2 penalty in the gradient; AdamW instead: p = p * (1 - lr * weightDecay))
+ *   g     = g + weightDecay * p                   L2 penalty (AdamW instead: p = p * (1 - lr * weightDecay))
  *   m     = beta1 * m + (1 - beta1) * g           exp_avg
  *   v     = beta2 * v + (1 - beta2) * g * g       exp_avg_sq
  *   vmax  = max(vmax, v)                          with amsgrad (max_exp_avg_sq), then used for v below
@@ -62,7 +62,10 @@ public final class Adam extends AdamBase {
             return this;
         }
 
-        /** The decay rates of the moving averages of the gradient and of its square, each in [0, 1). Default (0.9, 0.999). */
+        /**
+         * The decay rates of the moving averages of the gradient and of its square, each in [0, 1).
+         * Default (0.9, 0.999).
+         */
         public Builder<T> betas(double beta1, double beta2) {
             if (!(beta1 >= 0 && beta1 < 1)) {
                 throw new IllegalArgumentException("beta1: expected a number in [0, 1), got " + beta1);

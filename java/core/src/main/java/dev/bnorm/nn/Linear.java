@@ -299,7 +299,7 @@ public final class Linear extends Module {
 
     /** Options of a {@link Linear}; each setter checks its argument. */
     public static final class Builder {
-        /** Default seeds: distinct for each layer, and the same in every run that builds its layers in the same order. */
+        /** Default seeds: distinct per layer, the same in every run that builds its layers in the same order. */
         private static final AtomicLong NEXT_SEED = new AtomicLong();
 
         private final int in;
