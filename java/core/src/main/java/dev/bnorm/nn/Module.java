@@ -12,7 +12,9 @@ import java.util.function.Function;
 
 /**
  * A layer or a model: {@link #forward} and {@link #backward} over off-heap {@link Tensor}s, with
- * PyTorch's names for its state.
+ * PyTorch's names for its state. Beside {@code import dev.bnorm.nn.*;} import this class by name
+ * ({@code import dev.bnorm.nn.Module;}): otherwise {@code Module} is ambiguous with
+ * {@link java.lang.Module}.
  *
  * <p><b>Forward and backward.</b> {@code forward(inp)} returns the output as a borrowed view of
  * memory the module owns and reuses: its values are valid until the next forward (or close) of
