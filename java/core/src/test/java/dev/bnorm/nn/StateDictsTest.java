@@ -234,6 +234,10 @@ class StateDictsTest {
                     "__metadata__: expected an object of strings"),
             Arguments.of("deep nesting", replace("{\"format\":\"pt\"}", "[".repeat(100) + "]".repeat(100)),
                     "expected at most 64 levels of nesting"),
+            Arguments.of("a million-digit integer", replace("[8,6]", "[8," + "6".repeat(1_000_000) + "]"),
+                    "header: expected JSON, at offset 69: expected a number of at most 100 characters, got 1000000"),
+            Arguments.of("a string of 2^24 + 1 characters", replace("\"pt\"", "\"" + "p".repeat((1 << 24) + 1) + "\""),
+                    "expected a string of at most 16777216 characters, got more"),
             Arguments.of("negative counter", (UnaryOperator<byte[]>) b -> withCounter(b, -1),
                     "1.num_batches_tracked: expected a count >= 0, got -1"));
     }
