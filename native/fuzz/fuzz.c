@@ -77,9 +77,10 @@ static float value(uint64_t *s, unsigned int mode, int nonneg) {
     case 1: v = (float)((int)(mix(s) % 5) - 2); break;                   // constant channels, zeros
     case 2: v = (float)(1000.0 + (unit(s) - 0.5) * 1e-3); break;         // offset >> spread
     case 3:
-        if ((mode / 6) % 3 == 2) { // near FLT_MAX: +-[0.25, 1]*FLT_MAX scaled by 2^-(0..63)
+        if ((mode / 6) % 3 == 2) { // near FLT_MAX: +-[0.25, 1]*FLT_MAX, a quarter scaled by 2^-(0..63)
             const double m = FLT_MAX * (1.0 - 0.75 * unit(s));
-            v = (float)ldexp(mix(s) % 2 ? -m : m, -(int)(mix(s) % 64));
+            const int e = mix(s) % 4 == 0 ? (int)(mix(s) % 64) : 0;
+            v = (float)ldexp(mix(s) % 2 ? -m : m, -e);
         } else {
             v = (float)(1e7 + (unit(s) - 0.5)); // huge offset
         }
