@@ -225,6 +225,22 @@ public final class Tensor implements AutoCloseable {
         return segment;
     }
 
+    /**
+     * Whether this tensor's memory and {@code other}'s share at least one byte: true for a tensor
+     * and its {@link #reshape}, a {@link #wrap} of (part of) its segment, or any other view of the
+     * same memory, whatever the objects. Compares address ranges only (closed tensors included).
+     */
+    public boolean overlaps(Tensor other) {
+        long a = segment.address();
+        long b = other.segment.address();
+        return a < b + 4 * other.size && b < a + 4 * size;
+    }
+
+    /** Whether {@code other} is this tensor's memory exactly: the same address, format and shape. */
+    public boolean sameMemory(Tensor other) {
+        return segment.address() == other.segment.address() && sameShape(other);
+    }
+
     /** Whether this tensor owns (and frees on close) its memory. */
     public boolean ownsMemory() {
         return arena != null;

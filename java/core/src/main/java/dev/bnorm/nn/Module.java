@@ -408,4 +408,23 @@ public abstract class Module implements AutoCloseable {
             throw new IllegalStateException("dout: " + dout + " is closed");
         }
     }
+
+    /**
+     * Throws unless {@code t} (argument {@code name}) is clear of {@code owned} (may be null),
+     * memory this module writes during the call ({@code what}): no byte in common, or, when
+     * {@code inPlace}, exactly the same memory (a computation that reads each element before it
+     * writes it). A view, reshape or wrap of a module's own output counts, not just the same object.
+     */
+    static void checkClear(String name, Tensor t, String what, Tensor owned, boolean inPlace) {
+        if (owned == null || !t.overlaps(owned) || (inPlace && t.sameMemory(owned))) {
+            return;
+        }
+        throw new IllegalArgumentException(name + ": expected memory apart from this module's " + what
+                + (inPlace ? " or exactly it" : "") + ", got " + t + " at " + range(t) + " overlapping "
+                + owned + " at " + range(owned));
+    }
+
+    private static String range(Tensor t) {
+        return "[0x" + Long.toHexString(t.segment().address()) + ", +" + 4 * t.size() + ")";
+    }
 }

@@ -52,6 +52,10 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
                         + labels[i]);
             }
         }
+        if (grad != null && logits.overlaps(grad)) {
+            throw new IllegalArgumentException("logits: expected memory apart from this loss's gradient (written while"
+                    + " logits are read), got " + logits + " overlapping " + grad);
+        }
         ready = false;
         if (grad == null || !grad.sameShape(logits)) {
             if (grad != null) {
