@@ -171,6 +171,7 @@ public abstract class Module implements AutoCloseable {
             throw new IllegalArgumentException("state: expected a map, got null");
         }
         Map<String, Tensor> targets = stateDict();
+        targets.forEach(Module::checkWritable);
         checkKeys("state", targets.keySet(), state.keySet());
         for (Map.Entry<String, Tensor> e : targets.entrySet()) {
             Tensor src = state.get(e.getKey());
@@ -210,6 +211,17 @@ public abstract class Module implements AutoCloseable {
             throw new IllegalArgumentException(what + ": expected the keys " + new TreeSet<>(expected)
                     + ", got missing keys " + missing + " and unexpected keys " + unexpected);
         }
+    }
+
+    /**
+     * Throws unless the model's tensor {@code key} can be written by this thread: a load checks every
+     * target before it writes any, so that a closed one cannot leave the model half-loaded.
+     */
+    static void checkWritable(String key, Tensor t) {
+        if (!t.isAlive()) {
+            throw new IllegalStateException(key + ": expected an open tensor in the model, got " + t);
+        }
+        t.segment(); // WrongThreadException for a tensor confined to another thread
     }
 
     /** One entry of the state, in PyTorch's order: exactly one of tensor (with parameter or not) and counter. */
