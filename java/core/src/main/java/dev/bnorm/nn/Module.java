@@ -35,7 +35,9 @@ import java.util.function.Function;
  * <p><b>Threads.</b> A module is not thread-safe and is confined to the thread that created it,
  * like the tensors it owns (confined arenas): calling it from another thread throws
  * {@link WrongThreadException} before anything is read or written. To use a model on another
- * thread, create it there. Using a closed module throws {@link IllegalStateException}.
+ * thread, create it there. Using a closed module throws {@link IllegalStateException}. Once the
+ * creating thread has ended, {@link #close()} (and only that) works from any thread, so a model
+ * made on a short-lived thread can still be freed.
  *
  * <p><b>Writing a module.</b> Subclasses register their state in the constructor
  * ({@link #registerParameter}, {@link #registerBuffer}, {@link #registerCounter},
@@ -258,7 +260,9 @@ public abstract class Module implements AutoCloseable {
         if (closed) {
             return;
         }
-        checkThread();
+        if (owner.isAlive()) {
+            checkThread();
+        }
         closed = true;
         for (Module child : children.values()) {
             child.close();

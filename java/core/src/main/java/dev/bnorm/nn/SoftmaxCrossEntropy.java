@@ -121,7 +121,9 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
     @Override
     public void close() {
         if (!closed) {
-            check();
+            if (owner.isAlive()) { // once the creator has ended, any thread may close
+                check();
+            }
             closed = true;
             if (grad != null) {
                 grad.close();
