@@ -379,6 +379,25 @@ static void inference_any_threads(float *out, const float *inp, const float *mea
     free(other);
 }
 
+// inference with mean, var (C,) against the double reference, at 1 and 4 threads; out: (N,C,S)
+static void check_inference(float *out, const float *inp, const float *mean, const float *var,
+                            int layout, int64_t N, int64_t C, int64_t S, const char *name,
+                            const char *step) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    char what[200];
+    double *dmean = bt_doubles(nc), *rstd = bt_doubles(nc), *ref = bt_doubles(n);
+    for (size_t c = 0; c < nc; c++) {
+        dmean[c] = mean[c];
+        rstd[c] = 1.0 / sqrt((double)var[c] + 1e-5);
+    }
+    ref_normalize(ref, inp, dmean, rstd, NULL, NULL, layout, N, C, S);
+    inference_any_threads(out, inp, mean, var, NULL, NULL, 0u, layout, N, C, S, name);
+    CHECK(bt_all_finite(out, n), "%s: inference out %s not finite", name, step);
+    snprintf(what, sizeof what, "%s: inference out %s", name, step);
+    bt_close(what, out, ref, n, 1e-6, 1e-6);
+    free(dmean); free(rstd); free(ref);
+}
+
 // channels: 0: x = 3e38, mean = -3e38, var = 4 (out 2.9999964e38); 1: x = -FLT_MAX,
 // mean = 1e37, var = +Inf (out 0); 2: x = +-FLT_MAX, mean = 2^103, var = FLT_MAX; 3: the same
 // with mean just below 2^103 (the fast path); 4: N(0,1), mean 0, var 1 (the fast path)
@@ -406,20 +425,11 @@ static void near_float_max_case(int layout, int64_t N, int64_t S) {
             }
         }
     }
-    double *dmean = bt_doubles(nc), *rstd = bt_doubles(nc), *ref = bt_doubles(n);
-    for (size_t c = 0; c < nc; c++) {
-        dmean[c] = mean[c];
-        rstd[c] = 1.0 / sqrt((double)var[c] + 1e-5);
-    }
-    ref_normalize(ref, inp, dmean, rstd, NULL, NULL, layout, N, C, S);
-    inference_any_threads(out, inp, mean, var, NULL, NULL, 0u, layout, N, C, S, name);
-    CHECK(bt_all_finite(out, n), "%s: inference out not finite", name);
+    check_inference(out, inp, mean, var, layout, N, C, S, name, "of given statistics");
     CHECK(out[bt_index(layout, N, C, S, 0, 0, 0)] == 2.9999964e38f, "%s: channel 0: got %.8g",
           name, (double)out[bt_index(layout, N, C, S, 0, 0, 0)]);
     CHECK(out[bt_index(layout, N, C, S, N - 1, 1, S - 1)] == 0.0f, "%s: channel 1: got %g",
           name, (double)out[bt_index(layout, N, C, S, N - 1, 1, S - 1)]);
-    snprintf(what, sizeof what, "%s: inference out", name);
-    bt_close(what, out, ref, n, 1e-6, 1e-6);
 
     // training on +-FLT_MAX (a third +, two thirds -) with gamma = 1e10: scale is a normal
     // float, mean = -FLT_MAX/3 and x - mean overflows float; then inference with the running
@@ -439,7 +449,8 @@ static void near_float_max_case(int layout, int64_t N, int64_t S) {
         rm[c] = 0.0f;
         rv[c] = 1.0f;
     }
-    double *bvar = bt_doubles(nc);
+    double *dmean = bt_doubles(nc), *bvar = bt_doubles(nc), *rstd = bt_doubles(nc);
+    double *ref = bt_doubles(n);
     ref_stats(dmean, bvar, inp, layout, N, C, S);
     for (size_t c = 0; c < nc; c++) rstd[c] = 1.0 / sqrt(bvar[c] + 1e-5);
     ref_normalize(ref, inp, dmean, rstd, gamma, NULL, layout, N, C, S);
@@ -449,15 +460,7 @@ static void near_float_max_case(int layout, int64_t N, int64_t S) {
     CHECK(bt_all_finite(out, n), "%s: training out not finite", name);
     snprintf(what, sizeof what, "%s: training out", name);
     bt_close(what, out, ref, n, 1e-4, 1e-5);
-    for (size_t c = 0; c < nc; c++) {
-        dmean[c] = rm[c];
-        rstd[c] = 1.0 / sqrt((double)rv[c] + 1e-5);
-    }
-    ref_normalize(ref, inp, dmean, rstd, NULL, NULL, layout, N, C, S);
-    inference_any_threads(out, inp, rm, rv, NULL, NULL, 0u, layout, N, C, S, name);
-    CHECK(bt_all_finite(out, n), "%s: inference out after training not finite", name);
-    snprintf(what, sizeof what, "%s: inference out after training", name);
-    bt_close(what, out, ref, n, 1e-6, 1e-6);
+    check_inference(out, inp, rm, rv, layout, N, C, S, name, "after training");
 
     free(inp); free(out); free(mean); free(var); free(dmean); free(rstd); free(ref);
     free(gamma); free(sm); free(sr); free(rm); free(rv); free(bvar);
