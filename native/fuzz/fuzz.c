@@ -76,7 +76,15 @@ static float value(uint64_t *s, unsigned int mode, int nonneg) {
     case 0: v = (float)((2.0 * unit(s) - 1.0) * scales[(mode / 6) % 3]); break; // moderate
     case 1: v = (float)((int)(mix(s) % 5) - 2); break;                   // constant channels, zeros
     case 2: v = (float)(1000.0 + (unit(s) - 0.5) * 1e-3); break;         // offset >> spread
-    case 3: v = (float)(1e7 + (unit(s) - 0.5)); break;                   // huge offset
+    case 3:
+        if ((mode / 6) % 3 == 2) { // near FLT_MAX: +-[0.25, 1]*FLT_MAX, a quarter scaled by 2^-(0..63)
+            const double m = FLT_MAX * (1.0 - 0.75 * unit(s));
+            const int e = mix(s) % 4 == 0 ? (int)(mix(s) % 64) : 0;
+            v = (float)ldexp(mix(s) % 2 ? -m : m, -e);
+        } else {
+            v = (float)(1e7 + (unit(s) - 0.5)); // huge offset
+        }
+        break;
     case 4:                                                              // specials sprinkled
         if (mix(s) % 8 == 0) v = special_values[mix(s) % COUNT_OF(special_values)];
         else v = (float)(10.0 * (2.0 * unit(s) - 1.0));
@@ -266,19 +274,25 @@ static unsigned int broken_rules(const fz_state *st) {
     return broken;
 }
 
-// Every read value finite, |v| <= FZ_MODERATE, variances >= 0, and eps >= FZ_MIN_EPS.
-static int moderate(const fz_state *st) {
+// What the read values promise about the outputs: FZ_FINITE when every read value is finite,
+// |v| <= FZ_MODERATE, variances >= 0 and eps >= FZ_MIN_EPS; FZ_NOT_NAN when the same holds
+// with any finite magnitude (then out = (x - mean)*scale + beta and the rest are finite in
+// double, and rounding to float can only give +-Inf, never NaN); else FZ_ANY.
+enum { FZ_ANY, FZ_NOT_NAN, FZ_FINITE };
+static int promise(const fz_state *st) {
     const fz_api *api = st->api;
-    if (api->has_eps && !(st->k.eps >= FZ_MIN_EPS)) return 0;
+    if (api->has_eps && !(st->k.eps >= FZ_MIN_EPS)) return FZ_ANY;
+    int level = FZ_FINITE;
     for (int i = 0; i < api->nargs; i++) {
         if (st->k.p[i] == NULL || !api->args[i].read) continue;
         for (uint64_t b = 0; b < st->extent[i]; b += sizeof(float)) {
             float v;
             memcpy(&v, (const uint8_t *)st->k.p[i] + b, sizeof v);
-            if (!(fabsf(v) <= FZ_MODERATE) || (api->args[i].nonneg && v < 0.0f)) return 0;
+            if (!isfinite(v) || (api->args[i].nonneg && v < 0.0f)) return FZ_ANY;
+            if (!(fabsf(v) <= FZ_MODERATE)) level = FZ_NOT_NAN;
         }
     }
-    return 1;
+    return level;
 }
 
 static void check_strings(const fz_state *st, int status) {
@@ -293,7 +307,7 @@ static void check_strings(const fz_state *st, int status) {
 }
 
 // After the call: which bytes changed, against what the status allows.
-static void check_after(const fz_state *st, bn_status status, int finite_expected) {
+static void check_after(const fz_state *st, bn_status status, int expected) {
     const fz_api *api = st->api;
     for (int a = 0; a < api->nargs; a++) { // each allocation
         if (st->base[a] == NULL) continue;
@@ -312,14 +326,15 @@ static void check_after(const fz_state *st, bn_status status, int finite_expecte
             }
         }
     }
-    if (!finite_expected) return;
+    if (expected == FZ_ANY) return;
     for (int i = 0; i < api->nargs; i++) {
         if (st->k.p[i] == NULL || !api->args[i].output) continue;
         for (uint64_t b = 0; b < st->extent[i]; b += sizeof(float)) {
             float v;
             memcpy(&v, (const uint8_t *)st->k.p[i] + b, sizeof v);
-            if (!isfinite(v)) {
-                fz_fail(st, "moderate finite input, but %s[%llu] = %g", api->args[i].name,
+            if (expected == FZ_FINITE ? !isfinite(v) : isnan(v)) {
+                fz_fail(st, "%s finite input, but %s[%llu] = %g",
+                        expected == FZ_FINITE ? "moderate" : "huge", api->args[i].name,
                         (unsigned long long)(b / sizeof(float)), (double)v);
             }
         }
@@ -419,7 +434,7 @@ int fz_run(const fz_api *api, fz_call_fn call, const uint8_t *data, size_t size)
         if (st.before[i] == NULL) goto done;
         memcpy(st.before[i], st.base[i], st.size[i]);
     }
-    const int finite_expected = broken == 0 && moderate(&st);
+    const int expected = broken == 0 ? promise(&st) : FZ_ANY;
 
     const bn_status status = call(k);
 
@@ -433,7 +448,7 @@ int fz_run(const fz_api *api, fz_call_fn call, const uint8_t *data, size_t size)
         fz_fail(&st, "status %d (%s), but the call breaks the rules of statuses 0x%x", (int)status,
                 bn_strerror((int)status), broken);
     }
-    check_after(&st, status, finite_expected);
+    check_after(&st, status, expected);
 done:
     for (int i = 0; i < api->nargs; i++) {
         free(st.base[i]);

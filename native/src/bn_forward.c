@@ -22,8 +22,10 @@
  *                                        //   large mean the two big terms cancel and leave
  *                                        //   errors of ~1e-2 in out.
  *                                        //   A channel whose terms float cannot hold (not
- *                                        //   finite, or |scale| out of float's normal range)
- *                                        //   is done in double as (x - mean)*scale + beta.
+ *                                        //   finite, or |scale| out of float's normal range),
+ *                                        //   or where x - mh can overflow (|mh| >= 2^103),
+ *                                        //   is done in double as (x - mean)*scale + beta:
+ *                                        //   training and inference alike.
  *   save_mean    = mean
  *   save_rstd    = rstd
  *   running_mean = (1-f)*running_mean + f*mean            // BN_UPDATE_RUNNING

@@ -598,6 +598,10 @@ static void short_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t n
 
 static int fits_float(double v) { return fabs(v) <= FLT_MAX; } // false for NaN and Inf
 
+// x - mh in float cannot overflow for any finite float x: |x - mh| <= FLT_MAX + |mh|, which
+// rounds to Inf only from FLT_MAX + 2^103 (half of FLT_MAX's ulp) on
+static int no_overflow_sub(float mh) { return fabsf(mh) < 0x1p103f; }
+
 // (the struct's pointers are copied to restrict locals: a store through fast, an unsigned char,
 // could otherwise change them, and the loops would not vectorize)
 static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
@@ -649,7 +653,8 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
         sc[j] = (float)scale;
         sh[j] = (float)shift;
         fast[j] = (unsigned char)(fits_float(cm[j]) & fits_float(cb[j]) & fits_float(scale) &
-                                  ((scale == 0.0) | (fabs(scale) >= FLT_MIN)) & fits_float(shift));
+                                  ((scale == 0.0) | (fabs(scale) >= FLT_MIN)) & fits_float(shift) &
+                                  no_overflow_sub(h));
     }
 }
 

@@ -127,6 +127,7 @@ void test_running_stats(void);
 void test_large_offset(void);
 void test_constant_channel(void);
 void test_nonfinite_isolation(void);
+void test_near_float_max(void);
 void test_num_threads(void);
 void test_threads_identical(void);
 void test_concurrent_calls(void);

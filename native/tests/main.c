@@ -26,6 +26,7 @@ static const struct {
     {"large_offset", test_large_offset},
     {"constant_channel", test_constant_channel},
     {"nonfinite_isolation", test_nonfinite_isolation},
+    {"near_float_max", test_near_float_max},
     {"num_threads", test_num_threads},
     {"threads_identical", test_threads_identical},
     {"concurrent_calls", test_concurrent_calls},

@@ -4,6 +4,7 @@
  *
  * N = batch, C = channels, S = spatial size, M = N*S values per channel.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,5 +354,122 @@ void test_nonfinite_isolation(void) {
     for (int l = 0; l < 3; l++) {
         nonfinite_case(layouts[l], 3);
         nonfinite_case(layouts[l], 1100); // NCHW: runs too long to be short runs
+    }
+}
+
+// ----------------------------------------------------------------------------
+// values near FLT_MAX: x - mean overflows float where (x - mean)*scale + beta does not
+
+// out of bn_forward_inference at 1 and at 4 threads: bit-identical
+static void inference_any_threads(float *out, const float *inp, const float *mean,
+                                  const float *var, const float *gamma, const float *beta,
+                                  unsigned int flags, int layout, int64_t N, int64_t C, int64_t S,
+                                  const char *name) {
+    const size_t n = (size_t)(N * C * S);
+    float *other = bt_floats(n);
+    bn_set_num_threads(1);
+    bn_status st = bn_forward_inference(out, inp, mean, var, gamma, beta, 1e-5, flags, layout, N,
+                                        C, S);
+    CHECK(st == BN_OK, "%s: inference status %d", name, st);
+    bn_set_num_threads(4);
+    st = bn_forward_inference(other, inp, mean, var, gamma, beta, 1e-5, flags, layout, N, C, S);
+    CHECK(st == BN_OK, "%s: inference status %d (4 threads)", name, st);
+    bn_set_num_threads(0);
+    CHECK(memcmp(out, other, n * sizeof(float)) == 0, "%s: 1 and 4 threads differ", name);
+    free(other);
+}
+
+// inference with mean, var (C,) against the double reference, at 1 and 4 threads; out: (N,C,S)
+static void check_inference(float *out, const float *inp, const float *mean, const float *var,
+                            int layout, int64_t N, int64_t C, int64_t S, const char *name,
+                            const char *step) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    char what[200];
+    double *dmean = bt_doubles(nc), *rstd = bt_doubles(nc), *ref = bt_doubles(n);
+    for (size_t c = 0; c < nc; c++) {
+        dmean[c] = mean[c];
+        rstd[c] = 1.0 / sqrt((double)var[c] + 1e-5);
+    }
+    ref_normalize(ref, inp, dmean, rstd, NULL, NULL, layout, N, C, S);
+    inference_any_threads(out, inp, mean, var, NULL, NULL, 0u, layout, N, C, S, name);
+    CHECK(bt_all_finite(out, n), "%s: inference out %s not finite", name, step);
+    snprintf(what, sizeof what, "%s: inference out %s", name, step);
+    bt_close(what, out, ref, n, 1e-6, 1e-6);
+    free(dmean); free(rstd); free(ref);
+}
+
+// channels: 0: x = 3e38, mean = -3e38, var = 4 (out 2.9999964e38); 1: x = -FLT_MAX,
+// mean = 1e37, var = +Inf (out 0); 2: x = +-FLT_MAX, mean = 2^103, var = FLT_MAX; 3: the same
+// with mean just below 2^103 (the fast path); 4: N(0,1), mean 0, var 1 (the fast path)
+static void near_float_max_case(int layout, int64_t N, int64_t S) {
+    const int64_t C = 5;
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    char name[120], what[160];
+    snprintf(name, sizeof name, "%s N=%lld S=%lld near FLT_MAX", bt_layout_name(layout),
+             (long long)N, (long long)S);
+    bt_rng r;
+    bt_rng_seed(&r, 13);
+    float *inp = bt_floats(n), *out = bt_floats(n), *mean = bt_floats(nc), *var = bt_floats(nc);
+    const float means[5] = {-3e38f, 1e37f, 0x1p103f, 0x1.fffffep102f, 0.0f};
+    const float vars[5] = {4.0f, INFINITY, FLT_MAX, FLT_MAX, 1.0f};
+    for (size_t c = 0; c < nc; c++) {
+        mean[c] = means[c];
+        var[c] = vars[c];
+    }
+    for (int64_t b = 0; b < N; b++) {
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t s = 0; s < S; s++) {
+                const float pm = bt_uniform(&r) < 0.5 ? -FLT_MAX : FLT_MAX;
+                const float v[5] = {3e38f, -FLT_MAX, pm, pm, (float)bt_normal(&r)};
+                inp[bt_index(layout, N, C, S, b, c, s)] = v[c];
+            }
+        }
+    }
+    check_inference(out, inp, mean, var, layout, N, C, S, name, "of given statistics");
+    CHECK(out[bt_index(layout, N, C, S, 0, 0, 0)] == 2.9999964e38f, "%s: channel 0: got %.8g",
+          name, (double)out[bt_index(layout, N, C, S, 0, 0, 0)]);
+    CHECK(out[bt_index(layout, N, C, S, N - 1, 1, S - 1)] == 0.0f, "%s: channel 1: got %g",
+          name, (double)out[bt_index(layout, N, C, S, N - 1, 1, S - 1)]);
+
+    // training on +-FLT_MAX (a third +, two thirds -) with gamma = 1e10: scale is a normal
+    // float, mean = -FLT_MAX/3 and x - mean overflows float; then inference with the running
+    // statistics (running_var = +Inf)
+    float *gamma = bt_floats(nc), *sm = bt_floats(nc), *sr = bt_floats(nc), *rm = bt_floats(nc);
+    float *rv = bt_floats(nc);
+    for (int64_t b = 0; b < N; b++) {
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t s = 0; s < S; s++) {
+                const size_t i = bt_index(layout, N, C, S, b, c, s);
+                inp[i] = c == 4 ? (float)bt_normal(&r) : (b * S + s) % 3 == 0 ? FLT_MAX : -FLT_MAX;
+            }
+        }
+    }
+    for (size_t c = 0; c < nc; c++) {
+        gamma[c] = 1e10f;
+        rm[c] = 0.0f;
+        rv[c] = 1.0f;
+    }
+    double *dmean = bt_doubles(nc), *bvar = bt_doubles(nc), *rstd = bt_doubles(nc);
+    double *ref = bt_doubles(n);
+    ref_stats(dmean, bvar, inp, layout, N, C, S);
+    for (size_t c = 0; c < nc; c++) rstd[c] = 1.0 / sqrt(bvar[c] + 1e-5);
+    ref_normalize(ref, inp, dmean, rstd, gamma, NULL, layout, N, C, S);
+    bn_status st = bn_forward_training(out, sm, sr, rm, rv, inp, gamma, NULL, 1e-5, 1.0,
+                                       BN_USE_SCALE | BN_UPDATE_RUNNING, layout, N, C, S);
+    CHECK(st == BN_OK, "%s: training status %d", name, st);
+    CHECK(bt_all_finite(out, n), "%s: training out not finite", name);
+    snprintf(what, sizeof what, "%s: training out", name);
+    bt_close(what, out, ref, n, 1e-4, 1e-5);
+    check_inference(out, inp, rm, rv, layout, N, C, S, name, "after training");
+
+    free(inp); free(out); free(mean); free(var); free(dmean); free(rstd); free(ref);
+    free(gamma); free(sm); free(sr); free(rm); free(rv); free(bvar);
+}
+
+void test_near_float_max(void) {
+    for (int l = 0; l < 3; l++) {
+        near_float_max_case(layouts[l], 3, 1);
+        near_float_max_case(layouts[l], 64, layouts[l] == BN_LAYOUT_NC ? 1 : 100);
+        near_float_max_case(layouts[l], layouts[l] == BN_LAYOUT_NC ? 30000 : 30, layouts[l] == BN_LAYOUT_NC ? 1 : 1100);
     }
 }

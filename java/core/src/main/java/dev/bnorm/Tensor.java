@@ -12,12 +12,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * exactly {@code 4 * size()} bytes in native byte order, row-major over {@link #shape()}.
  *
  * <p><b>Ownership.</b> {@link #zeros} and {@link #of} allocate memory the tensor owns, in its own
- * confined {@link Arena}: {@link #close()} frees it. {@link #wrap} borrows a caller's native
+ * {@link Arena}: {@link #close()} frees it. {@link #wrap} borrows a caller's native
  * segment without copying: {@link #close()} then only ends this tensor's use of it, and the memory
  * lives as long as the caller's arena. {@link #reshape} is a borrowed view of the same memory.
  *
  * <p><b>Threads.</b> An owned tensor is confined to the thread that created it: any access from
- * another thread (including {@link #close()}) throws {@link WrongThreadException}; a borrowed
+ * another thread throws {@link WrongThreadException}, and so does {@link #close()} while that
+ * thread is alive. Once it has ended, any thread may close the tensor (and nothing else), so
+ * that memory created on a short-lived thread can still be freed. The confinement is this
+ * class's check, not the arena's: the arena is shared (closing one costs a handshake with the
+ * JVM's threads, microseconds, which is why modules reuse their tensors), so a segment taken
+ * from {@link #segment()} and handed to another thread is not stopped by the JVM. A borrowed
  * tensor follows the rules of the caller's segment. Closing is idempotent; using a closed tensor
  * throws {@link IllegalStateException}.
  *
@@ -77,21 +82,23 @@ public final class Tensor implements AutoCloseable {
     private final long size;
     private final MemorySegment segment;
     private final Arena arena; // null when borrowed
+    private final Thread owner; // the creator of an owned tensor (and of its views), else null
     private boolean closed;
 
-    private Tensor(Format format, long[] shape, long size, MemorySegment segment, Arena arena) {
+    private Tensor(Format format, long[] shape, long size, MemorySegment segment, Arena arena, Thread owner) {
         this.format = format;
         this.shape = shape;
         this.size = size;
         this.segment = segment;
         this.arena = arena;
+        this.owner = owner;
     }
 
     /** A new tensor of zeros that owns its memory. */
     public static Tensor zeros(Format format, long... shape) {
         long[] s = checkShape(format, shape);
         long bytes = 4 * size(s);
-        Arena arena = Arena.ofConfined();
+        Arena arena = Arena.ofShared(); // confined by checkAccess; shared so that close() outlives the thread
         MemorySegment segment;
         try {
             segment = arena.allocate(bytes, ALIGNMENT); // zeroed
@@ -102,7 +109,7 @@ public final class Tensor implements AutoCloseable {
         ALLOCATED_BYTES.addAndGet(bytes);
         ALLOCATIONS.incrementAndGet();
         LIVE_BYTES.addAndGet(bytes);
-        return new Tensor(format, s, bytes / 4, segment, arena);
+        return new Tensor(format, s, bytes / 4, segment, arena, Thread.currentThread());
     }
 
     /** A new tensor that owns its memory, holding a copy of {@code data} (length = product of the shape). */
@@ -124,6 +131,12 @@ public final class Tensor implements AutoCloseable {
      * A tensor over the first {@code 4 * size} bytes of a caller's native segment, without copying.
      * The segment must be native, alive, accessible by this thread, 4-byte aligned and large
      * enough. Closing the tensor does not free the segment.
+     *
+     * <p>A segment mapped from a file ({@code FileChannel.map}) is read by the kernels like any
+     * other memory. If another process truncates the file while it is mapped, reading the pages
+     * past the new end raises SIGBUS inside the native code, which kills the JVM: neither Java nor
+     * bnorm can check for it (the mapping keeps its size in Java's view). Map only files that
+     * nothing truncates while they are in use, or copy the data into a tensor of its own first.
      */
     public static Tensor wrap(MemorySegment segment, Format format, long... shape) {
         if (segment == null) {
@@ -149,7 +162,7 @@ public final class Tensor implements AutoCloseable {
             throw new IllegalArgumentException("segment: expected at least " + bytes + " bytes for shape "
                     + Arrays.toString(s) + ", got " + segment.byteSize());
         }
-        return new Tensor(format, s, bytes / 4, segment.asSlice(0, bytes), null);
+        return new Tensor(format, s, bytes / 4, segment.asSlice(0, bytes), null, null);
     }
 
     /** A borrowed view of this tensor's memory with another format and shape of the same size. */
@@ -160,7 +173,7 @@ public final class Tensor implements AutoCloseable {
             throw new IllegalArgumentException("shape: expected " + size + " elements like " + this + ", got "
                     + Arrays.toString(s) + " (" + size(s) + " elements)");
         }
-        return new Tensor(format, s, size, segment, null);
+        return new Tensor(format, s, size, segment, null, owner); // confined like this tensor
     }
 
     // ---- shape ----
@@ -223,6 +236,22 @@ public final class Tensor implements AutoCloseable {
     public MemorySegment segment() {
         checkAccess();
         return segment;
+    }
+
+    /**
+     * Whether this tensor's memory and {@code other}'s share at least one byte: true for a tensor
+     * and its {@link #reshape}, a {@link #wrap} of (part of) its segment, or any other view of the
+     * same memory, whatever the objects. Compares address ranges only (closed tensors included).
+     */
+    public boolean overlaps(Tensor other) {
+        long a = segment.address();
+        long b = other.segment.address();
+        return a < b + 4 * other.size && b < a + 4 * size;
+    }
+
+    /** Whether {@code other} is this tensor's memory exactly: the same address, format and shape. */
+    public boolean sameMemory(Tensor other) {
+        return segment.address() == other.segment.address() && sameShape(other);
     }
 
     /** Whether this tensor owns (and frees on close) its memory. */
@@ -298,7 +327,11 @@ public final class Tensor implements AutoCloseable {
             return;
         }
         if (arena != null) {
-            arena.close(); // throws WrongThreadException on another thread, leaving the tensor open
+            if (Thread.currentThread() != owner && owner.isAlive()) {
+                throw new WrongThreadException(this + ": confined to thread \"" + owner.getName()
+                        + "\", which is alive, closed from thread \"" + Thread.currentThread().getName() + "\"");
+            }
+            arena.close();
             LIVE_BYTES.addAndGet(-4 * size);
         }
         closed = true;
@@ -336,7 +369,7 @@ public final class Tensor implements AutoCloseable {
         if (!segment.scope().isAlive()) {
             throw new IllegalStateException(this + ": memory is freed (its arena is closed)");
         }
-        if (!segment.isAccessibleBy(Thread.currentThread())) {
+        if (owner != null ? Thread.currentThread() != owner : !segment.isAccessibleBy(Thread.currentThread())) {
             throw new WrongThreadException(this + ": confined to another thread, accessed from thread "
                     + Thread.currentThread().getName());
         }

@@ -27,11 +27,12 @@ abstract sealed class Activation extends Module permits ReLU, Sigmoid {
     public final Tensor forward(Tensor inp) {
         checkUsable();
         checkTensor("inp", inp, Tensor.Format.values());
+        checkClear("inp", inp, "output", output, true);
         Tensor result = output.like(inp);
         MemorySegment x = inp.segment();
         MemorySegment y = result.segment();
         for (long i = 0, n = inp.size(); i < n; i++) {
-            y.setAtIndex(F, i, apply(x.getAtIndex(F, i))); // in place if inp is our own output: still correct
+            y.setAtIndex(F, i, apply(x.getAtIndex(F, i))); // in place if inp is exactly our own output: still correct
         }
         forwarded = true;
         return result;
@@ -41,6 +42,7 @@ abstract sealed class Activation extends Module permits ReLU, Sigmoid {
     public final Tensor backward(Tensor dout) {
         checkUsable();
         checkBackward(dout, output.current(), forwarded ? output.current() : null);
+        checkClear("dout", dout, "input gradient", inputGrad, true);
         Tensor result = inputGrad.like(dout);
         MemorySegment y = output.current().segment();
         MemorySegment dy = dout.segment();

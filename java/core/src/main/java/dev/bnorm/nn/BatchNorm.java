@@ -133,9 +133,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
             throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
                     + inp.c() + " in " + inp);
         }
-        if (inp == output.current()) {
-            throw new IllegalArgumentException("inp: expected a tensor other than this module's own output");
-        }
+        checkClear("inp", inp, "output", output, false); // backward reads inp
         savedInp = null;
         Tensor out = output.like(inp);
         int flags = affine ? USE_SCALE | USE_SHIFT : 0;
@@ -174,6 +172,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     public Tensor backward(Tensor dout) {
         checkUsable();
         checkBackward(dout, output.current(), savedInp);
+        checkClear("dout", dout, "input gradient", inputGrad, true); // bn.h: dinp == dout or inp
+        checkClear("inp (saved by forward)", savedInp, "input gradient", inputGrad, true);
         Tensor dinp = inputGrad.like(dout);
         int flags = (affine ? USE_SCALE : 0) | (savedGlobalStats ? USE_GLOBAL_STATS : 0);
         int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0);

@@ -16,6 +16,15 @@ import java.util.Map;
  * grammar (trailing commas, comments, single quotes, leading zeros, NaN), raw control characters
  * and unpaired surrogates in strings, duplicate keys in an object, content after the value, and
  * nesting deeper than {@value #MAX_DEPTH}.
+ *
+ * <p>Every token is bounded, so that parsing takes time linear in the length of the text and a
+ * hostile text cannot make the parser spend more than a constant per character: a number literal
+ * has at most {@value #MAX_NUMBER_LENGTH} characters (a 64-bit integer needs 20), a string at most
+ * {@value #MAX_STRING_LENGTH} characters, and the whole text at most {@value #MAX_VALUES} values
+ * (every array element, object entry and the root count one). Without the first bound one integer
+ * literal of n digits costs O(n²) ({@code BigInteger}'s decimal conversion); the last bounds the
+ * heap the parsed tree takes (a value costs up to about 100 bytes of heap, whatever its length in
+ * the text).
  */
 final class Json {
 
@@ -28,9 +37,13 @@ final class Json {
     };
 
     static final int MAX_DEPTH = 64;
+    static final int MAX_NUMBER_LENGTH = 100;
+    static final int MAX_STRING_LENGTH = 1 << 24;
+    static final int MAX_VALUES = 1 << 20;
 
     private final String s;
     private int pos;
+    private int values;
 
     private Json(String s) {
         this.s = s;
@@ -74,6 +87,9 @@ final class Json {
     private Object value(int depth) {
         if (pos >= s.length()) {
             throw error("expected a value, got the end of the text");
+        }
+        if (++values > MAX_VALUES) {
+            throw error("expected at most " + MAX_VALUES + " values in the text, got more");
         }
         char c = s.charAt(pos);
         return switch (c) {
@@ -161,6 +177,9 @@ final class Json {
         while (true) {
             if (pos >= s.length()) {
                 throw error("expected '\"' to end the string, got the end of the text");
+            }
+            if (sb.length() >= MAX_STRING_LENGTH && s.charAt(pos) != '"') {
+                throw error("expected a string of at most " + MAX_STRING_LENGTH + " characters, got more");
             }
             char c = s.charAt(pos++);
             if (c == '"') {
@@ -255,6 +274,7 @@ final class Json {
             }
             digits();
         }
+        checkNumberLength(start);
         String text = s.substring(start, pos);
         if (integer) {
             BigInteger big = new BigInteger(text);
@@ -271,6 +291,15 @@ final class Json {
     private void digits() {
         while (isDigit(peek())) {
             pos++;
+        }
+    }
+
+    /** Called with {@code pos} just past the number that began at {@code start}. */
+    private void checkNumberLength(int start) {
+        int length = pos - start;
+        if (length > MAX_NUMBER_LENGTH) {
+            pos = start;
+            throw error("expected a number of at most " + MAX_NUMBER_LENGTH + " characters, got " + length);
         }
     }
 

@@ -4,6 +4,7 @@ import dev.bnorm.Tensor;
 import dev.bnorm.Tensor.Format;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -124,9 +125,7 @@ public final class Linear extends Module {
         if (inp.c() != in) {
             throw new IllegalArgumentException("inp: expected " + in + " features (shape (N, " + in + ")), got " + inp);
         }
-        if (inp == output.current()) {
-            throw new IllegalArgumentException("inp: expected a tensor other than this module's own output");
-        }
+        checkClear("inp", inp, "output", output, false);
         savedInp = null;
         long n = inp.n();
         Tensor result = output.get(Format.NC, n, out);
@@ -141,6 +140,14 @@ public final class Linear extends Module {
     public Tensor backward(Tensor dout) {
         checkUsable();
         checkBackward(dout, output.current(), savedInp);
+        // written here, in this order: the input gradient (read: dout), then the parameter
+        // gradients (read: dout and the saved inp)
+        checkClear("dout", dout, "input gradient", inputGrad, false);
+        checkClear("inp (saved by forward)", savedInp, "input gradient", inputGrad, false);
+        for (Parameter p : bias == null ? List.of(weight) : List.of(weight, bias)) {
+            checkClear("dout", dout, "parameter gradient", p.grad(), false);
+            checkClear("inp (saved by forward)", savedInp, "parameter gradient", p.grad(), false);
+        }
         long n = dout.n();
         Tensor result = inputGrad.get(Format.NC, n, in);
         MemorySegment g = dout.segment();

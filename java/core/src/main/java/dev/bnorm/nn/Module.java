@@ -45,7 +45,9 @@ import java.util.function.Function;
  * <p><b>Threads.</b> A module is not thread-safe and is confined to the thread that created it,
  * like the tensors it owns (confined arenas): calling it from another thread throws
  * {@link WrongThreadException} before anything is read or written. To use a model on another
- * thread, create it there. Using a closed module throws {@link IllegalStateException}.
+ * thread, create it there. Using a closed module throws {@link IllegalStateException}. Once the
+ * creating thread has ended, {@link #close()} (and only that) works from any thread, so a model
+ * made on a short-lived thread can still be freed.
  *
  * <p><b>Writing a module.</b> Subclasses register their state in the constructor
  * ({@link #registerParameter}, {@link #registerBuffer}, {@link #registerCounter},
@@ -185,6 +187,7 @@ public abstract class Module implements AutoCloseable {
             throw new IllegalArgumentException("state: expected a map, got null");
         }
         Map<String, Tensor> targets = stateDict();
+        targets.forEach(Module::checkWritable);
         checkKeys("state", targets.keySet(), state.keySet());
         for (Map.Entry<String, Tensor> e : targets.entrySet()) {
             Tensor src = state.get(e.getKey());
@@ -224,6 +227,17 @@ public abstract class Module implements AutoCloseable {
             throw new IllegalArgumentException(what + ": expected the keys " + new TreeSet<>(expected)
                     + ", got missing keys " + missing + " and unexpected keys " + unexpected);
         }
+    }
+
+    /**
+     * Throws unless the model's tensor {@code key} can be written by this thread: a load checks every
+     * target before it writes any, so that a closed one cannot leave the model half-loaded.
+     */
+    static void checkWritable(String key, Tensor t) {
+        if (!t.isAlive()) {
+            throw new IllegalStateException(key + ": expected an open tensor in the model, got " + t);
+        }
+        t.segment(); // WrongThreadException for a tensor confined to another thread
     }
 
     /** One entry of the state, in PyTorch's order: exactly one of tensor (with parameter or not) and counter. */
@@ -269,7 +283,9 @@ public abstract class Module implements AutoCloseable {
         if (closed) {
             return;
         }
-        checkThread();
+        if (owner.isAlive()) {
+            checkThread();
+        }
         closed = true;
         for (Module child : children.values()) {
             child.close();
@@ -410,6 +426,11 @@ public abstract class Module implements AutoCloseable {
             return view;
         }
 
+        /** All the memory this workspace holds (a call may write any of it), or null before the first. */
+        Tensor memory() {
+            return storage;
+        }
+
         /** The number of floats of memory held (the largest size requested so far), 0 before the first. */
         long capacity() {
             return storage == null ? 0 : storage.size();
@@ -459,5 +480,42 @@ public abstract class Module implements AutoCloseable {
         if (!dout.isAlive()) {
             throw new IllegalStateException("dout: " + dout + " is closed");
         }
+    }
+
+    /**
+     * Throws unless {@code t} (argument {@code name}) is clear of {@code owned} (may be null),
+     * memory this module writes during the call ({@code what}): no byte in common, or, when
+     * {@code inPlace}, exactly the same memory (a computation that reads each element before it
+     * writes it). A view, reshape or wrap of a module's own output counts, not just the same object.
+     */
+    static void checkClear(String name, Tensor t, String what, Tensor owned, boolean inPlace) {
+        if (owned == null || !t.overlaps(owned) || (inPlace && t.sameMemory(owned))) {
+            return;
+        }
+        throw new IllegalArgumentException(name + ": expected memory apart from this module's " + what
+                + (inPlace ? " or exactly it" : "") + ", got " + t + " at " + range(t) + " overlapping "
+                + owned + " at " + range(owned));
+    }
+
+    /**
+     * Throws unless {@code t} (argument {@code name}) is clear of the memory of {@code ws}, which
+     * this module writes during the call ({@code what}): no byte in common with any of the
+     * workspace's memory (a view made at an earlier, larger batch included), or, when
+     * {@code inPlace}, exactly the view the call will write (it starts where the workspace starts
+     * and has {@code t}'s format and shape, as an elementwise output or input gradient does).
+     */
+    static void checkClear(String name, Tensor t, String what, Workspace ws, boolean inPlace) {
+        Tensor memory = ws.memory();
+        if (memory == null || !t.overlaps(memory)
+                || (inPlace && t.segment().address() == memory.segment().address())) {
+            return;
+        }
+        throw new IllegalArgumentException(name + ": expected memory apart from this module's " + what
+                + (inPlace ? " or exactly it" : "") + ", got " + t + " at " + range(t) + " overlapping "
+                + memory + " at " + range(memory));
+    }
+
+    private static String range(Tensor t) {
+        return "[0x" + Long.toHexString(t.segment().address()) + ", +" + 4 * t.size() + ")";
     }
 }

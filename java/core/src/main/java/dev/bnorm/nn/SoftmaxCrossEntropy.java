@@ -53,6 +53,10 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
                         + labels[i]);
             }
         }
+        if (grad != null && logits.overlaps(grad)) {
+            throw new IllegalArgumentException("logits: expected memory apart from this loss's gradient (written while"
+                    + " logits are read), got " + logits + " overlapping " + grad);
+        }
         ready = false;
         MemorySegment x = logits.segment();
         MemorySegment g = grad.get(Format.NC, n, k).segment();
@@ -111,7 +115,9 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
     @Override
     public void close() {
         if (!closed) {
-            check();
+            if (owner.isAlive()) { // once the creator has ended, any thread may close
+                check();
+            }
             closed = true;
             grad.close();
         }

@@ -6,9 +6,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
-import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -16,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -43,7 +46,30 @@ import java.util.function.UnaryOperator;
  * off-heap staging memory, and only then copied into the model. Any problem is a
  * {@link SafetensorsException} and leaves the model exactly as it was; other I/O failures are
  * plain {@link IOException}s, also before any change. Header lengths above {@value #MAX_HEADER}
- * bytes or past the end of the file are refused before anything is allocated for them.
+ * bytes or past the end of the file are refused before anything is allocated for them. Anything
+ * but a regular file (a FIFO, whose opening would block until a writer comes, a device, a
+ * directory) is refused before it is opened. Every tensor of the model is checked to be open and
+ * accessible before anything is read, so a tensor the caller closed cannot leave the model
+ * half-loaded.
+ *
+ * <p>Compatibility: what PyTorch and the reference reader (the {@code safetensors} package)
+ * accept is accepted: {@code "__metadata__": null} or absent, tensor entries with fields besides
+ * {@code dtype}, {@code shape} and {@code data_offsets} (ignored), entries in any order, and a
+ * file without a BatchNorm's {@code num_batches_tracked} (written before PyTorch had it: the
+ * counter is set to 0, as PyTorch's BatchNorm does). What they refuse is refused: metadata other
+ * than null or an object of strings, a field missing, data offsets that overlap, leave a gap,
+ * run backwards or do not cover the data exactly, shapes that are not arrays of integers >= 0.
+ * One deliberate difference: a key twice in one JSON object is refused (the reference reader
+ * keeps the last tensor or metadata entry of a name, and refuses a field twice within an entry).
+ *
+ * <p>The header is parsed in time linear in its length: every JSON token is bounded (numbers at
+ * {@value Json#MAX_NUMBER_LENGTH} characters, strings at {@value Json#MAX_STRING_LENGTH}, nesting
+ * at {@value Json#MAX_DEPTH} levels, {@value Json#MAX_VALUES} values in all; beyond, a
+ * {@link SafetensorsException}). What the header size limit costs in heap: a header of H bytes
+ * needs up to about 6·H (4·H when its text is Latin-1: the bytes, the text and the strings parsed
+ * from it), plus up to about 150 MB for its at most 2^20 values. Measured: a 97 MB header of
+ * ASCII strings loads with {@code -Xmx400m}, one whose strings each hold a character beyond
+ * Latin-1 with {@code -Xmx600m}, 2^20 empty objects (a 3 MB header) with {@code -Xmx120m}.
  */
 public final class StateDicts {
 
@@ -58,6 +84,8 @@ public final class StateDicts {
             Map.entry("BF16", 2), Map.entry("I32", 4), Map.entry("U32", 4), Map.entry("F32", 4),
             Map.entry("F64", 8), Map.entry("I64", 8), Map.entry("U64", 8));
     private static final String METADATA = "__metadata__";
+    private static final String NUM_BATCHES_TRACKED = "num_batches_tracked";
+    private static final Set<String> FIELDS = Set.of("dtype", "shape", "data_offsets");
 
     private StateDicts() {
     }
@@ -157,13 +185,32 @@ public final class StateDicts {
      */
     public static void load(Module module, Path path) throws IOException {
         List<Module.StateEntry> targets = module.stateEntries();
+        for (Module.StateEntry t : targets) { // every tensor written at the end must be writable now
+            if (t.tensor() != null) {
+                Module.checkWritable(t.key(), t.tensor());
+            }
+        }
+        if (path == null) {
+            throw new IllegalArgumentException("path: expected a file, got null");
+        }
+        // before opening: opening a FIFO for reading blocks until a writer comes, perhaps forever
+        BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class);
+        if (!attributes.isRegularFile()) {
+            throw new SafetensorsException(path + ": expected a regular file, got "
+                    + (attributes.isDirectory() ? "a directory" : "a special file (FIFO, socket or device)"));
+        }
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
              Arena staging = Arena.ofConfined()) {
             Reader r = new Reader(ch, path);
             Map<String, Entry> entries = r.header();
-            // the model's view: exactly its keys, with its dtypes and shapes
+            // the model's view: exactly its keys, with its dtypes and shapes; a missing
+            // num_batches_tracked is 0, as PyTorch's BatchNorm loads files written before it existed
             Map<String, Module.StateEntry> byKey = new LinkedHashMap<>();
-            targets.forEach(t -> byKey.put(t.key(), t));
+            targets.forEach(t -> {
+                if (t.counter() == null || !t.key().endsWith(NUM_BATCHES_TRACKED) || entries.containsKey(t.key())) {
+                    byKey.put(t.key(), t);
+                }
+            });
             try {
                 Module.checkKeys("keys", byKey.keySet(), entries.keySet());
             } catch (IllegalArgumentException e) {
@@ -172,6 +219,10 @@ public final class StateDicts {
             List<MemorySegment> data = new ArrayList<>();
             for (Module.StateEntry t : targets) {
                 Entry e = entries.get(t.key());
+                if (e == null) { // a num_batches_tracked the file does not have
+                    data.add(null);
+                    continue;
+                }
                 String dtype = t.tensor() != null ? "F32" : "I64";
                 long[] shape = t.tensor() != null ? t.tensor().shape() : new long[0];
                 if (!e.dtype().equals(dtype)) {
@@ -189,13 +240,14 @@ public final class StateDicts {
                 }
                 data.add(segment);
             }
-            // commit: nothing below can fail (same thread, module open, sizes checked)
+            // commit: nothing below can fail (same thread, module open, every target open, sizes checked)
             for (int i = 0; i < targets.size(); i++) {
                 Module.StateEntry t = targets.get(i);
                 if (t.tensor() != null) {
                     MemorySegment.copy(data.get(i), LE_FLOAT, 0, t.tensor().segment(), FLOAT, 0, t.tensor().size());
                 } else {
-                    t.counter().set(data.get(i).get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0));
+                    t.counter().set(data.get(i) == null ? 0
+                            : data.get(i).get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0));
                 }
             }
         }
@@ -250,13 +302,8 @@ public final class StateDicts {
             ByteBuffer headerBytes = ByteBuffer.allocate((int) length);
             readFully(headerBytes, 8);
             dataStart = 8 + length;
-            String text;
-            try {
-                text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(headerBytes.flip()).toString();
-            } catch (CharacterCodingException e) {
-                throw bad("header: expected UTF-8 text, got invalid bytes (" + e.getMessage() + ")");
-            }
+            checkUtf8(headerBytes.flip());
+            String text = new String(headerBytes.array(), 0, headerBytes.limit(), StandardCharsets.UTF_8);
             Object root;
             try {
                 root = Json.parse(text);
@@ -264,7 +311,7 @@ public final class StateDicts {
                 throw bad("header: expected JSON, " + e.getMessage());
             }
             if (!(root instanceof Map<?, ?> map)) {
-                throw bad("header: expected a JSON object, got " + root);
+                throw bad("header: expected a JSON object, got " + brief(root));
             }
             Map<String, Entry> entries = new LinkedHashMap<>();
             for (Map.Entry<?, ?> e : map.entrySet()) {
@@ -279,18 +326,45 @@ public final class StateDicts {
             return entries;
         }
 
+        /** Refuses malformed UTF-8, decoding through a small buffer (no second copy of the header). */
+        private void checkUtf8(ByteBuffer bytes) throws SafetensorsException {
+            CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT);
+            ByteBuffer in = bytes.duplicate();
+            CharBuffer out = CharBuffer.allocate(8192);
+            CoderResult result;
+            do {
+                result = decoder.decode(in, out.clear(), true);
+                if (result.isUnderflow()) {
+                    result = decoder.flush(out.clear());
+                }
+                if (result.isError()) {
+                    throw bad("header: expected UTF-8 text, got invalid bytes at header byte " + in.position() + " ("
+                            + result + ")");
+                }
+            } while (result.isOverflow());
+        }
+
+        /** null or an object of strings, as the reference reader (an {@code Option<HashMap<String, String>>}). */
         private void checkMetadata(Object value) throws SafetensorsException {
-            if (!(value instanceof Map<?, ?> m) || !m.values().stream().allMatch(v -> v instanceof String)) {
-                throw bad(METADATA + ": expected an object of strings, got " + value);
+            if (value != Json.NULL && (!(value instanceof Map<?, ?> m)
+                    || !m.values().stream().allMatch(v -> v instanceof String))) {
+                throw bad(METADATA + ": expected null or an object of strings, got " + brief(value));
             }
+        }
+
+        /** A value for a message: its text, cut to 200 characters. */
+        private static String brief(Object value) {
+            String text = String.valueOf(value);
+            return text.length() <= 200 ? text : text.substring(0, 200) + "... (" + text.length() + " characters)";
         }
 
         private Entry entry(String key, Object value) throws SafetensorsException {
             if (!(value instanceof Map<?, ?> m)) {
-                throw bad(key + ": expected an object {dtype, shape, data_offsets}, got " + value);
+                throw bad(key + ": expected an object {dtype, shape, data_offsets}, got " + brief(value));
             }
-            if (!m.keySet().equals(Set.of("dtype", "shape", "data_offsets"))) {
-                throw bad(key + ": expected exactly the fields [dtype, shape, data_offsets], got " + m.keySet());
+            if (!m.keySet().containsAll(FIELDS)) { // other fields are ignored, as by the reference reader
+                throw bad(key + ": expected the fields [dtype, shape, data_offsets], got " + m.keySet());
             }
             if (!(m.get("dtype") instanceof String dtype) || !DTYPE_SIZES.containsKey(dtype)) {
                 throw bad(key + ".dtype: expected one of " + DTYPE_SIZES.keySet().stream().sorted().toList()
@@ -322,7 +396,7 @@ public final class StateDicts {
         private long[] integers(String what, Object value, int length) throws SafetensorsException {
             if (!(value instanceof List<?> list) || (length >= 0 && list.size() != length)) {
                 throw bad(what + ": expected an array of " + (length >= 0 ? length + " " : "") + "integers >= 0, got "
-                        + value);
+                        + brief(value));
             }
             long[] result = new long[list.size()];
             for (int i = 0; i < result.length; i++) {

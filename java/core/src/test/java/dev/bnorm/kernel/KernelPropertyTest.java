@@ -35,7 +35,8 @@ import net.jqwik.api.statistics.Statistics;
  * Property-based tests (jqwik) of the kernel contract, {@link NativeKernels} against the pure-Java
  * oracle {@link JavaKernels}: random operations, shapes (valid and not: 0, negative, overflowing,
  * NC with S != 1, null layout), flags and masks (unknown bits too), eps and momentum (NaN, +-Inf,
- * 0, out of range), values (NaN, +-Inf, subnormals, +-0, huge offsets, constant channels) and one
+ * 0, out of range), values (NaN, +-Inf, subnormals, +-0, huge offsets, up to FLT_MAX, constant
+ * channels) and one
  * fault per call (a buffer null or given against its flag, too small, closed, misaligned, on the
  * heap, read-only, in place, overlapping, or the call made from another thread).
  *
@@ -138,7 +139,7 @@ class KernelPropertyTest {
         }
     }
 
-    enum Values { NORMAL, CONSTANT, HUGE_OFFSET, SPECIALS, SUBNORMAL }
+    enum Values { NORMAL, CONSTANT, HUGE_OFFSET, SPECIALS, SUBNORMAL, NEAR_MAX }
 
     enum Fault { NONE, NULL, EXTRA, TOO_SMALL, CLOSED, MISALIGNED, HEAP, READ_ONLY, IN_PLACE, OVERLAP, WRONG_THREAD }
 
@@ -311,7 +312,7 @@ class KernelPropertyTest {
             long floats = a.tensor() ? spec.shape().count() : spec.shape().c();
             float[] expected = Buffers.read(j.args[i], floats);
             float[] actual = Buffers.read(k.args[i], floats);
-            if (spec.values() == Values.SPECIALS) {
+            if (spec.values() == Values.SPECIALS || spec.values() == Values.NEAR_MAX) {
                 nonFiniteToNaN(expected);
                 nonFiniteToNaN(actual);
             }
@@ -387,8 +388,22 @@ class KernelPropertyTest {
 
         private float[] values(Arg a, long count, Random r) {
             float[] v = new float[Math.toIntExact(count)];
+            if (spec.values() == Values.NEAR_MAX && !SMALL_IN_NEAR_MAX.contains(a.name())) {
+                // one sign and one scale per buffer, so that sums do not cancel (see SPECIAL); with
+                // inp and mean of opposite signs x - mean is up to 2*FLT_MAX; a variance is +Inf
+                // one time in eight
+                double scale = Math.scalb((double) Float.MAX_VALUE, -List.of(0, 0, 1, 20, 63).get(r.nextInt(5)));
+                double sign = r.nextBoolean() ? 1 : -1;
+                boolean infinite = a.variance() && r.nextInt(8) == 0;
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = infinite ? Float.POSITIVE_INFINITY
+                                    : (float) ((a.variance() ? 1 : sign) * scale * (0.25 + 0.75 * r.nextDouble()));
+                }
+                return v;
+            }
             for (int i = 0; i < v.length; i++) {
                 v[i] = switch (spec.values()) {
+                    case NEAR_MAX -> (float) r.nextGaussian();
                     case NORMAL -> (float) (r.nextGaussian() * 2 + 0.5);
                     case CONSTANT -> (float) (r.nextInt(3) - 1) * 1.5f;
                     case HUGE_OFFSET -> (float) (1e6 + r.nextGaussian() * 3);
@@ -406,8 +421,15 @@ class KernelPropertyTest {
          * Sprinkled among N(0,1) values. No huge finite values (1e30, FLT_MAX) here: with both signs
          * in a channel their sums cancel catastrophically, and then Java's and native's summation
          * orders give different, equally valid results (mean of {1e30, -1e30, -1.86, 0}: 0 or
-         * -0.46). Large magnitudes are HUGE_OFFSET's, and the C fuzzers take any bit pattern.
+         * -0.46). Large magnitudes are HUGE_OFFSET's and NEAR_MAX's, and the C fuzzers take any
+         * bit pattern.
          */
+        /**
+         * NEAR_MAX gives these N(0,1) values: gamma, beta and rstd of FLT_MAX's size would make
+         * nearly every result infinite, and the interesting range is that of x - mean.
+         */
+        private static final java.util.Set<String> SMALL_IN_NEAR_MAX = java.util.Set.of("gamma", "beta", "rstd");
+
         private static final float[] SPECIAL = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY,
             0.0f, -0.0f, Float.MIN_VALUE, -Float.MIN_VALUE, Float.MIN_NORMAL, -Float.MIN_NORMAL};
 

@@ -8,7 +8,9 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -74,5 +76,33 @@ class JsonTest {
         Arrays.fill(deep, 65, 130, ']');
         assertMessage(IllegalArgumentException.class, "expected at most 64 levels of nesting", () -> Json.parse(new String(deep)));
         assertEquals(List.of(List.of()), Json.parse("[[]]"));
+    }
+
+    /**
+     * A million-digit integer is refused at the length bound, before any conversion (BigInteger's
+     * would take O(n²): 14 s here). The timeout is only a backstop, far above what a linear scan
+     * of a megabyte needs even on a loaded machine; the assertion is the message.
+     */
+    @Test
+    @Timeout(value = 10, unit = TimeUnit.SECONDS)
+    void refusesOverlongTokensAtTheirBound() {
+        String digits = "7".repeat(1_000_000);
+        assertMessage(IllegalArgumentException.class,
+                "at offset 1: expected a number of at most 100 characters, got 1000000", () -> Json.parse("[" + digits + "]"));
+        assertMessage(IllegalArgumentException.class, "at offset 5: expected a number of at most 100 characters, got 1000003",
+                () -> Json.parse("{\"a\":-" + digits + ".5}"));
+        String longest = "-" + "9".repeat(Json.MAX_NUMBER_LENGTH - 1); // at the bound: still parsed
+        assertEquals(List.of(new BigInteger(longest)), Json.parse("[" + longest + "]"));
+
+        assertMessage(IllegalArgumentException.class, "at offset " + (1 + 1 + Json.MAX_STRING_LENGTH)
+                + ": expected a string of at most " + Json.MAX_STRING_LENGTH + " characters, got more",
+                () -> Json.parse("[\"" + "a".repeat(Json.MAX_STRING_LENGTH + 1) + "\"]"));
+        assertEquals(Json.MAX_STRING_LENGTH, ((String) ((List<?>) Json.parse("[\"" + "a".repeat(Json.MAX_STRING_LENGTH)
+                + "\"]")).get(0)).length());
+
+        String zeros = "0,".repeat(Json.MAX_VALUES - 2);
+        assertEquals(Json.MAX_VALUES - 1, ((List<?>) Json.parse("[" + zeros + "0]")).size()); // the root counts one
+        assertMessage(IllegalArgumentException.class, "expected at most " + Json.MAX_VALUES + " values in the text, got more",
+                () -> Json.parse("[" + zeros + "0,0]"));
     }
 }

@@ -64,7 +64,7 @@ class LinearTest {
             assertMessage(IllegalArgumentException.class, "inp: expected format NC, got", () -> lin.forward(wrongFormat));
             assertMessage(IllegalStateException.class, "backward: expected a forward first", () -> lin.backward(ok));
             Tensor out = lin.forward(ok);
-            assertMessage(IllegalArgumentException.class, "inp: expected a tensor other than this module's own output",
+            assertMessage(IllegalArgumentException.class, "inp: expected memory apart from this module's output",
                     () -> lin.forward(out));
             assertMessage(IllegalArgumentException.class, "dout: expected the format and shape of the last output [2, 3]",
                     () -> lin.backward(wrongWidth));

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Fuzzes {@link StateDicts#load} with mutations of a valid file: truncation, flipped bytes (in the
  * header, the length field or the data), huge or wrong header lengths, data offsets past the end
  * or overlapping, broken JSON, duplicate keys, wrong or unknown dtypes, odd shapes, junk added,
- * and combinations of up to three of these. Every load either fails with a
+ * long tokens (numbers, strings, arrays, nesting up to 200,000 characters), and combinations of up to three of these. Every load either fails with a
  * {@link SafetensorsException} and leaves the model bit for bit as it was, or succeeds and the
  * model holds exactly the file's values (a mutated file can still be valid, e.g. a flipped data
  * byte). Any other exception, an {@link OutOfMemoryError}, or a half-loaded model fails the test.
@@ -103,7 +103,7 @@ class SafetensorsFuzzTest {
     /** One random mutation of {@code bytes}; appends its description to {@code how}. */
     static byte[] mutate(byte[] bytes, Random r, StringBuilder how) {
         int headerEnd = headerEnd(bytes);
-        switch (r.nextInt(12)) {
+        switch (r.nextInt(13)) {
             case 0 -> {
                 int length = r.nextInt(bytes.length);
                 how.append(", truncated to ").append(length);
@@ -154,10 +154,43 @@ class SafetensorsFuzzTest {
                 System.arraycopy(bytes, at, c, at + junk.length, bytes.length - at);
                 return c;
             }
+            case 5 -> {
+                if (headerEnd < 0) {
+                    return bytes;
+                }
+                return longToken(bytes, headerEnd, r, how);
+            }
             default -> {
                 return editHeader(bytes, r, how);
             }
         }
+    }
+
+    /**
+     * Replaces a random stretch of the header with one long token (up to 200,000 characters: a
+     * number, a string, many values or deep nesting) and fixes the header length to match, so the
+     * parser, not the length check, must refuse it at a token bound or as broken JSON.
+     */
+    private static byte[] longToken(byte[] bytes, int headerEnd, Random r, StringBuilder how) {
+        int length = 1 + r.nextInt(r.nextBoolean() ? 200 : 200_000);
+        String token = switch (r.nextInt(5)) {
+            case 0 -> "9".repeat(length);
+            case 1 -> "-1." + "0".repeat(length) + "e1";
+            case 2 -> "\"" + "k".repeat(length) + "\"";
+            case 3 -> "[" + "0,".repeat(length) + "0]";
+            default -> "[".repeat(length) + "]".repeat(length);
+        };
+        int at = 8 + r.nextInt(headerEnd - 8);
+        int end = Math.min(headerEnd, at + r.nextInt(16));
+        how.append(", header bytes ").append(at).append("..").append(end).append(" replaced by a token of ")
+                .append(token.length()).append(" characters starting ").append(token, 0, Math.min(8, token.length()));
+        byte[] t = token.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] c = new byte[bytes.length - (end - at) + t.length];
+        System.arraycopy(bytes, 0, c, 0, at);
+        System.arraycopy(t, 0, c, at, t.length);
+        System.arraycopy(bytes, end, c, at + t.length, bytes.length - end);
+        ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN).putLong(0, headerEnd - 8 - (end - at) + t.length);
+        return c;
     }
 
     /** 8 + the header length when that lies within the file, else -1. */
@@ -202,7 +235,10 @@ class SafetensorsFuzzTest {
                 if (o == null) {
                     return bytes;
                 }
-                List<?> offsets = (List<?>) o.get("data_offsets");
+                if (!(o.get("data_offsets") instanceof List<?> offsets && offsets.size() == 2
+                        && offsets.get(0) instanceof Long && offsets.get(1) instanceof Long)) {
+                    return bytes; // an earlier edit broke them
+                }
                 long shift = r.nextInt(9) - 4;
                 entry.put("data_offsets", List.of((Long) offsets.get(0) + shift, (Long) offsets.get(1) + shift));
                 how.append(", ").append(key).append(".data_offsets over ").append(other).append(" shifted ").append(shift);

@@ -227,13 +227,15 @@ class StateDictsTest {
                     + "1.weight, 3.bias, 3.weight], got missing keys [3.bias] and unexpected keys []"),
             Arguments.of("unexpected key", edit(p -> p.header().put("4.weight", Map.of("dtype", "F32",
                     "shape", List.of(1L), "data_offsets", List.of(436L, 440L))), 4), "unexpected keys [4.weight]"),
-            Arguments.of("extra field in an entry", edit(p -> p.entry("0.weight").put("offset", 0L)),
-                    "0.weight: expected exactly the fields [dtype, shape, data_offsets]"),
             Arguments.of("entry not an object", replace("\"0.weight\":{", "\"0.weight\":[{"), "expected ',' or ']'"),
             Arguments.of("metadata not strings", replace("{\"format\":\"pt\"}", "{\"format\":1}"),
-                    "__metadata__: expected an object of strings"),
+                    "__metadata__: expected null or an object of strings"),
             Arguments.of("deep nesting", replace("{\"format\":\"pt\"}", "[".repeat(100) + "]".repeat(100)),
                     "expected at most 64 levels of nesting"),
+            Arguments.of("a million-digit integer", replace("[8,6]", "[8," + "6".repeat(1_000_000) + "]"),
+                    "header: expected JSON, at offset 69: expected a number of at most 100 characters, got 1000000"),
+            Arguments.of("a string of 2^24 + 1 characters", replace("\"pt\"", "\"" + "p".repeat((1 << 24) + 1) + "\""),
+                    "expected a string of at most 16777216 characters, got more"),
             Arguments.of("negative counter", (UnaryOperator<byte[]>) b -> withCounter(b, -1),
                     "1.num_batches_tracked: expected a count >= 0, got -1"));
     }
