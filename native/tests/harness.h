@@ -130,6 +130,10 @@ void test_nonfinite_isolation(void);
 void test_num_threads(void);
 void test_threads_identical(void);
 void test_concurrent_calls(void);
+void test_split_one_part(void);
+void test_split_parts(void);
+void test_split_large_offset(void);
+void test_check_split(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;
