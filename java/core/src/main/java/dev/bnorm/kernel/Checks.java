@@ -447,8 +447,9 @@ public final class Checks {
                 total += n;
             }
             if (!(total >= least)) {
-                throw new IllegalArgumentException(name + ": expected " + (least == 2 ? "more than 1 value" : "at least 1 value")
-                        + " per channel in all parts together, got " + (long) total + " in channel " + ch);
+                throw new IllegalArgumentException(name + ": expected " + (least == 2
+                        ? "more than 1 value per channel when training" : "at least 1 value per channel")
+                        + " (all parts together), got " + (long) total + " in channel " + ch);
             }
         }
     }
