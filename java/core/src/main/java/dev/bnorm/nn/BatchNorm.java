@@ -161,6 +161,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 rstd.setAtIndex(F, c, (float) (1.0 / Math.sqrt(rv.getAtIndex(F, c) + eps)));
             }
         } else {
+            checkValues(inp);
             split.statsLocal(stats.segment(), inp.segment(), inp.format().layout(), inp.n(), inp.c(), inp.s());
             mergeStatistics();
             split.forwardApply(out.segment(), inp.segment(), mean(), rstd(), seg(weight), seg(bias), flags,
@@ -187,6 +188,14 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 all, eps, factor, update ? UPDATE_RUNNING : 0, numFeatures, all.byteSize() / (24L * numFeatures));
         if (update) {
             numBatchesTracked.increment();
+        }
+    }
+
+    /** Batch statistics need more than one value per channel: here, in this batch alone. */
+    void checkValues(Tensor inp) {
+        if (inp.n() * inp.s() == 1) {
+            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
+                    + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
         }
     }
 
