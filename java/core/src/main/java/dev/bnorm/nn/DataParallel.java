@@ -73,9 +73,9 @@ public final class DataParallel extends Module {
 
     @Override
     public Tensor forward(Tensor inp) {
-        checkUsable();
-        checkTensor("inp", inp, Tensor.Format.values());
         return guarded(() -> {
+            checkUsable();
+            checkTensor("inp", inp, Tensor.Format.values());
             gatherCounts(inp.n());
             return module.forward(inp);
         });
@@ -83,8 +83,8 @@ public final class DataParallel extends Module {
 
     /** The forward of a rank without samples in this step (see the class comment). */
     public void forwardNothing() {
-        checkUsable();
         guarded(() -> {
+            checkUsable();
             gatherCounts(0);
             for (SyncBatchNorm s : syncLayers) {
                 s.forwardNothing();
@@ -100,9 +100,9 @@ public final class DataParallel extends Module {
      */
     @Override
     public Tensor backward(Tensor dout) {
-        checkUsable();
-        checkTensor("dout", dout, Tensor.Format.values());
         return guarded(() -> {
+            checkUsable();
+            checkTensor("dout", dout, Tensor.Format.values());
             Tensor d = scaled.like(dout);
             MemorySegment src = dout.segment();
             MemorySegment dst = d.segment();
@@ -118,8 +118,8 @@ public final class DataParallel extends Module {
 
     /** The backward of a rank without samples in this step (see the class comment). */
     public void backwardNothing() {
-        checkUsable();
         guarded(() -> {
+            checkUsable();
             for (int i = syncLayers.size() - 1; i >= 0; i--) {
                 syncLayers.get(i).backwardNothing();
             }
@@ -210,7 +210,7 @@ public final class DataParallel extends Module {
         } catch (CollectiveException e) {
             throw e;
         } catch (RuntimeException | Error e) {
-            collective.abort("rank " + collective.rank() + ": " + e);
+            collective.abort(e.toString()); // the collective names this rank
             throw e;
         }
     }

@@ -165,4 +165,19 @@ class DataParallelTest {
         assertTrue(System.nanoTime() - start < Duration.ofSeconds(10).toNanos());
         assertTrue(e.getMessage().startsWith("rank 1 of 2 failed: java.lang.IllegalArgumentException"), e.getMessage());
     }
+
+    @Test
+    void aRankThatPassesNoTensorEndsEveryRankBeforeAnyCollective() {
+        long start = System.nanoTime();
+        var e = assertThrows(CollectiveException.class, () -> InProcessCollective.run(3, TIMEOUT, col -> {
+            try (DataParallel dp = new DataParallel(SyncBatchNorm.convert(mlp(7), col), col);
+                 Tensor x = Tensor.zeros(Format.NC, 4, IN)) {
+                dp.forward(col.rank() == 2 ? null : x);
+                return null;
+            }
+        }));
+        assertTrue(System.nanoTime() - start < Duration.ofSeconds(10).toNanos());
+        assertEquals("rank 2 of 3 failed: java.lang.IllegalArgumentException: inp: expected a tensor, got null",
+                e.getMessage());
+    }
 }
