@@ -146,6 +146,75 @@ BN_API int bn_set_num_threads(int num_threads);
 /* The number of threads that large calls may use (see bn_set_num_threads). */
 BN_API int bn_get_num_threads(void);
 
+/* ---------------------------------------------------------------------------------------------
+ * Split phase: one batch spread over P parts (processes, threads, ghost batches), normalized as
+ * one batch of M = M_0 + ... + M_{P-1} values per channel, with the statistics combined in a
+ * fixed order so that every part gets bit-identical results:
+ *   forward   1. bn_stats_local on each part: per channel (count, mean, M2) in double
+ *             2. gather the P partials in part order (every part the same), bn_stats_merge:
+ *                mean and rstd of the whole batch in double, running statistics updated
+ *             3. bn_forward_apply on each part: out = gamma*(x - mean)*rstd + beta
+ *   backward  4. bn_backward_reduce on each part: per channel (count, sum(dout),
+ *                sum(dout*(x - mean))) in double
+ *             5. gather the P reductions in part order, bn_backward_apply on each part:
+ *                dinp = gamma*rstd*(dout - sum(dout)/M - xhat*sum(dout*xhat)/M) with the sums
+ *                of all parts; dgamma, dbeta of all parts
+ * The mean stays in double from step 2 on. With P = 1, steps 1-3 give bit-identically the out,
+ * running_mean and running_var of bn_forward_training (and float(mean), float(rstd) are its
+ * save_mean, save_rstd); backward agrees with bn_backward within rounding (it uses the mean and
+ * rstd in double rather than rounded to float, and is the more accurate when |mean| >> std).
+ *
+ * Statistics buffers are double, 8-byte aligned: a partial is (3, C) = [count (C) | mean (C) |
+ * M2 (C)], M2 = sum((x - mean)^2); P partials are (P, 3, C), part p at p*3*C. A part with no
+ * values contributes (0, 0, 0) (the caller writes it; the functions need N, S >= 1). Counts
+ * must be whole numbers in [0, 2^53] (BN_ERR_BAD_DIMENSION otherwise). The statuses and
+ * aliasing rules are those above (any overlap of an output with another buffer, except
+ * out == inp and dinp == dout or dinp == inp, is BN_ERR_ALIAS); BN_ERR_MISALIGNED also when a
+ * double buffer is not 8-byte aligned.
+ */
+
+/* stats: (3, C), written. inp: (N,C,S). M = N*S may be 1. */
+BN_API bn_status bn_stats_local(double *stats, const float *inp,
+                                int layout, int64_t N, int64_t C, int64_t S);
+
+/* Chan's merge of P partials, in order p = 0, 1, ..., P-1, per channel:
+ *   M = sum(count), mean, M2 of the union, var = M2/M (BIASED), rstd = 1/sqrt(var + eps)
+ *   running_mean = (1-f)*running_mean + f*mean, running_var = (1-f)*running_var + f*var*M/(M-1)
+ * mean, rstd: (C,) double, written. running_mean, running_var: (C,) float, updated in place with
+ * BN_UPDATE_RUNNING (f = momentum, as in bn_forward_training), else NULL. stats: (P, 3, C).
+ * Flags: BN_UPDATE_RUNNING. Requires M > 1 in every channel (BN_ERR_SINGLE_VALUE). */
+BN_API bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean,
+                                float *running_var, const double *stats, double eps,
+                                double momentum, unsigned int flags, int64_t C, int64_t P);
+
+/* out = gamma*(x - mean)*rstd + beta, as bn_forward_training computes it. out: (N,C,S), may be
+ * the same buffer as inp. mean, rstd: (C,) double (bn_stats_merge). gamma, beta: (C,) or NULL.
+ * Flags: BN_USE_SCALE, BN_USE_SHIFT. */
+BN_API bn_status bn_forward_apply(float *out, const float *inp, const double *mean,
+                                  const double *rstd, const float *gamma, const float *beta,
+                                  unsigned int flags, int layout, int64_t N, int64_t C, int64_t S);
+
+/* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel.
+ * dout, inp: (N,C,S). mean: (C,) double. */
+BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp,
+                                    const double *mean, int layout, int64_t N, int64_t C,
+                                    int64_t S);
+
+/* With M, T1 = sum(dout), T2 = sum(dout*(x - mean)) the totals of the P reductions in sums
+ * (P, 3, C), added in order p = 0, 1, ..., P-1:
+ *   dinp   = gamma*rstd*((dout - T1/M) - (x - mean)*rstd*rstd*T2/M)   // BN_DIFF_INP
+ *   dgamma = rstd*T2                                                   // BN_DIFF_SCALE
+ *   dbeta  = T1                                                        // BN_DIFF_SHIFT
+ * Each output is written when its bit is in mask and must be NULL otherwise. dinp: (N,C,S), may
+ * be the same buffer as dout or inp. dout, inp: (N,C,S). gamma: (C,) with BN_USE_SCALE, else
+ * NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE. Requires M >= 1 in every channel
+ * (BN_ERR_SINGLE_VALUE). */
+BN_API bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                                   const float *inp, const float *gamma, const double *mean,
+                                   const double *rstd, const double *sums, unsigned int flags,
+                                   unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
+                                   int64_t P);
+
 #ifdef __cplusplus
 }
 #endif

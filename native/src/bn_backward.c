@@ -48,6 +48,12 @@ typedef struct {
     const float *gamma, *mean, *rstd;       // (C,); gamma may be NULL
     int need_sums, stream;
     void *scratch;                          // the team's (bn_back_scratch), for groups
+    // split phase (bn_split.c), with mean, rstd given in double (dmean, drstd):
+    // sums != NULL: write each channel's (count, t1, t2) into sums (3, C), nothing else;
+    // psums != NULL: the terms come from the sums of P parts, (P, 3, C), added in order
+    double *sums;
+    const double *psums, *dmean, *drstd;
+    ptrdiff_t P;
 } bn_bwd;
 
 // the terms of dinp for the columns of one unit (bn_kernels.h, bn_back_terms); the double ones
@@ -74,21 +80,20 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                        double *t2) {
     const bn_plan *p = d->p;
     double s1[BN_CHUNK], s2[BN_CHUNK];
-    float mrep[BN_CHUNK];
+    float mcols[BN_CHUNK]; // the mean of each column's channel (k > 1: w0 = 0, wn = W = k*C)
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
     memset(t1, 0, (size_t)wn * sizeof *t1);
     memset(t2, 0, (size_t)wn * sizeof *t2);
-    const float *mcols = d->mean + w0;
-    if (p->rows && p->k > 1) { // one unit of all W = k*C columns
-        for (ptrdiff_t w = 0; w < p->W; w++) mrep[w] = d->mean[w % p->C];
-        mcols = mrep;
+    for (ptrdiff_t w = 0; w < wn; w++) {
+        const ptrdiff_t c = (w0 + w) % p->C;
+        mcols[w] = d->dmean != NULL ? (float)d->dmean[c] : d->mean[c];
     }
     for (ptrdiff_t b = b0; b < b1; b++) {
         if (p->shorts) { // a block is one sample: a run of each channel
             const ptrdiff_t at = (b * p->C + w0) * p->S;
-            d->kern->short_sums(s1, s2, d->dout + at, d->x_sums ? d->x_sums + at : NULL,
-                                d->mean + w0, wn, p->S);
+            d->kern->short_sums(s1, s2, d->dout + at, d->x_sums ? d->x_sums + at : NULL, mcols,
+                                wn, p->S);
         } else if (p->rows) {
             ptrdiff_t r0, nr, tail;
             bn_plan_rows_block(p, b, &r0, &nr, &tail);
@@ -99,7 +104,7 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
             ptrdiff_t off, stride, nruns, len;
             bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
             d->kern->run_sums(s1, s2, d->dout + off, d->x_sums ? d->x_sums + off : NULL,
-                              d->mean[u], stride, nruns, len);
+                              mcols[0], stride, nruns, len);
         }
         for (ptrdiff_t j = 0; j < wn; j++) {
             t1[j] += s1[j];
@@ -114,10 +119,40 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
 // the kernel's terms of n channels from channel c on (writes dgamma, dbeta), into o from column j
 static void channel_terms(const bn_bwd *d, ptrdiff_t c, ptrdiff_t n, const double *t1,
                           const double *t2, bn_back_cols *o, ptrdiff_t j) {
+    const ptrdiff_t C = d->p->C;
+    if (d->sums != NULL) { // split phase: the sums, with term 2 moved from (float)mean to mean
+        for (ptrdiff_t k = 0; k < n; k++) {
+            const double md = d->dmean[c + k], mf = (double)(float)md;
+            d->sums[c + k] = (double)d->p->M;
+            d->sums[C + c + k] = t1[k];
+            // sum(dout*(x - md)) = sum(dout*(x - mf)) + (mf - md)*sum(dout)
+            d->sums[2 * C + c + k] = t2[k] + (mf - md) * t1[k];
+        }
+        return;
+    }
+    if (d->psums != NULL) { // split phase: the totals of the P parts, channel by channel
+        for (ptrdiff_t k = 0; k < n; k++) {
+            double M = 0.0, g1 = 0.0, g2 = 0.0;
+            for (ptrdiff_t q = 0; q < d->P; q++) {
+                const double *part = d->psums + q * 3 * C;
+                M += part[c + k];
+                g1 += part[C + c + k];
+                g2 += part[2 * C + c + k];
+            }
+            const bn_back_terms t = {&g1, &g2, M, NULL, NULL,
+                                     d->gamma ? d->gamma + c + k : NULL,
+                                     d->dgamma ? d->dgamma + c + k : NULL,
+                                     d->dbeta ? d->dbeta + c + k : NULL, o->cm + j + k,
+                                     o->ca + j + k, o->cb + j + k, o->ck + j + k, o->kf + j + k,
+                                     o->fast + j + k, d->dmean + c + k, d->drstd + c + k};
+            d->kern->back_terms(&t, 1);
+        }
+        return;
+    }
     const bn_back_terms t = {t1, t2, (double)d->p->M, d->mean + c, d->rstd + c,
                              d->gamma ? d->gamma + c : NULL, d->dgamma ? d->dgamma + c : NULL,
                              d->dbeta ? d->dbeta + c : NULL, o->cm + j, o->ca + j, o->cb + j,
-                             o->ck + j, o->kf + j, o->fast + j};
+                             o->ck + j, o->kf + j, o->fast + j, NULL, NULL};
     d->kern->back_terms(&t, n);
 }
 
@@ -140,7 +175,7 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
             }
         }
         channel_terms(d, 0, p->C, s1, s2, o, 0);
-        for (ptrdiff_t w = p->C; w < p->W; w++) {
+        for (ptrdiff_t w = p->C; w < p->W && d->sums == NULL; w++) {
             const ptrdiff_t c = w % p->C;
             o->cm[w] = o->cm[c];
             o->ca[w] = o->ca[c];
@@ -150,7 +185,7 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
             o->fast[w] = o->fast[c];
         }
     }
-    for (ptrdiff_t j = wn; j < (wn + 31) / 32 * 32; j++) { // cl_dinp reads 32 columns at a time
+    for (ptrdiff_t j = wn; j < (wn + 31) / 32 * 32 && d->sums == NULL; j++) { // cl_dinp reads 32 columns at a time
         o->cm[j] = o->ca[j] = o->cb[j] = o->ck[j] = 0.0;
     }
 }
@@ -306,6 +341,22 @@ static void back_groups(bn_bwd *d, int nthreads) {
     if (d->dinp != NULL) bn_run(nthreads, p->units * p->groups, task_group_dinp, d);
 }
 
+// all units of the call, on the team when it is large enough
+static void backward(bn_bwd *d) {
+    const bn_plan *p = d->p;
+    const size_t bytes = (size_t)(p->M * p->C) * sizeof(float);
+    d->stream = d->dinp != NULL && bytes >= BN_STREAM_BYTES;
+    const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0));
+    const ptrdiff_t tasks = p->units * p->groups;
+    const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
+    if (nthreads >= 2 && p->groups > 1) {
+        back_groups(d, nthreads);
+    } else {
+        bn_run(nthreads, p->units, task_unit, d);
+    }
+    if (nthreads >= 2) bn_team_release();
+}
+
 // ----------------------------------------------------------------------------
 // entry point
 
@@ -328,17 +379,30 @@ bn_status bn_backward(float *dinp, float *dgamma, float *dbeta,
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
     bn_bwd d = {&p, bn_kernels_get(), dinp, dgamma, dbeta, dout, x_sums, global ? NULL : inp,
-                gamma, mean, rstd, need_sums, 0, NULL};
-    const size_t bytes = (size_t)(p.M * p.C) * sizeof(float);
-    d.stream = dinp != NULL && bytes >= BN_STREAM_BYTES;
-    const size_t touched = bytes * (size_t)((x_sums ? 1 : 0) + 1 + (dinp != NULL ? 2 : 0));
-    const ptrdiff_t tasks = p.units * p.groups;
-    const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
-    if (nthreads >= 2 && p.groups > 1) {
-        back_groups(&d, nthreads);
-    } else {
-        bn_run(nthreads, p.units, task_unit, &d);
-    }
-    if (nthreads >= 2) bn_team_release();
+                gamma, mean, rstd, need_sums, 0, NULL, NULL, NULL, NULL, NULL, 0};
+    backward(&d);
     return BN_OK;
+}
+
+// ----------------------------------------------------------------------------
+// split phase (bn_split.c validates the arguments first)
+
+void bn_backward_sums(double *sums, const float *dout, const float *inp, const double *mean,
+                      int layout, int64_t N, int64_t C, int64_t S) {
+    bn_plan p;
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_bwd d = {&p, bn_kernels_get(), NULL, NULL, NULL, dout, inp, NULL, NULL, NULL, NULL, 1, 0,
+                NULL, sums, NULL, mean, NULL, 0};
+    backward(&d);
+}
+
+void bn_backward_given(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                       const float *inp, const float *gamma, const double *mean,
+                       const double *rstd, const double *psums, int layout, int64_t N, int64_t C,
+                       int64_t S, int64_t P) {
+    bn_plan p;
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_bwd d = {&p, bn_kernels_get(), dinp, dgamma, dbeta, dout, NULL, inp, gamma, NULL, NULL, 0,
+                0, NULL, NULL, psums, mean, rstd, (ptrdiff_t)P};
+    backward(&d);
 }

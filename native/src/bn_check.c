@@ -218,3 +218,161 @@ bn_status bn_check_backward(const float *dinp, const float *dgamma, const float 
     if (bad_alias(b, nb)) return BN_ERR_ALIAS;
     return BN_OK;
 }
+
+// ----------------------------------------------------------------------------
+// split phase (bn.h): the same rules; double buffers 8-byte aligned; the counts of statistics
+// (data, read only once the buffers are known valid) checked last
+
+// 1 if a non-NULL double buffer is not 8-byte aligned
+static int misaligned_double(const double *const *d, int n) {
+    for (int i = 0; i < n; i++) {
+        if (d[i] != NULL && ((uintptr_t)d[i] & (uintptr_t)7u) != 0) return 1;
+    }
+    return 0;
+}
+
+// P and C of (P, 3, C) doubles: >= 1, and the byte count fits
+static bn_status check_parts(int64_t C, int64_t P) {
+    if (C < 1 || P < 1) return BN_ERR_BAD_DIMENSION;
+    const uint64_t max_doubles = (uint64_t)(PTRDIFF_MAX < INT64_MAX ? PTRDIFF_MAX : INT64_MAX) / 8u;
+    if ((uint64_t)P > max_doubles / 3u / (uint64_t)C) return BN_ERR_OVERFLOW;
+    return BN_OK;
+}
+
+static uintptr_t parts_bytes(int64_t C, int64_t P) {
+    return (uintptr_t)((uint64_t)P * 3u * (uint64_t)C * sizeof(double));
+}
+
+// counts of (P, 3, C) partials: whole numbers in [0, 2^53]; per channel a total >= least
+static bn_status check_counts(const double *parts, int64_t C, int64_t P, double least) {
+    for (int64_t c = 0; c < C; c++) {
+        double total = 0.0;
+        for (int64_t q = 0; q < P; q++) {
+            const double n = parts[q * 3 * C + c];
+            if (!(n >= 0.0 && n <= 9007199254740992.0) || n != floor(n)) return BN_ERR_BAD_DIMENSION;
+            total += n;
+        }
+        if (!(total >= least)) return BN_ERR_SINGLE_VALUE;
+    }
+    return BN_OK;
+}
+
+bn_status bn_check_stats_local(const double *stats, const float *inp, int layout, int64_t N,
+                               int64_t C, int64_t S) {
+    if (stats == NULL || inp == NULL) return BN_ERR_NULL_POINTER;
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    const bn_buf b[] = {{(const float *)stats, (uintptr_t)C * 3u * sizeof(double), 1, 0},
+                        {inp, tensor_bytes(N, C, S), 0, 1}};
+    const double *d[] = {stats};
+    if (misaligned(b, 2) || misaligned_double(d, 1)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 2)) return BN_ERR_ALIAS;
+    return BN_OK;
+}
+
+bn_status bn_check_stats_merge(const double *mean, const double *rstd, const float *running_mean,
+                               const float *running_var, const double *stats, double eps,
+                               double momentum, unsigned int flags, int64_t C, int64_t P) {
+    if (mean == NULL || rstd == NULL || stats == NULL ||
+        missing(running_mean, flags, BN_UPDATE_RUNNING) ||
+        missing(running_var, flags, BN_UPDATE_RUNNING)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~BN_UPDATE_RUNNING) != 0 ||
+        present_without(running_mean, flags, BN_UPDATE_RUNNING) ||
+        present_without(running_var, flags, BN_UPDATE_RUNNING)) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    bn_status st = check_parts(C, P);
+    if (st != BN_OK) return st;
+    if (bad_eps(eps)) return BN_ERR_BAD_EPS;
+    if ((flags & BN_UPDATE_RUNNING) != 0 && !(momentum >= 0.0 && momentum <= 1.0)) {
+        return BN_ERR_BAD_MOMENTUM;
+    }
+    const uintptr_t cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {(const float *)mean, 2 * cb, 1, 0}, {(const float *)rstd, 2 * cb, 1, 0},
+        {running_mean, cb, 1, 0},            {running_var, cb, 1, 0},
+        {(const float *)stats, parts_bytes(C, P), 0, 0},
+    };
+    const double *d[] = {mean, rstd, stats};
+    if (misaligned(b, 5) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 5)) return BN_ERR_ALIAS;
+    return check_counts(stats, C, P, 2.0);
+}
+
+bn_status bn_check_forward_apply(const float *out, const float *inp, const double *mean,
+                                 const double *rstd, const float *gamma, const float *beta,
+                                 unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
+    if (out == NULL || inp == NULL || mean == NULL || rstd == NULL ||
+        missing(gamma, flags, BN_USE_SCALE) || missing(beta, flags, BN_USE_SHIFT)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~(BN_USE_SCALE | BN_USE_SHIFT)) != 0 ||
+        present_without(gamma, flags, BN_USE_SCALE) || present_without(beta, flags, BN_USE_SHIFT)) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {out, tb, 1, 1},
+        {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
+        {gamma, cb, 0, 0}, {beta, cb, 0, 0},
+    };
+    const double *d[] = {mean, rstd};
+    if (misaligned(b, 6) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 6)) return BN_ERR_ALIAS;
+    return BN_OK;
+}
+
+bn_status bn_check_backward_reduce(const double *sums, const float *dout, const float *inp,
+                                   const double *mean, int layout, int64_t N, int64_t C,
+                                   int64_t S) {
+    if (sums == NULL || dout == NULL || inp == NULL || mean == NULL) return BN_ERR_NULL_POINTER;
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {(const float *)sums, 6 * cb, 1, 0},
+        {dout, tb, 0, 1}, {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0},
+    };
+    const double *d[] = {sums, mean};
+    if (misaligned(b, 4) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 4)) return BN_ERR_ALIAS;
+    return BN_OK;
+}
+
+bn_status bn_check_backward_apply(const float *dinp, const float *dgamma, const float *dbeta,
+                                  const float *dout, const float *inp, const float *gamma,
+                                  const double *mean, const double *rstd, const double *sums,
+                                  unsigned int flags, unsigned int mask, int layout, int64_t N,
+                                  int64_t C, int64_t S, int64_t P) {
+    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+    if (missing(dinp, mask, BN_DIFF_INP) || missing(dgamma, mask, BN_DIFF_SCALE) ||
+        missing(dbeta, mask, BN_DIFF_SHIFT) || dout == NULL || inp == NULL ||
+        missing(gamma, flags, BN_USE_SCALE) || mean == NULL || rstd == NULL || sums == NULL) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~BN_USE_SCALE) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(dinp, mask, BN_DIFF_INP) || present_without(dgamma, mask, BN_DIFF_SCALE) ||
+        present_without(dbeta, mask, BN_DIFF_SHIFT)) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    if (mask == 0 || (mask & ~known_mask) != 0) return BN_ERR_BAD_MASK;
+    bn_status st = check_dims(layout, N, C, S);
+    if (st != BN_OK) return st;
+    st = check_parts(C, P);
+    if (st != BN_OK) return st;
+    const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
+    const bn_buf b[] = {
+        {dinp, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
+        {dout, tb, 0, 1}, {inp, tb, 0, 1}, {gamma, cb, 0, 0},
+        {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
+        {(const float *)sums, parts_bytes(C, P), 0, 0},
+    };
+    const double *d[] = {mean, rstd, sums};
+    if (misaligned(b, 9) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 9)) return BN_ERR_ALIAS;
+    return check_counts(sums, C, P, 1.0);
+}

@@ -58,6 +58,10 @@ typedef struct {
     double eps, momentum, unbias;                              // unbias = M/(M-1)
     int stream;
     void *scratch; // the team's (bn_fwd_scratch), when groups run on threads
+    // split phase (bn_split.c): stats != NULL: write each channel's (count, mean, M2) into stats
+    // (3, C) instead of normalizing; dmean != NULL: normalize with mean, rstd given in double
+    double *stats;
+    const double *dmean, *drstd;
 } bn_fwd;
 
 // the terms of out for the columns of one unit (bn_kernels.h, bn_fwd_terms)
@@ -78,21 +82,35 @@ _Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
 static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
+// whether the call computes batch statistics (training, or the split phase's local statistics)
+static int batch_stats(const bn_fwd *f) { return f->save_mean != NULL || f->stats != NULL; }
+
 // ----------------------------------------------------------------------------
 // per-channel terms
 
 // the kernel's terms of n channels from channel c on, into o from column j on
 static void channel_terms(const bn_fwd *f, ptrdiff_t c, ptrdiff_t n, const double *T,
                           const double *M2, bn_fwd_cols *o, ptrdiff_t j) {
-    const int train = f->save_mean != NULL;
+    if (f->stats != NULL) { // split phase: the partial statistics, no terms
+        const double count = (double)f->p->M;
+        const ptrdiff_t C = f->p->C;
+        for (ptrdiff_t k = 0; k < n; k++) {
+            f->stats[c + k] = count;
+            f->stats[C + c + k] = T[k] / count; // as fwd_terms divides: exact for a constant channel
+            f->stats[2 * C + c + k] = M2[k];
+        }
+        return;
+    }
+    const int train = f->save_mean != NULL, given = f->dmean != NULL;
     const bn_fwd_terms t = {
         train ? T : NULL, train ? M2 : NULL, (double)f->p->M,
-        train ? NULL : f->mean + c, train ? NULL : f->var + c,
+        train || given ? NULL : f->mean + c, train || given ? NULL : f->var + c,
         f->gamma ? f->gamma + c : NULL, f->beta ? f->beta + c : NULL,
         f->eps, f->momentum, f->unbias,
         train ? f->save_mean + c : NULL, train ? f->save_rstd + c : NULL,
         f->running_mean ? f->running_mean + c : NULL, f->running_var ? f->running_var + c : NULL,
-        o->cm + j, o->cs + j, o->cb + j, o->mh + j, o->sc + j, o->sh + j, o->fast + j};
+        o->cm + j, o->cs + j, o->cb + j, o->mh + j, o->sc + j, o->sh + j, o->fast + j,
+        given ? f->dmean + c : NULL, given ? f->drstd + c : NULL};
     f->kern->fwd_terms(&t, n);
 }
 
@@ -106,6 +124,7 @@ static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const doub
     ptrdiff_t w0, wn;
     bn_plan_cols(f->p, u, &w0, &wn);
     unit_terms_cols(f, u, T, M2, o);
+    if (f->stats != NULL) return;
     unsigned char all = 1;
     for (ptrdiff_t j = 0; j < wn; j++) all &= o->fast[j];
     o->all_fast = all;
@@ -121,7 +140,7 @@ static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const
         return;
     }
     double tc[BN_CHUNK], m2c[BN_CHUNK]; // one unit of all W = k*C columns; C < BN_MIN_WIDE
-    for (ptrdiff_t c = 0; c < p->C && f->save_mean != NULL; c++) {
+    for (ptrdiff_t c = 0; c < p->C && batch_stats(f); c++) {
         double nc = 0.0;
         tc[c] = m2c[c] = 0.0;
         for (ptrdiff_t ph = 0; ph < p->k; ph++) {
@@ -132,7 +151,7 @@ static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const
         }
     }
     channel_terms(f, 0, p->C, tc, m2c, o, 0);
-    for (ptrdiff_t w = p->C; w < p->W; w++) {
+    for (ptrdiff_t w = p->C; w < p->W && f->stats == NULL; w++) {
         const ptrdiff_t c = w % p->C;
         o->cm[w] = o->cm[c];
         o->cs[w] = o->cs[c];
@@ -276,7 +295,7 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
     const bn_plan *p = f->p;
     double T[BN_CHUNK], M2[BN_CHUNK];
     bn_fwd_cols o;
-    const int train = f->save_mean != NULL;
+    const int train = batch_stats(f);
     if (train && p->groups == 1) {
         group_stats(f, u, 0, p->blocks, T, M2);
     } else if (train) {
@@ -290,7 +309,7 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
         }
     }
     unit_terms(f, u, T, M2, &o);
-    unit_apply(f, u, 0, p->blocks, &o);
+    if (f->stats == NULL) unit_apply(f, u, 0, p->blocks, &o);
 }
 
 // ----------------------------------------------------------------------------
@@ -319,7 +338,7 @@ static void task_group_apply(void *ctx, ptrdiff_t i) {
 static void forward_groups(bn_fwd *f, int nthreads) {
     const bn_plan *p = f->p;
     bn_fwd_scratch *sc = f->scratch = bn_team_scratch();
-    const int train = f->save_mean != NULL;
+    const int train = batch_stats(f);
     if (train) bn_run(nthreads, p->units * p->groups, task_group_stats, f);
     for (ptrdiff_t u = 0; u < p->units; u++) {
         double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
@@ -334,7 +353,7 @@ static void forward_groups(bn_fwd *f, int nthreads) {
         }
         unit_terms(f, u, T, M2, &sc->cols[u]);
     }
-    bn_run(nthreads, p->units * p->groups, task_group_apply, f);
+    if (f->stats == NULL) bn_run(nthreads, p->units * p->groups, task_group_apply, f);
 }
 
 // all units of the call, on the team when it is large enough
@@ -366,7 +385,8 @@ bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
     bn_fwd f = {&p, bn_kernels_get(), out, inp, save_mean, save_rstd, running_mean, running_var,
-                NULL, NULL, gamma, beta, eps, momentum, (double)p.M / (double)(p.M - 1), 0, NULL};
+                NULL, NULL, gamma, beta, eps, momentum, (double)p.M / (double)(p.M - 1), 0, NULL,
+                NULL, NULL, NULL};
     forward(&f);
     return BN_OK;
 }
@@ -383,7 +403,29 @@ bn_status bn_forward_inference(float *out, const float *inp, const float *mean,
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
     bn_fwd f = {&p, bn_kernels_get(), out, inp, NULL, NULL, NULL, NULL,
-                mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL};
+                mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL, NULL, NULL, NULL};
     forward(&f);
     return BN_OK;
+}
+
+// ----------------------------------------------------------------------------
+// split phase (bn_split.c validates the arguments first)
+
+void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N, int64_t C,
+                      int64_t S) {
+    bn_plan p;
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_fwd f = {&p, bn_kernels_get(), NULL, inp, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                0.0, 0.0, 0.0, 0, NULL, stats, NULL, NULL};
+    forward(&f);
+}
+
+void bn_forward_given(float *out, const float *inp, const double *mean, const double *rstd,
+                      const float *gamma, const float *beta, int layout, int64_t N, int64_t C,
+                      int64_t S) {
+    bn_plan p;
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, NULL, NULL, NULL, NULL, NULL, NULL, gamma, beta,
+                0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
+    forward(&f);
 }

@@ -33,7 +33,8 @@
 
 /* Per-channel terms of the forward, for n <= BN_KERNEL_COLS channels (all pointers at the first
  * one). Training (T != NULL): mean = T/count, var = M2/count, and save_mean, save_rstd (and
- * running_mean, running_var when not NULL) are written; inference: mean, var are read. Always:
+ * running_mean, running_var when not NULL) are written; given statistics (dmean != NULL): mean =
+ * dmean, rstd = drstd; inference: mean, var are read. Always:
  * cm, cs, cb = mean, gamma*rstd, beta in double, and the float terms of
  * out = fma(x - mh, sc, sh) with fast = 0 where float cannot hold them. */
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     double *cm, *cs, *cb;
     float *mh, *sc, *sh;
     unsigned char *fast;
+    const double *dmean, *drstd; // split phase: mean, rstd given in double (T == NULL), else NULL
 } bn_fwd_terms;
 
 /* Per-channel terms of the backward, for n <= BN_KERNEL_COLS channels: dbeta = t1,
@@ -59,6 +61,7 @@ typedef struct {
     double *cm, *ca, *cb, *ck;
     float *kf;
     unsigned char *fast;
+    const double *dmean, *drstd; // split phase: mean, rstd given in double instead, else NULL
 } bn_back_terms;
 
 typedef struct bn_kernels {

@@ -629,6 +629,10 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
                 rv[j] = (float)((1.0 - f) * (double)rv[j] + f * var[j] * unbias);
             }
         }
+    } else if (t->dmean != NULL) { // given in double (split phase)
+        const double *restrict dmean = t->dmean, *restrict drstd = t->drstd;
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = dmean[j];
+        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = drstd[j];
     } else {
         const float *restrict mean = t->mean, *restrict v = t->var;
         for (ptrdiff_t j = 0; j < n; j++) cm[j] = (double)mean[j];
@@ -660,24 +664,32 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
 
 static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
     const double *restrict t1 = t->t1, *restrict t2 = t->t2;
-    const float *restrict mean = t->mean, *restrict rstd = t->rstd;
     double *restrict cm = t->cm, *restrict ca = t->ca, *restrict cb = t->cb, *restrict ck = t->ck;
     float *restrict kf = t->kf;
     unsigned char *restrict fast = t->fast;
     const double M = t->M;
+    double rd[BN_KERNEL_COLS]; // rstd in double
+    if (t->drstd != NULL) { // given in double (split phase)
+        const double *restrict dmean = t->dmean, *restrict drstd = t->drstd;
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = dmean[j];
+        for (ptrdiff_t j = 0; j < n; j++) rd[j] = drstd[j];
+    } else {
+        const float *restrict mean = t->mean, *restrict rstd = t->rstd;
+        for (ptrdiff_t j = 0; j < n; j++) cm[j] = (double)mean[j];
+        for (ptrdiff_t j = 0; j < n; j++) rd[j] = (double)rstd[j];
+    }
     if (t->gamma != NULL) {
         const float *restrict gamma = t->gamma;
-        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)gamma[j] * (double)rstd[j]; // final scale
+        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)gamma[j] * rd[j]; // final scale
     } else {
-        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)rstd[j];
+        for (ptrdiff_t j = 0; j < n; j++) ck[j] = rd[j];
     }
     for (ptrdiff_t j = 0; j < n; j++) {
-        const double r = (double)rstd[j];
+        const double r = rd[j];
         const double dbeta = t1[j];       // term 1
         const double dgamma = r * t2[j];  // term 2
         ca[j] = dbeta / M;
         cb[j] = r * dgamma / M;
-        cm[j] = (double)mean[j];
     }
     if (t->dbeta != NULL) {
         float *restrict dbeta = t->dbeta;
@@ -685,7 +697,7 @@ static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
     }
     if (t->dgamma != NULL) {
         float *restrict dgamma = t->dgamma;
-        for (ptrdiff_t j = 0; j < n; j++) dgamma[j] = (float)((double)rstd[j] * t2[j]);
+        for (ptrdiff_t j = 0; j < n; j++) dgamma[j] = (float)(rd[j] * t2[j]);
     }
     for (ptrdiff_t j = 0; j < n; j++) {
         const double k = ck[j];

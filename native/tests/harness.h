@@ -131,6 +131,11 @@ void test_near_float_max(void);
 void test_num_threads(void);
 void test_threads_identical(void);
 void test_concurrent_calls(void);
+void test_split_one_part(void);
+void test_split_parts(void);
+void test_split_large_offset(void);
+void test_check_split(void);
+void test_split_threads_identical(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

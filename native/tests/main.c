@@ -30,6 +30,11 @@ static const struct {
     {"num_threads", test_num_threads},
     {"threads_identical", test_threads_identical},
     {"concurrent_calls", test_concurrent_calls},
+    {"split_one_part", test_split_one_part},
+    {"split_parts", test_split_parts},
+    {"split_large_offset", test_split_large_offset},
+    {"check_split", test_check_split},
+    {"split_threads_identical", test_split_threads_identical},
 };
 
 int main(int argc, char **argv) {

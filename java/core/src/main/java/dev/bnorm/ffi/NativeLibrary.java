@@ -46,7 +46,8 @@ public final class NativeLibrary {
     /** Every function of bn.h; a library missing one is refused. */
     static final List<String> SYMBOLS = List.of(
             "bn_version", "bn_strerror", "bn_forward_training", "bn_forward_inference", "bn_backward",
-            "bn_set_num_threads", "bn_get_num_threads");
+            "bn_set_num_threads", "bn_get_num_threads",
+            "bn_stats_local", "bn_stats_merge", "bn_forward_apply", "bn_backward_reduce", "bn_backward_apply");
 
     /** What was loaded: the file and where it came from. */
     public record Loaded(Path path, String source, String version) {}

@@ -722,4 +722,346 @@ public class bn_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class bn_stats_local {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_stats_local");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static FunctionDescriptor bn_stats_local$descriptor() {
+        return bn_stats_local.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static MethodHandle bn_stats_local$handle() {
+        return bn_stats_local.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static MemorySegment bn_stats_local$address() {
+        return bn_stats_local.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static int bn_stats_local(MemorySegment stats, MemorySegment inp, int layout, long N, long C, long S) {
+        var mh$ = bn_stats_local.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_stats_local", stats, inp, layout, N, C, S);
+            }
+            return (int)mh$.invokeExact(stats, inp, layout, N, C, S);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class bn_stats_merge {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_DOUBLE,
+            bn_h.C_DOUBLE,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_stats_merge");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float *running_var, const double *stats, double eps, double momentum, unsigned int flags, int64_t C, int64_t P)
+     * }
+     */
+    public static FunctionDescriptor bn_stats_merge$descriptor() {
+        return bn_stats_merge.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float *running_var, const double *stats, double eps, double momentum, unsigned int flags, int64_t C, int64_t P)
+     * }
+     */
+    public static MethodHandle bn_stats_merge$handle() {
+        return bn_stats_merge.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float *running_var, const double *stats, double eps, double momentum, unsigned int flags, int64_t C, int64_t P)
+     * }
+     */
+    public static MemorySegment bn_stats_merge$address() {
+        return bn_stats_merge.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float *running_var, const double *stats, double eps, double momentum, unsigned int flags, int64_t C, int64_t P)
+     * }
+     */
+    public static int bn_stats_merge(MemorySegment mean, MemorySegment rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment stats, double eps, double momentum, int flags, long C, long P) {
+        var mh$ = bn_stats_merge.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_stats_merge", mean, rstd, running_mean, running_var, stats, eps, momentum, flags, C, P);
+            }
+            return (int)mh$.invokeExact(mean, rstd, running_mean, running_var, stats, eps, momentum, flags, C, P);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class bn_forward_apply {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_forward_apply");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static FunctionDescriptor bn_forward_apply$descriptor() {
+        return bn_forward_apply.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static MethodHandle bn_forward_apply$handle() {
+        return bn_forward_apply.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static MemorySegment bn_forward_apply$address() {
+        return bn_forward_apply.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
+        var mh$ = bn_forward_apply.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_forward_apply", out, inp, mean, rstd, gamma, beta, flags, layout, N, C, S);
+            }
+            return (int)mh$.invokeExact(out, inp, mean, rstd, gamma, beta, flags, layout, N, C, S);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class bn_backward_reduce {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_backward_reduce");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static FunctionDescriptor bn_backward_reduce$descriptor() {
+        return bn_backward_reduce.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static MethodHandle bn_backward_reduce$handle() {
+        return bn_backward_reduce.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static MemorySegment bn_backward_reduce$address() {
+        return bn_backward_reduce.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * }
+     */
+    public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean, int layout, long N, long C, long S) {
+        var mh$ = bn_backward_reduce.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_backward_reduce", sums, dout, inp, mean, layout, N, C, S);
+            }
+            return (int)mh$.invokeExact(sums, dout, inp, mean, layout, N, C, S);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class bn_backward_apply {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_INT,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_backward_apply");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * }
+     */
+    public static FunctionDescriptor bn_backward_apply$descriptor() {
+        return bn_backward_apply.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * }
+     */
+    public static MethodHandle bn_backward_apply$handle() {
+        return bn_backward_apply.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * }
+     */
+    public static MemorySegment bn_backward_apply$address() {
+        return bn_backward_apply.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * }
+     */
+    public static int bn_backward_apply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
+        var mh$ = bn_backward_apply.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_backward_apply", dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
+            }
+            return (int)mh$.invokeExact(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

@@ -232,6 +232,12 @@ public final class Checks {
 
         /** @param tensor (N,C,S) if true, else (C,) */
         private void add(String name, MemorySegment segment, boolean tensor, Need need, boolean output) {
+            long floats = tensor ? count : channels;
+            add(name, segment, floats * 4, (tensor ? "N*C*S" : "C") + " = " + floats + " floats", 4, need, output);
+        }
+
+        /** A buffer of {@code bytes} ({@code what} says of which elements), aligned to {@code align} bytes. */
+        void add(String name, MemorySegment segment, long bytes, String what, int align, Need need, boolean output) {
             if (!need.required()) {
                 if (segment != null) {
                     throw new IllegalArgumentException(name + ": expected null because " + need.reason()
@@ -256,16 +262,14 @@ public final class Checks {
             if (output && segment.isReadOnly()) {
                 throw new IllegalArgumentException(name + ": expected a writable segment, got a read-only segment");
             }
-            if (segment.address() % 4 != 0) {
-                throw new IllegalArgumentException(name + ": expected a 4-byte aligned address, got "
+            if (segment.address() % align != 0) {
+                throw new IllegalArgumentException(name + ": expected a " + align + "-byte aligned address, got "
                         + (segment.isNative() ? "0x" + Long.toHexString(segment.address())
                                               : "heap offset " + segment.address()));
             }
-            long floats = tensor ? count : channels;
-            long bytes = floats * 4;
             if (segment.byteSize() < bytes) {
                 throw new IllegalArgumentException(name + ": expected at least " + bytes + " bytes ("
-                        + (tensor ? "N*C*S" : "C") + " = " + floats + " floats), got " + segment.byteSize());
+                        + what + "), got " + segment.byteSize());
             }
             present.add(new Buffer(name, segment, bytes, output));
         }
@@ -321,6 +325,132 @@ public final class Checks {
             long x0 = x.address();
             long y0 = y.address();
             return x0 < y0 + b.bytes() && y0 < x0 + a.bytes();
+        }
+    }
+
+    // ---- split phase (SplitKernels): the same rules; statistics are doubles, 8-byte aligned ----
+
+    private static final String[][] APPLY_IDENTITIES = {{"out", "inp"}};
+
+    /** Validates the arguments of {@link SplitKernels#statsLocal}. */
+    public static void checkStatsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s,
+                                       boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        Buffers b = new Buffers(count, c, requireNative);
+        b.add("stats", stats, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
+        b.input("inp", inp, true, ALWAYS);
+        b.checkOverlaps(NO_IDENTITIES);
+    }
+
+    /** Validates the arguments of {@link SplitKernels#statsMerge}, including the counts in {@code stats}. */
+    public static void checkStatsMerge(MemorySegment mean, MemorySegment rstd, MemorySegment runningMean,
+                                       MemorySegment runningVar, MemorySegment stats, double eps, double momentum,
+                                       int flags, long c, long parts, boolean requireNative) {
+        long doubles = parts(c, parts);
+        flags(flags, UPDATE_RUNNING, "UPDATE_RUNNING");
+        eps(eps);
+        if ((flags & UPDATE_RUNNING) != 0) {
+            momentum(momentum);
+        }
+        Buffers b = new Buffers(c, c, requireNative);
+        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, true);
+        b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, true);
+        b.output("runningMean", runningMean, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
+        b.output("runningVar", runningVar, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
+        b.add("stats", stats, 8 * doubles, "P*3*C = " + doubles + " doubles", 8, ALWAYS, false);
+        b.checkOverlaps(NO_IDENTITIES);
+        counts("stats", stats, c, parts, 2);
+    }
+
+    /** Validates the arguments of {@link SplitKernels#forwardApply}. */
+    public static void checkForwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
+                                         MemorySegment gamma, MemorySegment beta, int flags,
+                                         Layout layout, long n, long c, long s, boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        flags(flags, INFERENCE_FLAGS, "USE_SCALE | USE_SHIFT");
+        Buffers b = new Buffers(count, c, requireNative);
+        b.output("out", out, true, ALWAYS);
+        b.input("inp", inp, true, ALWAYS);
+        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
+        b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
+        b.checkOverlaps(APPLY_IDENTITIES);
+    }
+
+    /** Validates the arguments of {@link SplitKernels#backwardReduce}. */
+    public static void checkBackwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp,
+                                           MemorySegment mean, Layout layout, long n, long c, long s,
+                                           boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        Buffers b = new Buffers(count, c, requireNative);
+        b.add("sums", sums, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
+        b.input("dout", dout, true, ALWAYS);
+        b.input("inp", inp, true, ALWAYS);
+        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.checkOverlaps(NO_IDENTITIES);
+    }
+
+    /** Validates the arguments of {@link SplitKernels#backwardApply}, including the counts in {@code sums}. */
+    public static void checkBackwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
+                                          MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+                                          MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags,
+                                          int mask, Layout layout, long n, long c, long s, long parts,
+                                          boolean requireNative) {
+        long count = dimensions(layout, n, c, s);
+        long doubles = parts(c, parts);
+        flags(flags, USE_SCALE, "USE_SCALE");
+        if (mask == 0 || (mask & ~ALL_MASK) != 0) {
+            throw new IllegalArgumentException("mask: expected a non-empty subset of 0x" + Integer.toHexString(ALL_MASK)
+                    + " (DIFF_INP | DIFF_SCALE | DIFF_SHIFT), got 0x" + Integer.toHexString(mask));
+        }
+        Buffers b = new Buffers(count, c, requireNative);
+        b.output("dinp", dinp, true, bit(mask, DIFF_INP, "mask", "DIFF_INP"));
+        b.output("dgamma", dgamma, false, bit(mask, DIFF_SCALE, "mask", "DIFF_SCALE"));
+        b.output("dbeta", dbeta, false, bit(mask, DIFF_SHIFT, "mask", "DIFF_SHIFT"));
+        b.input("dout", dout, true, ALWAYS);
+        b.input("inp", inp, true, ALWAYS);
+        b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
+        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.add("sums", sums, 8 * doubles, "P*3*C = " + doubles + " doubles", 8, ALWAYS, false);
+        b.checkOverlaps(BACKWARD_IDENTITIES);
+        counts("sums", sums, c, parts, 1);
+    }
+
+    private static final String[][] NO_IDENTITIES = {};
+
+    /** Checks C and P of (P, 3, C) doubles; returns P*3*C (whose size in bytes fits in a long). */
+    private static long parts(long c, long parts) {
+        positive("c", c);
+        positive("parts", parts);
+        try {
+            long doubles = Math.multiplyExact(Math.multiplyExact(parts, 3L), c);
+            Math.multiplyExact(doubles, 8L);
+            return doubles;
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("parts, c: expected P*3*C*8 bytes to fit in a long, got P=" + parts
+                    + ", C=" + c);
+        }
+    }
+
+    /** The counts of (P, 3, C) statistics: whole numbers in [0, 2^53], per channel a total of at least {@code least}. */
+    private static void counts(String name, MemorySegment parts, long c, long p, int least) {
+        for (long ch = 0; ch < c; ch++) {
+            double total = 0;
+            for (long q = 0; q < p; q++) {
+                double n = parts.getAtIndex(java.lang.foreign.ValueLayout.JAVA_DOUBLE_UNALIGNED, q * 3 * c + ch);
+                if (!(n >= 0 && n <= 0x1p53) || n != Math.floor(n)) {
+                    throw new IllegalArgumentException(name + ": expected the count of part " + q + ", channel " + ch
+                            + " to be a whole number in [0, 2^53], got " + n);
+                }
+                total += n;
+            }
+            if (!(total >= least)) {
+                throw new IllegalArgumentException(name + ": expected " + (least == 2
+                        ? "more than 1 value per channel when training" : "at least 1 value per channel")
+                        + " (all parts together), got " + (long) total + " in channel " + ch);
+            }
         }
     }
 }

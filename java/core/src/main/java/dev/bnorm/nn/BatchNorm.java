@@ -12,6 +12,8 @@ import dev.bnorm.Tensor;
 import dev.bnorm.Tensor.Format;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.Kernels;
+import dev.bnorm.kernel.Layout;
+import dev.bnorm.kernel.SplitKernels;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -54,12 +56,18 @@ import java.util.function.Function;
  * the counter {@code num_batches_tracked} (0) with {@code trackRunningStats}. The kernels return
  * dgamma and dbeta as overwritten outputs; the module adds them into the parameter gradients.
  *
+ * <p>With batch statistics the module runs the split-phase kernels ({@link SplitKernels}): the
+ * batch mean and rstd stay in double from the forward to the backward (more accurate input
+ * gradients than PyTorch's when |mean| is large against the standard deviation), and
+ * {@link SyncBatchNorm} combines the statistics of several replicas between the phases.
+ *
  * <p>Defaults, PyTorch's: eps 1e-5, momentum 0.1, affine true, trackRunningStats true, kernels
  * {@link Kernels#best()}.
  */
-public abstract sealed class BatchNorm extends Module permits BatchNorm1d, BatchNorm2d {
+public abstract sealed class BatchNorm extends Module permits BatchNorm1d, BatchNorm2d, SyncBatchNorm {
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    private static final ValueLayout.OfDouble D = ValueLayout.JAVA_DOUBLE;
 
     private final int numFeatures;
     private final double eps;
@@ -67,6 +75,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     private final boolean affine;
     private final boolean trackRunningStats;
     private final BatchNormKernels kernels;
+    private final SplitKernels split;
     private final Format[] formats;
 
     private final Parameter weight;        // (C,) gamma, or null
@@ -78,6 +87,9 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     private final Tensor saveRstd;         // (C,) rstd used by the last forward
     private final Tensor dgamma;           // (C,) kernel output, added into weight.grad
     private final Tensor dbeta;            // (C,) kernel output, added into bias.grad
+    // batch statistics (split phase), doubles held in float tensors of twice the length
+    private final Tensor stats;            // (3, C) this module's partial statistics, then its sums
+    private final Tensor meanRstd;         // (2, C) mean and rstd of the whole batch
     private final Workspace output = workspace();
     private final Workspace inputGrad = workspace();
     private Tensor savedInp;
@@ -90,6 +102,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         this.affine = b.affine;
         this.trackRunningStats = b.trackRunningStats;
         this.kernels = b.kernels != null ? b.kernels : Kernels.best();
+        this.split = SplitKernels.of(kernels);
         this.formats = formats;
         int c = numFeatures;
         if (affine) {
@@ -114,6 +127,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         saveRstd = workspace().get(Format.C, c);
         dgamma = affine ? workspace().get(Format.C, c) : null;
         dbeta = affine ? workspace().get(Format.C, c) : null;
+        stats = workspace().get(Format.C, 6L * c);
+        meanRstd = workspace().get(Format.C, 4L * c);
     }
 
     /**
@@ -149,23 +164,70 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 rstd.setAtIndex(F, c, (float) (1.0 / Math.sqrt(rv.getAtIndex(F, c) + eps)));
             }
         } else {
-            boolean update = isTraining() && trackRunningStats;
-            double factor = 0;
-            if (update) {
-                flags |= UPDATE_RUNNING;
-                factor = momentum != null ? momentum : 1.0 / (numBatchesTracked.get() + 1.0);
-            }
-            kernels.forwardTraining(out.segment(), saveMean.segment(), saveRstd.segment(),
-                    update ? runningMean.segment() : null, update ? runningVar.segment() : null,
-                    inp.segment(), seg(weight), seg(bias), eps, factor, flags,
+            checkValues(inp);
+            split.statsLocal(stats.segment(), inp.segment(), inp.format().layout(), inp.n(), inp.c(), inp.s());
+            mergeStatistics();
+            split.forwardApply(out.segment(), inp.segment(), mean(), rstd(), seg(weight), seg(bias), flags,
                     inp.format().layout(), inp.n(), inp.c(), inp.s());
-            if (update) {
-                numBatchesTracked.increment();
-            }
         }
         savedInp = inp;
         savedGlobalStats = global;
         return out;
+    }
+
+    /**
+     * Batch statistics: the partial statistics of every part ({@link #combine}) merged into
+     * {@link #mean()} and {@link #rstd()}, and the running statistics updated when training with
+     * trackRunningStats. Nothing is changed if the merge fails.
+     */
+    final void mergeStatistics() {
+        boolean update = isTraining() && trackRunningStats;
+        double factor = 0;
+        if (update) {
+            factor = momentum != null ? momentum : 1.0 / (numBatchesTracked.get() + 1.0);
+        }
+        MemorySegment all = combine(stats.segment());
+        split.statsMerge(mean(), rstd(), update ? runningMean.segment() : null, update ? runningVar.segment() : null,
+                all, eps, factor, update ? UPDATE_RUNNING : 0, numFeatures, all.byteSize() / (24L * numFeatures));
+        if (update) {
+            numBatchesTracked.increment();
+        }
+    }
+
+    /** Batch statistics need more than one value per channel: here, in this batch alone. */
+    void checkValues(Tensor inp) {
+        if (inp.n() * inp.s() == 1) {
+            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
+                    + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
+        }
+    }
+
+    /**
+     * The (3, C) partial statistics or sums of this module (doubles), combined with those of the
+     * other parts of the batch: (P, 3, C) in part order. Here the batch has one part: this one.
+     */
+    MemorySegment combine(MemorySegment local) {
+        return local;
+    }
+
+    /** Whether forward uses (and backward differentiates through) batch statistics. */
+    final boolean batchStatistics() {
+        return isTraining() || !trackRunningStats;
+    }
+
+    /** The (C,) double mean of the last forward with batch statistics. */
+    final MemorySegment mean() {
+        return meanRstd.segment().asSlice(0, 8L * numFeatures);
+    }
+
+    /** The (C,) double rstd of the last forward with batch statistics. */
+    final MemorySegment rstd() {
+        return meanRstd.segment().asSlice(8L * numFeatures, 8L * numFeatures);
+    }
+
+    /** The (3, C) double buffer of the partial statistics and sums. */
+    final MemorySegment stats() {
+        return stats.segment();
     }
 
     @Override
@@ -175,11 +237,30 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         checkClear("dout", dout, "input gradient", inputGrad, true); // bn.h: dinp == dout or inp
         checkClear("inp (saved by forward)", savedInp, "input gradient", inputGrad, true);
         Tensor dinp = inputGrad.like(dout);
-        int flags = (affine ? USE_SCALE : 0) | (savedGlobalStats ? USE_GLOBAL_STATS : 0);
-        int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0);
-        kernels.backward(dinp.segment(), affine ? dgamma.segment() : null, affine ? dbeta.segment() : null,
-                dout.segment(), savedInp.segment(), seg(weight), saveMean.segment(), saveRstd.segment(),
-                flags, mask, dout.format().layout(), dout.n(), dout.c(), dout.s());
+        if (savedGlobalStats) {
+            int flags = (affine ? USE_SCALE : 0) | USE_GLOBAL_STATS;
+            int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0);
+            kernels.backward(dinp.segment(), affine ? dgamma.segment() : null, affine ? dbeta.segment() : null,
+                    dout.segment(), savedInp.segment(), seg(weight), saveMean.segment(), saveRstd.segment(),
+                    flags, mask, dout.format().layout(), dout.n(), dout.c(), dout.s());
+        } else {
+            // this part's sums; dgamma and dbeta are this part's (a data-parallel wrapper adds the
+            // replicas' parameter gradients), dinp uses the sums of all parts
+            MemorySegment sums = stats.segment();
+            Layout layout = dout.format().layout();
+            split.backwardReduce(sums, dout.segment(), savedInp.segment(), mean(), layout, dout.n(), dout.c(), dout.s());
+            if (affine) {
+                MemorySegment r = rstd();
+                for (long c = 0; c < numFeatures; c++) {
+                    dbeta.segment().setAtIndex(F, c, (float) sums.getAtIndex(D, numFeatures + c));
+                    dgamma.segment().setAtIndex(F, c, (float) (r.getAtIndex(D, c) * sums.getAtIndex(D, 2L * numFeatures + c)));
+                }
+            }
+            MemorySegment all = combine(sums);
+            split.backwardApply(dinp.segment(), null, null, dout.segment(), savedInp.segment(), seg(weight), mean(),
+                    rstd(), all, affine ? USE_SCALE : 0, DIFF_INP, layout, dout.n(), dout.c(), dout.s(),
+                    all.byteSize() / (24L * numFeatures));
+        }
         if (affine) {
             addInto(weight.grad().segment(), dgamma.segment());
             addInto(bias.grad().segment(), dbeta.segment());

@@ -53,9 +53,10 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
                         + labels[i]);
             }
         }
-        if (grad != null && logits.overlaps(grad)) {
+        Tensor gradMemory = grad.memory();
+        if (gradMemory != null && logits.overlaps(gradMemory)) {
             throw new IllegalArgumentException("logits: expected memory apart from this loss's gradient (written while"
-                    + " logits are read), got " + logits + " overlapping " + grad);
+                    + " logits are read), got " + logits + " overlapping " + gradMemory);
         }
         ready = false;
         MemorySegment x = logits.segment();

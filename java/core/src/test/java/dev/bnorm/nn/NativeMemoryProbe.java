@@ -25,7 +25,8 @@ final class NativeMemoryProbe {
             + 4 * C                                       // weight, weight.grad, bias, bias.grad
             + 2 * C                                       // running_mean, running_var
             + 4 * C                                       // save_mean, save_rstd, dgamma, dbeta
-            + 4 * C + 4 * C);                             // output, dinp (4, C)
+            + 4 * C + 4 * C                               // output, dinp (4, C)
+            + 6 * C + 4 * C);                             // doubles: statistics (3, C), mean and rstd (2, C)
 
     private NativeMemoryProbe() {
     }

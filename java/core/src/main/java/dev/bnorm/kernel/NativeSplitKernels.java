@@ -1,0 +1,148 @@
+package dev.bnorm.kernel;
+
+import dev.bnorm.ffi.NativeLibrary;
+import dev.bnorm.ffi.bn_h;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The split-phase C kernels of libbnorm through the FFM bindings. As {@link NativeKernels}: every
+ * call is first validated by {@link Checks} (native segments required), a non-OK status becomes
+ * an {@link IllegalArgumentException} with {@code bn_strerror}'s text, and calls on at most
+ * {@link NativeKernels#CRITICAL_MAX} elements (the merge: channels times parts) are critical
+ * downcalls. Threads: the library's ({@link NativeKernels#setNumThreads}); results do not depend
+ * on their number.
+ */
+public final class NativeSplitKernels implements SplitKernels {
+
+    private static final NativeSplitKernels INSTANCE = new NativeSplitKernels();
+
+    private NativeSplitKernels() {}
+
+    /**
+     * The native split kernels, loading the library if needed.
+     *
+     * @throws dev.bnorm.ffi.NativeLibraryException if no usable library can be loaded
+     */
+    public static NativeSplitKernels get() {
+        NativeKernels.get();
+        return INSTANCE;
+    }
+
+    @Override
+    public String name() {
+        return "native";
+    }
+
+    @Override
+    public void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s) {
+        Checks.checkStatsLocal(stats, inp, layout, n, c, s, true);
+        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? Handles.STATS_LOCAL : bn_h.bn_stats_local$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(stats, inp, layout.code, n, c, s);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_stats_local", status);
+    }
+
+    @Override
+    public void statsMerge(MemorySegment mean, MemorySegment rstd, MemorySegment runningMean, MemorySegment runningVar,
+                           MemorySegment stats, double eps, double momentum, int flags, long c, long parts) {
+        Checks.checkStatsMerge(mean, rstd, runningMean, runningVar, stats, eps, momentum, flags, c, parts, true);
+        MethodHandle h = c * parts <= NativeKernels.CRITICAL_MAX ? Handles.STATS_MERGE : bn_h.bn_stats_merge$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(mean, rstd, p(runningMean), p(runningVar), stats, eps, momentum, flags, c, parts);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_stats_merge", status);
+    }
+
+    @Override
+    public void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
+                             MemorySegment gamma, MemorySegment beta, int flags, Layout layout, long n, long c, long s) {
+        Checks.checkForwardApply(out, inp, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
+        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? Handles.FORWARD_APPLY : bn_h.bn_forward_apply$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(out, inp, mean, rstd, p(gamma), p(beta), flags, layout.code, n, c, s);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_forward_apply", status);
+    }
+
+    @Override
+    public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean,
+                               Layout layout, long n, long c, long s) {
+        Checks.checkBackwardReduce(sums, dout, inp, mean, layout, n, c, s, true);
+        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? Handles.BACKWARD_REDUCE
+                : bn_h.bn_backward_reduce$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(sums, dout, inp, mean, layout.code, n, c, s);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_backward_reduce", status);
+    }
+
+    @Override
+    public void backwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout,
+                              MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
+                              MemorySegment sums, int flags, int mask, Layout layout, long n, long c, long s,
+                              long parts) {
+        Checks.checkBackwardApply(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask,
+                layout, n, c, s, parts, true);
+        MethodHandle h = Math.max(n * c * s, c * parts) <= NativeKernels.CRITICAL_MAX ? Handles.BACKWARD_APPLY
+                : bn_h.bn_backward_apply$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(p(dinp), p(dgamma), p(dbeta), dout, inp, p(gamma), mean, rstd, sums,
+                    flags, mask, layout.code, n, c, s, parts);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_backward_apply", status);
+    }
+
+    /** A downcall's throwable as it is (the bindings' wrappers do the same). */
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        throw new AssertionError("should not reach here", t);
+    }
+
+    /** Critical downcall handles, made once the library is loaded (bn_h resolves symbols then). */
+    private static final class Handles {
+        private static final Linker.Option CRITICAL = Linker.Option.critical(false);
+        static final MethodHandle STATS_LOCAL = critical(bn_h.bn_stats_local$address(), bn_h.bn_stats_local$descriptor());
+        static final MethodHandle STATS_MERGE = critical(bn_h.bn_stats_merge$address(), bn_h.bn_stats_merge$descriptor());
+        static final MethodHandle FORWARD_APPLY = critical(bn_h.bn_forward_apply$address(),
+                bn_h.bn_forward_apply$descriptor());
+        static final MethodHandle BACKWARD_REDUCE = critical(bn_h.bn_backward_reduce$address(),
+                bn_h.bn_backward_reduce$descriptor());
+        static final MethodHandle BACKWARD_APPLY = critical(bn_h.bn_backward_apply$address(),
+                bn_h.bn_backward_apply$descriptor());
+
+        private static MethodHandle critical(MemorySegment address, FunctionDescriptor descriptor) {
+            return Linker.nativeLinker().downcallHandle(address, descriptor, CRITICAL);
+        }
+    }
+
+    private static MemorySegment p(MemorySegment segment) {
+        return segment == null ? MemorySegment.NULL : segment;
+    }
+
+    private static void status(String function, int status) {
+        if (status != bn_h.BN_OK()) {
+            throw new IllegalArgumentException(function + " returned status " + status + ": "
+                    + NativeLibrary.strerror(status));
+        }
+    }
+}
