@@ -38,8 +38,9 @@ import java.util.function.Function;
  * <p>Modes:
  * <ul>
  * <li>Training: normalize with the batch statistics. With {@code trackRunningStats},
- *     {@code num_batches_tracked} is incremented and the running statistics are updated, once per
- *     forward. Backward differentiates through the batch statistics.</li>
+ *     {@code num_batches_tracked} is incremented (saturating at 2^63-1, see {@link Counter}) and
+ *     the running statistics are updated, once per forward. Backward differentiates through the
+ *     batch statistics.</li>
  * <li>Evaluation with {@code trackRunningStats}: normalize with {@code running_mean} and
  *     {@code running_var}; backward treats them as constants (kernel flag USE_GLOBAL_STATS with
  *     {@code rstd = 1/sqrt(running_var + eps)} computed into a module-owned buffer).</li>
@@ -139,6 +140,10 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     public Tensor forward(Tensor inp) {
         checkUsable();
         checkTensor("inp", inp, formats);
+        if ((isTraining() || !trackRunningStats) && inp.n() * inp.s() == 1) { // the kernel's check, before any change
+            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
+                    + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
+        }
         if (inp.c() != numFeatures) {
             throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
                     + inp.c() + " in " + inp);
@@ -306,12 +311,12 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         return bias;
     }
 
-    /** The running mean, (C,), or null without trackRunningStats. */
+    /** The running mean, (C,), or null without trackRunningStats; the module's own tensor (do not close). */
     public Tensor runningMean() {
         return runningMean;
     }
 
-    /** The running (unbiased) variance, (C,), or null without trackRunningStats. */
+    /** The running (unbiased) variance, (C,), or null without trackRunningStats; the module's own tensor (do not close). */
     public Tensor runningVar() {
         return runningVar;
     }

@@ -4,6 +4,11 @@ package dev.bnorm.nn;
  * A non-negative int64 scalar in a module's state, PyTorch's 0-d int64 buffers such as
  * {@code BatchNorm}'s {@code num_batches_tracked}. It is kept apart from the float32
  * {@link Module#stateDict()} and saved as {@code I64} by {@link StateDicts}.
+ *
+ * <p>Incrementing saturates at {@link Long#MAX_VALUE} (2^63-1) instead of overflowing, so that a
+ * loaded value at the limit cannot make a call fail half-way: a counter there stays there (PyTorch's
+ * int64 tensor would wrap to a negative count). At that count the quantities derived from it are
+ * already at their limits ({@code 1/num_batches_tracked} and Adam's {@code beta^step} round to 0).
  */
 public final class Counter {
 
@@ -25,8 +30,11 @@ public final class Counter {
         this.value = value;
     }
 
+    /** Adds 1, saturating at {@link Long#MAX_VALUE}. */
     void increment() {
-        value = Math.incrementExact(value);
+        if (value != Long.MAX_VALUE) {
+            value++;
+        }
     }
 
     @Override

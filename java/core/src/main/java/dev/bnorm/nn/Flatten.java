@@ -23,7 +23,7 @@ public final class Flatten extends Module {
     public Tensor forward(Tensor inp) {
         checkUsable();
         checkTensor("inp", inp, Format.NC, Format.NCL, Format.NCHW);
-        if (out == null || savedInp != inp) {
+        if (out == null || savedInp != inp || !out.isAlive()) { // a view: a caller may have closed it
             out = inp.reshape(Format.NC, inp.n(), inp.size() / inp.n());
             savedInp = inp;
         }

@@ -5,6 +5,7 @@ import dev.bnorm.Tensor.Format;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A fully connected layer, PyTorch's {@code torch.nn.Linear}: {@code out = inp · Wᵀ + b} for an
@@ -14,7 +15,12 @@ import java.util.SplittableRandom;
  * {@code o}, as in PyTorch) and, optionally, {@code bias} of shape {@code (out,)}.
  * Default initialization, PyTorch's: weight and bias drawn from U(-1/sqrt(in), 1/sqrt(in)) with a
  * generator seeded by {@code seed}. A deliberately badly scaled initialization for experiments:
- * {@link #Linear(int, int, boolean, long, double)} draws the weight from N(0, initStd²).
+ * {@link Builder#initStd(double)} draws the weight from N(0, initStd²).
+ * <pre>
+ *   Linear hidden = Linear.builder(784, 100).bias(false).seed(1).build();
+ *   Linear output = Linear.builder(100, 10).seed(2).build();          // with bias
+ * </pre>
+ * The constructors are shorthands for the builder.
  *
  * <p>Before a {@link BatchNorm1d}, the bias is redundant: batch normalization subtracts the
  * batch mean (which absorbs any constant shift) and its {@code beta} provides the shift, so
@@ -36,6 +42,15 @@ public final class Linear extends Module {
     private final Workspace output = workspace();
     private final Workspace inputGrad = workspace();
     private Tensor savedInp;
+
+    /**
+     * A builder for a layer of {@code in} input and {@code out} output features (each at least 1);
+     * the other options have defaults: bias true, PyTorch's initialization, a seed from a
+     * process-wide sequence.
+     */
+    public static Builder builder(int in, int out) {
+        return new Builder(in, out);
+    }
 
     /** A layer with PyTorch's default initialization: weight and bias from U(-1/sqrt(in), 1/sqrt(in)). */
     public Linear(int in, int out, boolean bias, long seed) {
@@ -280,5 +295,62 @@ public final class Linear extends Module {
     @Override
     public String toString() {
         return "Linear(" + in + ", " + out + ", bias=" + (bias != null) + ")";
+    }
+
+    /** Options of a {@link Linear}; each setter checks its argument. */
+    public static final class Builder {
+        /** Default seeds: distinct per layer, the same in every run that builds its layers in the same order. */
+        private static final AtomicLong NEXT_SEED = new AtomicLong();
+
+        private final int in;
+        private final int out;
+        private boolean bias = true;
+        private Long seed;
+        private double initStd = Double.NaN; // NaN: PyTorch's initialization
+
+        private Builder(int in, int out) {
+            if (in < 1) {
+                throw new IllegalArgumentException("in: expected at least 1, got " + in);
+            }
+            if (out < 1) {
+                throw new IllegalArgumentException("out: expected at least 1, got " + out);
+            }
+            this.in = in;
+            this.out = out;
+        }
+
+        /** Whether the layer adds a bias {@code (out,)}. Default true (PyTorch's). */
+        public Builder bias(boolean bias) {
+            this.bias = bias;
+            return this;
+        }
+
+        /**
+         * The seed of the initialization: the same seed gives the same weights. Default: the next
+         * value of a process-wide sequence (0, 1, 2, ... in the order the layers are built).
+         */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /**
+         * Draw the weight from N(0, initStd²) instead of PyTorch's U(-1/sqrt(in), 1/sqrt(in)) (e.g. a
+         * badly scaled initialization for a demonstration); the bias keeps PyTorch's. Finite and
+         * at least 0.
+         */
+        public Builder initStd(double initStd) {
+            if (!(Double.isFinite(initStd) && initStd >= 0)) {
+                throw new IllegalArgumentException("initStd: expected a finite number >= 0, got " + initStd);
+            }
+            this.initStd = initStd;
+            return this;
+        }
+
+        /** A new layer in training mode, confined to this thread. */
+        public Linear build() {
+            long s = seed != null ? seed : NEXT_SEED.getAndIncrement();
+            return new Linear(in, out, bias, s, !Double.isNaN(initStd), Double.isNaN(initStd) ? 0 : initStd);
+        }
     }
 }

@@ -12,20 +12,30 @@ import java.util.function.Function;
 
 /**
  * A layer or a model: {@link #forward} and {@link #backward} over off-heap {@link Tensor}s, with
- * PyTorch's names for its state.
+ * PyTorch's names for its state. Beside {@code import dev.bnorm.nn.*;} import this class by name
+ * ({@code import dev.bnorm.nn.Module;}): otherwise {@code Module} is ambiguous with
+ * {@link java.lang.Module}.
  *
- * <p><b>Forward and backward.</b> {@code forward(inp)} returns an output tensor that the module
- * owns and reuses: the caller must not close it, and it is valid until the next forward (or
- * close) of the module. The module keeps a reference to {@code inp}, not a copy: the input must
- * stay alive and unchanged until the matching {@code backward}. {@code backward(dout)} takes the
- * gradient of the loss with respect to the last forward's output and returns the gradient with
- * respect to its input (module-owned, valid until the next backward); it <em>adds</em> the
- * parameter gradients into {@link Parameter#grad()} (accumulates, like PyTorch), so clear them
- * with {@link #zeroGrad()} between steps.
+ * <p><b>Forward and backward.</b> {@code forward(inp)} returns the output as a borrowed view of
+ * memory the module owns and reuses: its values are valid until the next forward (or close) of
+ * the module; closing the view is harmless (it ends only that view: the module, its memory and a
+ * pending backward are unaffected). The module keeps a reference to {@code inp}, not a copy: the
+ * input must stay alive and unchanged until the matching {@code backward}. {@code backward(dout)}
+ * takes the gradient of the loss with respect to the last forward's output and returns the
+ * gradient with respect to its input (a module-owned view in the same way, valid until the next
+ * backward); it <em>adds</em> the parameter gradients into {@link Parameter#grad()} (accumulates,
+ * like PyTorch), so clear them with {@link #zeroGrad()} between steps.
+ *
+ * <p><b>Tensors that are the module's state</b> ({@link Parameter#value()},
+ * {@link Parameter#grad()}, {@link #buffers()}, {@link #stateDict()}) are the module's own, live
+ * tensors, not views: read and write them, but do not close them; closing one frees that memory,
+ * and the module and optimizers then refuse to use it ({@link IllegalStateException}).
  *
  * <p><b>No allocation in the steady state.</b> Outputs, gradients and scratch buffers are
- * allocated at the first step with a given input shape and reused while the shape stays the
- * same; no activation is copied to the Java heap.
+ * allocated at the first step with a given input shape, grow when a larger batch comes, and are
+ * reused for every batch up to the largest seen: switching between batch sizes allocates nothing
+ * once the largest has been seen (the memory is held until {@link #close()}). No activation is
+ * copied to the Java heap.
  *
  * <p><b>State.</b> {@link #namedParameters()}, {@link #buffers()} (float32, e.g. running
  * statistics) and {@link #counters()} (int64, e.g. {@code num_batches_tracked}) use PyTorch's
@@ -58,7 +68,10 @@ public abstract class Module implements AutoCloseable {
     }
 
     /**
-     * Computes the output for {@code inp}; see the class comment for ownership and lifetime.
+     * Computes the output for {@code inp}. Ownership: the result is a borrowed view of
+     * module-owned memory, valid until the next forward or close; closing it is harmless. A failed
+     * forward changes nothing: the previous output and a pending backward stay valid (for a
+     * {@link Sequential}, see there).
      *
      * @throws IllegalArgumentException if {@code inp} has the wrong format or shape for this module
      */
@@ -66,7 +79,8 @@ public abstract class Module implements AutoCloseable {
 
     /**
      * Returns the gradient with respect to the last forward's input and adds the parameter
-     * gradients into {@link Parameter#grad()}.
+     * gradients into {@link Parameter#grad()}. Ownership: the result is a borrowed view of
+     * module-owned memory, valid until the next backward or close; closing it is harmless.
      *
      * @param dout gradient with respect to the last forward's output, of the same format and shape
      * @throws IllegalStateException if there was no forward since the module was created
@@ -112,7 +126,7 @@ public abstract class Module implements AutoCloseable {
         return select(StateEntry::parameter);
     }
 
-    /** The float32 buffers (not trained: running statistics) by PyTorch key. */
+    /** The float32 buffers (not trained: running statistics) by PyTorch key; the module's own tensors (do not close). */
     public Map<String, Tensor> buffers() {
         return select(e -> e.parameter() == null ? e.tensor() : null);
     }
@@ -124,7 +138,7 @@ public abstract class Module implements AutoCloseable {
 
     /**
      * The float32 state by PyTorch key, in PyTorch's order: parameter values and float buffers
-     * (live tensors). PyTorch's {@code state_dict()} also holds the int64 entries of
+     * (the module's own live tensors: do not close them). PyTorch's {@code state_dict()} also holds the int64 entries of
      * {@link #counters()}; {@link StateDicts} saves and loads both.
      */
     public Map<String, Tensor> stateDict() {
@@ -231,9 +245,18 @@ public abstract class Module implements AutoCloseable {
         children.forEach((k, m) -> m.collect(prefix + k + ".", list));
     }
 
-    /** Sets every parameter gradient of this module and its children to zero. */
+    /**
+     * Sets every parameter gradient of this module and its children to zero; all are checked
+     * (open, this thread) before the first is cleared.
+     */
     public void zeroGrad() {
-        for (Parameter p : parameters()) {
+        List<Parameter> all = parameters();
+        for (Parameter p : all) {
+            if (!p.grad().isAlive()) {
+                throw new IllegalStateException("zeroGrad: the gradient of " + p + " is closed; no gradient was cleared");
+            }
+        }
+        for (Parameter p : all) {
             p.grad().fill(0f);
         }
     }
@@ -332,42 +355,71 @@ public abstract class Module implements AutoCloseable {
     }
 
     /**
-     * A module-owned tensor that is reallocated only when the requested format or shape changes:
-     * the way a module keeps its outputs and scratch buffers without allocating in the steady state.
+     * A module-owned output or scratch buffer that grows to the largest size requested and is
+     * reused for every smaller one: the way a module keeps its outputs without allocating in the
+     * steady state, also when the batch size alternates (e.g. 300 in training and 60 in
+     * evaluation). The memory is released only by the module's {@link Module#close()}.
+     *
+     * <p>{@link #get} returns a borrowed view (see {@link Tensor#ownsMemory()}) of the first
+     * floats of that memory, in the requested format and shape. A caller that closes the view only
+     * ends its own use of it: the memory stays the module's, and the module makes a new view when it
+     * needs one. Its contents are what was last written there (zeros in new memory).
      */
     protected static final class Workspace {
-        private Tensor tensor;
+        private Tensor storage; // owned, (capacity,): grows, never shrinks
+        private Tensor view;    // borrowed view of storage in the last requested format and shape
 
-        private Workspace() {
+        Workspace() {
         }
 
-        /** A tensor of the given format and shape: the current one if it matches, else a new zero one. */
+        /**
+         * A view of the given format and shape: the current one if it matches and is open, else a
+         * new view of this workspace's memory, which grows first when it is too small (the larger
+         * memory is allocated before the smaller is freed, so a failed allocation changes nothing).
+         */
         public Tensor get(Tensor.Format format, long... shape) {
-            if (tensor == null || tensor.format() != format || !Arrays.equals(tensor.shape(), shape)) {
-                close();
-                tensor = Tensor.zeros(format, shape);
+            if (view != null && view.isAlive() && view.format() == format && Arrays.equals(view.shape(), shape)) {
+                return view;
             }
-            return tensor;
+            long size = 1;
+            for (long d : shape) {
+                size = Math.multiplyExact(size, d);
+            }
+            if (storage == null || storage.size() < size) {
+                Tensor grown = Tensor.zeros(Tensor.Format.C, size);
+                close();
+                storage = grown;
+            }
+            view = Tensor.wrap(storage.segment(), format, shape);
+            return view;
         }
 
-        /** A tensor of the format and shape of {@code like}. */
+        /** A view of the format and shape of {@code like}. */
         public Tensor like(Tensor like) {
-            if (tensor == null || !tensor.sameShape(like)) {
-                close();
-                tensor = Tensor.zeros(like.format(), like.shape());
-            }
-            return tensor;
+            return get(like.format(), like.shape());
         }
 
-        /** The current tensor, or null before the first {@code get}. */
+        /**
+         * The view last returned by {@code get}, or null before the first; if a caller closed it,
+         * a new view of the same memory, format and shape (the contents are kept).
+         */
         public Tensor current() {
-            return tensor;
+            if (view != null && !view.isAlive() && storage.isAlive()) {
+                view = Tensor.wrap(storage.segment(), view.format(), view.shape());
+            }
+            return view;
         }
 
-        private void close() {
-            if (tensor != null) {
-                tensor.close();
-                tensor = null;
+        /** The number of floats of memory held (the largest size requested so far), 0 before the first. */
+        long capacity() {
+            return storage == null ? 0 : storage.size();
+        }
+
+        void close() {
+            if (storage != null) {
+                storage.close();
+                storage = null;
+                view = null;
             }
         }
     }

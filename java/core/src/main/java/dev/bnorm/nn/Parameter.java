@@ -5,7 +5,7 @@ import dev.bnorm.Tensor;
 /**
  * A trainable tensor of a {@link Module}: its value and the gradient of the loss with respect to
  * it, of the same format and shape. {@link Module#backward} adds into {@link #grad()} (it
- * accumulates, like PyTorch); {@link Module#zeroGrad()} or {@link SGD#zeroGrad()} clears it. Both
+ * accumulates, like PyTorch); {@link Module#zeroGrad()} or {@link Optimizer#zeroGrad()} clears it. Both
  * tensors are owned by the module and freed by its {@link Module#close()}.
  */
 public final class Parameter {
@@ -31,12 +31,12 @@ public final class Parameter {
         return name;
     }
 
-    /** The value. */
+    /** The value: the module's own tensor, live (read and write it; do not close it, the module frees it). */
     public Tensor value() {
         return value;
     }
 
-    /** The accumulated gradient. */
+    /** The accumulated gradient: the module's own tensor, live (do not close it, the module frees it). */
     public Tensor grad() {
         return grad;
     }

@@ -3,129 +3,152 @@ package dev.bnorm.nn;
 import dev.bnorm.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
 
 /**
- * Stochastic gradient descent with momentum and weight decay, PyTorch's update rule
- * ({@code torch.optim.SGD}, dampening 0, not Nesterov), for each parameter p with gradient g:
+ * Stochastic gradient descent with momentum, weight decay and optionally Nesterov momentum,
+ * PyTorch's update rule ({@code torch.optim.SGD}, dampening 0), for each parameter p with
+ * gradient g:
  * <pre>
  *   d   = g + weightDecay * p
  *   buf = momentum * buf + d          (buf starts at 0, so the first step has buf = d)
- *   p   = p - lr * buf                (p - lr * d when momentum is 0)
+ *   d   = d + momentum * buf          with Nesterov, else d = buf (when momentum &gt; 0)
+ *   p   = p - lr * d
  * </pre>
- * The momentum buffers are off-heap and owned by the optimizer ({@link #close()} frees them).
- * Confined to the thread that created it, like the parameters' module.
+ * <pre>
+ *   SGD sgd = SGD.builder(model.parameters(), 0.1).momentum(0.9).weightDecay(1e-4).build();
+ * </pre>
+ * Defaults, PyTorch's: momentum 0, weight decay 0, Nesterov off; the learning rate has no
+ * default (PyTorch requires it too). Dampening is not offered (always 0). The momentum buffers
+ * ({@code state.<i>.momentum_buffer}, see {@link Optimizer}) are off-heap and owned by the
+ * optimizer.
  */
-public final class SGD implements AutoCloseable {
+public final class SGD extends Optimizer {
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
 
-    private final List<Parameter> params;
-    private final List<Tensor> buffers = new ArrayList<>(); // empty when momentum == 0
+    private final Tensor[] buffers; // null entries when momentum == 0
     private final double momentum;
     private final double weightDecay;
-    private double lr;
-    private boolean closed;
+    private final boolean nesterov;
 
     /**
+     * The shorthand of {@code builder(params, lr).momentum(momentum).weightDecay(weightDecay).build()}.
+     *
      * @param params      distinct parameters, e.g. {@code model.parameters()}
      * @param lr          learning rate, finite and &gt;= 0
      * @param momentum    finite and &gt;= 0 (0: plain SGD)
      * @param weightDecay L2 penalty, finite and &gt;= 0
      */
     public SGD(List<Parameter> params, double lr, double momentum, double weightDecay) {
-        if (params == null) {
-            throw new IllegalArgumentException("params: expected a list of parameters, got null");
-        }
-        IdentityHashMap<Parameter, Integer> seen = new IdentityHashMap<>();
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
-            if (p == null) {
-                throw new IllegalArgumentException("params[" + i + "]: expected a parameter, got null");
-            }
-            Integer before = seen.put(p, i);
-            if (before != null) {
-                throw new IllegalArgumentException("params[" + i + "]: expected distinct parameters, got the same as params["
-                        + before + "]");
-            }
-        }
-        setLearningRate(lr);
+        this(params, lr, momentum, weightDecay, false);
+    }
+
+    private SGD(List<Parameter> params, double lr, double momentum, double weightDecay, boolean nesterov) {
+        super("SGD", params, lr);
         nonNegative("momentum", momentum);
         nonNegative("weightDecay", weightDecay);
-        this.params = List.copyOf(params);
+        if (nesterov && momentum == 0) {
+            throw new IllegalArgumentException("nesterov: expected momentum > 0 with Nesterov momentum, got momentum 0");
+        }
         this.momentum = momentum;
         this.weightDecay = weightDecay;
-        if (momentum != 0) {
-            for (Parameter p : this.params) {
-                buffers.add(Tensor.zeros(p.value().format(), p.value().shape()));
+        this.nesterov = nesterov;
+        this.buffers = new Tensor[params.size()];
+        try {
+            for (int i = 0; i < buffers.length && momentum != 0; i++) {
+                buffers[i] = stateTensor(i, "momentum_buffer");
             }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
         }
     }
 
-    private static void nonNegative(String name, double value) {
-        if (!(Double.isFinite(value) && value >= 0)) {
-            throw new IllegalArgumentException(name + ": expected a finite number >= 0, got " + value);
-        }
-    }
-
-    /** Changes the learning rate (e.g. for a schedule); finite and &gt;= 0. */
-    public void setLearningRate(double lr) {
+    /**
+     * A builder for SGD over {@code params} (distinct, e.g. {@code model.parameters()}) with
+     * learning rate {@code lr} (finite and &gt;= 0).
+     */
+    public static Builder builder(List<Parameter> params, double lr) {
         nonNegative("lr", lr);
-        this.lr = lr;
+        return new Builder(params, lr);
     }
 
-    /** The learning rate. */
-    public double learningRate() {
-        return lr;
+    /** The momentum factor (0: none). */
+    public double momentum() {
+        return momentum;
     }
 
-    /** One update of every parameter from its accumulated gradient. */
-    public void step() {
-        checkOpen();
-        float rate = (float) lr;
+    /** The weight decay (L2 penalty) factor. */
+    public double weightDecay() {
+        return weightDecay;
+    }
+
+    /** Whether the momentum is Nesterov's. */
+    public boolean nesterov() {
+        return nesterov;
+    }
+
+    @Override
+    void update(int j, MemorySegment v, MemorySegment g, long n) {
+        float rate = (float) learningRate();
         float mu = (float) momentum;
         float wd = (float) weightDecay;
-        for (int j = 0; j < params.size(); j++) {
-            Parameter p = params.get(j);
-            MemorySegment v = p.value().segment();
-            MemorySegment g = p.grad().segment();
-            MemorySegment b = buffers.isEmpty() ? null : buffers.get(j).segment();
-            for (long i = 0, n = p.value().size(); i < n; i++) {
-                float x = v.getAtIndex(F, i);
-                float d = g.getAtIndex(F, i) + wd * x;
-                if (b != null) {
-                    d = mu * b.getAtIndex(F, i) + d;
-                    b.setAtIndex(F, i, d);
-                }
-                v.setAtIndex(F, i, x - rate * d);
+        MemorySegment b = buffers[j] == null ? null : buffers[j].segment();
+        for (long i = 0; i < n; i++) {
+            float x = v.getAtIndex(F, i);
+            float d = g.getAtIndex(F, i) + wd * x;
+            if (b != null) {
+                float buf = mu * b.getAtIndex(F, i) + d;
+                b.setAtIndex(F, i, buf);
+                d = nesterov ? d + mu * buf : buf;
             }
+            v.setAtIndex(F, i, x - rate * d);
         }
     }
 
-    /** Sets every parameter's gradient to zero. */
-    public void zeroGrad() {
-        checkOpen();
-        for (int j = 0; j < params.size(); j++) {
-            params.get(j).grad().fill(0f);
-        }
-    }
-
-    /** Frees the momentum buffers; idempotent. */
     @Override
-    public void close() {
-        if (!closed) {
-            for (Tensor t : buffers) {
-                t.close();
-            }
-            closed = true;
-        }
+    public String toString() {
+        return "SGD(lr=" + learningRate() + ", momentum=" + momentum + ", weightDecay=" + weightDecay
+                + ", nesterov=" + nesterov + ")";
     }
 
-    private void checkOpen() {
-        if (closed) {
-            throw new IllegalStateException("SGD: closed");
+    /** Options of an {@link SGD}; each setter checks its argument. */
+    public static final class Builder {
+        private final List<Parameter> params;
+        private final double lr;
+        private double momentum;
+        private double weightDecay;
+        private boolean nesterov;
+
+        private Builder(List<Parameter> params, double lr) {
+            this.params = params;
+            this.lr = lr;
+        }
+
+        /** The momentum factor, finite and &gt;= 0. Default 0 (plain SGD). */
+        public Builder momentum(double momentum) {
+            nonNegative("momentum", momentum);
+            this.momentum = momentum;
+            return this;
+        }
+
+        /** The weight decay (L2 penalty added to the gradient), finite and &gt;= 0. Default 0. */
+        public Builder weightDecay(double weightDecay) {
+            nonNegative("weightDecay", weightDecay);
+            this.weightDecay = weightDecay;
+            return this;
+        }
+
+        /** Nesterov momentum (needs momentum &gt; 0). Default false. */
+        public Builder nesterov(boolean nesterov) {
+            this.nesterov = nesterov;
+            return this;
+        }
+
+        /** A new optimizer, confined to this thread. */
+        public SGD build() {
+            return new SGD(params, lr, momentum, weightDecay, nesterov);
         }
     }
 }

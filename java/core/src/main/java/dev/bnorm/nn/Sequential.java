@@ -8,10 +8,17 @@ import java.util.List;
  * in reverse. The children are named {@code "0"}, {@code "1"}, ... so that state-dict keys are
  * PyTorch's ({@code "0.weight"}, {@code "1.running_mean"}); modules without state, such as
  * {@link ReLU}, still take an index. The sequence owns its children: {@link #close()} closes them.
+ *
+ * <p>A failed forward: when the first module refuses the input, nothing has changed and the
+ * previous output and pending backward stay valid. When a later module fails, the modules before
+ * it have already run on the new input, so the pending backward of the sequence is lost:
+ * {@link #backward} then throws {@link IllegalStateException} before any module changes anything
+ * (no gradient is half-accumulated) until the next successful forward.
  */
 public final class Sequential extends Module {
 
     private final List<Module> modules;
+    private int failedAt = -1; // index of the module whose failure lost the pending backward, or -1
 
     /** A chain of distinct modules, created on this thread. */
     public Sequential(Module... modules) {
@@ -45,14 +52,26 @@ public final class Sequential extends Module {
         checkUsable();
         Tensor x = inp;
         for (int i = 0; i < modules.size(); i++) {
-            x = modules.get(i).forward(x);
+            try {
+                x = modules.get(i).forward(x);
+            } catch (RuntimeException | Error e) {
+                if (i > 0 || modules.get(0) instanceof Sequential first && first.failedAt >= 0) {
+                    failedAt = i;
+                }
+                throw e;
+            }
         }
+        failedAt = -1;
         return x;
     }
 
     @Override
     public Tensor backward(Tensor dout) {
         checkUsable();
+        if (failedAt >= 0) {
+            throw new IllegalStateException("backward: the last forward failed in module " + failedAt + " ("
+                    + modules.get(failedAt) + ") after the modules before it had run: forward again before backward");
+        }
         Tensor d = dout;
         for (int i = modules.size() - 1; i >= 0; i--) {
             d = modules.get(i).backward(d);

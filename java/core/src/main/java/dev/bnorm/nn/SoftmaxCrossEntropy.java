@@ -14,8 +14,9 @@ import java.lang.foreign.ValueLayout;
  *   logsumexp(x) = m + log(sum_k exp(x[k] - m)),  m = max_k x[k]     (no overflow for large logits)
  *   d loss / d x[n][k] = (softmax(x[n])[k] - [k == label[n]]) / N
  * </pre>
- * Sums are accumulated in double. The gradient is computed by {@link #forward} into a tensor
- * this object owns and reuses (valid until the next forward); {@link #backward()} returns it.
+ * Sums are accumulated in double. The gradient is computed by {@link #forward} into memory this
+ * object owns and reuses (grown to the largest batch seen); {@link #backward()} returns a borrowed
+ * view of it, valid until the next forward, whose {@code close()} is harmless.
  * Confined to the thread that created it, like a {@link Module}.
  */
 public final class SoftmaxCrossEntropy implements AutoCloseable {
@@ -23,7 +24,7 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
 
     private final Thread owner = Thread.currentThread();
-    private Tensor grad;
+    private final Module.Workspace grad = new Module.Workspace();
     private boolean ready;
     private boolean closed;
 
@@ -53,15 +54,8 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
             }
         }
         ready = false;
-        if (grad == null || !grad.sameShape(logits)) {
-            if (grad != null) {
-                grad.close();
-                grad = null;
-            }
-            grad = Tensor.zeros(Format.NC, n, k);
-        }
         MemorySegment x = logits.segment();
-        MemorySegment g = grad.segment();
+        MemorySegment g = grad.get(Format.NC, n, k).segment();
         double total = 0;
         for (long i = 0; i < n; i++) {
             long row = i * k;
@@ -86,13 +80,13 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
         return (float) (total / n);
     }
 
-    /** d loss / d logits of the last forward, (N, K); owned by this object. */
+    /** d loss / d logits of the last forward, (N, K): a view of memory owned by this object (closing it is harmless). */
     public Tensor backward() {
         check();
         if (!ready) {
             throw new IllegalStateException("backward: expected a forward first, got none");
         }
-        return grad;
+        return grad.current();
     }
 
     /** The index of the largest logit of each row (the first one on ties), e.g. to measure accuracy. */
@@ -119,9 +113,7 @@ public final class SoftmaxCrossEntropy implements AutoCloseable {
         if (!closed) {
             check();
             closed = true;
-            if (grad != null) {
-                grad.close();
-            }
+            grad.close();
         }
     }
 

@@ -7,10 +7,14 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,6 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.UnaryOperator;
 
 /**
  * Saves and loads a module's state in the <a href="https://github.com/huggingface/safetensors">safetensors</a>
@@ -56,8 +62,37 @@ public final class StateDicts {
     private StateDicts() {
     }
 
-    /** Writes the state of {@code module} to {@code path} (replacing it), with metadata {@code format: pt}. */
+    /**
+     * Writes the state of {@code module} to {@code path}, with metadata {@code format: pt}. The
+     * file is written under a temporary name in the same directory ({@code .<name>.<random>.tmp}),
+     * forced to the storage device, and then renamed to {@code path} atomically where the file
+     * system supports it (else with a plain replacing move): a failure or a crash during the write
+     * leaves the previous file at {@code path} intact, and a failed write removes its temporary file.
+     */
     public static void save(Module module, Path path) throws IOException {
+        save(module, path, UnaryOperator.identity());
+    }
+
+    /**
+     * Writes the state of {@code optimizer} (momentum buffers, Adam's moments and step counts; the
+     * keys are described in {@link Optimizer}) to {@code path}, in the same way as a module's.
+     * Saved with the model's state, it lets training resume exactly.
+     */
+    public static void save(Optimizer optimizer, Path path) throws IOException {
+        save(optimizer.state(), path);
+    }
+
+    /**
+     * Replaces the state of {@code optimizer} with the one in {@code path}, all or nothing, like
+     * {@link #load(Module, Path)}: the file must hold exactly the optimizer's keys, with their dtypes
+     * and shapes (so an optimizer of the same kind and settings over parameters of the same shapes).
+     */
+    public static void load(Optimizer optimizer, Path path) throws IOException {
+        load(optimizer.state(), path);
+    }
+
+    /** {@link #save(Module, Path)}, with the data written through {@code channel.apply(file)} (a seam for tests). */
+    static void save(Module module, Path path, UnaryOperator<WritableByteChannel> channel) throws IOException {
         List<Module.StateEntry> entries = module.stateEntries();
         StringBuilder json = new StringBuilder("{").append(Json.quote(METADATA)).append(":{\"format\":\"pt\"}");
         long offset = 0;
@@ -76,19 +111,40 @@ public final class StateDicts {
         byte[] text = json.toString().getBytes(StandardCharsets.UTF_8);
         byte[] header = Arrays.copyOf(text, (text.length + 7) / 8 * 8); // data 8-byte aligned, as safetensors does
         Arrays.fill(header, text.length, header.length, (byte) ' ');
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING);
-             Arena staging = Arena.ofConfined()) {
-            writeFully(ch, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
-            writeFully(ch, ByteBuffer.wrap(header));
-            for (Module.StateEntry e : entries) {
-                MemorySegment data = staging.allocate(bytes(e), 8);
-                if (e.tensor() != null) {
-                    MemorySegment.copy(e.tensor().segment(), FLOAT, 0, data, LE_FLOAT, 0, e.tensor().size());
-                } else {
-                    data.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, e.counter().get());
+        Path target = path.toAbsolutePath();
+        Path temporary = target.resolveSibling("." + target.getFileName() + "."
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
+        boolean moved = false;
+        try {
+            try (FileChannel ch = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                 Arena staging = Arena.ofConfined()) {
+                WritableByteChannel out = channel.apply(ch);
+                writeFully(out, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
+                writeFully(out, ByteBuffer.wrap(header));
+                for (Module.StateEntry e : entries) {
+                    MemorySegment data = staging.allocate(bytes(e), 8);
+                    if (e.tensor() != null) {
+                        MemorySegment.copy(e.tensor().segment(), FLOAT, 0, data, LE_FLOAT, 0, e.tensor().size());
+                    } else {
+                        data.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, e.counter().get());
+                    }
+                    writeFully(out, data.asByteBuffer());
                 }
-                writeFully(ch, data.asByteBuffer());
+                ch.force(true); // the data is on the device before the name points at it
+            }
+            try {
+                Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            moved = true;
+        } finally {
+            if (!moved) {
+                try {
+                    Files.deleteIfExists(temporary);
+                } catch (IOException e) {
+                    // the original failure is the one to report; the temporary file is named for cleanup
+                }
             }
         }
     }
@@ -149,7 +205,7 @@ public final class StateDicts {
         return e.tensor() != null ? 4 * e.tensor().size() : 8;
     }
 
-    private static void writeFully(FileChannel ch, ByteBuffer buffer) throws IOException {
+    private static void writeFully(WritableByteChannel ch, ByteBuffer buffer) throws IOException {
         while (buffer.hasRemaining()) {
             ch.write(buffer);
         }

@@ -59,7 +59,8 @@ final class Experiment {
 
     /** PyTorch's default initialization when {@code std == 0}, else weights N(0, std²) (the bias stays PyTorch's). */
     private static Linear linear(int in, int out, boolean bias, long seed, double std) {
-        return std == 0 ? new Linear(in, out, bias, seed) : new Linear(in, out, bias, seed, std);
+        Linear.Builder b = Linear.builder(in, out).bias(bias).seed(seed);
+        return (std == 0 ? b : b.initStd(std)).build();
     }
 
     /** Trains one model for {@code cfg.steps()} steps and measures it. */
@@ -73,7 +74,7 @@ final class Experiment {
              SoftmaxCrossEntropy loss = new SoftmaxCrossEntropy();
              Tensor batch = Tensor.zeros(Tensor.Format.NC, b, f);
              Tensor testX = Tensor.of(Tensor.Format.NC, test.x(), test.n(), f);
-             SGD sgd = new SGD(model.parameters(), cfg.lr(), 0, 0)) {
+             SGD sgd = SGD.builder(model.parameters(), cfg.lr()).build()) {
             Batches batches = new Batches(train, b, cfg.seed());
             float[] bx = new float[b * f];
             int[] by = new int[b];
