@@ -161,7 +161,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     public Tensor forward(Tensor inp) {
         checkUsable();
         checkTensor("inp", inp, formats);
-        // the kernel's check, before any change; a SyncBatchNorm's M is the total of all ranks, checked by the merge
+        // the kernel's check, before any change (a SyncBatchNorm's M is the total over the ranks: the merge checks it)
         if ((isTraining() || !trackRunningStats) && inp.n() * inp.s() == 1 && !(this instanceof SyncBatchNorm)) {
             throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
                     + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");

@@ -25,11 +25,12 @@ import java.util.function.Function;
  * running statistics mu = running_mean and sigma = sqrt(running_var + eps) as they were before
  * this batch:
  * <pre>
- *   mean_B = sum(x)/M,  sigma_B = sqrt(sum((x - mean_B)^2)/M + eps),  xhat = (x - mean_B)/sigma_B
+ *   mean_B = sum(x)/M,  var_B = sum((x - mean_B)^2)/M,  sigma_B = sqrt(var_B + eps)
+ *   xhat = (x - mean_B)/sigma_B
  *   r = clip(sigma_B/sigma, 1/rmax, rmax),  d = clip((mean_B - mu)/sigma, -dmax, dmax)
  *   out = gamma * (xhat*r + d) + beta
  *   running_mean = (1 - f) * running_mean + f * mean_B
- *   running_var  = (1 - f) * running_var  + f * sigma_B'^2 * M/(M-1)     (sigma_B' without eps)
+ *   running_var  = (1 - f) * running_var  + f * var_B * M/(M-1)            unbiased, as BatchNorm
  * </pre>
  * r and d are constants for backward (the paper's stop-gradient); with T1 = sum(dout) and
  * T2 = sum(dout*(x - mean_B)), differentiating through mean_B and sigma_B only:
@@ -60,9 +61,10 @@ import java.util.function.Function;
  * variance: sigma is sqrt(running_var + eps), as in torchrl; the paper keeps sigma) and
  * {@code num_batches_tracked}. Differences from torchrl: the unbiased factor is M/(M-1) with
  * M = N*S, as PyTorch's BatchNorm (torchrl uses N/(N-1) from the batch dimension alone, wrong for
- * (N, C, L) inputs); the warm-up relaxes the limits linearly as in the paper (torchrl scales r - 1
- * and d by a step or linear factor); defaults are PyTorch BatchNorm's momentum 0.1 (torchrl: 0.01)
- * and no warm-up (torchrl: 10000 steps).
+ * (N, C, L) inputs); the warm-up relaxes the limits linearly as in the paper (torchrl multiplies
+ * r - 1 and d by num_batches_tracked // warmup_steps, or / with smooth, a factor not capped at 1:
+ * the result of its clamp_max is discarded); torchrl always has weight and bias; defaults are
+ * PyTorch BatchNorm's momentum 0.1 (torchrl: 0.01) and no warm-up (torchrl: 10000 steps).
  *
  * <p>Defaults: eps 1e-5, momentum 0.1, affine true, schedule {@code Schedule.constant(3, 5)},
  * kernels {@link Kernels#best()}. A training forward needs M &gt; 1.
@@ -175,7 +177,8 @@ public abstract sealed class BatchRenorm extends Module permits BatchRenorm1d, B
 
     /**
      * @param inp N x C x S in one of this module's formats, with C = {@code numFeatures}
-     * @throws IllegalArgumentException for the wrong format or channel count, and for M = N*S = 1 in training
+     * @throws IllegalArgumentException for the wrong format or channel count, and for M = N*S = 1
+     *                                  in training
      */
     @Override
     public Tensor forward(Tensor inp) {

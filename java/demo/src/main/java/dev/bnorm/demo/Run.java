@@ -7,7 +7,7 @@ final class Run {
 
     private Run() {}
 
-    /** The normalization after each hidden Linear: none, BatchNorm1d, BatchRenorm1d, or BatchNorm1d with virtual batches. */
+    /** The normalization after each hidden Linear: none, BatchNorm1d, BatchRenorm1d, or Ghost BN (virtual batches). */
     enum Norm {
         NONE("no BN"), BN("BN"), RENORM("Batch Renorm"), GHOST("Ghost BN");
 
