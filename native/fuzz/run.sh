@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
 seconds=${2:-60}
 fuzz_cc=${BNORM_FUZZ_CC:-clang}
-targets=(forward_training forward_inference backward)
+targets=(forward_training forward_inference backward split)
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 

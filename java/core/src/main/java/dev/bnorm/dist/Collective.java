@@ -11,7 +11,7 @@ import java.lang.foreign.ValueLayout;
  * values in rank order itself rather than leaving the order to the transport.
  *
  * <p>Implementations: {@link InProcessCollective} (ranks are threads of one JVM) and
- * {@code MpiCollective} (ranks are MPI processes). A failure on one rank ends every rank: the
+ * {@link MpiCollective} (ranks are MPI processes). A failure on one rank ends every rank: the
  * failing rank calls {@link #abort(String)} (or times out waiting for the others), and every
  * pending and later operation of the job then fails with a {@link CollectiveException} naming that
  * rank and its message (in-process), or the MPI job ends (MPI).

@@ -81,8 +81,13 @@ class DataParallelTest {
 
     /** Rank r's samples are [from, from + np[r]) of each batch; a model with a different seed on ranks > 0. */
     static List<Trained> parallel(long[] np) {
+        return InProcessCollective.run(np.length, TIMEOUT, col -> rank(col, np));
+    }
+
+    /** This rank's part of {@link #parallel}: the losses are those of the whole batch, the state this replica's. */
+    static Trained rank(Collective col, long[] np) {
         int n = (int) Arrays.stream(np).sum();
-        return InProcessCollective.run(np.length, TIMEOUT, col -> {
+        {
             int from = 0;
             for (int r = 0; r < col.rank(); r++) from += (int) np[r];
             int mine = (int) np[col.rank()];
@@ -111,7 +116,7 @@ class DataParallelTest {
                 snapshot(dp).forEach((k, v) -> state.put(k.substring("module.".length()), v));
                 return new Trained(losses, state);
             }
-        });
+        }
     }
 
     @Test

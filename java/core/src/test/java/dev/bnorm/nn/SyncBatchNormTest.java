@@ -127,15 +127,9 @@ class SyncBatchNormTest {
         long n = Arrays.stream(np).sum();
         long per = per(f, c);
         long m = n * per / c;
-        Random rnd = new Random(Arrays.hashCode(np));
-        float[][] x = new float[2][(int) (n * per)];
-        float[][] dy = new float[2][(int) (n * per)];
-        for (int s = 0; s < 2; s++) {
-            for (int i = 0; i < x[s].length; i++) {
-                x[s][i] = (float) (3 + 2 * rnd.nextGaussian());
-                dy[s][i] = (float) rnd.nextGaussian();
-            }
-        }
+        float[][][] data = data(f, c, np);
+        float[][] x = data[0];
+        float[][] dy = data[1];
         Step one;
         try (BatchNorm bn = single(f, c, kernels)) {
             one = steps(bn, f, c, x, dy, 0, n);
@@ -169,6 +163,29 @@ class SyncBatchNormTest {
         Compare.assertClose(one.runningVar, ranks.get(0).runningVar, tol, tol, "running_var");
         Compare.assertClose(one.dgamma, dgamma, Compare.sumTol(m), tol, "dgamma summed over ranks");
         Compare.assertClose(one.dbeta, dbeta, Compare.sumTol(m), tol, "dbeta summed over ranks");
+    }
+
+    /** Inputs and output gradients of two steps over the concatenated batch: {x, dy}, each [step][values]. */
+    static float[][][] data(Format f, int c, long[] np) {
+        long n = Arrays.stream(np).sum();
+        Random rnd = new Random(Arrays.hashCode(np));
+        float[][] x = new float[2][(int) (n * per(f, c))];
+        float[][] dy = new float[2][(int) (n * per(f, c))];
+        for (int s = 0; s < 2; s++) {
+            for (int i = 0; i < x[s].length; i++) {
+                x[s][i] = (float) (3 + 2 * rnd.nextGaussian());
+                dy[s][i] = (float) rnd.nextGaussian();
+            }
+        }
+        return new float[][][] {x, dy};
+    }
+
+    /** One process's results for the concatenated batch of {@link #data}. */
+    static Step single(Format f, int c, long[] np, String kernels) {
+        float[][][] data = data(f, c, np);
+        try (BatchNorm bn = single(f, c, kernels)) {
+            return steps(bn, f, c, data[0], data[1], 0, Arrays.stream(np).sum());
+        }
     }
 
     static double[] toDouble(float[] v) {
