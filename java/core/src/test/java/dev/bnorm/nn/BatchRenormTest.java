@@ -203,6 +203,26 @@ class BatchRenormTest {
         }
     }
 
+    /** torchrl's keys, which are also BatchNorm's: a trained state evaluates the same in a BatchNorm1d. */
+    @Test
+    void stateDictHasTorchrlsKeysAndEvaluatesAsBatchNorm() {
+        Random random = new Random(24);
+        try (BatchRenorm rn = BatchRenorm1d.builder(3).build();
+             BatchNorm bn = BatchNorm1d.builder(3).build();
+             Tensor x = Tensor.of(Format.NC, Buffers.gaussian(random, 15, 1, 2), 5, 3)) {
+            for (int step = 0; step < 3; step++) {
+                rn.forward(x);
+            }
+            assertEquals(java.util.List.of("weight", "bias", "running_mean", "running_var"),
+                    java.util.List.copyOf(rn.stateDict().keySet()));
+            assertEquals(java.util.List.of("num_batches_tracked"), java.util.List.copyOf(rn.counters().keySet()));
+            bn.loadStateDict(rn.stateDict(), java.util.Map.of("num_batches_tracked", rn.numBatchesTracked()));
+            rn.eval();
+            bn.eval();
+            Compare.assertSameBits(bn.forward(x).toArray(), rn.forward(x).toArray(), "eval out");
+        }
+    }
+
     @Test
     void badArgumentsNameThemselves() {
         Fixtures.assertMessage(IllegalArgumentException.class, "rmax: expected a finite number >= 1, got 0.5",
