@@ -10,6 +10,7 @@ import dev.bnorm.kernel.Buffers;
 import dev.bnorm.kernel.Compare;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.Layout;
+import dev.bnorm.nn.NormReference.Shape;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -22,21 +23,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class BatchRenormTest {
 
-    record Shape(Format format, long[] dims, int c) {
-        int count() {
-            int k = 1;
-            for (long d : dims) {
-                k *= (int) d;
-            }
-            return k;
-        }
-    }
-
     static final Shape[] SHAPES = {
-        new Shape(Format.NC, new long[] {6, 3}, 3),
-        new Shape(Format.NCL, new long[] {4, 3, 5}, 3),
-        new Shape(Format.NCHW, new long[] {3, 2, 2, 3}, 2),
-        new Shape(Format.NHWC, new long[] {3, 2, 3, 2}, 2),
+        new Shape(Format.NC, 6, 3),
+        new Shape(Format.NCL, 4, 3, 5),
+        new Shape(Format.NCHW, 3, 2, 2, 3),
+        new Shape(Format.NHWC, 3, 2, 3, 2),
     };
 
     static BatchRenorm renorm(Shape shape, boolean affine, BatchRenorm.Schedule schedule, BatchNormKernels kernels) {
@@ -98,9 +89,9 @@ class BatchRenormTest {
         for (Shape shape : SHAPES) {
             for (double[] limits : new double[][] {{1.5, 0.5}, {3, 5}}) {
                 Random random = new Random(22);
-                int n = (int) shape.dims()[0];
+                int n = shape.n();
                 int c = shape.c();
-                int s = shape.count() / n / c;
+                int s = shape.s();
                 Layout layout = shape.format().layout();
                 try (BatchRenorm rn = renorm(shape, true, BatchRenorm.Schedule.constant(limits[0], limits[1]),
                         Kernels.named(kernels))) {

@@ -10,6 +10,7 @@ import dev.bnorm.kernel.Buffers;
 import dev.bnorm.kernel.Compare;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.Layout;
+import dev.bnorm.nn.NormReference.Shape;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -24,20 +25,10 @@ import org.junit.jupiter.api.Test;
  */
 class GhostBatchNormTest {
 
-    record Shape(Format format, long[] dims) {
-        int count() {
-            int k = 1;
-            for (long d : dims) {
-                k *= (int) d;
-            }
-            return k;
-        }
-    }
-
     static final Shape[] SHAPES = {
-        new Shape(Format.NC, new long[] {9, 3}),
-        new Shape(Format.NCHW, new long[] {7, 2, 2, 3}),
-        new Shape(Format.NHWC, new long[] {7, 2, 3, 2}),
+        new Shape(Format.NC, 9, 3),
+        new Shape(Format.NCHW, 7, 2, 2, 3),
+        new Shape(Format.NHWC, 7, 2, 3, 2),
     };
 
     static BatchNorm build(Format format, int c, int virtual, BatchNormKernels kernels, Double momentum) {
@@ -69,8 +60,8 @@ class GhostBatchNormTest {
     void oneVirtualBatchIsPlainBatchNorm(String kernels) {
         for (Shape shape : SHAPES) {
             Random random = new Random(11);
-            int n = (int) shape.dims()[0];
-            int c = (int) (shape.format() == Format.NHWC ? shape.dims()[3] : shape.dims()[1]);
+            int n = shape.n();
+            int c = shape.c();
             float[] x = Buffers.gaussian(random, shape.count(), 3, 2);
             float[] dy = Buffers.gaussian(random, shape.count(), 0, 1);
             try (BatchNorm plain = build(shape.format(), c, 0, Kernels.named(kernels), 0.1);
@@ -100,8 +91,8 @@ class GhostBatchNormTest {
         for (Shape shape : SHAPES) {
             for (Double momentum : new Double[] {0.1, null}) {
                 Random random = new Random(12);
-                int n = (int) shape.dims()[0];
-                int c = (int) (shape.format() == Format.NHWC ? shape.dims()[3] : shape.dims()[1]);
+                int n = shape.n();
+                int c = shape.c();
                 int per = shape.count() / n;
                 float[] x = Buffers.gaussian(random, shape.count(), -1, 3);
                 float[] dy = Buffers.gaussian(random, shape.count(), 0, 1);
@@ -152,9 +143,9 @@ class GhostBatchNormTest {
     void gradientsMatchFiniteDifferences(String kernels) {
         for (Shape shape : SHAPES) {
             Random random = new Random(13);
-            int n = (int) shape.dims()[0];
-            int c = (int) (shape.format() == Format.NHWC ? shape.dims()[3] : shape.dims()[1]);
-            int s = shape.count() / n / c;
+            int n = shape.n();
+            int c = shape.c();
+            int s = shape.s();
             Layout layout = shape.format().layout();
             float[] xf = Buffers.gaussian(random, shape.count(), 1, 2);
             float[] rf = Buffers.gaussian(random, shape.count(), 0, 1);

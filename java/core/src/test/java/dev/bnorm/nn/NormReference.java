@@ -1,5 +1,6 @@
 package dev.bnorm.nn;
 
+import dev.bnorm.Tensor.Format;
 import dev.bnorm.kernel.Layout;
 
 /**
@@ -16,6 +17,29 @@ import dev.bnorm.kernel.Layout;
 final class NormReference {
 
     private NormReference() {
+    }
+
+    /** A test input's format and dimensions, with N, C and S = the product of the others. */
+    record Shape(Format format, long... dims) {
+        int n() {
+            return (int) dims[0];
+        }
+
+        int c() {
+            return (int) (format == Format.NHWC ? dims[3] : dims[1]);
+        }
+
+        int s() {
+            return count() / n() / c();
+        }
+
+        int count() {
+            int k = 1;
+            for (long d : dims) {
+                k *= (int) d;
+            }
+            return k;
+        }
     }
 
     /** The outputs; gamma, beta, r, d may be null (1, 0, 1, 0). */
