@@ -134,6 +134,7 @@ void test_split_one_part(void);
 void test_split_parts(void);
 void test_split_large_offset(void);
 void test_check_split(void);
+void test_split_threads_identical(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

@@ -33,6 +33,7 @@ static const struct {
     {"split_parts", test_split_parts},
     {"split_large_offset", test_split_large_offset},
     {"check_split", test_check_split},
+    {"split_threads_identical", test_split_threads_identical},
 };
 
 int main(int argc, char **argv) {

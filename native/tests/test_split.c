@@ -112,7 +112,9 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     // the one-shot rounds mean and rstd to float: xhat is then off by up to
     // FLT_EPSILON*(1 + |mean|*rstd), and dinp by a small multiple of that times its scale
     double spread = 0.0;
-    for (size_t c = 0; c < nc; c++) spread = fmax(spread, fabs(mean[c]) * rstd[c]);
+    for (size_t c = 0; c < nc; c++) {
+        if (fabs(mean[c]) * rstd[c] > spread) spread = fabs(mean[c]) * rstd[c];
+    }
     for (size_t i = 0; i < n; i++) ref[i] = dinp2[i];
     snprintf(what, sizeof what, "%s: one-shot dinp vs split", name);
     bt_close(what, dinp1, ref, n, (tol + 32 * FLT_EPSILON * (1.0 + spread)) * scale, 0.0);
@@ -298,11 +300,82 @@ void test_split_large_offset(void) {
         for (int i = 0; i < N; i++) {
             const double xhat = (inp[i * C + c] - m) * rs;
             const double truth = rs * (dout[i * C + c] - t1 / N - xhat * t2 / N);
-            worst = fmax(worst, fabs(dinp[i * C + c] - truth));
+            const double e = fabs(dinp[i * C + c] - truth);
+            if (e > worst) worst = e; // not fmax: aarch64 GCC 12 fails to vectorize that reduction
         }
     }
     CHECK(worst <= 0.01, "dinp worst error %g > 0.01", worst);
     printf("split_large_offset: dinp worst error %.3g\n", worst);
+}
+
+// ----------------------------------------------------------------------------
+// threads: every split-phase result is the same bits for 1, 2, 3 and 7 threads (shapes large
+// enough for the thread team, with groups, pieces and short runs)
+
+static void split_all(double *stats, double *mean, double *rstd, float *rm, float *rv, float *out,
+                      double *sums, float *dinp, float *dg, float *db, const float *inp,
+                      const float *dout, const float *gamma, int layout, int64_t N, int64_t C,
+                      int64_t S) {
+    const size_t nc = (size_t)C;
+    for (size_t c = 0; c < nc; c++) rm[c] = 0.0f, rv[c] = 1.0f;
+    CHECK(bn_stats_local(stats, inp, layout, N, C, S) == BN_OK, "stats");
+    CHECK(bn_stats_merge(mean, rstd, rm, rv, stats, 1e-5, 0.1, BN_UPDATE_RUNNING, C, 1) == BN_OK, "merge");
+    CHECK(bn_forward_apply(out, inp, mean, rstd, gamma, NULL, BN_USE_SCALE, layout, N, C, S) == BN_OK, "apply");
+    CHECK(bn_backward_reduce(sums, dout, inp, mean, layout, N, C, S) == BN_OK, "reduce");
+    CHECK(bn_backward_apply(dinp, dg, db, dout, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
+                            BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT, layout, N, C, S, 1) == BN_OK,
+          "backward apply");
+}
+
+void test_split_threads_identical(void) {
+    static const struct { int layout; int64_t N, C, S; } shapes[] = {
+        {BN_LAYOUT_NC, 3000, 300, 1}, {BN_LAYOUT_NC, 20000, 7, 1}, {BN_LAYOUT_NHWC, 64, 20, 500},
+        {BN_LAYOUT_NCHW, 4, 3, 9000}, {BN_LAYOUT_NCHW, 32, 64, 49}, {BN_LAYOUT_NCHW, 600, 2, 1024},
+    };
+    static const int counts[] = {2, 3, 7};
+    bt_rng r;
+    bt_rng_seed(&r, 53);
+    const int before = bn_get_num_threads();
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int layout = shapes[k].layout;
+        const int64_t N = shapes[k].N, C = shapes[k].C, S = shapes[k].S;
+        const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+        float *inp = bt_floats(n), *dout = bt_floats(n), *gamma = bt_floats(nc);
+        bt_fill_inp(&r, inp, layout, N, C, S);
+        bt_fill_normal(&r, dout, n);
+        bt_fill_normal(&r, gamma, nc);
+        double *st[2], *mean[2], *rstd[2], *sums[2];
+        float *rm[2], *rv[2], *out[2], *dinp[2], *dg[2], *db[2];
+        for (int i = 0; i < 2; i++) {
+            st[i] = bt_doubles(3 * nc), sums[i] = bt_doubles(3 * nc);
+            mean[i] = bt_doubles(nc), rstd[i] = bt_doubles(nc);
+            rm[i] = bt_floats(nc), rv[i] = bt_floats(nc), dg[i] = bt_floats(nc), db[i] = bt_floats(nc);
+            out[i] = bt_floats(n), dinp[i] = bt_floats(n);
+        }
+        bn_set_num_threads(1);
+        split_all(st[0], mean[0], rstd[0], rm[0], rv[0], out[0], sums[0], dinp[0], dg[0], db[0], inp,
+                  dout, gamma, layout, N, C, S);
+        for (size_t t = 0; t < sizeof counts / sizeof counts[0]; t++) {
+            bn_set_num_threads(counts[t]);
+            split_all(st[1], mean[1], rstd[1], rm[1], rv[1], out[1], sums[1], dinp[1], dg[1], db[1],
+                      inp, dout, gamma, layout, N, C, S);
+            const int same = memcmp(st[0], st[1], 3 * nc * 8) == 0 &&
+                             memcmp(mean[0], mean[1], nc * 8) == 0 &&
+                             memcmp(rstd[0], rstd[1], nc * 8) == 0 &&
+                             memcmp(sums[0], sums[1], 3 * nc * 8) == 0 &&
+                             memcmp(rm[0], rm[1], nc * 4) == 0 && memcmp(rv[0], rv[1], nc * 4) == 0 &&
+                             memcmp(out[0], out[1], n * 4) == 0 && memcmp(dinp[0], dinp[1], n * 4) == 0 &&
+                             memcmp(dg[0], dg[1], nc * 4) == 0 && memcmp(db[0], db[1], nc * 4) == 0;
+            CHECK(same, "%s N=%lld C=%lld S=%lld: %d threads differ from 1", bt_layout_name(layout),
+                  (long long)N, (long long)C, (long long)S, counts[t]);
+        }
+        for (int i = 0; i < 2; i++) {
+            free(st[i]); free(sums[i]); free(mean[i]); free(rstd[i]); free(rm[i]); free(rv[i]);
+            free(dg[i]); free(db[i]); free(out[i]); free(dinp[i]);
+        }
+        free(inp); free(dout); free(gamma);
+    }
+    bn_set_num_threads(before);
 }
 
 // ----------------------------------------------------------------------------

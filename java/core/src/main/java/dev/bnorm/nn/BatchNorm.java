@@ -161,10 +161,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     public Tensor forward(Tensor inp) {
         checkUsable();
         checkTensor("inp", inp, formats);
-        // the kernel's check, before any change (a SyncBatchNorm's M is the total over the ranks: the merge checks it)
-        if ((isTraining() || !trackRunningStats) && inp.n() * inp.s() == 1 && !(this instanceof SyncBatchNorm)) {
-            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
-                    + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
+        if (batchStatistics()) { // before any change
+            checkValues(inp);
         }
         if (inp.c() != numFeatures) {
             throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
@@ -225,6 +223,14 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 all, eps, factor, update ? UPDATE_RUNNING : 0, numFeatures, all.byteSize() / (24L * numFeatures));
         if (update) {
             numBatchesTracked.increment();
+        }
+    }
+
+    /** Batch statistics need more than one value per channel: here, in this batch alone. */
+    void checkValues(Tensor inp) {
+        if (inp.n() * inp.s() == 1) {
+            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
+                    + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
         }
     }
 

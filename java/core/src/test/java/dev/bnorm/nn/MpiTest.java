@@ -57,8 +57,8 @@ class MpiTest {
 
     static Job launch(int np, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(mpirun));
-        if ("root".equals(System.getProperty("user.name"))) {
-            cmd.add("--allow-run-as-root");
+        if (runningAsRoot()) {
+            cmd.add("--allow-run-as-root"); // Open MPI refuses root otherwise (CI runs as root)
         }
         cmd.addAll(List.of("--oversubscribe", "-np", Integer.toString(np), "--mca", "btl", "self,vader",
                 "--mca", "btl_vader_single_copy_mechanism", "none",
@@ -94,6 +94,12 @@ class MpiTest {
         }
         Files.delete(dir);
         return new Job(p.exitValue(), output, results);
+    }
+
+    static boolean runningAsRoot() throws IOException, InterruptedException {
+        Process id = new ProcessBuilder("id", "-u").redirectErrorStream(true).start();
+        String uid = new String(id.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        return id.waitFor() == 0 && uid.equals("0");
     }
 
     @ParameterizedTest(name = "{0} ranks")
@@ -136,7 +142,6 @@ class MpiTest {
 
     @Test
     void dataParallelTrainingOnTwoRanksOfThirtyMatchesOneProcessOfSixty() throws Exception {
-        long[] np = {30, 30};
         Job job = launch(2, "train", "30", "30");
         assertEquals(0, job.exit, job.output);
         DataParallelTest.Trained one = DataParallelTest.single(60);
@@ -150,7 +155,6 @@ class MpiTest {
                 Compare.assertSameBits(job.results.get(0).get(e.getKey()), got.get(e.getKey()), e.getKey() + " across ranks");
             }
         }
-        assertTrue(np.length == 2);
     }
 
     @Test
