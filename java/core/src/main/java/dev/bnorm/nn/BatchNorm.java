@@ -107,6 +107,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     private final Workspace meanRstd = workspace(); // (V, 2, C) mean and rstd of each virtual batch
     private final int virtualBatchSize;    // 0: the whole batch is one
     private long[] savedBounds;            // the virtual batches of the last forward: [0, b1, ..., N]
+    private final double[] dgammaSum;      // (C,) dgamma summed over the virtual batches
+    private final double[] dbetaSum;       // (C,) dbeta summed over the virtual batches
     private final Workspace output = workspace();
     private final Workspace inputGrad = workspace();
     private Tensor savedInp;
@@ -150,6 +152,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         dbeta = affine ? workspace().get(Format.C, c) : null;
         stats = workspace().get(Format.C, 6L * c);
         meanRstd.get(Format.C, 4L * c);
+        dgammaSum = new double[c];
+        dbetaSum = new double[c];
     }
 
     /**
@@ -311,8 +315,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
             // (with virtual batches, each its own batch; dgamma and dbeta their sums in double)
             MemorySegment sums = stats.segment();
             Layout layout = dout.format().layout();
-            double[] dg = new double[numFeatures];
-            double[] db = new double[numFeatures];
+            double[] dg = dgammaSum;
+            double[] db = dbetaSum;
             for (int v = 0; v + 1 < savedBounds.length; v++) {
                 long n = savedBounds[v + 1] - savedBounds[v];
                 MemorySegment dy = samples(dout, savedBounds[v], n);
