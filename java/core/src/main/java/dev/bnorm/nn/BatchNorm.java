@@ -51,6 +51,21 @@ import java.util.function.Function;
  * than 1 value per channel when training"), as in PyTorch; unlike PyTorch, nothing (not even
  * {@code num_batches_tracked}) is changed by a failed forward.
  *
+ * <p>Ghost Batch Normalization (Hoffer et al. 2017, builder option {@code virtualBatchSize} = G):
+ * in training, samples [0, G), [G, 2G), ... of the batch are virtual batches, each normalized with
+ * its own statistics by the formulas above (M = its samples times S) and each a batch for the
+ * running statistics: they are updated once per virtual batch, in order, and
+ * {@code num_batches_tracked} counts virtual batches. The last virtual batch has the remaining
+ * samples; if that is a single sample it joins the one before (G + 1 samples) instead of failing.
+ * Keras's {@code virtual_batch_size} instead updates the running statistics once per batch with the
+ * average of the virtual batches' means and variances; updating per virtual batch gives them the
+ * same memory, counted in normalized batches, as training with batch size G and the same momentum,
+ * and with momentum null they are the exact average over every virtual batch. Backward
+ * differentiates each virtual batch through its own statistics; dgamma and dbeta are the sums over
+ * the virtual batches. The slices are views of the batch (a sample is contiguous in every format):
+ * nothing is copied. Evaluation is plain Batch Normalization (running statistics, or without them
+ * the statistics of the whole batch).
+ *
  * <p>State (PyTorch's keys and initial values): {@code weight} (gamma, ones) and {@code bias}
  * (beta, zeros) with {@code affine}; {@code running_mean} (zeros), {@code running_var} (ones) and
  * the counter {@code num_batches_tracked} (0) with {@code trackRunningStats}. The kernels return
@@ -89,7 +104,11 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     private final Tensor dbeta;            // (C,) kernel output, added into bias.grad
     // batch statistics (split phase), doubles held in float tensors of twice the length
     private final Tensor stats;            // (3, C) this module's partial statistics, then its sums
-    private final Tensor meanRstd;         // (2, C) mean and rstd of the whole batch
+    private final Workspace meanRstd = workspace(); // (V, 2, C) mean and rstd of each virtual batch
+    private final int virtualBatchSize;    // 0: the whole batch is one
+    private long[] savedBounds;            // the virtual batches of the last forward: [0, b1, ..., N]
+    private final double[] dgammaSum;      // (C,) dgamma summed over the virtual batches
+    private final double[] dbetaSum;       // (C,) dbeta summed over the virtual batches
     private final Workspace output = workspace();
     private final Workspace inputGrad = workspace();
     private Tensor savedInp;
@@ -104,6 +123,10 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         this.kernels = b.kernels != null ? b.kernels : Kernels.best();
         this.split = SplitKernels.of(kernels);
         this.formats = formats;
+        this.virtualBatchSize = b.virtualBatchSize;
+        if (virtualBatchSize != 0 && this instanceof SyncBatchNorm) {
+            throw new IllegalArgumentException("virtualBatchSize: expected 0 for a SyncBatchNorm, got " + virtualBatchSize);
+        }
         int c = numFeatures;
         if (affine) {
             weight = registerParameter("weight", Format.C, c);
@@ -128,7 +151,9 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         dgamma = affine ? workspace().get(Format.C, c) : null;
         dbeta = affine ? workspace().get(Format.C, c) : null;
         stats = workspace().get(Format.C, 6L * c);
-        meanRstd = workspace().get(Format.C, 4L * c);
+        meanRstd.get(Format.C, 4L * c);
+        dgammaSum = new double[c];
+        dbetaSum = new double[c];
     }
 
     /**
@@ -140,9 +165,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     public Tensor forward(Tensor inp) {
         checkUsable();
         checkTensor("inp", inp, formats);
-        if ((isTraining() || !trackRunningStats) && inp.n() * inp.s() == 1) { // the kernel's check, before any change
-            throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
-                    + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
+        if (batchStatistics()) { // before any change
+            checkValues(inp);
         }
         if (inp.c() != numFeatures) {
             throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
@@ -164,11 +188,17 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 rstd.setAtIndex(F, c, (float) (1.0 / Math.sqrt(rv.getAtIndex(F, c) + eps)));
             }
         } else {
-            checkValues(inp);
-            split.statsLocal(stats.segment(), inp.segment(), inp.format().layout(), inp.n(), inp.c(), inp.s());
-            mergeStatistics();
-            split.forwardApply(out.segment(), inp.segment(), mean(), rstd(), seg(weight), seg(bias), flags,
-                    inp.format().layout(), inp.n(), inp.c(), inp.s());
+            long[] bounds = isTraining() ? virtualBatches(inp.n(), virtualBatchSize) : new long[] {0, inp.n()};
+            meanRstd.get(Format.C, 4L * numFeatures * (bounds.length - 1));
+            for (int v = 0; v + 1 < bounds.length; v++) {
+                long n = bounds[v + 1] - bounds[v];
+                MemorySegment x = samples(inp, bounds[v], n);
+                split.statsLocal(stats.segment(), x, inp.format().layout(), n, inp.c(), inp.s());
+                mergeStatistics(v);
+                split.forwardApply(samples(out, bounds[v], n), x, mean(v), rstd(v), seg(weight), seg(bias), flags,
+                        inp.format().layout(), n, inp.c(), inp.s());
+            }
+            savedBounds = bounds;
         }
         savedInp = inp;
         savedGlobalStats = global;
@@ -181,13 +211,17 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
      * trackRunningStats. Nothing is changed if the merge fails.
      */
     final void mergeStatistics() {
+        mergeStatistics(0);
+    }
+
+    private void mergeStatistics(int v) {
         boolean update = isTraining() && trackRunningStats;
         double factor = 0;
         if (update) {
             factor = momentum != null ? momentum : 1.0 / (numBatchesTracked.get() + 1.0);
         }
         MemorySegment all = combine(stats.segment());
-        split.statsMerge(mean(), rstd(), update ? runningMean.segment() : null, update ? runningVar.segment() : null,
+        split.statsMerge(mean(v), rstd(v), update ? runningMean.segment() : null, update ? runningVar.segment() : null,
                 all, eps, factor, update ? UPDATE_RUNNING : 0, numFeatures, all.byteSize() / (24L * numFeatures));
         if (update) {
             numBatchesTracked.increment();
@@ -215,14 +249,46 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         return isTraining() || !trackRunningStats;
     }
 
-    /** The (C,) double mean of the last forward with batch statistics. */
+    /** The (C,) double mean of the last forward with batch statistics (its first virtual batch). */
     final MemorySegment mean() {
-        return meanRstd.segment().asSlice(0, 8L * numFeatures);
+        return mean(0);
     }
 
-    /** The (C,) double rstd of the last forward with batch statistics. */
+    /** The (C,) double rstd of the last forward with batch statistics (its first virtual batch). */
     final MemorySegment rstd() {
-        return meanRstd.segment().asSlice(8L * numFeatures, 8L * numFeatures);
+        return rstd(0);
+    }
+
+    private MemorySegment mean(int v) {
+        return meanRstd.current().segment().asSlice(16L * numFeatures * v, 8L * numFeatures);
+    }
+
+    private MemorySegment rstd(int v) {
+        return meanRstd.current().segment().asSlice(16L * numFeatures * v + 8L * numFeatures, 8L * numFeatures);
+    }
+
+    /** Samples [first, first + count) of {@code t}: contiguous in every format (a sample is C*S floats). */
+    private static MemorySegment samples(Tensor t, long first, long count) {
+        long bytes = 4L * t.c() * t.s();
+        return t.segment().asSlice(first * bytes, count * bytes);
+    }
+
+    /**
+     * The bounds [0, b1, ..., n] of the virtual batches of a batch of {@code n} samples: consecutive
+     * ranges of {@code size} samples, the last one smaller when size does not divide n, and a last
+     * one of a single sample merged into the one before it. {@code size} 0 (or &gt;= n): one range.
+     */
+    static long[] virtualBatches(long n, long size) {
+        if (size == 0 || size >= n) {
+            return new long[] {0, n};
+        }
+        int parts = Math.toIntExact(n / size + (n % size >= 2 ? 1 : 0));
+        long[] bounds = new long[parts + 1];
+        for (int v = 1; v < parts; v++) {
+            bounds[v] = v * size;
+        }
+        bounds[parts] = n;
+        return bounds;
     }
 
     /** The (3, C) double buffer of the partial statistics and sums. */
@@ -246,20 +312,34 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         } else {
             // this part's sums; dgamma and dbeta are this part's (a data-parallel wrapper adds the
             // replicas' parameter gradients), dinp uses the sums of all parts
+            // (with virtual batches, each its own batch; dgamma and dbeta their sums in double)
             MemorySegment sums = stats.segment();
             Layout layout = dout.format().layout();
-            split.backwardReduce(sums, dout.segment(), savedInp.segment(), mean(), layout, dout.n(), dout.c(), dout.s());
+            double[] dg = dgammaSum;
+            double[] db = dbetaSum;
+            for (int v = 0; v + 1 < savedBounds.length; v++) {
+                long n = savedBounds[v + 1] - savedBounds[v];
+                MemorySegment dy = samples(dout, savedBounds[v], n);
+                MemorySegment x = samples(savedInp, savedBounds[v], n);
+                split.backwardReduce(sums, dy, x, mean(v), layout, n, dout.c(), dout.s());
+                MemorySegment r = rstd(v);
+                for (int c = 0; c < numFeatures; c++) {
+                    double t1 = sums.getAtIndex(D, numFeatures + c);
+                    double t2 = r.getAtIndex(D, c) * sums.getAtIndex(D, 2L * numFeatures + c);
+                    db[c] = v == 0 ? t1 : db[c] + t1;
+                    dg[c] = v == 0 ? t2 : dg[c] + t2;
+                }
+                MemorySegment all = combine(sums);
+                split.backwardApply(samples(dinp, savedBounds[v], n), null, null, dy, x, seg(weight), mean(v), r,
+                        all, affine ? USE_SCALE : 0, DIFF_INP, layout, n, dout.c(), dout.s(),
+                        all.byteSize() / (24L * numFeatures));
+            }
             if (affine) {
-                MemorySegment r = rstd();
-                for (long c = 0; c < numFeatures; c++) {
-                    dbeta.segment().setAtIndex(F, c, (float) sums.getAtIndex(D, numFeatures + c));
-                    dgamma.segment().setAtIndex(F, c, (float) (r.getAtIndex(D, c) * sums.getAtIndex(D, 2L * numFeatures + c)));
+                for (int c = 0; c < numFeatures; c++) {
+                    dbeta.segment().setAtIndex(F, c, (float) db[c]);
+                    dgamma.segment().setAtIndex(F, c, (float) dg[c]);
                 }
             }
-            MemorySegment all = combine(sums);
-            split.backwardApply(dinp.segment(), null, null, dout.segment(), savedInp.segment(), seg(weight), mean(),
-                    rstd(), all, affine ? USE_SCALE : 0, DIFF_INP, layout, dout.n(), dout.c(), dout.s(),
-                    all.byteSize() / (24L * numFeatures));
         }
         if (affine) {
             addInto(weight.grad().segment(), dgamma.segment());
@@ -305,6 +385,11 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         return trackRunningStats;
     }
 
+    /** The number of samples of a virtual (ghost) batch, or 0 when a batch is normalized as a whole. */
+    public int virtualBatchSize() {
+        return virtualBatchSize;
+    }
+
     /** The kernels it runs on. */
     public BatchNormKernels kernels() {
         return kernels;
@@ -338,7 +423,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     @Override
     public String toString() {
         return getClass().getSimpleName() + "(" + numFeatures + ", eps=" + eps + ", momentum=" + momentum
-                + ", affine=" + affine + ", trackRunningStats=" + trackRunningStats + ", kernels=" + kernels.name()
+                + ", affine=" + affine + ", trackRunningStats=" + trackRunningStats
+                + (virtualBatchSize == 0 ? "" : ", virtualBatchSize=" + virtualBatchSize) + ", kernels=" + kernels.name()
                 + ", formats=" + Arrays.toString(formats) + ")";
     }
 
@@ -354,6 +440,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         private Double momentum = 0.1;
         private boolean affine = true;
         private boolean trackRunningStats = true;
+        private int virtualBatchSize;
         private BatchNormKernels kernels;
 
         Builder(int numFeatures, Function<Builder<T>, T> factory) {
@@ -394,6 +481,20 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         /** Whether to keep running statistics for evaluation mode. Default true. */
         public Builder<T> trackRunningStats(boolean trackRunningStats) {
             this.trackRunningStats = trackRunningStats;
+            return this;
+        }
+
+        /**
+         * Ghost Batch Normalization: in training, a batch is split into consecutive virtual batches
+         * of this many samples, each normalized with its own statistics (see {@link BatchNorm}); at
+         * least 2, or 0 (the default) for none. Not for a {@link SyncBatchNorm}.
+         */
+        public Builder<T> virtualBatchSize(int virtualBatchSize) {
+            if (virtualBatchSize != 0 && virtualBatchSize < 2) {
+                throw new IllegalArgumentException("virtualBatchSize: expected 0 (none) or at least 2, got "
+                        + virtualBatchSize);
+            }
+            this.virtualBatchSize = virtualBatchSize;
             return this;
         }
 

@@ -30,6 +30,8 @@ final class Chart {
     static final double LOSS_AXIS_MAX = 3.0;
     private static final Color BN = new Color(0x1f77b4);
     private static final Color NO_BN = new Color(0xd62728);
+    private static final Color RENORM = new Color(0x2ca02c);
+    private static final Color GHOST = new Color(0xff7f0e);
 
     private Chart() {}
 
@@ -93,7 +95,12 @@ final class Chart {
             if (xs.isEmpty()) continue;
             XYSeries s = chart.addSeries(r.spec().name(), xs, ys);
             s.setMarker(SeriesMarkers.NONE);
-            s.setLineColor(r.spec().batchNorm() ? BN : NO_BN);
+            s.setLineColor(switch (r.spec().norm()) {
+                case BN -> BN;
+                case RENORM -> RENORM;
+                case GHOST -> GHOST;
+                case NONE -> NO_BN;
+            });
             s.setLineStyle(r.spec().badInit() ? SeriesLines.DASH_DASH : SeriesLines.SOLID);
         }
         return chart;

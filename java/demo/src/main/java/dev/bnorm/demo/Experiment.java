@@ -3,6 +3,8 @@ package dev.bnorm.demo;
 import dev.bnorm.Tensor;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.nn.BatchNorm1d;
+import dev.bnorm.nn.BatchRenorm;
+import dev.bnorm.nn.BatchRenorm1d;
 import dev.bnorm.nn.Linear;
 import dev.bnorm.nn.Module;
 import dev.bnorm.nn.ReLU;
@@ -35,11 +37,30 @@ final class Experiment {
     enum Activation { SIGMOID, RELU }
 
     /**
-     * @param initStd std of the Gaussian initial weights in the badly initialized runs
-     * @param kernels the BN kernels
+     * @param initStd          std of the Gaussian initial weights in the badly initialized runs
+     * @param kernels          the BN kernels
+     * @param virtualBatchSize the virtual batch size of Ghost BN
+     * @param renorm           the rmax and dmax schedule of Batch Renorm
      */
     record Config(Activation activation, int steps, int batchSize, double lr, long seed, int evalEvery,
-                  double initStd, BatchNormKernels kernels) {}
+                  double initStd, BatchNormKernels kernels, int virtualBatchSize, BatchRenorm.Schedule renorm) {
+
+        /** Ghost BN with half the batch, Batch Renorm with {@link #renormSchedule(int)}. */
+        Config(Activation activation, int steps, int batchSize, double lr, long seed, int evalEvery,
+               double initStd, BatchNormKernels kernels) {
+            this(activation, steps, batchSize, lr, seed, evalEvery, initStd, kernels, Math.max(2, batchSize / 2),
+                    renormSchedule(steps));
+        }
+    }
+
+    /**
+     * The paper's schedule scaled to a run of {@code steps}: rmax = 1 and dmax = 0 for the first
+     * 5%, then relaxed linearly to rmax = 3 over the next 25% and to dmax = 5 over the next 15%
+     * (the paper: 5k, 35k and 20k steps of about 130k).
+     */
+    static BatchRenorm.Schedule renormSchedule(int steps) {
+        return new BatchRenorm.Schedule(3, 5, steps / 20, steps / 4, (long) (steps * 0.15));
+    }
 
     private Experiment() {}
 
@@ -49,12 +70,22 @@ final class Experiment {
         int in = features;
         for (int l = 0; l < LAYERS; l++) {
             layers.add(linear(in, HIDDEN, !spec.batchNorm(), cfg.seed() + l, spec.badInit() ? cfg.initStd() : 0));
-            if (spec.batchNorm()) layers.add(BatchNorm1d.builder(HIDDEN).kernels(cfg.kernels()).build());
+            if (spec.batchNorm()) layers.add(normalization(spec.norm(), cfg));
             layers.add(cfg.activation() == Activation.SIGMOID ? new Sigmoid() : new ReLU());
             in = HIDDEN;
         }
         layers.add(linear(in, classes, true, cfg.seed() + LAYERS, spec.badInit() ? cfg.initStd() : 0));
         return new Sequential(layers.toArray(Module[]::new));
+    }
+
+    /** The normalization layer of a hidden layer. */
+    private static Module normalization(Run.Norm norm, Config cfg) {
+        return switch (norm) {
+            case BN -> BatchNorm1d.builder(HIDDEN).kernels(cfg.kernels()).build();
+            case GHOST -> BatchNorm1d.builder(HIDDEN).virtualBatchSize(cfg.virtualBatchSize()).kernels(cfg.kernels()).build();
+            case RENORM -> BatchRenorm1d.builder(HIDDEN).schedule(cfg.renorm()).kernels(cfg.kernels()).build();
+            case NONE -> throw new IllegalArgumentException("norm: expected a normalization, got NONE");
+        };
     }
 
     /** PyTorch's default initialization when {@code std == 0}, else weights N(0, std²) (the bias stays PyTorch's). */

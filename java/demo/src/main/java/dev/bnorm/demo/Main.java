@@ -3,6 +3,7 @@ package dev.bnorm.demo;
 import dev.bnorm.ffi.NativeLibraryException;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.Kernels;
+import dev.bnorm.nn.BatchRenorm;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -65,6 +66,22 @@ public final class Main implements Callable<Integer> {
             description = "BN kernels: native, java, or auto = native if libbnorm loads (default: ${DEFAULT-VALUE}).")
     String kernels;
 
+    @Option(names = "--experiment", paramLabel = "X", defaultValue = "figure1a",
+            description = "figure1a: with and without normalization, from the default and a bad initialization;"
+                + " small-batch: BN, Batch Renorm, Ghost BN and no BN from the default initialization, with batch 4,"
+                + " 400 steps and lr 0.15 unless --batch-size, --steps or --lr say otherwise (default: ${DEFAULT-VALUE}).")
+    String experiment;
+
+    @Option(names = "--norm", paramLabel = "NORM", defaultValue = "bn",
+            description = "The normalization of figure1a's normalized runs: bn (BatchNorm1d), renorm (Batch"
+                + " Renormalization, BatchRenorm1d) or ghost (Ghost BN: BatchNorm1d with --virtual-batch-size)"
+                + " (default: ${DEFAULT-VALUE}).")
+    String norm;
+
+    @Option(names = "--virtual-batch-size", paramLabel = "G",
+            description = "Samples per virtual batch of Ghost BN, in [2, batch size) (default: half the batch, at least 2).")
+    Integer virtualBatchSize;
+
     @Option(names = "--data", paramLabel = "SRC", defaultValue = "digits", converter = DataSpecConverter.class,
             description = "digits (bundled: 1,797 8x8 images, 300 held out), digits:<file> (same CSV format,"
                 + " optionally .gz) or mnist:<dir> (train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte,"
@@ -123,24 +140,39 @@ public final class Main implements Callable<Integer> {
     public Integer call() {
         Dataset.Split split = data.load();
         Experiment.Config cfg = config(split.train().n());
+        boolean small = experiment.equals("small-batch");
+        Run.Norm normalization = Run.Norm.valueOf(norm.toUpperCase(Locale.ROOT));
+        List<Run.Spec> specs = small ? Run.smallBatchSpecs(cfg.virtualBatchSize()) : Run.specs(initStd, normalization);
         int perEpoch = split.train().n() / batchSize;
-        Path chart = prepareOutput(out).resolve("bn-vs-no-bn.png");
+        Path chart = prepareOutput(out).resolve(small ? "small-batch.png" : "bn-vs-no-bn.png");
 
-        stdout.println("bnorm demo: Batch Normalization (Ioffe & Szegedy 2015, Figure 1a) on real data");
+        stdout.println(small ? "bnorm demo: BN, Batch Renormalization (Ioffe 2017) and Ghost BN (Hoffer et al. 2017)"
+                + " with small batches, on real data"
+                : "bnorm demo: Batch Normalization (Ioffe & Szegedy 2015, Figure 1a) on real data");
         stdout.println("  data:     " + split.description());
-        stdout.printf(Locale.ROOT, "  model:    %d-%d-%d-%d-%d MLP, %s; BN: Linear(bias=false) -> BatchNorm1d -> %s%n",
+        stdout.printf(Locale.ROOT, "  model:    %d-%d-%d-%d-%d MLP, %s; normalized: Linear(bias=false) -> %s -> %s%n",
                 split.train().features(), Experiment.HIDDEN, Experiment.HIDDEN, Experiment.HIDDEN,
-                split.train().classes(), activation, activation);
+                split.train().classes(), activation, small ? "BatchNorm1d | BatchRenorm1d | BatchNorm1d(virtualBatchSize="
+                        + cfg.virtualBatchSize() + ")" : switch (normalization) {
+                            case RENORM -> "BatchRenorm1d";
+                            case GHOST -> "BatchNorm1d(virtualBatchSize=" + cfg.virtualBatchSize() + ")";
+                            default -> "BatchNorm1d";
+                        }, activation);
+        if (small || normalization == Run.Norm.RENORM) {
+            BatchRenorm.Schedule r = cfg.renorm();
+            stdout.printf(Locale.ROOT, "  renorm:   rmax = 1, dmax = 0 for %d steps, then rmax -> %s over %d steps,"
+                    + " dmax -> %s over %d steps%n", r.warmup(), r.rmax(), r.rmaxSteps(), r.dmax(), r.dmaxSteps());
+        }
         stdout.printf(Locale.ROOT, "  training: %d steps (%.1f epochs) of SGD, batch %d, lr %s, seed %d; "
                         + "held-out accuracy every %d steps%n",
                 cfg.steps(), (double) cfg.steps() / perEpoch, batchSize, lr, seed, cfg.evalEvery());
-        stdout.printf(Locale.ROOT, "  init:     default = PyTorch's U(-1/sqrt(in), 1/sqrt(in)); bad = weights N(0, %s²)%n",
+        if (!small) stdout.printf(Locale.ROOT, "  init:     default = PyTorch's U(-1/sqrt(in), 1/sqrt(in)); bad = weights N(0, %s²)%n",
                 initStd);
         stdout.println("  BN kernels: " + cfg.kernels().name());
         stdout.println();
 
         List<Run.Result> results = new ArrayList<>();
-        for (Run.Spec s : Run.specs(initStd)) {
+        for (Run.Spec s : specs) {
             try (Progress p = noProgress ? Progress.NONE : Progress.bar(stderr, String.format("%-24s", s.name()), cfg.steps())) {
                 results.add(Experiment.run(s, cfg, split, p));
             }
@@ -150,8 +182,9 @@ public final class Main implements Callable<Integer> {
         stdout.print(Table.format(results, Table.checkpoints(results.getFirst().curve(), cfg.steps()), cfg.steps()));
         stdout.println("(acc@k: held-out accuracy after k steps, eval mode; ms/step: mean wall time of forward, backward"
                 + " and update, JIT warm-up included: not a benchmark)");
-        String title = String.format(Locale.ROOT, "3x%d %s MLP on %s, with and without Batch Normalization (batch %d, lr %s, seed %d)",
-                Experiment.HIDDEN, activation, data.kind(), batchSize, lr, seed);
+        String title = String.format(Locale.ROOT, "3x%d %s MLP on %s, %s (batch %d, lr %s, seed %d)",
+                Experiment.HIDDEN, activation, data.kind(), small ? "BN vs Batch Renorm vs Ghost BN"
+                        : "with and without " + normalization.label, batchSize, lr, seed);
         Chart.write(chart, title, results, "accuracy on " + split.test().n() + " held-out samples");
         stdout.println();
         stdout.println("chart: " + chart.toAbsolutePath().normalize());
@@ -160,6 +193,27 @@ public final class Main implements Callable<Integer> {
 
     /** Checks the options against each other and the data; a {@link ParameterException} (exit code 2) names the bad one. */
     private Experiment.Config config(int trainCount) {
+        var parsed = spec.commandLine().getParseResult();
+        if (!experiment.equals("figure1a") && !experiment.equals("small-batch")) {
+            throw bad("--experiment: expected figure1a or small-batch, got \"" + experiment + "\"");
+        }
+        if (!List.of("bn", "renorm", "ghost").contains(norm)) {
+            throw bad("--norm: expected bn, renorm or ghost, got \"" + norm + "\"");
+        }
+        if (experiment.equals("small-batch")) {
+            if (parsed.hasMatchedOption("--norm")) {
+                throw bad("--norm: only for --experiment figure1a (small-batch runs every normalization)");
+            }
+            if (!parsed.hasMatchedOption("--batch-size")) {
+                batchSize = 4;
+            }
+            if (!parsed.hasMatchedOption("--steps")) {
+                steps = 400;
+            }
+            if (!parsed.hasMatchedOption("--lr")) {
+                lr = 0.15; // about 2 * 4/60: Figure 1a's rate scaled down with the batch
+            }
+        }
         if (batchSize < 2 || batchSize > trainCount) {
             throw bad("--batch-size: expected in [2, " + trainCount + "] (BN needs 2 samples; the training set has "
                     + trainCount + "), got " + batchSize);
@@ -185,7 +239,13 @@ public final class Main implements Callable<Integer> {
             case "native", "java" -> Kernels.named(kernels);
             default -> throw bad("--kernels: expected auto, native or java, got \"" + kernels + "\"");
         };
-        return new Experiment.Config(act, total, batchSize, lr, seed, every, initStd, k);
+        int g = virtualBatchSize != null ? virtualBatchSize : Math.max(2, batchSize / 2);
+        boolean ghost = experiment.equals("small-batch") || norm.equals("ghost");
+        if (ghost && (g < 2 || g >= batchSize)) {
+            throw bad("--virtual-batch-size: expected in [2, " + (batchSize - 1) + "] (below the batch size "
+                    + batchSize + "), got " + g);
+        }
+        return new Experiment.Config(act, total, batchSize, lr, seed, every, initStd, k, g, Experiment.renormSchedule(total));
     }
 
     private ParameterException bad(String message) {

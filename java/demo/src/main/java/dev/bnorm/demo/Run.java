@@ -7,18 +7,54 @@ final class Run {
 
     private Run() {}
 
-    /** The four runs: BN or not, default or badly scaled initialization (weights N(0, initStd²)). */
-    static List<Spec> specs(double initStd) {
-        String bad = "init N(0, " + initStd + "²)";
-        return List.of(
-                new Spec(true, false, "BN, default init"),
-                new Spec(false, false, "no BN, default init"),
-                new Spec(true, true, "BN, " + bad),
-                new Spec(false, true, "no BN, " + bad));
+    /** The normalization after each hidden Linear: none, BatchNorm1d, BatchRenorm1d, or Ghost BN (virtual batches). */
+    enum Norm {
+        NONE("no BN"), BN("BN"), RENORM("Batch Renorm"), GHOST("Ghost BN");
+
+        final String label;
+
+        Norm(String label) {
+            this.label = label;
+        }
     }
 
-    /** Which model: with Batch Normalization or not, default or badly scaled initialization. */
-    record Spec(boolean batchNorm, boolean badInit, String name) {}
+    /** The four runs: BN or not, default or badly scaled initialization (weights N(0, initStd²)). */
+    static List<Spec> specs(double initStd) {
+        return specs(initStd, Norm.BN);
+    }
+
+    /** The four runs with {@code norm} or none, default or badly scaled initialization. */
+    static List<Spec> specs(double initStd, Norm norm) {
+        String bad = "init N(0, " + initStd + "²)";
+        return List.of(
+                new Spec(norm, false, norm.label + ", default init"),
+                new Spec(Norm.NONE, false, "no BN, default init"),
+                new Spec(norm, true, norm.label + ", " + bad),
+                new Spec(Norm.NONE, true, "no BN, " + bad));
+    }
+
+    /** The small-batch experiment: BN, Batch Renorm, Ghost BN and none, from the default initialization. */
+    static List<Spec> smallBatchSpecs(int virtualBatchSize) {
+        return List.of(
+                new Spec(Norm.BN, false, "BN"),
+                new Spec(Norm.RENORM, false, "Batch Renorm"),
+                new Spec(Norm.GHOST, false, "Ghost BN, virtual batch " + virtualBatchSize),
+                new Spec(Norm.NONE, false, "no BN"));
+    }
+
+    /** Which model: its normalization, default or badly scaled initialization. */
+    record Spec(Norm norm, boolean badInit, String name) {
+
+        /** With BN ({@link Norm#BN}) or without. */
+        Spec(boolean batchNorm, boolean badInit, String name) {
+            this(batchNorm ? Norm.BN : Norm.NONE, badInit, name);
+        }
+
+        /** Whether the hidden layers are normalized (any of BN, Batch Renorm, Ghost BN). */
+        boolean batchNorm() {
+            return norm != Norm.NONE;
+        }
+    }
 
     /**
      * A measurement after {@code step} training steps: accuracy on the held-out set (eval mode)

@@ -110,4 +110,29 @@ class ExperimentTest {
         first.next(x, y);
         assertArrayEquals(x, x2);
     }
+
+    /**
+     * Batch Renorm's warm-up (rmax = 1, dmax = 0 for the first 5% of the steps) is BN bit for bit:
+     * the two runs measure the same accuracies until it ends, and differ after (the schedule acts).
+     */
+    @Test
+    void batchRenormIsBatchNormUntilItsWarmUpEnds() {
+        Experiment.Config cfg = config(200, 5); // warm-up: 10 steps
+        assertEquals(10, cfg.renorm().warmup());
+        Run.Result bn = run(new Run.Spec(Run.Norm.BN, false, "BN"), cfg);
+        Run.Result renorm = run(new Run.Spec(Run.Norm.RENORM, false, "Batch Renorm"), cfg);
+        assertEquals(bn.curve().subList(0, 3), renorm.curve().subList(0, 3)); // steps 0, 5, 10
+        assertTrue(!bn.curve().equals(renorm.curve()), "the runs must differ after the warm-up");
+    }
+
+    @Test
+    void theNormalizationLayerFollowsTheSpec() {
+        Experiment.Config cfg = new Experiment.Config(Experiment.Activation.SIGMOID, 10, 8, 0.1, 1, 5, 0.01,
+                Kernels.best(), 3, Experiment.renormSchedule(10));
+        try (Sequential ghost = Experiment.mlp(new Run.Spec(Run.Norm.GHOST, false, "g"), cfg, 64, 10);
+             Sequential renorm = Experiment.mlp(new Run.Spec(Run.Norm.RENORM, false, "r"), cfg, 64, 10)) {
+            assertEquals(3, ((dev.bnorm.nn.BatchNorm1d) ghost.get(1)).virtualBatchSize());
+            assertEquals(cfg.renorm(), ((dev.bnorm.nn.BatchRenorm1d) renorm.get(1)).schedule());
+        }
+    }
 }

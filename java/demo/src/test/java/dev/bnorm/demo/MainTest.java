@@ -47,7 +47,8 @@ class MainTest {
         Outcome r = run("--help");
         assertEquals(0, r.code());
         for (String o : new String[] {"--steps", "--epochs", "--batch-size", "--lr", "--activation", "--seed",
-                "--kernels", "--data", "--out", "--eval-every", "--init-std", "--no-progress"}) {
+                "--kernels", "--data", "--out", "--eval-every", "--init-std", "--no-progress", "--experiment", "--norm",
+                "--virtual-batch-size"}) {
             assertTrue(r.out().contains(o), o + " missing from:\n" + r.out());
         }
     }
@@ -66,6 +67,13 @@ class MainTest {
         assertOneLineError(2, "--kernels: expected auto, native or java, got \"gpu\"", "--kernels", "gpu");
         assertOneLineError(2, "expected digits, digits:<file> or mnist:<dir>, got \"cifar\"", "--data", "cifar");
         assertOneLineError(2, "--eval-every: expected >= 1, got 0", "--eval-every", "0");
+        assertOneLineError(2, "--experiment: expected figure1a or small-batch, got \"big\"", "--experiment", "big");
+        assertOneLineError(2, "--norm: expected bn, renorm or ghost, got \"ln\"", "--norm", "ln");
+        assertOneLineError(2, "--norm: only for --experiment figure1a", "--experiment", "small-batch", "--norm", "bn");
+        assertOneLineError(2, "--virtual-batch-size: expected in [2, 3] (below the batch size 4), got 4",
+                "--experiment", "small-batch", "--virtual-batch-size", "4");
+        assertOneLineError(2, "--virtual-batch-size: expected in [2, 59] (below the batch size 60), got 1",
+                "--norm", "ghost", "--virtual-batch-size", "1");
     }
 
     @Test
@@ -109,6 +117,31 @@ class MainTest {
         assertTrue(r.out().contains("chart: " + png.toAbsolutePath()), r.out());
         BufferedImage img = ImageIO.read(png.toFile());
         assertEquals(2 * Chart.PANEL_WIDTH, img.getWidth());
+    }
+
+    @Test
+    void theSmallBatchExperimentRunsEveryNormalizationWithBatch4() throws IOException {
+        Path out = dir.resolve("small");
+        Outcome r = run("--experiment", "small-batch", "--steps", "12", "--eval-every", "6", "--no-progress",
+                "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("training: 12 steps (0.0 epochs) of SGD, batch 4, lr 0.15"), r.out());
+        assertTrue(r.out().contains("BatchNorm1d(virtualBatchSize=2)"), r.out());
+        for (Run.Spec s : Run.smallBatchSpecs(2)) {
+            assertTrue(r.out().contains("\n" + s.name() + " "), s.name() + " missing:\n" + r.out());
+        }
+        assertEquals(2 * Chart.PANEL_WIDTH, ImageIO.read(out.resolve("small-batch.png").toFile()).getWidth());
+    }
+
+    @Test
+    void normChoosesTheNormalizationOfFigure1a() {
+        for (String[] norm : new String[][] {{"renorm", "Batch Renorm", "BatchRenorm1d"},
+                                             {"ghost", "Ghost BN", "BatchNorm1d(virtualBatchSize=30)"}}) {
+            Outcome r = run("--norm", norm[0], "--steps", "4", "--eval-every", "2", "--no-progress", "--out", dir.toString());
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("-> " + norm[2] + " ->"), r.out());
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(norm[1] + ", default init")), r.out());
+        }
     }
 
     @Test
