@@ -75,8 +75,11 @@ foreach(p IN LISTS PLATFORMS)
     # Wine: one persistent wineserver (-p) for the whole run, stopped (-k) after it. Left to
     # itself, each test's wineserver exits a few seconds after its last client, and a test that
     # connects at that moment fails ("wine client error: recvmsg: Connection reset by peer").
-    # wineserver puts itself in the background and keeps the descriptors it was given: its output
-    # goes to a file, or execute_process would wait for the pipe to close, i.e. forever.
+    # wineserver, and the Wine services that the first start of the prefix launches (services.exe,
+    # winedevice.exe, ...), run in the background as long as the wineserver does and keep the
+    # descriptors they were given: both are started here with their output going to a file.
+    # Otherwise execute_process, or CTest for the first test, waits for the pipe to close, i.e.
+    # until the wineserver is stopped (the build hangs).
     set(_wineserver "")
     if(p MATCHES "^windows")
       unset(BN_WINESERVER CACHE)
@@ -87,6 +90,9 @@ foreach(p IN LISTS PLATFORMS)
       file(MAKE_DIRECTORY ${build}/wine) # the prefix of the toolchain's emulator command
       execute_process(COMMAND ${CMAKE_COMMAND} -E env WINEPREFIX=${build}/wine ${_wineserver} -p
                       INPUT_FILE /dev/null OUTPUT_FILE ${build}/wineserver.log ERROR_FILE ${build}/wineserver.log)
+      execute_process(COMMAND ${CMAKE_COMMAND} -E env WINEPREFIX=${build}/wine WINEDEBUG=-all
+                              WINEDLLOVERRIDES=mscoree,mshtml= ${BN_EMULATOR} wineboot --init
+                      INPUT_FILE /dev/null OUTPUT_FILE ${build}/wineboot.log ERROR_FILE ${build}/wineboot.log)
     endif()
     # Test 1 alone first: it starts the emulator once (Wine creates its prefix on the first start,
     # and two first starts at once race: "chdir to /tmp/wine-…: No such file").
