@@ -70,8 +70,8 @@ public final class Kernels {
                 try {
                     return logNative(NativeKernels.get());
                 } catch (NativeLibraryException e) {
-                    throw new NativeLibraryException("the native kernels are required (" + PROPERTY
-                            + "=native), but " + e.getMessage(), e);
+                    throw new NativeLibraryException("the native kernels are required (-D" + PROPERTY
+                            + "=native or " + ENV + "=native), but " + e.getMessage(), e);
                 }
             }
             default -> {

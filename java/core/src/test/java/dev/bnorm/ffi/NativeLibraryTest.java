@@ -289,7 +289,7 @@ class NativeLibraryTest {
     void strictNativeModeFailsWhenThereIsNoLibrary() throws Exception {
         Result r = run(BestKernels.class.getName(), List.of("-Dbnorm.kernels=native"), Map.of(), false);
         assertTrue(r.exit != 0 && r.output.contains(NativeLibraryException.class.getName())
-                && r.output.contains("the native kernels are required (bnorm.kernels=native)")
+                && r.output.contains("the native kernels are required (-Dbnorm.kernels=native or BNORM_KERNELS=native)")
                 && r.output.contains("not on the class path"), r.output);
         Result env = run(BestKernels.class.getName(), List.of(), Map.of("BNORM_KERNELS", "native"), false);
         assertTrue(env.exit != 0 && env.output.contains("the native kernels are required"), env.output);
