@@ -13,7 +13,8 @@ import java.util.Arrays;
 /**
  * What a new user writes first: a small MLP with BatchNorm, two training steps, then inference.
  * Prints how it ran (class path or module path, which kernels) and fails (exit 1) unless the loss
- * and the outputs are finite and training changed the outputs.
+ * and the outputs are finite, training changed the outputs and, on the module path, bnorm exports
+ * its API packages and not its internal ones.
  */
 public final class Main {
     public static void main(String[] args) {
@@ -48,8 +49,13 @@ public final class Main {
                     + ", bnorm " + (Tensor.class.getModule().isNamed() ? "module " + Tensor.class.getModule().getName() : "unnamed")
                     + ", losses " + Arrays.toString(losses) + ", inference changed by training: "
                     + !Arrays.equals(before, after));
+            Module bnorm = Tensor.class.getModule();
+            if (bnorm.isNamed()) { // on the module path: the API is exported, the internals are not
+                for (String p : new String[] {"dev.bnorm", "dev.bnorm.nn", "dev.bnorm.kernel"}) finite &= bnorm.isExported(p);
+                for (String p : new String[] {"dev.bnorm.ffi", "dev.bnorm.internal"}) finite &= !bnorm.isExported(p);
+            }
             if (!finite || Arrays.equals(before, after)) {
-                System.err.println("bnorm consumer: FAILED (non-finite values, or training changed nothing)");
+                System.err.println("bnorm consumer: FAILED (non-finite values, training changed nothing, or wrong exports)");
                 System.exit(1);
             }
         }
