@@ -15,9 +15,10 @@ import java.lang.invoke.MethodHandle;
  * {@code bn_strerror}'s text. Segments passed to a downcall are kept alive for its duration.
  *
  * <p>Calls on at most {@value #CRITICAL_MAX} elements (a few microseconds of work, always on the
- * calling thread) use critical downcalls ({@code dev.bnorm.ffi.CriticalDowncalls}), which skip the thread-state
- * transition of an ordinary downcall; larger calls, which may run for milliseconds and use the
- * library's threads, use ordinary downcalls so that they never hold up the garbage collector.
+ * calling thread) use critical downcalls ({@code dev.bnorm.ffi.CriticalDowncalls}), which skip
+ * the thread-state transition of an ordinary downcall; larger calls, which may run for
+ * milliseconds and use the library's threads, use ordinary downcalls so that they never hold up
+ * the garbage collector.
  *
  * <p>Threads: {@link #setNumThreads(int)}. Results are bit-identical for any number of threads.
  * When the environment variable {@code BNORM_NUM_THREADS} is not set, the first {@link #get()}
