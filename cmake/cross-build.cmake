@@ -72,10 +72,43 @@ foreach(p IN LISTS PLATFORMS)
       -DCMAKE_INSTALL_PREFIX=${INSTALL_ROOT}/${p})
   run(${CMAKE_COMMAND} --build ${build} --parallel 2)
   if(NOT SKIP_TESTS)
-    # Test 1 alone first: it starts the emulator once (Wine creates its prefix and wineserver on
-    # the first start, and two first starts at once race: "chdir to /tmp/wine-…: No such file").
-    run(${CMAKE_CTEST_COMMAND} --test-dir ${build} --output-on-failure -I 1,1)
-    run(${CMAKE_CTEST_COMMAND} --test-dir ${build} --output-on-failure --parallel 2)
+    # Wine: one persistent wineserver (-p) for the whole run, stopped (-k) after it. Left to
+    # itself, each test's wineserver exits a few seconds after its last client, and a test that
+    # connects at that moment fails ("wine client error: recvmsg: Connection reset by peer").
+    # wineserver, and the Wine services that the first start of the prefix launches (services.exe,
+    # winedevice.exe, ...), run in the background as long as the wineserver does and keep the
+    # descriptors they were given: both are started here with their output going to a file.
+    # Otherwise execute_process, or CTest for the first test, waits for the pipe to close, i.e.
+    # until the wineserver is stopped (the build hangs).
+    set(_wineserver "")
+    if(p MATCHES "^windows")
+      unset(BN_WINESERVER CACHE)
+      find_program(BN_WINESERVER NAMES wineserver64 wineserver PATHS /usr/lib/wine /usr/lib/wine64)
+      set(_wineserver ${BN_WINESERVER})
+    endif()
+    if(_wineserver)
+      file(MAKE_DIRECTORY ${build}/wine) # the prefix of the toolchain's emulator command
+      execute_process(COMMAND ${CMAKE_COMMAND} -E env WINEPREFIX=${build}/wine ${_wineserver} -p
+                      INPUT_FILE /dev/null OUTPUT_FILE ${build}/wineserver.log ERROR_FILE ${build}/wineserver.log)
+      execute_process(COMMAND ${CMAKE_COMMAND} -E env WINEPREFIX=${build}/wine WINEDEBUG=-all
+                              WINEDLLOVERRIDES=mscoree,mshtml= ${BN_EMULATOR} wineboot --init
+                      INPUT_FILE /dev/null OUTPUT_FILE ${build}/wineboot.log ERROR_FILE ${build}/wineboot.log)
+    endif()
+    # Test 1 alone first: it starts the emulator once (Wine creates its prefix on the first start,
+    # and two first starts at once race: "chdir to /tmp/wine-…: No such file").
+    execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${build} --output-on-failure -I 1,1
+                    RESULT_VARIABLE _result)
+    if(_result EQUAL 0)
+      execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${build} --output-on-failure --parallel 2
+                      RESULT_VARIABLE _result)
+    endif()
+    if(_wineserver)
+      execute_process(COMMAND ${CMAKE_COMMAND} -E env WINEPREFIX=${build}/wine ${_wineserver} -k
+                      INPUT_FILE /dev/null OUTPUT_QUIET ERROR_QUIET)
+    endif()
+    if(NOT _result EQUAL 0)
+      message(FATAL_ERROR "bnorm platform ${p}: C tests failed (${_result})")
+    endif()
   endif()
   run(${CMAKE_COMMAND} --install ${build})
   run(${CMAKE_COMMAND} --install ${build} --prefix ${ALL_DIR})

@@ -4,7 +4,7 @@ import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.F2D;
 
 import dev.bnorm.kernel.BatchNormKernels;
-import dev.bnorm.kernel.Checks;
+import dev.bnorm.internal.Checks;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,5 +1,6 @@
 package dev.bnorm.ffi;
 
+import dev.bnorm.NativeLibraryException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;

@@ -13,7 +13,7 @@ import java.lang.foreign.MemorySegment;
  * semantics): biased variance to normalize, unbiased variance into {@code runningVar},
  * {@code momentum} is the weight of the new batch.
  *
- * <p>Every method validates all its arguments before it writes anything (see {@link Checks}):
+ * <p>Every method validates all its arguments before it writes anything (see {@code dev.bnorm.internal.Checks}):
  * an {@link IllegalArgumentException} names the argument with the expected and actual values,
  * an {@link IllegalStateException} names a closed segment, and nothing is written. Absent
  * optional buffers are {@code null}. Outputs are overwritten, never accumulated.

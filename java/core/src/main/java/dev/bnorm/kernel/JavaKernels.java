@@ -1,5 +1,6 @@
 package dev.bnorm.kernel;
 
+import dev.bnorm.internal.Checks;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 

@@ -5,6 +5,7 @@ import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
 import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
 
+import dev.bnorm.internal.Checks;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 

@@ -1,8 +1,9 @@
 package dev.bnorm.kernel;
 
+import dev.bnorm.ffi.CriticalDowncalls;
 import dev.bnorm.ffi.NativeLibrary;
 import dev.bnorm.ffi.bn_h;
-import java.lang.foreign.Linker;
+import dev.bnorm.internal.Checks;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
@@ -14,7 +15,7 @@ import java.lang.invoke.MethodHandle;
  * {@code bn_strerror}'s text. Segments passed to a downcall are kept alive for its duration.
  *
  * <p>Calls on at most {@value #CRITICAL_MAX} elements (a few microseconds of work, always on the
- * calling thread) use critical downcalls ({@link Linker.Option#critical(boolean)}), which skip
+ * calling thread) use critical downcalls ({@code dev.bnorm.ffi.CriticalDowncalls}), which skip
  * the thread-state transition of an ordinary downcall; larger calls, which may run for
  * milliseconds and use the library's threads, use ordinary downcalls so that they never hold up
  * the garbage collector.
@@ -26,8 +27,15 @@ import java.lang.invoke.MethodHandle;
  */
 public final class NativeKernels implements BatchNormKernels {
 
-    /** Elements (N*C*S) up to which a call is a critical downcall. */
-    public static final long CRITICAL_MAX = 1 << 14;
+    /**
+     * Elements (N*C*S) up to which a call is a critical downcall. The library uses its threads
+     * only for calls that touch at least 256 KiB ({@code BN_PARALLEL_BYTES} in
+     * {@code native/src/bn_internal.h}). The forwards count 8 bytes per element; a backward that
+     * computes dinp with batch statistics counts the most, 16 (inp, dout, and dinp twice: see
+     * {@code native/src/bn_backward.c}), so calls of up to 16,383 elements stay below the
+     * threshold in every kernel and never wait for the library's threads.
+     */
+    public static final long CRITICAL_MAX = (1 << 14) - 1;
 
     private static final NativeKernels INSTANCE = new NativeKernels();
 
@@ -36,11 +44,11 @@ public final class NativeKernels implements BatchNormKernels {
     /**
      * The native kernels, loading the library if needed.
      *
-     * @throws dev.bnorm.ffi.NativeLibraryException if no usable library can be loaded
+     * @throws dev.bnorm.NativeLibraryException if no usable library can be loaded
      */
     public static NativeKernels get() {
         NativeLibrary.load();
-        Handles.init();
+        DefaultThreads.init();
         return INSTANCE;
     }
 
@@ -54,7 +62,7 @@ public final class NativeKernels implements BatchNormKernels {
      */
     public static int setNumThreads(int n) {
         get();
-        return bn_h.bn_set_num_threads(n > 0 ? n : Handles.defaultThreads());
+        return bn_h.bn_set_num_threads(n > 0 ? n : DefaultThreads.defaultThreads());
     }
 
     /** How many threads large calls may use. */
@@ -75,7 +83,7 @@ public final class NativeKernels implements BatchNormKernels {
                                 double eps, double momentum, int flags, Layout layout, long n, long c, long s) {
         Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= CRITICAL_MAX ? Handles.TRAINING_CRITICAL : bn_h.bn_forward_training$handle();
+        MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_training() : bn_h.bn_forward_training$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, saveMean, saveRstd, p(runningMean), p(runningVar),
@@ -91,7 +99,7 @@ public final class NativeKernels implements BatchNormKernels {
                                  MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
         Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= CRITICAL_MAX ? Handles.INFERENCE_CRITICAL : bn_h.bn_forward_inference$handle();
+        MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_inference() : bn_h.bn_forward_inference$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, inp, mean, var, p(gamma), p(beta), eps, flags, layout.code, n, c, s);
@@ -107,7 +115,7 @@ public final class NativeKernels implements BatchNormKernels {
                          MemorySegment mean, MemorySegment rstd, int flags, int mask,
                          Layout layout, long n, long c, long s) {
         Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= CRITICAL_MAX ? Handles.BACKWARD_CRITICAL : bn_h.bn_backward$handle();
+        MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_backward() : bn_h.bn_backward$handle();
         int status;
         try {
             status = (int) h.invokeExact(p(dinp), p(dgamma), p(dbeta), dout, p(inp), p(gamma), mean, rstd,
@@ -118,16 +126,8 @@ public final class NativeKernels implements BatchNormKernels {
         status("bn_backward", status);
     }
 
-    /** Critical downcall handles, made once the library is loaded (bn_h resolves symbols then). */
-    private static final class Handles {
-        private static final Linker.Option CRITICAL = Linker.Option.critical(false);
-        static final MethodHandle TRAINING_CRITICAL = Linker.nativeLinker().downcallHandle(
-                bn_h.bn_forward_training$address(), bn_h.bn_forward_training$descriptor(), CRITICAL);
-        static final MethodHandle INFERENCE_CRITICAL = Linker.nativeLinker().downcallHandle(
-                bn_h.bn_forward_inference$address(), bn_h.bn_forward_inference$descriptor(), CRITICAL);
-        static final MethodHandle BACKWARD_CRITICAL = Linker.nativeLinker().downcallHandle(
-                bn_h.bn_backward$address(), bn_h.bn_backward$descriptor(), CRITICAL);
-
+    /** The library's default number of threads, set once the library is loaded. */
+    private static final class DefaultThreads {
         static {
             if (System.getenv("BNORM_NUM_THREADS") == null) {
                 bn_h.bn_set_num_threads(Runtime.getRuntime().availableProcessors());

@@ -1,9 +1,9 @@
 package dev.bnorm.kernel;
 
+import dev.bnorm.ffi.CriticalDowncalls;
 import dev.bnorm.ffi.NativeLibrary;
 import dev.bnorm.ffi.bn_h;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
+import dev.bnorm.internal.Checks;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
@@ -39,7 +39,7 @@ public final class NativeSplitKernels implements SplitKernels {
     @Override
     public void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s) {
         Checks.checkStatsLocal(stats, inp, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? Handles.STATS_LOCAL : bn_h.bn_stats_local$handle();
+        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
         int status;
         try {
             status = (int) h.invokeExact(stats, inp, layout.code, n, c, s);
@@ -53,7 +53,7 @@ public final class NativeSplitKernels implements SplitKernels {
     public void statsMerge(MemorySegment mean, MemorySegment rstd, MemorySegment runningMean, MemorySegment runningVar,
                            MemorySegment stats, double eps, double momentum, int flags, long c, long parts) {
         Checks.checkStatsMerge(mean, rstd, runningMean, runningVar, stats, eps, momentum, flags, c, parts, true);
-        MethodHandle h = c * parts <= NativeKernels.CRITICAL_MAX ? Handles.STATS_MERGE : bn_h.bn_stats_merge$handle();
+        MethodHandle h = c * parts <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_stats_merge() : bn_h.bn_stats_merge$handle();
         int status;
         try {
             status = (int) h.invokeExact(mean, rstd, p(runningMean), p(runningVar), stats, eps, momentum, flags, c, parts);
@@ -67,7 +67,7 @@ public final class NativeSplitKernels implements SplitKernels {
     public void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
                              MemorySegment gamma, MemorySegment beta, int flags, Layout layout, long n, long c, long s) {
         Checks.checkForwardApply(out, inp, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? Handles.FORWARD_APPLY : bn_h.bn_forward_apply$handle();
+        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, inp, mean, rstd, p(gamma), p(beta), flags, layout.code, n, c, s);
@@ -81,7 +81,7 @@ public final class NativeSplitKernels implements SplitKernels {
     public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean,
                                Layout layout, long n, long c, long s) {
         Checks.checkBackwardReduce(sums, dout, inp, mean, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? Handles.BACKWARD_REDUCE
+        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_reduce()
                 : bn_h.bn_backward_reduce$handle();
         int status;
         try {
@@ -99,7 +99,7 @@ public final class NativeSplitKernels implements SplitKernels {
                               long parts) {
         Checks.checkBackwardApply(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask,
                 layout, n, c, s, parts, true);
-        MethodHandle h = Math.max(n * c * s, c * parts) <= NativeKernels.CRITICAL_MAX ? Handles.BACKWARD_APPLY
+        MethodHandle h = Math.max(n * c * s, c * parts) <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_apply()
                 : bn_h.bn_backward_apply$handle();
         int status;
         try {
@@ -116,23 +116,6 @@ public final class NativeSplitKernels implements SplitKernels {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
         throw new AssertionError("should not reach here", t);
-    }
-
-    /** Critical downcall handles, made once the library is loaded (bn_h resolves symbols then). */
-    private static final class Handles {
-        private static final Linker.Option CRITICAL = Linker.Option.critical(false);
-        static final MethodHandle STATS_LOCAL = critical(bn_h.bn_stats_local$address(), bn_h.bn_stats_local$descriptor());
-        static final MethodHandle STATS_MERGE = critical(bn_h.bn_stats_merge$address(), bn_h.bn_stats_merge$descriptor());
-        static final MethodHandle FORWARD_APPLY = critical(bn_h.bn_forward_apply$address(),
-                bn_h.bn_forward_apply$descriptor());
-        static final MethodHandle BACKWARD_REDUCE = critical(bn_h.bn_backward_reduce$address(),
-                bn_h.bn_backward_reduce$descriptor());
-        static final MethodHandle BACKWARD_APPLY = critical(bn_h.bn_backward_apply$address(),
-                bn_h.bn_backward_apply$descriptor());
-
-        private static MethodHandle critical(MemorySegment address, FunctionDescriptor descriptor) {
-            return Linker.nativeLinker().downcallHandle(address, descriptor, CRITICAL);
-        }
     }
 
     private static MemorySegment p(MemorySegment segment) {

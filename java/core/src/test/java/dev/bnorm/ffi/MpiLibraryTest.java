@@ -1,5 +1,6 @@
 package dev.bnorm.ffi;
 
+import dev.bnorm.NativeLibraryException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 

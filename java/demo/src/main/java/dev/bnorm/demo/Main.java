@@ -1,6 +1,6 @@
 package dev.bnorm.demo;
 
-import dev.bnorm.ffi.NativeLibraryException;
+import dev.bnorm.NativeLibraryException;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.nn.BatchRenorm;

@@ -1,4 +1,4 @@
-package dev.bnorm.kernel;
+package dev.bnorm.internal;
 
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
@@ -8,6 +8,8 @@ import static dev.bnorm.kernel.BatchNormKernels.USE_GLOBAL_STATS;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 
+import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.kernel.Layout;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.bnorm.ffi;
+package dev.bnorm;
 
 /** The native library could not be found, verified or loaded; the message says why and what to do. */
 public final class NativeLibraryException extends RuntimeException {
