@@ -44,7 +44,7 @@ public final class MpiCollective implements Collective {
     /**
      * This process's rank of {@code MPI_COMM_WORLD}, initializing MPI at the first call.
      *
-     * @throws dev.bnorm.ffi.NativeLibraryException if no Open MPI library can be loaded (the
+     * @throws dev.bnorm.NativeLibraryException if no Open MPI library can be loaded (the
      *         message names the package to install)
      */
     public static synchronized MpiCollective init() {

@@ -24,7 +24,7 @@ public final class NativeSplitKernels implements SplitKernels {
     /**
      * The native split kernels, loading the library if needed.
      *
-     * @throws dev.bnorm.ffi.NativeLibraryException if no usable library can be loaded
+     * @throws dev.bnorm.NativeLibraryException if no usable library can be loaded
      */
     public static NativeSplitKernels get() {
         NativeKernels.get();

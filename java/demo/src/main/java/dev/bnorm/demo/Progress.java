@@ -35,6 +35,35 @@ interface Progress extends AutoCloseable {
         @Override public void close() {}
     };
 
+    /**
+     * The console consumer, ended once. The library's close() cancels the periodic redraw without
+     * waiting for a run in progress and schedules a final one; a periodic run that sees the bar
+     * finished also draws it and ends the line, so without this a bar could end twice (an extra
+     * line) when the machine is busy.
+     */
+    final class OnceClosed extends ConsoleProgressBarConsumer {
+        private boolean closed;
+
+        OnceClosed(PrintStream out, int width) {
+            super(out, width);
+        }
+
+        @Override
+        public synchronized void accept(String rendered) {
+            if (!closed) {
+                super.accept(rendered);
+            }
+        }
+
+        @Override
+        public synchronized void close() {
+            if (!closed) {
+                closed = true;
+                super.close();
+            }
+        }
+    }
+
     /** A bar of {@code steps} steps on {@code out}, showing the latest loss and held-out accuracy. */
     static Progress bar(PrintStream out, String task, int steps) {
         ProgressBar bar = new ProgressBarBuilder()
@@ -42,8 +71,7 @@ interface Progress extends AutoCloseable {
                 .setInitialMax(steps)
                 .setStyle(ProgressBarStyle.ASCII)
                 .setUpdateIntervalMillis(100)
-                .setConsumer(interactive() ? new ConsoleProgressBarConsumer(out)
-                        : new ConsoleProgressBarConsumer(out, NON_TERMINAL_WIDTH))
+                .setConsumer(new OnceClosed(out, interactive() ? -1 : NON_TERMINAL_WIDTH))
                 .setUnit(" steps", 1)
                 .build();
         return new Progress() {
