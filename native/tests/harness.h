@@ -130,6 +130,10 @@ void test_nonfinite_isolation(void);
 void test_num_threads(void);
 void test_threads_identical(void);
 void test_concurrent_calls(void);
+void test_linear_forward(void);
+void test_linear_backward(void);
+void test_linear_check(void);
+void test_linear_threads(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

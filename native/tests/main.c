@@ -29,6 +29,10 @@ static const struct {
     {"num_threads", test_num_threads},
     {"threads_identical", test_threads_identical},
     {"concurrent_calls", test_concurrent_calls},
+    {"linear_forward", test_linear_forward},
+    {"linear_backward", test_linear_backward},
+    {"linear_check", test_linear_check},
+    {"linear_threads", test_linear_threads},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,141 @@
+/*
+ * bn_linear_impl.h - the kernels of bn_linear.h, written once over vector helpers that the
+ * including file defines (bn_linear_generic.c, _avx2.c, _avx512.c), then packed into its table
+ * with BN_LINEAR_TABLE(name).
+ *
+ * Helpers: vf holds VL floats: vf_load, vf_load_n (first n lanes, the rest 0, never reads past
+ * them), vf_store, vf_store_n, vf_set1, vf_add, vf_fma (a*b + c), vf_hsum (the sum of the lanes
+ * by a fixed tree). Register blocks: DOT_MR x DOT_NR dot products (dot), AX_MR rows x AX_NV
+ * vectors (axpy).
+ *
+ * dot: out[n][o] accumulates inp[n][k]*w[o][k] in lane k mod VL, k increasing, then adds the
+ * lanes with vf_hsum, then the bias, then applies the activation. Edges of a rectangle are
+ * computed with clamped row pointers (a repeated row) and stored only where valid.
+ * axpy: each output element sums its P products in order of p, from 0; with accumulate the
+ * sum is then added to the old value once.
+ */
+#include <math.h>
+
+#include "bn.h"
+
+static ptrdiff_t lmin(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+
+static float activate(float v, int act) {
+    if (act == BN_ACT_RELU) return v > 0.0f ? v : (v == v ? 0.0f : v); // NaN stays NaN
+    if (act == BN_ACT_SIGMOID) return (float)(1.0 / (1.0 + exp(-(double)v)));
+    return v;
+}
+
+static void lin_dot(float *out, const float *inp, const float *w, const float *b, int act,
+                    ptrdiff_t I, ptrdiff_t O, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t o0,
+                    ptrdiff_t o1) {
+    const ptrdiff_t kfull = I - I % VL;
+    for (ptrdiff_t n = n0; n < n1; n += DOT_MR) {
+        const float *x[DOT_MR];
+        for (int i = 0; i < DOT_MR; i++) x[i] = inp + lmin(n + i, n1 - 1) * I;
+        for (ptrdiff_t o = o0; o < o1; o += DOT_NR) {
+            const float *wr[DOT_NR];
+            for (int j = 0; j < DOT_NR; j++) wr[j] = w + lmin(o + j, o1 - 1) * I;
+            vf acc[DOT_MR][DOT_NR];
+            for (int i = 0; i < DOT_MR; i++)
+                for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_set1(0.0f);
+            ptrdiff_t k = 0;
+            for (; k < kfull; k += VL) {
+                vf wv[DOT_NR];
+                for (int j = 0; j < DOT_NR; j++) wv[j] = vf_load(wr[j] + k);
+                for (int i = 0; i < DOT_MR; i++) {
+                    const vf xv = vf_load(x[i] + k);
+                    for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_fma(xv, wv[j], acc[i][j]);
+                }
+            }
+            if (k < I) {
+                const ptrdiff_t t = I - k;
+                vf wv[DOT_NR];
+                for (int j = 0; j < DOT_NR; j++) wv[j] = vf_load_n(wr[j] + k, t);
+                for (int i = 0; i < DOT_MR; i++) {
+                    const vf xv = vf_load_n(x[i] + k, t);
+                    for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_fma(xv, wv[j], acc[i][j]);
+                }
+            }
+            const ptrdiff_t mi = lmin(DOT_MR, n1 - n), nj = lmin(DOT_NR, o1 - o);
+            for (ptrdiff_t i = 0; i < mi; i++) {
+                float *y = out + (n + i) * O + o;
+                for (ptrdiff_t j = 0; j < nj; j++) {
+                    float s = vf_hsum(acc[i][j]);
+                    if (b != NULL) s += b[o + j];
+                    y[j] = activate(s, act);
+                }
+            }
+        }
+    }
+}
+
+static void lin_axpy(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptrdiff_t sap,
+                     const float *b, ptrdiff_t ldb, ptrdiff_t P, ptrdiff_t m0, ptrdiff_t m1,
+                     ptrdiff_t j0, ptrdiff_t j1, int accumulate) {
+    for (ptrdiff_t m = m0; m < m1; m += AX_MR) {
+        const float *ar[AX_MR];
+        for (int i = 0; i < AX_MR; i++) ar[i] = a + lmin(m + i, m1 - 1) * sam;
+        const ptrdiff_t mi = lmin(AX_MR, m1 - m);
+        for (ptrdiff_t j = j0; j < j1; j += AX_NV * VL) {
+            vf acc[AX_MR][AX_NV];
+            for (int i = 0; i < AX_MR; i++)
+                for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_set1(0.0f);
+            const ptrdiff_t nj = j1 - j;
+            if (nj >= AX_NV * VL) {
+                for (ptrdiff_t p = 0; p < P; p++) {
+                    vf bv[AX_NV];
+                    for (int v = 0; v < AX_NV; v++) bv[v] = vf_load(b + p * ldb + j + v * VL);
+                    for (int i = 0; i < AX_MR; i++) {
+                        const vf av = vf_set1(ar[i][p * sap]);
+                        for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
+                    }
+                }
+                for (ptrdiff_t i = 0; i < mi; i++) {
+                    float *y = c + (m + i) * ldc + j;
+                    for (int v = 0; v < AX_NV; v++) {
+                        vf r = acc[i][v];
+                        if (accumulate) r = vf_add(vf_load(y + v * VL), r);
+                        vf_store(y + v * VL, r);
+                    }
+                }
+            } else {
+                ptrdiff_t cnt[AX_NV];
+                for (int v = 0; v < AX_NV; v++) {
+                    const ptrdiff_t r = nj - v * VL;
+                    cnt[v] = r < 0 ? 0 : r > VL ? VL : r;
+                }
+                for (ptrdiff_t p = 0; p < P; p++) {
+                    vf bv[AX_NV];
+                    for (int v = 0; v < AX_NV; v++) bv[v] = vf_load_n(b + p * ldb + j + v * VL, cnt[v]);
+                    for (int i = 0; i < AX_MR; i++) {
+                        const vf av = vf_set1(ar[i][p * sap]);
+                        for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
+                    }
+                }
+                for (ptrdiff_t i = 0; i < mi; i++) {
+                    float *y = c + (m + i) * ldc + j;
+                    for (int v = 0; v < AX_NV; v++) {
+                        vf r = acc[i][v];
+                        if (accumulate) r = vf_add(vf_load_n(y + v * VL, cnt[v]), r);
+                        vf_store_n(y + v * VL, r, cnt[v]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void lin_colsum(float *db, const float *dout, ptrdiff_t N, ptrdiff_t O, ptrdiff_t o0,
+                       ptrdiff_t o1, int accumulate) {
+    for (ptrdiff_t o = o0; o < o1; o += VL) {
+        const ptrdiff_t t = lmin(VL, o1 - o);
+        vf s = vf_set1(0.0f);
+        for (ptrdiff_t n = 0; n < N; n++) s = vf_add(s, vf_load_n(dout + n * O + o, t));
+        if (accumulate) s = vf_add(vf_load_n(db + o, t), s);
+        vf_store_n(db + o, s, t);
+    }
+}
+
+#define BN_LINEAR_TABLE(isa)                                                                       \
+    const bn_linear_kernels bn_linear_##isa = {#isa, lin_dot, lin_axpy, lin_colsum}
