@@ -167,9 +167,9 @@ typedef enum bn_activation {
     BN_ACT_SIGMOID = 2  /* 1/(1 + exp(-x)), computed in double and rounded once */
 } bn_activation;
 
-/* BN_LINEAR_ACCUMULATE: bn_linear_backward only. If set, dweight and dbias are ADDED to (the new
- *   sum is computed on its own, then added once: dweight = dweight + sum); if not set they are
- *   overwritten. dinp is always overwritten. */
+/* BN_LINEAR_ACCUMULATE: bn_linear_backward only. If set, dweight and dbias are ADDED to: each
+ *   element's sum starts from its old value and adds the products in order (what a training step
+ *   that accumulates gradients wants); if not set they are overwritten. dinp is always overwritten. */
 #define BN_LINEAR_ACCUMULATE 0x1u
 
 /* Forward. out: (N, O). inp: (N, I). weight: (O, I). bias: (O,) or NULL (no bias).

@@ -11,12 +11,14 @@
  * dot: out[n][o] accumulates inp[n][k]*w[o][k] in lane k mod VL, k increasing, then adds the
  * lanes with vf_hsum, then the bias, then applies the activation. Edges of a rectangle are
  * computed with clamped row pointers (a repeated row) and stored only where valid.
- * axpy: each output element sums its P products in order of p, from 0; with accumulate the
- * sum is then added to the old value once.
+ * axpy: each output element sums its P products in order of p, starting from 0, or with
+ * accumulate from its old value.
  */
 #include <math.h>
 
 #include "bn.h"
+
+#define AX_PB 256 // axpy: values of p per block
 
 static ptrdiff_t lmin(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 
@@ -70,57 +72,60 @@ static void lin_dot(float *out, const float *inp, const float *w, const float *b
     }
 }
 
+// one AX_MR x AX_NV*VL tile (nj valid columns, mi valid rows) over p in [p0, p1): the sums start
+// from c when `resume` (the partial sums of the earlier p, or the old values to add to)
+static void axpy_tile(float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t sap, const float *b,
+                      ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t mi, ptrdiff_t nj, int resume) {
+    ptrdiff_t cnt[AX_NV];
+    for (int v = 0; v < AX_NV; v++) {
+        const ptrdiff_t r = nj - v * VL;
+        cnt[v] = r < 0 ? 0 : r > VL ? VL : r;
+    }
+    vf acc[AX_MR][AX_NV];
+    for (int i = 0; i < AX_MR; i++)
+        for (int v = 0; v < AX_NV; v++)
+            acc[i][v] = resume && i < mi ? vf_load_n(c + i * ldc + v * VL, cnt[v]) : vf_set1(0.0f);
+    if (nj >= AX_NV * VL) {
+        for (ptrdiff_t p = p0; p < p1; p++) {
+            vf bv[AX_NV];
+            for (int v = 0; v < AX_NV; v++) bv[v] = vf_load(b + p * ldb + v * VL);
+            for (int i = 0; i < AX_MR; i++) {
+                const vf av = vf_set1(ar[i][p * sap]);
+                for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
+            }
+        }
+    } else {
+        for (ptrdiff_t p = p0; p < p1; p++) {
+            vf bv[AX_NV];
+            for (int v = 0; v < AX_NV; v++) bv[v] = vf_load_n(b + p * ldb + v * VL, cnt[v]);
+            for (int i = 0; i < AX_MR; i++) {
+                const vf av = vf_set1(ar[i][p * sap]);
+                for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for (ptrdiff_t i = 0; i < mi; i++) {
+        for (int v = 0; v < AX_NV; v++) {
+            if (cnt[v] == VL) vf_store(c + i * ldc + v * VL, acc[i][v]);
+            else vf_store_n(c + i * ldc + v * VL, acc[i][v], cnt[v]);
+        }
+    }
+}
+
+// p in blocks of AX_PB (the block of b a tile walks stays in cache for the other tiles); each
+// element continues its own sum from block to block, so the order is that of p, 0 to P - 1
 static void lin_axpy(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptrdiff_t sap,
                      const float *b, ptrdiff_t ldb, ptrdiff_t P, ptrdiff_t m0, ptrdiff_t m1,
                      ptrdiff_t j0, ptrdiff_t j1, int accumulate) {
-    for (ptrdiff_t m = m0; m < m1; m += AX_MR) {
-        const float *ar[AX_MR];
-        for (int i = 0; i < AX_MR; i++) ar[i] = a + lmin(m + i, m1 - 1) * sam;
-        const ptrdiff_t mi = lmin(AX_MR, m1 - m);
-        for (ptrdiff_t j = j0; j < j1; j += AX_NV * VL) {
-            vf acc[AX_MR][AX_NV];
-            for (int i = 0; i < AX_MR; i++)
-                for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_set1(0.0f);
-            const ptrdiff_t nj = j1 - j;
-            if (nj >= AX_NV * VL) {
-                for (ptrdiff_t p = 0; p < P; p++) {
-                    vf bv[AX_NV];
-                    for (int v = 0; v < AX_NV; v++) bv[v] = vf_load(b + p * ldb + j + v * VL);
-                    for (int i = 0; i < AX_MR; i++) {
-                        const vf av = vf_set1(ar[i][p * sap]);
-                        for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
-                    }
-                }
-                for (ptrdiff_t i = 0; i < mi; i++) {
-                    float *y = c + (m + i) * ldc + j;
-                    for (int v = 0; v < AX_NV; v++) {
-                        vf r = acc[i][v];
-                        if (accumulate) r = vf_add(vf_load(y + v * VL), r);
-                        vf_store(y + v * VL, r);
-                    }
-                }
-            } else {
-                ptrdiff_t cnt[AX_NV];
-                for (int v = 0; v < AX_NV; v++) {
-                    const ptrdiff_t r = nj - v * VL;
-                    cnt[v] = r < 0 ? 0 : r > VL ? VL : r;
-                }
-                for (ptrdiff_t p = 0; p < P; p++) {
-                    vf bv[AX_NV];
-                    for (int v = 0; v < AX_NV; v++) bv[v] = vf_load_n(b + p * ldb + j + v * VL, cnt[v]);
-                    for (int i = 0; i < AX_MR; i++) {
-                        const vf av = vf_set1(ar[i][p * sap]);
-                        for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
-                    }
-                }
-                for (ptrdiff_t i = 0; i < mi; i++) {
-                    float *y = c + (m + i) * ldc + j;
-                    for (int v = 0; v < AX_NV; v++) {
-                        vf r = acc[i][v];
-                        if (accumulate) r = vf_add(vf_load_n(y + v * VL, cnt[v]), r);
-                        vf_store_n(y + v * VL, r, cnt[v]);
-                    }
-                }
+    for (ptrdiff_t p0 = 0; p0 < P; p0 += AX_PB) {
+        const ptrdiff_t p1 = lmin(P, p0 + AX_PB);
+        for (ptrdiff_t m = m0; m < m1; m += AX_MR) {
+            const float *ar[AX_MR];
+            for (int i = 0; i < AX_MR; i++) ar[i] = a + lmin(m + i, m1 - 1) * sam;
+            const ptrdiff_t mi = lmin(AX_MR, m1 - m);
+            for (ptrdiff_t j = j0; j < j1; j += AX_NV * VL) {
+                axpy_tile(c + m * ldc + j, ldc, ar, sap, b + j, ldb, p0, p1, mi, j1 - j,
+                          accumulate || p0 > 0);
             }
         }
     }
@@ -130,9 +135,8 @@ static void lin_colsum(float *db, const float *dout, ptrdiff_t N, ptrdiff_t O, p
                        ptrdiff_t o1, int accumulate) {
     for (ptrdiff_t o = o0; o < o1; o += VL) {
         const ptrdiff_t t = lmin(VL, o1 - o);
-        vf s = vf_set1(0.0f);
+        vf s = accumulate ? vf_load_n(db + o, t) : vf_set1(0.0f);
         for (ptrdiff_t n = 0; n < N; n++) s = vf_add(s, vf_load_n(dout + n * O + o, t));
-        if (accumulate) s = vf_add(vf_load_n(db + o, t), s);
         vf_store_n(db + o, s, t);
     }
 }

@@ -53,11 +53,11 @@ public final class JavaLinear implements LinearKernels {
         }
         if (dbias != null) {
             for (long o = 0; o < out; o++) {
-                float sum = 0;
+                float sum = accumulate ? dbias.getAtIndex(F, o) : 0f;
                 for (long i = 0; i < n; i++) {
                     sum += dout.getAtIndex(F, i * out + o);
                 }
-                dbias.setAtIndex(F, o, accumulate ? dbias.getAtIndex(F, o) + sum : sum);
+                dbias.setAtIndex(F, o, sum);
             }
         }
     }

@@ -65,8 +65,8 @@ public interface LinearKernels {
      * Backward of {@code out = inp · weightᵀ + bias} (apply an activation's derivative to dout first).
      *
      * @param dinp    (N, I), overwritten, or null (not computed)
-     * @param dweight (O, I), overwritten (added to with {@link #ACCUMULATE}), or null
-     * @param dbias   (O,), overwritten (added to with {@link #ACCUMULATE}), or null
+     * @param dweight (O, I), overwritten (with {@link #ACCUMULATE}: each sum starts from the old value), or null
+     * @param dbias   (O,), overwritten (with {@link #ACCUMULATE}: each sum starts from the old value), or null
      * @param dout    (N, O)
      * @param inp     (N, I), required when dweight is wanted, else may be null
      * @param weight  (O, I), required when dinp is wanted, else may be null
