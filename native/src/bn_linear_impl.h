@@ -9,8 +9,9 @@
  * vectors (axpy).
  *
  * dot: out[n][o] accumulates inp[n][k]*w[o][k] in lane k mod VL, k increasing, then adds the
- * lanes with vf_hsum, then the bias, then applies the activation. Edges of a rectangle are
- * computed with clamped row pointers (a repeated row) and stored only where valid.
+ * lanes with vf_hsum, then the bias, then applies the activation. Rows come in blocks of DOT_MR
+ * (the last block smaller, with its own code); a last column block repeats its last weight row
+ * and stores only the valid columns.
  * axpy: each output element sums its P products in order of p, starting from 0, or with
  * accumulate from its old value.
  */
@@ -28,47 +29,65 @@ static float activate(float v, int act) {
     return v;
 }
 
+#if defined(__GNUC__)
+#define BN_INLINE static inline __attribute__((always_inline))
+#else
+#define BN_INLINE static inline
+#endif
+
+// rows [n, n + mr) of out against weight rows [o0, o1); mr is a constant where this is called,
+// so each row count gets its own register block (no row is computed twice)
+BN_INLINE void dot_rows(const int mr, float *out, const float *inp, const float *w, const float *b,
+                        int act, ptrdiff_t I, ptrdiff_t O, ptrdiff_t n, ptrdiff_t o0, ptrdiff_t o1) {
+    const ptrdiff_t kfull = I - I % VL;
+    const float *x[4]; // mr <= 4 (DOT_MR <= 4)
+    for (int i = 0; i < mr; i++) x[i] = inp + (n + i) * I;
+    for (ptrdiff_t o = o0; o < o1; o += DOT_NR) {
+        const float *wr[DOT_NR];
+        for (int j = 0; j < DOT_NR; j++) wr[j] = w + lmin(o + j, o1 - 1) * I;
+        vf acc[4][DOT_NR];
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_set1(0.0f);
+        ptrdiff_t k = 0;
+        for (; k < kfull; k += VL) {
+            vf wv[DOT_NR];
+            for (int j = 0; j < DOT_NR; j++) wv[j] = vf_load(wr[j] + k);
+            for (int i = 0; i < mr; i++) {
+                const vf xv = vf_load(x[i] + k);
+                for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_fma(xv, wv[j], acc[i][j]);
+            }
+        }
+        if (k < I) {
+            const ptrdiff_t t = I - k;
+            vf wv[DOT_NR];
+            for (int j = 0; j < DOT_NR; j++) wv[j] = vf_load_n(wr[j] + k, t);
+            for (int i = 0; i < mr; i++) {
+                const vf xv = vf_load_n(x[i] + k, t);
+                for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_fma(xv, wv[j], acc[i][j]);
+            }
+        }
+        const ptrdiff_t nj = lmin(DOT_NR, o1 - o);
+        for (int i = 0; i < mr; i++) {
+            float *y = out + (n + i) * O + o;
+            for (ptrdiff_t j = 0; j < nj; j++) {
+                float s = vf_hsum(acc[i][j]);
+                if (b != NULL) s += b[o + j];
+                y[j] = activate(s, act);
+            }
+        }
+    }
+}
+
 static void lin_dot(float *out, const float *inp, const float *w, const float *b, int act,
                     ptrdiff_t I, ptrdiff_t O, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t o0,
                     ptrdiff_t o1) {
-    const ptrdiff_t kfull = I - I % VL;
-    for (ptrdiff_t n = n0; n < n1; n += DOT_MR) {
-        const float *x[DOT_MR];
-        for (int i = 0; i < DOT_MR; i++) x[i] = inp + lmin(n + i, n1 - 1) * I;
-        for (ptrdiff_t o = o0; o < o1; o += DOT_NR) {
-            const float *wr[DOT_NR];
-            for (int j = 0; j < DOT_NR; j++) wr[j] = w + lmin(o + j, o1 - 1) * I;
-            vf acc[DOT_MR][DOT_NR];
-            for (int i = 0; i < DOT_MR; i++)
-                for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_set1(0.0f);
-            ptrdiff_t k = 0;
-            for (; k < kfull; k += VL) {
-                vf wv[DOT_NR];
-                for (int j = 0; j < DOT_NR; j++) wv[j] = vf_load(wr[j] + k);
-                for (int i = 0; i < DOT_MR; i++) {
-                    const vf xv = vf_load(x[i] + k);
-                    for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_fma(xv, wv[j], acc[i][j]);
-                }
-            }
-            if (k < I) {
-                const ptrdiff_t t = I - k;
-                vf wv[DOT_NR];
-                for (int j = 0; j < DOT_NR; j++) wv[j] = vf_load_n(wr[j] + k, t);
-                for (int i = 0; i < DOT_MR; i++) {
-                    const vf xv = vf_load_n(x[i] + k, t);
-                    for (int j = 0; j < DOT_NR; j++) acc[i][j] = vf_fma(xv, wv[j], acc[i][j]);
-                }
-            }
-            const ptrdiff_t mi = lmin(DOT_MR, n1 - n), nj = lmin(DOT_NR, o1 - o);
-            for (ptrdiff_t i = 0; i < mi; i++) {
-                float *y = out + (n + i) * O + o;
-                for (ptrdiff_t j = 0; j < nj; j++) {
-                    float s = vf_hsum(acc[i][j]);
-                    if (b != NULL) s += b[o + j];
-                    y[j] = activate(s, act);
-                }
-            }
-        }
+    ptrdiff_t n = n0;
+    for (; n + DOT_MR <= n1; n += DOT_MR) dot_rows(DOT_MR, out, inp, w, b, act, I, O, n, o0, o1);
+    switch (n1 - n) { // the last rows, fewer than DOT_MR (DOT_MR <= 4)
+    case 3: dot_rows(3, out, inp, w, b, act, I, O, n, o0, o1); break;
+    case 2: dot_rows(2, out, inp, w, b, act, I, O, n, o0, o1); break;
+    case 1: dot_rows(1, out, inp, w, b, act, I, O, n, o0, o1); break;
+    default: break;
     }
 }
 

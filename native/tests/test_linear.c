@@ -42,7 +42,7 @@ static int within(const char *what, const float *got, const double *ref, const d
     return bad == 0;
 }
 
-static const int64_t SIZES[] = {1, 3, 7, 17, 100};
+static const int64_t SIZES[] = {1, 2, 3, 7, 17, 100}; // every remainder of the row blocks (4, 3, 2)
 #define NSIZES ((int)(sizeof SIZES / sizeof SIZES[0]))
 
 void test_linear_forward(void) {

@@ -75,7 +75,11 @@ public interface LinearKernels {
     void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                   MemorySegment inp, MemorySegment weight, int flags, long n, long in, long outFeatures);
 
-    /** The native kernels if libbnorm can be loaded, otherwise {@link JavaLinear} with one warning. */
+    /**
+     * The native kernels if libbnorm can be loaded, otherwise {@link JavaLinear} with one warning;
+     * the system property {@code bnorm.linear.kernels=java} chooses {@link JavaLinear} (e.g. to
+     * compare the two in a whole training step).
+     */
     static LinearKernels best() {
         return Holder.BEST;
     }
@@ -87,6 +91,9 @@ public interface LinearKernels {
         private Holder() {}
 
         private static LinearKernels choose() {
+            if ("java".equals(System.getProperty("bnorm.linear.kernels"))) {
+                return JavaLinear.INSTANCE;
+            }
             try {
                 return NativeLinear.get();
             } catch (NativeLibraryException e) {
