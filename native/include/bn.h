@@ -178,6 +178,16 @@ BN_API bn_status bn_linear_forward(float *out, const float *inp, const float *we
                                    const float *bias, int activation,
                                    int64_t N, int64_t I, int64_t O);
 
+/* The same forward with the weight given transposed, weight_t (I, O): row k holds the weights of
+ * input k for every output, the layout a model that is only evaluated can store once. Each output
+ * element is the sum over k in increasing order, one rounding per multiply-add with FMA, with no
+ * grouping in lanes, so a row's result never depends on the other rows of the batch (nor, as for
+ * every function here, on the thread count). Results may differ from bn_linear_forward's in the
+ * last bits (another summation grouping). Statuses and arguments as bn_linear_forward. */
+BN_API bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t,
+                                     const float *bias, int activation,
+                                     int64_t N, int64_t I, int64_t O);
+
 /* Backward of out = inp . weight^T + bias (no activation: apply its derivative to dout first).
  * dinp: (N, I), dweight: (O, I), dbias: (O,); each may be NULL (not computed), but not all three
  * (BN_ERR_NULL_POINTER). dout: (N, O). inp: (N, I), read only for dweight (else may be NULL).

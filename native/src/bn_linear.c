@@ -4,7 +4,7 @@
  *
  * Checks, in this order; the first one that fails gives the status, and nothing is written
  * unless all pass:
- *   1. BN_ERR_NULL_POINTER   forward: out, inp or weight is NULL. backward: dout is NULL, or
+ *   1. BN_ERR_NULL_POINTER   forward: out, inp or weight (weight_t) is NULL. backward: dout is NULL, or
  *                            dinp, dweight and dbias are all NULL, or dweight is wanted and inp
  *                            is NULL, or dinp is wanted and weight is NULL.
  *   2. BN_ERR_BAD_FLAGS      forward: activation is not a bn_activation value. backward: flags
@@ -95,7 +95,7 @@ static int64_t madds(int64_t N, int64_t I, int64_t O) {
 
 typedef struct {
     const bn_linear_kernels *k;
-    int kind; // 0 out (dot), 1 dinp, 2 dweight (axpy)
+    int kind; // 0 out (dot), 1 dinp, 2 dweight, 3 out from weight_t (axpy)
     float *c;
     const float *a, *b, *bias;
     int act, accumulate;
@@ -112,10 +112,14 @@ static void lin_task(void *ctx, ptrdiff_t t) {
         j->k->dot(j->c, j->a, j->b, j->bias, j->act, j->I, j->O, r0, r1, c0, c1);
         break;
     case 1: // dinp (N, I) = dout (a: N x O) . weight (b: O x I)
-        j->k->axpy(j->c, j->I, j->a, j->O, 1, j->b, j->I, j->O, r0, r1, c0, c1, 0);
+        j->k->axpy(j->c, j->I, j->a, j->O, 1, j->b, j->I, j->O, r0, r1, c0, c1, 0, NULL, BN_ACT_NONE);
         break;
-    default: // dweight (O, I) = dout^T (a: element (o, n) at n*O + o) . inp (b: N x I)
-        j->k->axpy(j->c, j->I, j->a, 1, j->O, j->b, j->I, j->N, r0, r1, c0, c1, j->accumulate);
+    case 2: // dweight (O, I) = dout^T (a: element (o, n) at n*O + o) . inp (b: N x I)
+        j->k->axpy(j->c, j->I, j->a, 1, j->O, j->b, j->I, j->N, r0, r1, c0, c1, j->accumulate, NULL,
+                   BN_ACT_NONE);
+        break;
+    default: // out (N, O) = act(inp (a: N x I) . weight_t (b: I x O) + bias)
+        j->k->axpy(j->c, j->O, j->a, j->I, 1, j->b, j->O, j->I, r0, r1, c0, c1, 0, j->bias, j->act);
         break;
     }
 }
@@ -147,6 +151,25 @@ bn_status bn_linear_forward(float *out, const float *inp, const float *weight, c
     if (st != BN_OK) return st;
 
     lin_job j = {linear_kernels(), 0, out, inp, weight, bias, activation, 0,
+                 (ptrdiff_t)N, (ptrdiff_t)I, (ptrdiff_t)O, (ptrdiff_t)N, (ptrdiff_t)O, 0};
+    lin_run(&j, madds(N, I, O));
+    return BN_OK;
+}
+
+bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t,
+                              const float *bias, int activation, int64_t N, int64_t I, int64_t O) {
+    if (out == NULL || inp == NULL || weight_t == NULL) return BN_ERR_NULL_POINTER;
+    if (activation != BN_ACT_NONE && activation != BN_ACT_RELU && activation != BN_ACT_SIGMOID) {
+        return BN_ERR_BAD_FLAGS;
+    }
+    bn_status st = check_dims(N, I, O);
+    if (st != BN_OK) return st;
+    const span s[] = {{out, bytes(N, O), 1}, {inp, bytes(N, I), 0}, {weight_t, bytes(O, I), 0},
+                      {bias, bytes(1, O), 0}};
+    st = check_spans(s, 4);
+    if (st != BN_OK) return st;
+
+    lin_job j = {linear_kernels(), 3, out, inp, weight_t, bias, activation, 0,
                  (ptrdiff_t)N, (ptrdiff_t)I, (ptrdiff_t)O, (ptrdiff_t)N, (ptrdiff_t)O, 0};
     lin_run(&j, madds(N, I, O));
     return BN_OK;

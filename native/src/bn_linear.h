@@ -20,11 +20,11 @@ typedef struct bn_linear_kernels {
     void (*dot)(float *out, const float *inp, const float *w, const float *b, int act,
                 ptrdiff_t I, ptrdiff_t O, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t o0, ptrdiff_t o1);
 
-    // c[m*ldc + j] = (c[m*ldc + j] if accumulate, else 0) + sum_{p < P} a[m*sam + p*sap] * b[p*ldb + j]
-    // for m in [m0, m1), j in [j0, j1)
+    // c[m*ldc + j] = act((c[m*ldc + j] if accumulate, else 0) + sum_{p < P} a[m*sam + p*sap] *
+    // b[p*ldb + j] (+ bias[j] if bias != NULL)) for m in [m0, m1), j in [j0, j1)
     void (*axpy)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptrdiff_t sap,
                  const float *b, ptrdiff_t ldb, ptrdiff_t P, ptrdiff_t m0, ptrdiff_t m1,
-                 ptrdiff_t j0, ptrdiff_t j1, int accumulate);
+                 ptrdiff_t j0, ptrdiff_t j1, int accumulate, const float *bias, int act);
 
     // db[o] = (db[o] if accumulate, else 0) + sum_{n < N} dout[n*O + o] for o in [o0, o1)
     void (*colsum)(float *db, const float *dout, ptrdiff_t N, ptrdiff_t O, ptrdiff_t o0,

@@ -13,7 +13,8 @@
  * (the last block smaller, with its own code); a last column block repeats its last weight row
  * and stores only the valid columns.
  * axpy: each output element sums its P products in order of p, starting from 0, or with
- * accumulate from its old value.
+ * accumulate from its old value; then, when asked (bn_linear_forward_t), adds the bias and applies
+ * the activation.
  */
 #include <math.h>
 
@@ -94,7 +95,8 @@ static void lin_dot(float *out, const float *inp, const float *w, const float *b
 // one AX_MR x AX_NV*VL tile (nj valid columns, mi valid rows) over p in [p0, p1): the sums start
 // from c when `resume` (the partial sums of the earlier p, or the old values to add to)
 static void axpy_tile(float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t sap, const float *b,
-                      ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t mi, ptrdiff_t nj, int resume) {
+                      ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t mi, ptrdiff_t nj, int resume,
+                      const float *bias, int act) {
     ptrdiff_t cnt[AX_NV];
     for (int v = 0; v < AX_NV; v++) {
         const ptrdiff_t r = nj - v * VL;
@@ -128,6 +130,11 @@ static void axpy_tile(float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t
             if (cnt[v] == VL) vf_store(c + i * ldc + v * VL, acc[i][v]);
             else vf_store_n(c + i * ldc + v * VL, acc[i][v], cnt[v]);
         }
+        if (bias != NULL || act != BN_ACT_NONE) { // the last block of p: out = act(sum + bias)
+            float *y = c + i * ldc;
+            const ptrdiff_t n = lmin(nj, AX_NV * VL);
+            for (ptrdiff_t j = 0; j < n; j++) y[j] = activate(bias != NULL ? y[j] + bias[j] : y[j], act);
+        }
     }
 }
 
@@ -135,7 +142,7 @@ static void axpy_tile(float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t
 // element continues its own sum from block to block, so the order is that of p, 0 to P - 1
 static void lin_axpy(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptrdiff_t sap,
                      const float *b, ptrdiff_t ldb, ptrdiff_t P, ptrdiff_t m0, ptrdiff_t m1,
-                     ptrdiff_t j0, ptrdiff_t j1, int accumulate) {
+                     ptrdiff_t j0, ptrdiff_t j1, int accumulate, const float *bias, int act) {
     for (ptrdiff_t p0 = 0; p0 < P; p0 += AX_PB) {
         const ptrdiff_t p1 = lmin(P, p0 + AX_PB);
         for (ptrdiff_t m = m0; m < m1; m += AX_MR) {
@@ -143,8 +150,10 @@ static void lin_axpy(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptr
             for (int i = 0; i < AX_MR; i++) ar[i] = a + lmin(m + i, m1 - 1) * sam;
             const ptrdiff_t mi = lmin(AX_MR, m1 - m);
             for (ptrdiff_t j = j0; j < j1; j += AX_NV * VL) {
+                const int last = p1 == P;
                 axpy_tile(c + m * ldc + j, ldc, ar, sap, b + j, ldb, p0, p1, mi, j1 - j,
-                          accumulate || p0 > 0);
+                          accumulate || p0 > 0, last && bias != NULL ? bias + j : NULL,
+                          last ? act : BN_ACT_NONE);
             }
         }
     }

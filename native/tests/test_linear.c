@@ -78,6 +78,17 @@ void test_linear_forward(void) {
                         snprintf(what, sizeof what, "forward N=%lld I=%lld O=%lld act=%d bias=%d",
                                  (long long)N, (long long)I, (long long)O, act, with_bias);
                         within(what, out, ref, mag, (size_t)(N * O), I);
+                        // the transposed weight: the same function
+                        float *wt = bt_floats((size_t)(O * I));
+                        for (int64_t o = 0; o < O; o++)
+                            for (int64_t k = 0; k < I; k++) wt[k * O + o] = w[o * I + k];
+                        bt_fill_nan(out, (size_t)(N * O));
+                        const bn_status st_t = bn_linear_forward_t(out, inp, wt, with_bias ? bias : NULL, act, N, I, O);
+                        CHECK(st_t == BN_OK, "status %d", st_t);
+                        snprintf(what, sizeof what, "forward_t N=%lld I=%lld O=%lld act=%d bias=%d",
+                                 (long long)N, (long long)I, (long long)O, act, with_bias);
+                        within(what, out, ref, mag, (size_t)(N * O), I);
+                        free(wt);
                         free(inp), free(w), free(bias), free(out), free(ref), free(mag);
                     }
 }
@@ -198,6 +209,12 @@ void test_linear_check(void) {
     EXPECT(BN_ERR_ALIAS, bn_linear_forward(out, inp, w, out + 1, 0, 1, I, 2));   // out over bias
     EXPECT(BN_ERR_ALIAS, bn_linear_forward(w + I - 1, inp, w, b, 0, 1, I, 1)); // out on the weights' last float
 
+    EXPECT(BN_ERR_NULL_POINTER, bn_linear_forward_t(out, inp, NULL, b, 0, N, I, O));
+    EXPECT(BN_ERR_BAD_FLAGS, bn_linear_forward_t(out, inp, w, b, 3, N, I, O));
+    EXPECT(BN_ERR_OVERFLOW, bn_linear_forward_t(out, inp, w, b, 0, INT64_MAX / 2, I, O));
+    EXPECT(BN_ERR_MISALIGNED, bn_linear_forward_t(out, inp, odd, b, 0, 1, 1, 1));
+    EXPECT(BN_ERR_ALIAS, bn_linear_forward_t(w + I - 1, inp, w, b, 0, 1, I, 1));
+
     EXPECT(BN_ERR_NULL_POINTER, bn_linear_backward(dinp, dw, db, NULL, inp, w, 0, N, I, O));
     EXPECT(BN_ERR_NULL_POINTER, bn_linear_backward(NULL, NULL, NULL, dout, inp, w, 0, N, I, O));
     EXPECT(BN_ERR_NULL_POINTER, bn_linear_backward(dinp, NULL, NULL, dout, inp, NULL, 0, N, I, O));
@@ -234,23 +251,24 @@ void test_linear_threads(void) {
     bt_fill_normal(&r, w, (size_t)(O * I));
     bt_fill_normal(&r, b, (size_t)O);
     bt_fill_normal(&r, dout, (size_t)(N * O));
-    float *ref[4] = {0}, *got[4] = {0};
-    const size_t sizes[4] = {(size_t)(N * O), (size_t)(N * I), (size_t)(O * I), (size_t)O};
+    float *ref[5] = {0}, *got[5] = {0};
+    const size_t sizes[5] = {(size_t)(N * O), (size_t)(N * I), (size_t)(O * I), (size_t)O, (size_t)(N * O)};
     const int saved = bn_get_num_threads();
     for (int t = 1; t <= 3; t++) {
         bn_set_num_threads(t);
         float **dst = t == 1 ? ref : got;
-        for (int i = 0; i < 4; i++) dst[i] = dst[i] != NULL ? dst[i] : bt_floats(sizes[i]);
+        for (int i = 0; i < 5; i++) dst[i] = dst[i] != NULL ? dst[i] : bt_floats(sizes[i]);
         CHECK(bn_linear_forward(dst[0], inp, w, b, BN_ACT_SIGMOID, N, I, O) == BN_OK, "forward");
+        CHECK(bn_linear_forward_t(dst[4], inp, w, b, BN_ACT_RELU, N, I, O) == BN_OK, "forward_t"); // w read as (I, O)
         CHECK(bn_linear_backward(dst[1], dst[2], dst[3], dout, inp, w, 0, N, I, O) == BN_OK, "backward");
         if (t > 1) {
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < 5; i++) {
                 CHECK(memcmp(ref[i], got[i], sizes[i] * sizeof(float)) == 0,
                       "output %d differs with %d threads", i, t);
             }
         }
     }
     bn_set_num_threads(saved);
-    for (int i = 0; i < 4; i++) free(ref[i]), free(got[i]);
+    for (int i = 0; i < 5; i++) free(ref[i]), free(got[i]);
     free(inp), free(w), free(b), free(dout);
 }

@@ -53,7 +53,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *     are confined to their thread).</li>
  * </ul>
  * Both bnorm paths load the state dict that ONNX Runtime's model was exported from (directory:
- * system property {@code bench.models}, made by {@code bench/run-serving}). bnorm's library runs
+ * environment variable {@code BNORM_BENCH_MODELS}, default {@code bench/target/models}, made by
+ * {@code bench/run-serving}). bnorm's library runs
  * one thread per call (the peer's configuration). {@code @Setup} checks that each implementation's
  * output agrees with {@code serve} (relative 1e-3); a missing ONNX file makes {@code ort} fail
  * in setup (reported absent by the runner).
@@ -90,7 +91,8 @@ public class ServingBench {
         public void setup() throws Exception {
             NativeKernels.setNumThreads(1);
             widths = WIDTHS.get(model);
-            dir = Path.of(System.getProperty("bench.models", "bench/target/models"));
+            String models = System.getenv("BNORM_BENCH_MODELS");
+            dir = Path.of(models != null ? models : "bench/target/models");
             try (Sequential s = architecture(widths)) {
                 serve = InferenceModel.load(s, dir.resolve(model + ".safetensors"), 64);
             }

@@ -46,7 +46,8 @@ public final class NativeLibrary {
     /** Every function of bn.h; a library missing one is refused. */
     static final List<String> SYMBOLS = List.of(
             "bn_version", "bn_strerror", "bn_forward_training", "bn_forward_inference", "bn_backward",
-            "bn_set_num_threads", "bn_get_num_threads", "bn_linear_forward", "bn_linear_backward");
+            "bn_set_num_threads", "bn_get_num_threads", "bn_linear_forward", "bn_linear_forward_t",
+            "bn_linear_backward");
 
     /** What was loaded: the file and where it came from. */
     public record Loaded(Path path, String source, String version) {}

@@ -826,6 +826,73 @@ public class bn_h {
         }
     }
 
+    private static class bn_linear_forward_t {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_linear_forward_t");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static FunctionDescriptor bn_linear_forward_t$descriptor() {
+        return bn_linear_forward_t.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MethodHandle bn_linear_forward_t$handle() {
+        return bn_linear_forward_t.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MemorySegment bn_linear_forward_t$address() {
+        return bn_linear_forward_t.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static int bn_linear_forward_t(MemorySegment out, MemorySegment inp, MemorySegment weight_t, MemorySegment bias, int activation, long N, long I, long O) {
+        var mh$ = bn_linear_forward_t.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_linear_forward_t", out, inp, weight_t, bias, activation, N, I, O);
+            }
+            return (int)mh$.invokeExact(out, inp, weight_t, bias, activation, N, I, O);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class bn_linear_backward {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,

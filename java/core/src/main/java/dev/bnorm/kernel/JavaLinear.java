@@ -38,6 +38,21 @@ public final class JavaLinear implements LinearKernels {
     }
 
     @Override
+    public void forwardTransposed(MemorySegment y, MemorySegment x, MemorySegment wt, MemorySegment b,
+                                  Activation act, long n, long in, long out) {
+        LinearChecks.checkForward(y, x, wt, b, act, n, in, out, false);
+        for (long i = 0; i < n; i++) {
+            for (long o = 0; o < out; o++) {
+                float s = 0;
+                for (long k = 0; k < in; k++) {
+                    s += x.getAtIndex(F, i * in + k) * wt.getAtIndex(F, k * out + o);
+                }
+                y.setAtIndex(F, i * out + o, act.apply(b == null ? s : s + b.getAtIndex(F, o)));
+            }
+        }
+    }
+
+    @Override
     public void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                          MemorySegment inp, MemorySegment weight, int flags, long n, long in, long out) {
         LinearChecks.checkBackward(dinp, dweight, dbias, dout, inp, weight, flags, n, in, out, false);

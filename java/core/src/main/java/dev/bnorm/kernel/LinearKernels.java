@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * on {@link MemorySegment}s; {@code bn_linear_forward} and {@code bn_linear_backward} of
  * {@code native/include/bn.h}:
  * <pre>
- *   forward:  out (N, O) = act(inp (N, I) · weight (O, I)ᵀ + bias (O,))
+ *   forward:  out (N, O) = act(inp (N, I) · weight (O, I)ᵀ + bias (O,))   (or weightT (I, O) given)
  *   backward: dinp (N, I) = dout (N, O) · weight,  dweight (O, I) = doutᵀ · inp,  dbias = Σₙ dout
  * </pre>
  * Implementations: {@link NativeLinear} (the C library) and {@link JavaLinear} (the oracle and
@@ -60,6 +60,15 @@ public interface LinearKernels {
      */
     void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
                  Activation act, long n, long in, long outFeatures);
+
+    /**
+     * The same forward with the weight transposed, {@code weightT (I, O)} (row k: input k's weight
+     * for every output), the layout an inference model stores once ({@code bn_linear_forward_t}).
+     * Each output is the sum over k in increasing order, so a row's result does not depend on the
+     * other rows of the batch.
+     */
+    void forwardTransposed(MemorySegment out, MemorySegment inp, MemorySegment weightT, MemorySegment bias,
+                           Activation act, long n, long in, long outFeatures);
 
     /**
      * Backward of {@code out = inp · weightᵀ + bias} (apply an activation's derivative to dout first).

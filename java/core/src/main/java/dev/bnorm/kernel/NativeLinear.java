@@ -7,7 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
- * {@link LinearKernels} in libbnorm ({@code bn_linear_forward}, {@code bn_linear_backward}). Every
+ * {@link LinearKernels} in libbnorm ({@code bn_linear_forward}, {@code bn_linear_forward_t},
+ * {@code bn_linear_backward}). Every
  * call is first validated in Java by {@link LinearChecks} (native segments required), so bad input
  * is an exception naming the argument and never reaches C; a non-OK status from C (which would mean
  * the two validations disagree) becomes an {@link IllegalArgumentException} with
@@ -56,6 +57,20 @@ public final class NativeLinear implements LinearKernels {
     }
 
     @Override
+    public void forwardTransposed(MemorySegment out, MemorySegment inp, MemorySegment weightT, MemorySegment bias,
+                                  Activation act, long n, long in, long outFeatures) {
+        LinearChecks.checkForward(out, inp, weightT, bias, act, n, in, outFeatures, true);
+        MethodHandle h = small(n, in, outFeatures) ? Handles.FORWARD_T_CRITICAL : bn_h.bn_linear_forward_t$handle();
+        int status;
+        try {
+            status = (int) h.invokeExact(out, inp, weightT, p(bias), act.code, n, in, outFeatures);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        status("bn_linear_forward_t", status);
+    }
+
+    @Override
     public void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                          MemorySegment inp, MemorySegment weight, int flags, long n, long in, long outFeatures) {
         LinearChecks.checkBackward(dinp, dweight, dbias, dout, inp, weight, flags, n, in, outFeatures, true);
@@ -80,6 +95,8 @@ public final class NativeLinear implements LinearKernels {
         private static final Linker.Option CRITICAL = Linker.Option.critical(false);
         static final MethodHandle FORWARD_CRITICAL = Linker.nativeLinker().downcallHandle(
                 bn_h.bn_linear_forward$address(), bn_h.bn_linear_forward$descriptor(), CRITICAL);
+        static final MethodHandle FORWARD_T_CRITICAL = Linker.nativeLinker().downcallHandle(
+                bn_h.bn_linear_forward_t$address(), bn_h.bn_linear_forward_t$descriptor(), CRITICAL);
         static final MethodHandle BACKWARD_CRITICAL = Linker.nativeLinker().downcallHandle(
                 bn_h.bn_linear_backward$address(), bn_h.bn_linear_backward$descriptor(), CRITICAL);
 

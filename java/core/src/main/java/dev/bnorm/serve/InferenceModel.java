@@ -34,7 +34,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * <li>a BatchNorm1d that is first, or follows an activation, and is followed by a Linear (with
  *     nothing but Flatten between): {@code W' = W·diag(s)}, {@code b' = b + W·t};</li>
  * <li>a ReLU or Sigmoid right after a (folded) Linear is applied by the same native call, so
- *     {@code Linear(bias=false) → BatchNorm1d → ReLU} is one {@code bn_linear_forward} per layer.</li>
+ *     {@code Linear(bias=false) → BatchNorm1d → ReLU} is one {@code bn_linear_forward_t} per layer
+ *     (the weight stored transposed, (in, out), once at construction).</li>
  * </ul>
  * Anything left over (a BatchNorm1d followed by an activation or by nothing; an activation not
  * after a Linear) is a per-feature scale/shift or an activation applied in Java. {@link #steps()}
@@ -400,11 +401,12 @@ public final class InferenceModel implements AutoCloseable {
         void run(LinearKernels k, MemorySegment in, MemorySegment out, int n);
     }
 
-    /** out = act(in · Wᵀ + b): one native call. */
-    private record Dense(MemorySegment w, MemorySegment b, Activation act, int in, int out, String from) implements Step {
+    /** out = act(in · Wᵀ + b): one native call, with W stored transposed (wt: in x out). */
+    private record Dense(MemorySegment wt, MemorySegment b, Activation act, int in, int out, String from)
+            implements Step {
         @Override
         public void run(LinearKernels k, MemorySegment x, MemorySegment y, int n) {
-            k.forward(y, x, w, b, act, n, in, out);
+            k.forwardTransposed(y, x, wt, b, act, n, in, out);
         }
 
         @Override
@@ -604,7 +606,13 @@ public final class InferenceModel implements AutoCloseable {
             List<Step> steps = new ArrayList<>();
             for (Proto p : protos) {
                 if (p.w != null) {
-                    steps.add(new Dense(write(arena, p.w), p.b == null ? null : write(arena, p.b), p.act, p.in, p.out,
+                    double[] wt = new double[p.w.length];
+                    for (int o = 0; o < p.out; o++) {
+                        for (int k = 0; k < p.in; k++) {
+                            wt[k * p.out + o] = p.w[o * p.in + k];
+                        }
+                    }
+                    steps.add(new Dense(write(arena, wt), p.b == null ? null : write(arena, p.b), p.act, p.in, p.out,
                             p.from));
                 } else {
                     if (p.scale != null) {

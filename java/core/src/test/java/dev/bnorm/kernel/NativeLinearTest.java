@@ -216,7 +216,19 @@ class NativeLinearTest {
                         mag[(int) (i * o + j)] = m;
                     }
                 }
-                return compare("forward " + act + " bias=" + withBias, out, oracle, mag, in);
+                List<String> f = new ArrayList<>(compare("forward " + act + " bias=" + withBias, out, oracle, mag, in));
+                MemorySegment wt = nan(a, o * in);
+                for (long j = 0; j < o; j++) {
+                    for (long k = 0; k < in; k++) {
+                        wt.setAtIndex(F, k * o + j, w.getAtIndex(F, j * in + k));
+                    }
+                }
+                MemorySegment oracleT = nan(a, n * o);
+                JavaLinear.INSTANCE.forwardTransposed(oracleT, inp, wt, bias, act, n, in, o);
+                NativeLinear.get().forwardTransposed(out, inp, wt, bias, act, n, in, o);
+                f.addAll(compare("forwardTransposed " + act + " bias=" + withBias, out, oracleT, mag, in));
+                f.addAll(compare("forwardTransposed vs forward (java) " + act, oracleT, oracle, mag, in));
+                return f;
             }
         }
 
