@@ -92,25 +92,26 @@ static void lin_dot(float *out, const float *inp, const float *w, const float *b
     }
 }
 
-// one AX_MR x AX_NV*VL tile (nj valid columns, mi valid rows) over p in [p0, p1): the sums start
-// from c when `resume` (the partial sums of the earlier p, or the old values to add to)
-static void axpy_tile(float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t sap, const float *b,
-                      ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t mi, ptrdiff_t nj, int resume,
-                      const float *bias, int act) {
+// one mi x AX_NV*VL tile (mi <= AX_MR rows, a constant where this is called, so each row count
+// has its own register block; nj valid columns) over p in [p0, p1): the sums start from c when
+// `resume` (the partial sums of the earlier p, or the old values to add to)
+BN_INLINE void axpy_tile(const int mi, float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t sap,
+                         const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t nj,
+                         int resume, const float *bias, int act) {
     ptrdiff_t cnt[AX_NV];
     for (int v = 0; v < AX_NV; v++) {
         const ptrdiff_t r = nj - v * VL;
         cnt[v] = r < 0 ? 0 : r > VL ? VL : r;
     }
-    vf acc[AX_MR][AX_NV];
-    for (int i = 0; i < AX_MR; i++)
+    vf acc[6][AX_NV]; // mi <= AX_MR <= 6
+    for (int i = 0; i < mi; i++)
         for (int v = 0; v < AX_NV; v++)
-            acc[i][v] = resume && i < mi ? vf_load_n(c + i * ldc + v * VL, cnt[v]) : vf_set1(0.0f);
+            acc[i][v] = resume ? vf_load_n(c + i * ldc + v * VL, cnt[v]) : vf_set1(0.0f);
     if (nj >= AX_NV * VL) {
         for (ptrdiff_t p = p0; p < p1; p++) {
             vf bv[AX_NV];
             for (int v = 0; v < AX_NV; v++) bv[v] = vf_load(b + p * ldb + v * VL);
-            for (int i = 0; i < AX_MR; i++) {
+            for (int i = 0; i < mi; i++) {
                 const vf av = vf_set1(ar[i][p * sap]);
                 for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
             }
@@ -119,13 +120,13 @@ static void axpy_tile(float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t
         for (ptrdiff_t p = p0; p < p1; p++) {
             vf bv[AX_NV];
             for (int v = 0; v < AX_NV; v++) bv[v] = vf_load_n(b + p * ldb + v * VL, cnt[v]);
-            for (int i = 0; i < AX_MR; i++) {
+            for (int i = 0; i < mi; i++) {
                 const vf av = vf_set1(ar[i][p * sap]);
                 for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
             }
         }
     }
-    for (ptrdiff_t i = 0; i < mi; i++) {
+    for (int i = 0; i < mi; i++) {
         for (int v = 0; v < AX_NV; v++) {
             if (cnt[v] == VL) vf_store(c + i * ldc + v * VL, acc[i][v]);
             else vf_store_n(c + i * ldc + v * VL, acc[i][v], cnt[v]);
@@ -145,15 +146,25 @@ static void lin_axpy(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptr
                      ptrdiff_t j0, ptrdiff_t j1, int accumulate, const float *bias, int act) {
     for (ptrdiff_t p0 = 0; p0 < P; p0 += AX_PB) {
         const ptrdiff_t p1 = lmin(P, p0 + AX_PB);
+        const int last = p1 == P, resume = accumulate || p0 > 0;
         for (ptrdiff_t m = m0; m < m1; m += AX_MR) {
-            const float *ar[AX_MR];
+            const float *ar[6]; // AX_MR <= 6
             for (int i = 0; i < AX_MR; i++) ar[i] = a + lmin(m + i, m1 - 1) * sam;
             const ptrdiff_t mi = lmin(AX_MR, m1 - m);
             for (ptrdiff_t j = j0; j < j1; j += AX_NV * VL) {
-                const int last = p1 == P;
-                axpy_tile(c + m * ldc + j, ldc, ar, sap, b + j, ldb, p0, p1, mi, j1 - j,
-                          accumulate || p0 > 0, last && bias != NULL ? bias + j : NULL,
-                          last ? act : BN_ACT_NONE);
+                float *cj = c + m * ldc + j;
+                const float *bj = last && bias != NULL ? bias + j : NULL;
+                const int aj = last ? act : BN_ACT_NONE;
+                switch (mi) {
+                case AX_MR: axpy_tile(AX_MR, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+#if AX_MR > 5
+                case 5: axpy_tile(5, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                case 4: axpy_tile(4, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+#endif
+                case 3: axpy_tile(3, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                case 2: axpy_tile(2, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                default: axpy_tile(1, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                }
             }
         }
     }

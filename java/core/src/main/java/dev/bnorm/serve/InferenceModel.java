@@ -34,8 +34,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * <li>a BatchNorm1d that is first, or follows an activation, and is followed by a Linear (with
  *     nothing but Flatten between): {@code W' = W·diag(s)}, {@code b' = b + W·t};</li>
  * <li>a ReLU or Sigmoid right after a (folded) Linear is applied by the same native call, so
- *     {@code Linear(bias=false) → BatchNorm1d → ReLU} is one {@code bn_linear_forward_t} per layer
- *     (the weight stored transposed, (in, out), once at construction).</li>
+ *     {@code Linear(bias=false) → BatchNorm1d → ReLU} is one {@code bn_linear_forward_t} (or, for
+ *     layers of more than 256 inputs, {@code bn_linear_forward}) per layer.</li>
  * </ul>
  * Anything left over (a BatchNorm1d followed by an activation or by nothing; an activation not
  * after a Linear) is a per-feature scale/shift or an activation applied in Java. {@link #steps()}
@@ -65,6 +65,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 public final class InferenceModel implements AutoCloseable {
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    /** Inputs per layer up to which the weight is stored transposed (see {@link Dense}). */
+    static final int TRANSPOSE_MAX = 256;
 
     private final Arena arena = Arena.ofShared();
     private final Step[] plan;
@@ -401,12 +403,21 @@ public final class InferenceModel implements AutoCloseable {
         void run(LinearKernels k, MemorySegment in, MemorySegment out, int n);
     }
 
-    /** out = act(in · Wᵀ + b): one native call, with W stored transposed (wt: in x out). */
-    private record Dense(MemorySegment wt, MemorySegment b, Activation act, int in, int out, String from)
-            implements Step {
+    /**
+     * out = act(in · Wᵀ + b): one native call. Layers of at most {@value #TRANSPOSE_MAX} inputs
+     * store W transposed (in x out) for {@code bn_linear_forward_t}, whose kernel needs no
+     * horizontal sums (faster for short rows); wider ones keep PyTorch's (out x in) for
+     * {@code bn_linear_forward} (faster for long rows: measured in bench/, LinearBench).
+     */
+    private record Dense(MemorySegment w, boolean transposed, MemorySegment b, Activation act, int in, int out,
+                         String from) implements Step {
         @Override
         public void run(LinearKernels k, MemorySegment x, MemorySegment y, int n) {
-            k.forwardTransposed(y, x, wt, b, act, n, in, out);
+            if (transposed) {
+                k.forwardTransposed(y, x, w, b, act, n, in, out);
+            } else {
+                k.forward(y, x, w, b, act, n, in, out);
+            }
         }
 
         @Override
@@ -606,14 +617,18 @@ public final class InferenceModel implements AutoCloseable {
             List<Step> steps = new ArrayList<>();
             for (Proto p : protos) {
                 if (p.w != null) {
-                    double[] wt = new double[p.w.length];
-                    for (int o = 0; o < p.out; o++) {
-                        for (int k = 0; k < p.in; k++) {
-                            wt[k * p.out + o] = p.w[o * p.in + k];
+                    boolean transposed = p.in <= TRANSPOSE_MAX;
+                    double[] w = p.w;
+                    if (transposed) {
+                        w = new double[p.w.length];
+                        for (int o = 0; o < p.out; o++) {
+                            for (int k = 0; k < p.in; k++) {
+                                w[k * p.out + o] = p.w[o * p.in + k];
+                            }
                         }
                     }
-                    steps.add(new Dense(write(arena, wt), p.b == null ? null : write(arena, p.b), p.act, p.in, p.out,
-                            p.from));
+                    steps.add(new Dense(write(arena, w), transposed, p.b == null ? null : write(arena, p.b), p.act,
+                            p.in, p.out, p.from));
                 } else {
                     if (p.scale != null) {
                         steps.add(new Affine(write(arena, p.scale), write(arena, p.b), p.out, p.from));
