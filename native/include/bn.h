@@ -215,6 +215,56 @@ BN_API bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, con
                                    unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
                                    int64_t P);
 
+/* ---------------------------------------------------------------------------------------------
+ * Linear (fully connected) layer, PyTorch's torch.nn.Linear, float32, row-major:
+ *   forward:   out (N, O) = act(inp (N, I) . weight (O, I)^T + bias (O,))
+ *   backward:  dinp (N, I) = dout (N, O) . weight (O, I)
+ *              dweight (O, I) = dout^T . inp,   dbias (O,) = sum over n of dout
+ * weight row o holds the I weights of output o (PyTorch's layout). Every output element is a sum
+ * over the reduction index (I for out, O for dinp, N for dweight and dbias) taken in increasing
+ * order of that index, in float, one rounding per multiply-add on CPUs with FMA, with partial sums
+ * grouped by a pattern fixed by the shape and the instruction set: results are bit-identical for
+ * any thread count (a reduction is never split between threads). Aliasing: no output may overlap
+ * any other buffer (BN_ERR_ALIAS). The statuses, conventions and threads are those above; large
+ * calls use the thread team of bn_set_num_threads.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The activation fused into bn_linear_forward, applied to inp . weight^T + bias. */
+typedef enum bn_activation {
+    BN_ACT_NONE = 0,
+    BN_ACT_RELU = 1,    /* max(x, 0); NaN stays NaN */
+    BN_ACT_SIGMOID = 2  /* 1/(1 + exp(-x)), computed in double and rounded once */
+} bn_activation;
+
+/* BN_LINEAR_ACCUMULATE: bn_linear_backward only. If set, dweight and dbias are ADDED to: each
+ *   element's sum starts from its old value and adds the products in order (what a training step
+ *   that accumulates gradients wants); if not set they are overwritten. dinp is always overwritten. */
+#define BN_LINEAR_ACCUMULATE 0x1u
+
+/* Forward. out: (N, O). inp: (N, I). weight: (O, I). bias: (O,) or NULL (no bias).
+ * activation: one of bn_activation (BN_ERR_BAD_FLAGS otherwise). N, I, O >= 1. */
+BN_API bn_status bn_linear_forward(float *out, const float *inp, const float *weight,
+                                   const float *bias, int activation,
+                                   int64_t N, int64_t I, int64_t O);
+
+/* The same forward with the weight given transposed, weight_t (I, O): row k holds the weights of
+ * input k for every output, the layout a model that is only evaluated can store once. Each output
+ * element is the sum over k in increasing order, one rounding per multiply-add with FMA, with no
+ * grouping in lanes, so a row's result never depends on the other rows of the batch (nor, as for
+ * every function here, on the thread count). Results may differ from bn_linear_forward's in the
+ * last bits (another summation grouping). Statuses and arguments as bn_linear_forward. */
+BN_API bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t,
+                                     const float *bias, int activation,
+                                     int64_t N, int64_t I, int64_t O);
+
+/* Backward of out = inp . weight^T + bias (no activation: apply its derivative to dout first).
+ * dinp: (N, I), dweight: (O, I), dbias: (O,); each may be NULL (not computed), but not all three
+ * (BN_ERR_NULL_POINTER). dout: (N, O). inp: (N, I), read only for dweight (else may be NULL).
+ * weight: (O, I), read only for dinp (else may be NULL). flags: 0 or BN_LINEAR_ACCUMULATE. */
+BN_API bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias,
+                                    const float *dout, const float *inp, const float *weight,
+                                    unsigned int flags, int64_t N, int64_t I, int64_t O);
+
 #ifdef __cplusplus
 }
 #endif

@@ -136,6 +136,10 @@ void test_split_parts(void);
 void test_split_large_offset(void);
 void test_check_split(void);
 void test_split_threads_identical(void);
+void test_linear_forward(void);
+void test_linear_backward(void);
+void test_linear_check(void);
+void test_linear_threads(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

@@ -35,6 +35,10 @@ static const struct {
     {"split_large_offset", test_split_large_offset},
     {"check_split", test_check_split},
     {"split_threads_identical", test_split_threads_identical},
+    {"linear_forward", test_linear_forward},
+    {"linear_backward", test_linear_backward},
+    {"linear_check", test_linear_check},
+    {"linear_threads", test_linear_threads},
 };
 
 int main(int argc, char **argv) {

@@ -14,4 +14,5 @@ module dev.bnorm {
     exports dev.bnorm.kernel;
     exports dev.bnorm.nn;
     exports dev.bnorm.dist;
+    exports dev.bnorm.serve;
 }

@@ -7,7 +7,7 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * Critical downcall handles ({@link Linker.Option#critical(boolean)}, heap access not allowed) of
- * the one-shot and split-phase kernels, beside {@link bn_h}'s ordinary ones and with the same
+ * the one-shot, split-phase and Linear kernels, beside {@link bn_h}'s ordinary ones and with the same
  * descriptors. A critical
  * downcall skips the thread-state transition of an ordinary one and so holds up the garbage
  * collector for as long as it runs: only for calls that are short and never wait for the library's
@@ -58,6 +58,21 @@ public final class CriticalDowncalls {
         return SplitHandles.BACKWARD_APPLY;
     }
 
+    /** {@code bn_linear_forward} as a critical downcall. */
+    public static MethodHandle bn_linear_forward() {
+        return LinearHandles.FORWARD;
+    }
+
+    /** {@code bn_linear_forward_t} as a critical downcall. */
+    public static MethodHandle bn_linear_forward_t() {
+        return LinearHandles.FORWARD_T;
+    }
+
+    /** {@code bn_linear_backward} as a critical downcall. */
+    public static MethodHandle bn_linear_backward() {
+        return LinearHandles.BACKWARD;
+    }
+
     private static MethodHandle critical(MemorySegment address, FunctionDescriptor descriptor) {
         return Linker.nativeLinker().downcallHandle(address, descriptor, Linker.Option.critical(false));
     }
@@ -68,6 +83,15 @@ public final class CriticalDowncalls {
         static final MethodHandle INFERENCE = critical(bn_h.bn_forward_inference$address(),
                 bn_h.bn_forward_inference$descriptor());
         static final MethodHandle BACKWARD = critical(bn_h.bn_backward$address(), bn_h.bn_backward$descriptor());
+    }
+
+    private static final class LinearHandles {
+        static final MethodHandle FORWARD = critical(bn_h.bn_linear_forward$address(),
+                bn_h.bn_linear_forward$descriptor());
+        static final MethodHandle FORWARD_T = critical(bn_h.bn_linear_forward_t$address(),
+                bn_h.bn_linear_forward_t$descriptor());
+        static final MethodHandle BACKWARD = critical(bn_h.bn_linear_backward$address(),
+                bn_h.bn_linear_backward$descriptor());
     }
 
     private static final class SplitHandles {

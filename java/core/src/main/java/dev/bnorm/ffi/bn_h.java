@@ -1066,4 +1066,243 @@ public class bn_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int BN_ACT_NONE = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_activation.BN_ACT_NONE = 0
+     * }
+     */
+    public static int BN_ACT_NONE() {
+        return BN_ACT_NONE;
+    }
+    private static final int BN_ACT_RELU = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_activation.BN_ACT_RELU = 1
+     * }
+     */
+    public static int BN_ACT_RELU() {
+        return BN_ACT_RELU;
+    }
+    private static final int BN_ACT_SIGMOID = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_activation.BN_ACT_SIGMOID = 2
+     * }
+     */
+    public static int BN_ACT_SIGMOID() {
+        return BN_ACT_SIGMOID;
+    }
+    private static final int BN_LINEAR_ACCUMULATE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_LINEAR_ACCUMULATE 1
+     * }
+     */
+    public static int BN_LINEAR_ACCUMULATE() {
+        return BN_LINEAR_ACCUMULATE;
+    }
+
+    private static class bn_linear_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_linear_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static FunctionDescriptor bn_linear_forward$descriptor() {
+        return bn_linear_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MethodHandle bn_linear_forward$handle() {
+        return bn_linear_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MemorySegment bn_linear_forward$address() {
+        return bn_linear_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static int bn_linear_forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int activation, long N, long I, long O) {
+        var mh$ = bn_linear_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_linear_forward", out, inp, weight, bias, activation, N, I, O);
+            }
+            return (int)mh$.invokeExact(out, inp, weight, bias, activation, N, I, O);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_linear_forward_t {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_linear_forward_t");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static FunctionDescriptor bn_linear_forward_t$descriptor() {
+        return bn_linear_forward_t.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MethodHandle bn_linear_forward_t$handle() {
+        return bn_linear_forward_t.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MemorySegment bn_linear_forward_t$address() {
+        return bn_linear_forward_t.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t, const float *bias, int activation, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static int bn_linear_forward_t(MemorySegment out, MemorySegment inp, MemorySegment weight_t, MemorySegment bias, int activation, long N, long I, long O) {
+        var mh$ = bn_linear_forward_t.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_linear_forward_t", out, inp, weight_t, bias, activation, N, I, O);
+            }
+            return (int)mh$.invokeExact(out, inp, weight_t, bias, activation, N, I, O);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_linear_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_linear_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight, unsigned int flags, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static FunctionDescriptor bn_linear_backward$descriptor() {
+        return bn_linear_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight, unsigned int flags, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MethodHandle bn_linear_backward$handle() {
+        return bn_linear_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight, unsigned int flags, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static MemorySegment bn_linear_backward$address() {
+        return bn_linear_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight, unsigned int flags, int64_t N, int64_t I, int64_t O)
+     * }
+     */
+    public static int bn_linear_backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout, MemorySegment inp, MemorySegment weight, int flags, long N, long I, long O) {
+        var mh$ = bn_linear_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_linear_backward", dinp, dweight, dbias, dout, inp, weight, flags, N, I, O);
+            }
+            return (int)mh$.invokeExact(dinp, dweight, dbias, dout, inp, weight, flags, N, I, O);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
