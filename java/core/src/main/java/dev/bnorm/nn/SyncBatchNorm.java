@@ -100,6 +100,9 @@ public final class SyncBatchNorm extends BatchNorm {
      * converted modules (searched recursively); any other module is returned as it is (BatchNorms
      * inside other containers are not found). The replaced BatchNorms are closed, and the result
      * shares every other module with {@code module}: use and close only the result.
+     *
+     * @throws IllegalArgumentException if a BatchNorm normalizes virtual (ghost) batches, which
+     *         SyncBatchNorm does not: checked before anything is converted
      */
     public static Module convert(Module module, Collective collective) {
         if (module == null) {
@@ -108,6 +111,23 @@ public final class SyncBatchNorm extends BatchNorm {
         if (collective == null) {
             throw new IllegalArgumentException("collective: expected a Collective, got null");
         }
+        checkConvertible(module, "module");
+        return convertChecked(module, collective);
+    }
+
+    private static void checkConvertible(Module module, String path) {
+        if (module instanceof BatchNorm bn && !(module instanceof SyncBatchNorm) && bn.virtualBatchSize() != 0) {
+            throw new IllegalArgumentException(path + ": expected a BatchNorm without virtualBatchSize (SyncBatchNorm"
+                    + " normalizes the whole global batch), got " + bn);
+        }
+        if (module instanceof Sequential seq) {
+            for (int i = 0; i < seq.size(); i++) {
+                checkConvertible(seq.get(i), path + "." + i);
+            }
+        }
+    }
+
+    private static Module convertChecked(Module module, Collective collective) {
         if (module instanceof BatchNorm bn && !(module instanceof SyncBatchNorm)) {
             SyncBatchNorm sync = builder(bn.numFeatures(), collective).eps(bn.eps()).momentum(bn.momentum())
                     .affine(bn.affine()).trackRunningStats(bn.trackRunningStats()).kernels(bn.kernels()).build();
@@ -123,7 +143,7 @@ public final class SyncBatchNorm extends BatchNorm {
         if (module instanceof Sequential seq) {
             Module[] converted = new Module[seq.size()];
             for (int i = 0; i < converted.length; i++) {
-                converted[i] = convert(seq.get(i), collective);
+                converted[i] = convertChecked(seq.get(i), collective);
             }
             Sequential result = new Sequential(converted);
             if (!seq.isTraining()) {

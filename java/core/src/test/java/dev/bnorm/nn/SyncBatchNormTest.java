@@ -258,4 +258,18 @@ class SyncBatchNormTest {
         assertEquals("0.weight,1.weight,1.bias,1.running_mean,1.running_var,3.0.running_mean,3.0.running_var",
                 got.get(0));
     }
+
+    @Test
+    void convertRefusesGhostBatchNormBeforeConvertingAnything() {
+        List<String> got = InProcessCollective.run(1, TIMEOUT, col -> {
+            BatchNorm1d plain = BatchNorm1d.builder(3).build();
+            BatchNorm1d ghost = BatchNorm1d.builder(3).virtualBatchSize(2).build();
+            try (Sequential model = new Sequential(plain, new Sequential(ghost))) {
+                var e = assertThrows(IllegalArgumentException.class, () -> SyncBatchNorm.convert(model, col));
+                assertTrue(!plain.isClosed() && !ghost.isClosed(), "nothing converted or closed");
+                return e.getMessage();
+            }
+        });
+        assertTrue(got.get(0).startsWith("module.1.0: expected a BatchNorm without virtualBatchSize"), got.get(0));
+    }
 }
