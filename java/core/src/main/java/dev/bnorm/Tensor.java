@@ -69,6 +69,30 @@ public final class Tensor implements AutoCloseable {
         public Layout layout() {
             return layout;
         }
+
+        /** N of a tensor of this format and {@code shape}, the batch size (1 for {@link #C}). */
+        public long n(long[] shape) {
+            return this == C ? 1 : shape[0];
+        }
+
+        /** C of a tensor of this format and {@code shape}, the number of channels or features. */
+        public long c(long[] shape) {
+            return switch (this) {
+                case C -> shape[0];
+                case NHWC -> shape[3];
+                default -> shape[1];
+            };
+        }
+
+        /** S of a tensor of this format and {@code shape}: 1 for NC and C, L for NCL, H*W for NCHW and NHWC. */
+        public long s(long[] shape) {
+            return switch (this) {
+                case NC, C -> 1;
+                case NCL -> shape[2];
+                case NCHW -> shape[2] * shape[3];
+                case NHWC -> shape[1] * shape[2];
+            };
+        }
     }
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
@@ -203,26 +227,17 @@ public final class Tensor implements AutoCloseable {
 
     /** N, the batch size (1 for {@link Format#C}). */
     public long n() {
-        return format == Format.C ? 1 : shape[0];
+        return format.n(shape);
     }
 
     /** C, the number of channels or features. */
     public long c() {
-        return switch (format) {
-            case C -> shape[0];
-            case NHWC -> shape[3];
-            default -> shape[1];
-        };
+        return format.c(shape);
     }
 
     /** S, the spatial size: 1 for NC and C, L for NCL, H*W for NCHW and NHWC. */
     public long s() {
-        return switch (format) {
-            case NC, C -> 1;
-            case NCL -> shape[2];
-            case NCHW -> shape[2] * shape[3];
-            case NHWC -> shape[1] * shape[2];
-        };
+        return format.s(shape);
     }
 
     /** Whether {@code other} has the same format and shape. */

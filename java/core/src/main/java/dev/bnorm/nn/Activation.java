@@ -26,8 +26,8 @@ abstract sealed class Activation extends Module permits ReLU, Sigmoid {
     @Override
     public final Tensor forward(Tensor inp) {
         checkUsable();
-        checkTensor("inp", inp, Tensor.Format.values());
-        checkClear("inp", inp, "output", output, true);
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp));
         Tensor result = output.like(inp);
         MemorySegment x = inp.segment();
         MemorySegment y = result.segment();
@@ -36,6 +36,18 @@ abstract sealed class Activation extends Module permits ReLU, Sigmoid {
         }
         forwarded = true;
         return result;
+    }
+
+    @Override
+    final void checkInput(Input inp) {
+        if (inp.tensor() != null) {
+            checkClear("inp", inp.tensor(), "output", output, true);
+        }
+    }
+
+    @Override
+    final Input output(Input inp) {
+        return Input.output(this, null, inp.format(), inp.shape());
     }
 
     @Override

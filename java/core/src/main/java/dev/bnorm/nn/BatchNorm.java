@@ -164,15 +164,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     @Override
     public Tensor forward(Tensor inp) {
         checkUsable();
-        checkTensor("inp", inp, formats);
-        if (batchStatistics()) { // before any change
-            checkValues(inp);
-        }
-        if (inp.c() != numFeatures) {
-            throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
-                    + inp.c() + " in " + inp);
-        }
-        checkClear("inp", inp, "output", output, false); // backward reads inp
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp)); // before any change
         savedInp = null;
         Tensor out = output.like(inp);
         int flags = affine ? USE_SCALE | USE_SHIFT : 0;
@@ -205,6 +198,26 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         return out;
     }
 
+    @Override
+    final void checkInput(Input inp) {
+        checkFormat("inp", inp.format(), inp, formats);
+        if (batchStatistics()) {
+            checkValues(inp);
+        }
+        if (inp.c() != numFeatures) {
+            throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
+                    + inp.c() + " in " + inp);
+        }
+        if (inp.tensor() != null) {
+            checkClear("inp", inp.tensor(), "output", output, false); // backward reads inp
+        }
+    }
+
+    @Override
+    final Input output(Input inp) {
+        return Input.output(this, null, inp.format(), inp.shape());
+    }
+
     /**
      * Batch statistics: the partial statistics of every part ({@link #combine}) merged into
      * {@link #mean()} and {@link #rstd()}, and the running statistics updated when training with
@@ -229,7 +242,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     }
 
     /** Batch statistics need more than one value per channel: here, in this batch alone. */
-    void checkValues(Tensor inp) {
+    void checkValues(Input inp) {
         if (inp.n() * inp.s() == 1) {
             throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
                     + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");

@@ -175,15 +175,9 @@ public abstract sealed class BatchRenorm extends Module permits BatchRenorm1d, B
         dbeta = affine ? workspace().get(Format.C, c) : null;
     }
 
-    /**
-     * @param inp N x C x S in one of this module's formats, with C = {@code numFeatures}
-     * @throws IllegalArgumentException for the wrong format or channel count, and for M = N*S = 1
-     *                                  in training
-     */
     @Override
-    public Tensor forward(Tensor inp) {
-        checkUsable();
-        checkTensor("inp", inp, formats);
+    final void checkInput(Input inp) {
+        checkFormat("inp", inp.format(), inp, formats);
         if (isTraining() && inp.n() * inp.s() == 1) {
             throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
                     + inp.n() + ", S=" + inp.s() + " (M = N*S = 1)");
@@ -192,9 +186,26 @@ public abstract sealed class BatchRenorm extends Module permits BatchRenorm1d, B
             throw new IllegalArgumentException("inp: expected C = " + numFeatures + " channels (numFeatures), got "
                     + inp.c() + " in " + inp);
         }
-        if (inp == output.current()) {
+        if (inp.tensor() != null && inp.tensor() == output.current()) {
             throw new IllegalArgumentException("inp: expected a tensor other than this module's own output");
         }
+    }
+
+    @Override
+    final Input output(Input inp) {
+        return Input.output(this, null, inp.format(), inp.shape());
+    }
+
+    /**
+     * @param inp N x C x S in one of this module's formats, with C = {@code numFeatures}
+     * @throws IllegalArgumentException for the wrong format or channel count, and for M = N*S = 1
+     *                                  in training
+     */
+    @Override
+    public Tensor forward(Tensor inp) {
+        checkUsable();
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp));
         savedInp = null;
         Tensor out = output.like(inp);
         int flags = affine ? USE_SCALE | USE_SHIFT : 0;

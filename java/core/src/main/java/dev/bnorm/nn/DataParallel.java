@@ -81,6 +81,16 @@ public final class DataParallel extends Module {
         });
     }
 
+    @Override
+    void checkInput(Input inp) {
+        module.checkInput(inp);
+    }
+
+    @Override
+    Input output(Input inp) {
+        return module.output(inp);
+    }
+
     /** The forward of a rank without samples in this step (see the class comment). */
     public void forwardNothing() {
         guarded(() -> {

@@ -22,12 +22,24 @@ public final class Flatten extends Module {
     @Override
     public Tensor forward(Tensor inp) {
         checkUsable();
-        checkTensor("inp", inp, Format.NC, Format.NCL, Format.NCHW);
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp));
         if (out == null || savedInp != inp || !out.isAlive()) { // a view: a caller may have closed it
             out = inp.reshape(Format.NC, inp.n(), inp.size() / inp.n());
             savedInp = inp;
         }
         return out;
+    }
+
+    @Override
+    void checkInput(Input inp) {
+        checkFormat("inp", inp.format(), inp, Format.NC, Format.NCL, Format.NCHW);
+    }
+
+    /** The output is a view of the input's memory: {@code inp.tensor()} goes on with it. */
+    @Override
+    Input output(Input inp) {
+        return Input.output(this, inp.tensor(), Format.NC, inp.n(), inp.c() * inp.s());
     }
 
     @Override

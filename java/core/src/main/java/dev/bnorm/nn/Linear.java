@@ -122,11 +122,8 @@ public final class Linear extends Module {
     @Override
     public Tensor forward(Tensor inp) {
         checkUsable();
-        checkTensor("inp", inp, Format.NC);
-        if (inp.c() != in) {
-            throw new IllegalArgumentException("inp: expected " + in + " features (shape (N, " + in + ")), got " + inp);
-        }
-        checkClear("inp", inp, "output", output, false);
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp));
         savedInp = null;
         long n = inp.n();
         Tensor result = output.get(Format.NC, n, out);
@@ -134,6 +131,22 @@ public final class Linear extends Module {
                 bias == null ? null : bias.value().segment(), LinearKernels.Activation.NONE, n, in, out);
         savedInp = inp;
         return result;
+    }
+
+    @Override
+    void checkInput(Input inp) {
+        checkFormat("inp", inp.format(), inp, Format.NC);
+        if (inp.c() != in) {
+            throw new IllegalArgumentException("inp: expected " + in + " features (shape (N, " + in + ")), got " + inp);
+        }
+        if (inp.tensor() != null) {
+            checkClear("inp", inp.tensor(), "output", output, false);
+        }
+    }
+
+    @Override
+    Input output(Input inp) {
+        return Input.output(this, null, Format.NC, inp.n(), out);
     }
 
     /** @param dout {@code (N, out)}; adds dW = doutᵀ · inp and db = column sums of dout into the gradients */

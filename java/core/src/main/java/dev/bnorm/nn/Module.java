@@ -80,6 +80,67 @@ public abstract class Module implements AutoCloseable {
     public abstract Tensor forward(Tensor inp);
 
     /**
+     * Makes exactly the checks of forward on its input that do not need the values (format, shape,
+     * M = N*S, the memory of {@code inp.tensor()} against the module's own) and throws what forward
+     * throws; changes nothing. Forward calls it first, after {@link #checkOpen}; {@link Sequential}
+     * calls it, with {@link #output}, through its whole chain before any module runs, so that a
+     * forward refused by a later module changes nothing. The default checks nothing.
+     */
+    void checkInput(Input inp) {
+    }
+
+    /**
+     * The output forward gives for {@code inp} (which passed {@link #checkInput}), or null for a
+     * module that cannot tell (the default: a module of another package): a chain is then checked
+     * up to that module.
+     */
+    Input output(Input inp) {
+        return null;
+    }
+
+    /**
+     * What a forward receives, as its checks see it: a format and shape, the tensor whose memory it
+     * is ({@code tensor}, null when it is memory no other module writes: the output of a module
+     * earlier in the chain, in that module's own workspace), and the module it is the output of
+     * ({@code from}, null for the caller's tensor), which messages name.
+     */
+    record Input(Tensor.Format format, long[] shape, Tensor tensor, Module from) {
+
+        /** The caller's tensor {@code t} (its shape is read from it when needed: no copy per forward). */
+        static Input of(Tensor t) {
+            return new Input(t.format(), null, t, null);
+        }
+
+        /** The output of {@code from}, in memory of its own or in that of {@code tensor}. */
+        static Input output(Module from, Tensor tensor, Tensor.Format format, long... shape) {
+            return new Input(format, shape, tensor, from);
+        }
+
+        @Override
+        public long[] shape() {
+            return shape != null ? shape : tensor.shape();
+        }
+
+        long n() {
+            return shape != null ? format.n(shape) : tensor.n();
+        }
+
+        long c() {
+            return shape != null ? format.c(shape) : tensor.c();
+        }
+
+        long s() {
+            return shape != null ? format.s(shape) : tensor.s();
+        }
+
+        @Override
+        public String toString() {
+            return from == null ? tensor.toString()
+                    : "the output " + format + " " + Arrays.toString(shape) + " of " + from;
+        }
+    }
+
+    /**
      * Returns the gradient with respect to the last forward's input and adds the parameter
      * gradients into {@link Parameter#grad()}. Ownership: the result is a borrowed view of
      * module-owned memory, valid until the next backward or close; closing it is harmless.
@@ -447,19 +508,29 @@ public abstract class Module implements AutoCloseable {
 
     /** Throws if {@code t} is null, closed, or not of one of the {@code formats}. */
     static void checkTensor(String name, Tensor t, Tensor.Format... formats) {
+        checkOpen(name, t);
+        checkFormat(name, t.format(), t, formats);
+    }
+
+    /** Throws if {@code t} is null or closed. */
+    static void checkOpen(String name, Tensor t) {
         if (t == null) {
             throw new IllegalArgumentException(name + ": expected a tensor, got null");
         }
         if (!t.isAlive()) {
             throw new IllegalStateException(name + ": " + t + " is closed");
         }
+    }
+
+    /** Throws unless {@code format} of argument {@code name} (shown as {@code got}) is one of the {@code formats}. */
+    static void checkFormat(String name, Tensor.Format format, Object got, Tensor.Format... formats) {
         for (Tensor.Format f : formats) {
-            if (t.format() == f) {
+            if (format == f) {
                 return;
             }
         }
         throw new IllegalArgumentException(name + ": expected format " + (formats.length == 1 ? formats[0]
-                : "one of " + Arrays.toString(formats)) + ", got " + t);
+                : "one of " + Arrays.toString(formats)) + ", got " + got);
     }
 
     /**

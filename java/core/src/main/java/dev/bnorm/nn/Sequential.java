@@ -9,11 +9,15 @@ import java.util.List;
  * PyTorch's ({@code "0.weight"}, {@code "1.running_mean"}); modules without state, such as
  * {@link ReLU}, still take an index. The sequence owns its children: {@link #close()} closes them.
  *
- * <p>A failed forward: when the first module refuses the input, nothing has changed and the
- * previous output and pending backward stay valid. When a later module fails, the modules before
- * it have already run on the new input, so the pending backward of the sequence is lost:
- * {@link #backward} then throws {@link IllegalStateException} before any module changes anything
- * (no gradient is half-accumulated) until the next successful forward.
+ * <p>A failed forward: before any module runs, forward makes every module's checks of its input
+ * through the whole chain (format, shape, M = N*S for batch statistics, memory overlapping the
+ * module's own), each module's input being the output the modules before it would give. So a
+ * forward that any module refuses changes nothing: the previous output, the running statistics
+ * and the pending backward stay valid. What cannot be checked ahead (a module of another package,
+ * a failed allocation or collective, values that SyncBatchNorm checks across ranks) can still fail
+ * in a later module after the modules before it have run on the new input; the pending backward
+ * of the sequence is then lost: {@link #backward} throws {@link IllegalStateException} before any
+ * module changes anything (no gradient is half-accumulated) until the next successful forward.
  */
 public final class Sequential extends Module {
 
@@ -50,6 +54,8 @@ public final class Sequential extends Module {
     @Override
     public Tensor forward(Tensor inp) {
         checkUsable();
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp));
         Tensor x = inp;
         for (int i = 0; i < modules.size(); i++) {
             try {
@@ -62,6 +68,32 @@ public final class Sequential extends Module {
             }
         }
         failedAt = -1;
+        return x;
+    }
+
+    /**
+     * Each module's checks on the output of the one before. A later module's input is the previous
+     * module's workspace, which no other module writes, so its memory checks need no tensor, unless
+     * a module passes the caller's memory on ({@link Flatten}: {@link Input#tensor()} goes on with
+     * its output, and the next module checks it as it will when it runs). A module given twice in a
+     * nested chain meets its own output: that overlap is found only when it runs (see the class
+     * comment).
+     */
+    @Override
+    void checkInput(Input inp) {
+        Input x = inp;
+        for (int i = 0; i < modules.size() && x != null; i++) {
+            modules.get(i).checkInput(x);
+            x = modules.get(i).output(x);
+        }
+    }
+
+    @Override
+    Input output(Input inp) {
+        Input x = inp;
+        for (int i = 0; i < modules.size() && x != null; i++) {
+            x = modules.get(i).output(x);
+        }
         return x;
     }
 

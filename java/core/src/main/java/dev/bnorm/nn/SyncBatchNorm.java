@@ -60,7 +60,7 @@ public final class SyncBatchNorm extends BatchNorm {
 
     /** Any number here: the values of all ranks together are checked when they are merged. */
     @Override
-    void checkValues(Tensor inp) {
+    void checkValues(Input inp) {
     }
 
     @Override

@@ -117,20 +117,94 @@ class HalfAppliedFailureTest {
         }
     }
 
+    /** A chain with fixed seeds: two calls give twins of the same weights. */
+    private static Sequential chain(Module last) {
+        return new Sequential(new Linear(4, 8, false, 71), BatchNorm1d.builder(8).build(),
+                new Sequential(new ReLU(), new Linear(8, 6, true, 72), BatchNorm1d.builder(6).build()), last);
+    }
+
+    /**
+     * A forward refused by a later child (the last Linear's features, or M = 1 into a BatchNorm deep in a
+     * nested sequence) changes nothing: the previous output, the running statistics and
+     * num_batches_tracked of the BatchNorms before it, and the pending backward, whose gradients are
+     * those of a twin model that never saw the refused call.
+     */
     @Test
-    void aSequenceWhoseForwardFailedInAChildRefusesBackwardBeforeChangingAnything() {
+    void aForwardRefusedByALaterChildChangesNothingInTheChildrenBeforeIt() {
         Random random = new Random(64);
-        try (Sequential model = Fixtures.mlp(dev.bnorm.kernel.Kernels.best(), 3, 4, 5, 2);
+        try (Sequential model = chain(new Linear(6, 2, true, 73));
+             Sequential twin = chain(new Linear(6, 2, true, 73));
+             Sequential mismatch = new Sequential(new Linear(4, 8, true, 74), BatchNorm1d.builder(8).build(),
+                     new ReLU(), new Linear(9, 2, true, 75));
+             Sequential mismatchTwin = new Sequential(new Linear(4, 8, true, 74), BatchNorm1d.builder(8).build(),
+                     new ReLU(), new Linear(9, 2, true, 75));
              Tensor x = Tensor.of(Format.NC, Buffers.gaussian(random, 16, 0, 1), 4, 4);
              Tensor one = Tensor.of(Format.NC, new float[] {1, 2, 3, 4}, 1, 4);
              Tensor g = Tensor.of(Format.NC, Buffers.gaussian(random, 8, 0, 1), 4, 2)) {
-            model.forward(x);
-            assertMessage(IllegalArgumentException.class, "expected more than 1 value per channel", () -> model.forward(one));
+            // the first BatchNorm1d in evaluation mode takes M = 1, so the input reaches the nested one, which refuses it
+            model.get(1).eval();
+            twin.get(1).eval();
+            Tensor out = model.forward(x);
+            float[] expectedOut = twin.forward(x).toArray();
+            assertArrayEquals(expectedOut, out.toArray());
             Map<String, Object> before = Fixtures.snapshot(model);
-            assertMessage(IllegalStateException.class, "the last forward failed", () -> model.backward(g));
-            Fixtures.assertUnchanged(before, model, "after a refused backward");
-            model.forward(x);
-            model.backward(g); // usable again after a successful forward
+            assertMessage(IllegalArgumentException.class, "expected more than 1 value per channel",
+                    () -> model.forward(one));
+            Fixtures.assertUnchanged(before, model, "after a forward refused by a nested BatchNorm");
+            assertArrayEquals(expectedOut, out.toArray(), "the previous output is intact");
+            assertArrayEquals(twin.backward(g).toArray(), model.backward(g).toArray(), "the pending backward");
+            assertEquals(Fixtures.snapshot(twin).keySet(), Fixtures.snapshot(model).keySet());
+            Fixtures.assertUnchanged(Fixtures.snapshot(twin), model, "gradients as without the refused call");
+
+            // the last child refuses 8 features: the BatchNorm1d(8) before it has not counted a batch
+            Map<String, Object> fresh = Fixtures.snapshot(mismatch);
+            assertMessage(IllegalArgumentException.class, "inp: expected 9 features", () -> mismatch.forward(x));
+            Fixtures.assertUnchanged(fresh, mismatch, "after a forward refused by the last child");
+            assertEquals(0, ((BatchNorm) mismatch.get(1)).numBatchesTracked());
+            Fixtures.assertUnchanged(Fixtures.snapshot(mismatchTwin), mismatch, "as a model that never ran");
+        }
+    }
+
+    @Test
+    void aForwardRefusedByTheFirstChildKeepsThePendingBackward() {
+        Random random = new Random(65);
+        try (Sequential model = new Sequential(new Linear(4, 8, true, 74), BatchNorm1d.builder(8).build(),
+                new ReLU(), new Linear(8, 2, true, 75));
+             Sequential twin = new Sequential(new Linear(4, 8, true, 74), BatchNorm1d.builder(8).build(),
+                     new ReLU(), new Linear(8, 2, true, 75));
+             Tensor x = Tensor.of(Format.NC, Buffers.gaussian(random, 16, 0, 1), 4, 4);
+             Tensor wrong = Tensor.of(Format.NC, Buffers.gaussian(random, 20, 0, 1), 4, 5);
+             Tensor g = Tensor.of(Format.NC, Buffers.gaussian(random, 8, 0, 1), 4, 2)) {
+            Tensor out = model.forward(x);
+            float[] expectedOut = twin.forward(x).toArray();
+            Map<String, Object> before = Fixtures.snapshot(model);
+            assertMessage(IllegalArgumentException.class, "inp: expected 4 features", () -> model.forward(wrong));
+            Fixtures.assertUnchanged(before, model, "after a forward refused by the first child");
+            assertArrayEquals(expectedOut, out.toArray());
+            assertArrayEquals(twin.backward(g).toArray(), model.backward(g).toArray());
+            Fixtures.assertUnchanged(Fixtures.snapshot(twin), model, "gradients as without the refused call");
+        }
+    }
+
+    /**
+     * Flatten passes its input's memory on: a later Linear that refuses it as overlapping its own
+     * output does so before Flatten has replaced its saved input.
+     */
+    @Test
+    void anOverlapBehindAViewIsRefusedBeforeAnyChildRuns() {
+        Random random = new Random(66);
+        try (Sequential model = new Sequential(new Flatten(), new Linear(4, 4, true, 77));
+             Sequential twin = new Sequential(new Flatten(), new Linear(4, 4, true, 77));
+             Tensor x = Tensor.of(Format.NC, Buffers.gaussian(random, 16, 0, 1), 4, 4);
+             Tensor g = Tensor.of(Format.NC, Buffers.gaussian(random, 16, 0, 1), 4, 4)) {
+            Tensor own = model.forward(x); // the output of the Linear in the sequence
+            twin.forward(x);
+            Map<String, Object> before = Fixtures.snapshot(model);
+            assertMessage(IllegalArgumentException.class, "expected memory apart from this module's output",
+                    () -> model.forward(own));
+            Fixtures.assertUnchanged(before, model, "after the refused forward");
+            assertArrayEquals(twin.backward(g).toArray(), model.backward(g).toArray(), "the pending backward");
+            Fixtures.assertUnchanged(Fixtures.snapshot(twin), model, "gradients as without the refused call");
         }
     }
 }
