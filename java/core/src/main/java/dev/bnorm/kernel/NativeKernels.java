@@ -1,5 +1,9 @@
 package dev.bnorm.kernel;
 
+import static dev.bnorm.kernel.Downcalls.p;
+import static dev.bnorm.kernel.Downcalls.rethrow;
+import static dev.bnorm.kernel.Downcalls.status;
+
 import dev.bnorm.ffi.CriticalDowncalls;
 import dev.bnorm.ffi.NativeLibrary;
 import dev.bnorm.ffi.bn_h;
@@ -139,24 +143,6 @@ public final class NativeKernels implements BatchNormKernels {
 
         static int defaultThreads() {
             return System.getenv("BNORM_NUM_THREADS") == null ? Runtime.getRuntime().availableProcessors() : 0;
-        }
-    }
-
-    private static MemorySegment p(MemorySegment segment) {
-        return segment == null ? MemorySegment.NULL : segment;
-    }
-
-    /** A downcall's throwable as it is (the bindings' wrappers do the same). */
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        throw new AssertionError("should not reach here", t);
-    }
-
-    private static void status(String function, int status) {
-        if (status != bn_h.BN_OK()) {
-            throw new IllegalArgumentException(function + " returned status " + status + ": "
-                    + NativeLibrary.strerror(status));
         }
     }
 }

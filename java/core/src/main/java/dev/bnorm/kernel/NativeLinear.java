@@ -1,7 +1,10 @@
 package dev.bnorm.kernel;
 
+import static dev.bnorm.kernel.Downcalls.p;
+import static dev.bnorm.kernel.Downcalls.rethrow;
+import static dev.bnorm.kernel.Downcalls.status;
+
 import dev.bnorm.ffi.CriticalDowncalls;
-import dev.bnorm.ffi.NativeLibrary;
 import dev.bnorm.internal.LinearChecks;
 import dev.bnorm.ffi.bn_h;
 import java.lang.foreign.MemorySegment;
@@ -88,23 +91,5 @@ public final class NativeLinear implements LinearKernels {
     // dimensions are validated: n*in fits in a long, so the division cannot be by zero or overflow
     private static boolean small(long n, long in, long out) {
         return out <= CRITICAL_MAX / (n * in);
-    }
-
-    /** Critical downcall handles, made once the library is loaded (bn_h resolves symbols then). */
-    private static MemorySegment p(MemorySegment segment) {
-        return segment == null ? MemorySegment.NULL : segment;
-    }
-
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        throw new AssertionError("should not reach here", t);
-    }
-
-    private static void status(String function, int status) {
-        if (status != bn_h.BN_OK()) {
-            throw new IllegalArgumentException(function + " returned status " + status + ": "
-                    + NativeLibrary.strerror(status));
-        }
     }
 }

@@ -1,7 +1,10 @@
 package dev.bnorm.kernel;
 
+import static dev.bnorm.kernel.Downcalls.p;
+import static dev.bnorm.kernel.Downcalls.rethrow;
+import static dev.bnorm.kernel.Downcalls.status;
+
 import dev.bnorm.ffi.CriticalDowncalls;
-import dev.bnorm.ffi.NativeLibrary;
 import dev.bnorm.ffi.bn_h;
 import dev.bnorm.internal.Checks;
 import java.lang.foreign.MemorySegment;
@@ -109,23 +112,5 @@ public final class NativeSplitKernels implements SplitKernels {
             throw rethrow(t);
         }
         status("bn_backward_apply", status);
-    }
-
-    /** A downcall's throwable as it is (the bindings' wrappers do the same). */
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        throw new AssertionError("should not reach here", t);
-    }
-
-    private static MemorySegment p(MemorySegment segment) {
-        return segment == null ? MemorySegment.NULL : segment;
-    }
-
-    private static void status(String function, int status) {
-        if (status != bn_h.BN_OK()) {
-            throw new IllegalArgumentException(function + " returned status " + status + ": "
-                    + NativeLibrary.strerror(status));
-        }
     }
 }
