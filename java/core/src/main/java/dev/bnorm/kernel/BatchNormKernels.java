@@ -22,8 +22,8 @@ import java.lang.foreign.MemorySegment;
  * <p>Fused forms (flags FUSE_RELU, FUSE_ADD): the ResNet block's {@code relu(bn(x) + identity)} and
  * {@code relu(bn(x))} in one pass over the data, forward and backward. Backward takes the ReLU's
  * gate from the forward's output {@code out} instead of a saved mask: ReLU does not round, so
- * out &gt; 0 exactly when z &gt; 0, and z &lt;= 0 (out = 0) has gradient 0, as in PyTorch (which
- * passes dout where the output is NaN; here a NaN output gates it to 0, as the ReLU module does).
+ * out &gt; 0 exactly when z &gt; 0, and z &lt;= 0 (out = 0) has gradient 0; a NaN output passes
+ * dout, as PyTorch's {@code threshold_backward(dout, out, 0)} does.
  */
 public interface BatchNormKernels {
 
@@ -48,7 +48,8 @@ public interface BatchNormKernels {
     /**
      * {@code BN_FUSE_RELU}: the forwards write out = z &gt; 0 ? z : 0 (NaN stays NaN; -0 gives +0), z
      * the normalized, scaled and shifted value (plus res with FUSE_ADD); backward first gates dout
-     * with the forward's output: g = out &gt; 0 ? dout : 0, as {@code dev.bnorm.nn.ReLU} does.
+     * with the forward's output: g = out &lt;= 0 ? 0 : dout (PyTorch's {@code threshold_backward}; a NaN
+     * output passes dout).
      */
     int FUSE_RELU = 0x10;
     /**

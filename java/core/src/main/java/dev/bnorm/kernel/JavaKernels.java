@@ -18,7 +18,7 @@ import java.lang.foreign.ValueLayout;
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)  (unbiased)
  *   backward: xhat = (x - mean)*rstd, dbeta = sum(dout), dgamma = sum(dout*xhat),
  *             dinp = gamma*rstd*(dout - dbeta/M - xhat*dgamma/M), or gamma*rstd*dout (USE_GLOBAL_STATS)
- *   fused:    out = relu(float(float(bn) + res)), dout gated by out &gt; 0 ({@link #fuse}, {@link #gate})
+ *   fused:    out = relu(float(float(bn) + res)), dout gated by out &lt;= 0 ({@link #fuse}, {@link #gate})
  * </pre>
  *
  * <p>Aliasing: channels are processed one at a time, and a channel's statistics (forward) or sums
@@ -177,10 +177,10 @@ public final class JavaKernels implements BatchNormKernels {
         return z;
     }
 
-    /** dout[k], with FUSE_RELU gated by the forward's output: out[k] &gt; 0 ? dout[k] : 0. */
+    /** dout[k], with FUSE_RELU gated by the forward's output: out[k] &lt;= 0 ? 0 : dout[k]. */
     static double gate(MemorySegment dout, MemorySegment out, long k, int flags) {
         double dy = get(dout, k);
-        return (flags & FUSE_RELU) != 0 && !(get(out, k) > 0) ? 0.0 : dy;
+        return (flags & FUSE_RELU) != 0 && get(out, k) <= 0 ? 0.0 : dy;
     }
 
     private static double scale(MemorySegment gamma, long ch) {

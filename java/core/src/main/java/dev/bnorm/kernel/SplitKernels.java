@@ -77,7 +77,7 @@ public interface SplitKernels {
 
     /**
      * {@code bn_backward_reduce}. With FUSE_RELU, dout is first gated by the forward's output:
-     * g = out &gt; 0 ? dout : 0 (see {@link BatchNormKernels#FUSE_RELU}).
+     * g = out &lt;= 0 ? 0 : dout (see {@link BatchNormKernels#FUSE_RELU}).
      *
      * @param sums  (3, C) doubles, written: [count = N*S | sum(g) | sum(g*(x - mean))]
      * @param out   (N,C,S) the forward's output with FUSE_RELU, else null

@@ -422,7 +422,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
 
     /**
      * The gradient of the residual of the last {@link #forward(Tensor, Tensor)}, computed by the
-     * last backward: dout, or with the ReLU dout where the output is positive and 0 elsewhere. A
+     * last backward: dout, or with the ReLU 0 where the output is &lt;= 0 and dout elsewhere. A
      * borrowed view of module-owned memory, valid until the next backward.
      *
      * @throws IllegalStateException if the last forward had no residual or no backward followed it

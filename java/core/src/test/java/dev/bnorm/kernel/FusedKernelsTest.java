@@ -27,7 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The fused forms (FUSE_RELU, FUSE_ADD) of each implementation against the same implementation's
  * unfused kernels followed (forward) or preceded (backward) by the add and the ReLU written out
- * here: forward out = relu(float(bn + res)); backward on g = out &gt; 0 ? dout : 0, dres = g. The
+ * here: forward out = relu(float(bn + res)); backward on g = out &lt;= 0 ? 0 : dout, dres = g. The
  * composition uses the same kernels on the same values, so the results must agree bit for bit;
  * the unfused kernels themselves are checked against PyTorch and the oracle elsewhere. In place
  * (out == res, out == inp, dres == dout, dinp == dout) gives the same bits. One-shot and split
@@ -81,7 +81,7 @@ class FusedKernelsTest {
     private static float[] gated(float[] dout, float[] out, int flags) {
         float[] g = new float[dout.length];
         for (int i = 0; i < g.length; i++) {
-            g[i] = (flags & FUSE_RELU) != 0 && !(out[i] > 0) ? 0f : dout[i];
+            g[i] = (flags & FUSE_RELU) != 0 && out[i] <= 0 ? 0f : dout[i];
         }
         return g;
     }

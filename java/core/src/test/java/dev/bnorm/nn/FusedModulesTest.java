@@ -75,7 +75,7 @@ class FusedModulesTest {
 
             float[] dy = dout.toArray();
             float[] g = new float[count];
-            for (int i = 0; i < count; i++) g[i] = out[i] > 0 ? dy[i] : 0f;
+            for (int i = 0; i < count; i++) g[i] = out[i] <= 0 ? 0f : dy[i];
             float[] dinp = fused.backward(dout).toArray();
             try (Tensor gated = Tensor.of(format, g, shape)) {
                 assertValues(plain.backward(gated).toArray(), dinp, "dinp");
