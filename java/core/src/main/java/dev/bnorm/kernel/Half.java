@@ -72,6 +72,25 @@ public final class Half {
         return (short) (sign | (q + (rem > half || (rem == half && (q & 1) != 0) ? 1 : 0)));
     }
 
+    /**
+     * {@code d} rounded once, to nearest, ties to even, to {@code dtype} (BF16 or F16), as the bits
+     * of a 16-bit element. Rounding to float first and then to the 16-bit format could round twice
+     * (a double just above a half-way point that rounds to the half-way float, then to even); so
+     * {@code d} is first rounded to float with round-to-odd (truncated, the last bit set if
+     * inexact), which keeps the information the second rounding needs: float has more than two
+     * bits more than either format, in every range, subnormals included.
+     */
+    public static short roundDouble(DType dtype, double d) {
+        float f = (float) d;
+        if (f != d && !Double.isNaN(d)) {
+            if (Math.abs((double) f) > Math.abs(d)) {
+                f = Math.nextAfter(f, 0.0); // truncate toward zero (an infinity becomes the largest float)
+            }
+            f = Float.intBitsToFloat(Float.floatToRawIntBits(f) | 1); // inexact: odd
+        }
+        return narrow(dtype, f);
+    }
+
     /** {@code f} rounded to {@code dtype} (BF16 or F16), as the bits of a 16-bit element. */
     public static short narrow(DType dtype, float f) {
         return switch (dtype) {

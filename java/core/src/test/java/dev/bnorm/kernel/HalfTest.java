@@ -170,6 +170,53 @@ class HalfTest {
     }
 
     @Test
+    void aDoubleIsRoundedOnceNotTwice() {
+        // 1 + 2^-8 + 2^-40 is just above the bf16 half-way point 1 + 2^-8, but as a float it IS
+        // that point (2^-40 is below float's precision there), which ties to even: 1. Once: 1 + 2^-7.
+        assertEquals((short) 0x3f81, Half.roundDouble(DType.BF16, 1 + 0x1p-8 + 0x1p-40));
+        assertEquals((short) 0x3f80, Half.roundDouble(DType.BF16, 1 + 0x1p-8 - 0x1p-40));
+        assertEquals((short) 0x3f80, Half.floatToBf16((float) (1 + 0x1p-8 + 0x1p-40)), "the float path rounds twice");
+        // f16: just below the overflow threshold 65520 is 65504, not infinity
+        assertEquals((short) 0x7bff, Half.roundDouble(DType.F16, 65520 - 0x1p-30));
+        assertEquals((short) 0x7c00, Half.roundDouble(DType.F16, 65520));
+        assertEquals((short) 0x7f80, Half.roundDouble(DType.BF16, 1e300));
+        assertEquals((short) 0x8000, Half.roundDouble(DType.F16, -1e-300));
+        assertEquals((short) 0x0001, Half.roundDouble(DType.F16, 0x1p-25 + 0x1p-60)); // above the tie at half the least subnormal
+        for (Fmt f : new Fmt[] {BF16, F16}) {
+            double[] table = table(f);
+            SplittableRandom r = new SplittableRandom(7);
+            for (int k = 0; k < 200_000; k++) {
+                // a half-way point between neighbours, nudged by a tiny amount, or a random double
+                int h = r.nextInt(f.inf() - 1);
+                double mid = (f.value(h) + f.value(h + 1)) / 2;
+                double d = switch (k % 3) {
+                    case 0 -> mid + mid * 0x1p-40;
+                    case 1 -> mid - mid * 0x1p-40;
+                    default -> Double.longBitsToDouble(r.nextLong());
+                };
+                if (Double.isNaN(d) || Math.abs(d) >= table[table.length - 1] || Math.abs(d) < 0x1p-150) continue;
+                int want = narrowDouble(table, d);
+                int got = Half.roundDouble(f.dtype, d) & 0xffff;
+                if (got != want) {
+                    throw new AssertionError(f.dtype + ": " + d + " rounded to 0x" + Integer.toHexString(got)
+                            + ", expected 0x" + Integer.toHexString(want));
+                }
+            }
+        }
+    }
+
+    /** The reference rounding of a finite double inside the format's range (table search, ties to even). */
+    static int narrowDouble(double[] table, double d) {
+        int sign = d < 0 || (d == 0 && 1 / d < 0) ? 0x8000 : 0;
+        double a = Math.abs(d);
+        int i = Arrays.binarySearch(table, a);
+        if (i >= 0) return sign | i;
+        int hi = -i - 1, lo = hi - 1;
+        double dlo = a - table[lo], dhi = table[hi] - a;
+        return sign | (dlo < dhi ? lo : dhi < dlo ? hi : (lo & 1) == 0 ? lo : hi);
+    }
+
+    @Test
     void theNativeConversionGivesTheBitsOfTheJavaOne() {
         NativeKernels.get();
         try (Arena arena = Arena.ofConfined()) {
