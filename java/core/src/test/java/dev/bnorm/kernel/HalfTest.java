@@ -292,6 +292,7 @@ class HalfTest {
 
     @Test
     void theDTypeCodesAreThoseOfBnH() {
+        NativeKernels.get(); // loads the library before bn_h resolves bn_convert
         assertEquals(bn_h.BN_F32(), DType.F32.code);
         assertEquals(bn_h.BN_BF16(), DType.BF16.code);
         assertEquals(bn_h.BN_F16(), DType.F16.code);
