@@ -13,8 +13,10 @@
  *
  * Instruction set: the rule of bn_dispatch.c (the widest the CPU and the build support, capped
  * by BNORM_ISA = generic, avx2, avx512), with the conversion instructions each level needs: F16C
- * for avx2, and AVX512-BF16 for the bf16 narrowing of avx512 (without it that one loop is
- * avx2's). Every level gives the same bits (bn_half.h). A call runs on the calling thread.
+ * for avx2; AVX-512F for avx512, whose bf16 narrowing uses AVX512-BF16's instruction when the
+ * CPU has it and BNORM_ISA does not cap the level at "avx512" (which the tests use to run the
+ * integer narrowing of CPUs without it). Every level gives the same bits (bn_half.h). A call
+ * runs on the calling thread.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -60,7 +62,7 @@ static const bn_half_kernels avx2 = {"avx2", bn_half_avx2_to_bf16, bn_half_avx2_
                                      bn_half_avx2_from_bf16, bn_half_avx2_from_f16};
 static const bn_half_kernels avx512 = {"avx512", bn_half_avx512_to_bf16, bn_half_avx512_to_f16,
                                        bn_half_avx512_from_bf16, bn_half_avx512_from_f16};
-static const bn_half_kernels avx512_nobf16 = {"avx512", bn_half_avx2_to_bf16,
+static const bn_half_kernels avx512_nobf16 = {"avx512", bn_half_avx512_to_bf16_int,
                                               bn_half_avx512_to_f16, bn_half_avx512_from_bf16,
                                               bn_half_avx512_from_f16};
 #endif
@@ -79,6 +81,7 @@ static const bn_half_kernels *half_kernels(void) {
     if ((cap != NULL && strcmp(cap, "avx2") == 0) || !__builtin_cpu_supports("avx512f")) {
         return &avx2;
     }
+    if (cap != NULL && strcmp(cap, "avx512") == 0) return &avx512_nobf16;
     return has_avx512bf16() ? &avx512 : &avx512_nobf16;
 #else
     return &generic;
