@@ -62,9 +62,10 @@ typedef enum bn_status {
     BN_ERR_BAD_EPS = 6,        /* eps is not a finite number > 0 */
     BN_ERR_BAD_MOMENTUM = 7,   /* momentum is not in [0, 1] */
     BN_ERR_SINGLE_VALUE = 8,   /* training with M = N*S == 1 value per channel */
-    BN_ERR_MISALIGNED = 9,     /* a float buffer is not 4-byte aligned */
+    BN_ERR_MISALIGNED = 9,     /* a buffer is not aligned to its element size (4 bytes for float) */
     BN_ERR_ALIAS = 10,         /* an output overlaps another buffer in a way that is not allowed */
-    BN_ERR_BAD_MASK = 11       /* backward: empty mask or unknown mask bits */
+    BN_ERR_BAD_MASK = 11,      /* backward: empty mask or unknown mask bits */
+    BN_ERR_BAD_DTYPE = 12      /* a dtype is not one of bn_dtype */
 } bn_status;
 
 typedef enum bn_layout {
@@ -264,6 +265,33 @@ BN_API bn_status bn_linear_forward_t(float *out, const float *inp, const float *
 BN_API bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias,
                                     const float *dout, const float *inp, const float *weight,
                                     unsigned int flags, int64_t N, int64_t I, int64_t O);
+
+/* ---------------------------------------------------------------------------------------------
+ * 16-bit activations: the element formats, and conversions between them.
+ *   BN_BF16: bfloat16, the top 16 bits of a float32 (8 exponent bits, 7 mantissa bits).
+ *   BN_F16:  IEEE 754 binary16 (5 exponent bits, 10 mantissa bits; max 65504; subnormals).
+ * Widening to float32 is exact. Narrowing rounds to nearest, ties to even, once; a value too
+ * large for the format becomes an infinity of its sign (f16 from |x| >= 65520); subnormals are
+ * produced and read exactly (no flush to zero). NaN stays NaN: narrowing keeps the sign and the
+ * high payload bits and sets the quiet bit; bf16 widening keeps the payload exactly, f16
+ * widening sets the quiet bit. The bits are the same on every instruction set (AVX512-BF16,
+ * AVX-512F / F16C conversions where the CPU has them, portable C elsewhere; BNORM_ISA as for
+ * the kernels) and do not depend on the floating-point environment.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The element format of an activation buffer. */
+typedef enum bn_dtype {
+    BN_F32 = 0,   /* float32, 4 bytes */
+    BN_BF16 = 1,  /* bfloat16, 2 bytes */
+    BN_F16 = 2    /* IEEE binary16, 2 bytes */
+} bn_dtype;
+
+/* Converts n elements: dst[i] = src[i] rounded to dst_dtype (a copy when the dtypes are equal;
+ * bf16 <-> f16 is widened exactly, then narrowed once). dst, src: n elements of their dtype,
+ * aligned to its size; they must not overlap (BN_ERR_ALIAS). n >= 0 (0 writes nothing). Runs on
+ * the calling thread. Statuses: BN_ERR_NULL_POINTER, BN_ERR_BAD_DTYPE, BN_ERR_BAD_DIMENSION
+ * (n < 0), BN_ERR_OVERFLOW, BN_ERR_MISALIGNED, BN_ERR_ALIAS, in this order of checking. */
+BN_API bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n);
 
 #ifdef __cplusplus
 }

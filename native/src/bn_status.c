@@ -17,9 +17,10 @@ const char *bn_strerror(int status) {
     case BN_ERR_BAD_EPS: return "eps must be finite and > 0";
     case BN_ERR_BAD_MOMENTUM: return "momentum must be in [0, 1]";
     case BN_ERR_SINGLE_VALUE: return "expected more than 1 value per channel when training";
-    case BN_ERR_MISALIGNED: return "a float buffer is not 4-byte aligned";
+    case BN_ERR_MISALIGNED: return "a buffer is not aligned to its element size";
     case BN_ERR_ALIAS: return "an output overlaps another buffer in a way that is not allowed";
     case BN_ERR_BAD_MASK: return "backward mask is empty or has unknown bits";
+    case BN_ERR_BAD_DTYPE: return "unknown dtype";
     }
     return "unknown bn_status";
 }

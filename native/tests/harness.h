@@ -140,6 +140,10 @@ void test_linear_forward(void);
 void test_linear_backward(void);
 void test_linear_check(void);
 void test_linear_threads(void);
+void test_half_widen(void);
+void test_half_narrow(void);
+void test_half_lengths(void);
+void test_convert_check(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

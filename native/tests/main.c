@@ -39,6 +39,10 @@ static const struct {
     {"linear_backward", test_linear_backward},
     {"linear_check", test_linear_check},
     {"linear_threads", test_linear_threads},
+    {"half_widen", test_half_widen},
+    {"half_narrow", test_half_narrow},
+    {"half_lengths", test_half_lengths},
+    {"convert_check", test_convert_check},
 };
 
 int main(int argc, char **argv) {

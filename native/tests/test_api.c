@@ -33,8 +33,8 @@ void test_version(void) {
 
 void test_strerror(void) {
     const char *unknown = "unknown bn_status";
-    const char *msg[BN_ERR_BAD_MASK + 1];
-    for (int st = BN_OK; st <= BN_ERR_BAD_MASK; st++) {
+    const char *msg[BN_ERR_BAD_DTYPE + 1];
+    for (int st = BN_OK; st <= BN_ERR_BAD_DTYPE; st++) {
         msg[st] = bn_strerror(st);
         CHECK(msg[st] != NULL, "bn_strerror(%d) is NULL", st);
         if (msg[st] == NULL) return;
@@ -45,7 +45,7 @@ void test_strerror(void) {
                   st, other, msg[st]);
         }
     }
-    const int bad[] = {-1, BN_ERR_BAD_MASK + 1, 12, 100, INT_MAX, INT_MIN};
+    const int bad[] = {-1, BN_ERR_BAD_DTYPE + 1, 13, 100, INT_MAX, INT_MIN};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *m = bn_strerror(bad[i]);
         CHECK(m != NULL && strcmp(m, unknown) == 0, "bn_strerror(%d) = \"%s\"", bad[i],

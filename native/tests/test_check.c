@@ -406,7 +406,8 @@ void test_status_coverage(void) {
     test_check_forward_inference();
     test_check_backward();
     test_check_order();
-    for (int st = BN_OK; st <= BN_ERR_BAD_MASK; st++) {
+    test_convert_check();
+    for (int st = BN_OK; st <= BN_ERR_BAD_DTYPE; st++) {
         CHECK((bt_statuses_seen & (1u << (unsigned int)st)) != 0,
               "no check test produced status %d (%s)", st, bn_strerror(st));
     }

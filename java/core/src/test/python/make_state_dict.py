@@ -46,6 +46,9 @@ def save_safetensors(path, state):
             dtype, blob = "F32", struct.pack("<%df" % t.numel(), *t.tolist())
         elif t.dtype == torch.int64:
             dtype, blob = "I64", struct.pack("<%dq" % t.numel(), *t.tolist())
+        elif t.dtype in (torch.bfloat16, torch.float16):  # the raw 16-bit patterns
+            dtype = "BF16" if t.dtype == torch.bfloat16 else "F16"
+            blob = struct.pack("<%dh" % t.numel(), *t.view(torch.int16).tolist())
         else:
             raise ValueError("%s: unsupported dtype %s" % (key, t.dtype))
         shape = list(state[key].shape)

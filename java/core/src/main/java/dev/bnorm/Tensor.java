@@ -1,5 +1,7 @@
 package dev.bnorm;
 
+import dev.bnorm.kernel.DType;
+import dev.bnorm.kernel.Half;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -8,8 +10,16 @@ import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A float32 tensor in off-heap memory: a shape, a {@link Format} and a {@link MemorySegment} of
- * exactly {@code 4 * size()} bytes in native byte order, row-major over {@link #shape()}.
+ * A tensor in off-heap memory: a shape, a {@link Format}, an element type ({@link DType}: float32,
+ * the default, or the 16-bit BF16 and F16) and a {@link MemorySegment} of exactly
+ * {@code dtype().bytes() * size()} bytes in native byte order, row-major over {@link #shape()}.
+ *
+ * <p><b>Element types.</b> Every float-valued method ({@link #get}, {@link #set}, {@link #fill},
+ * {@link #toArray}, {@link #copyFrom(float[])}, {@link #copyFrom(Tensor)}) converts: reading a
+ * 16-bit element widens it exactly, writing a float rounds it to nearest, ties to even, once (the
+ * conversions of {@link Half}; NaN stays NaN, too large a value becomes an infinity). Whole
+ * arrays and tensors convert in libbnorm when the native kernels are in use, else in plain Java,
+ * with the same bits.
  *
  * <p><b>Ownership.</b> {@link #zeros} and {@link #of} allocate memory the tensor owns, in its own
  * {@link Arena}: {@link #close()} frees it. {@link #wrap} borrows a caller's native
@@ -96,11 +106,13 @@ public final class Tensor implements AutoCloseable {
     }
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    private static final ValueLayout.OfShort H = ValueLayout.JAVA_SHORT;
     private static final long ALIGNMENT = 64;
     private static final AtomicLong ALLOCATED_BYTES = new AtomicLong();
     private static final AtomicLong ALLOCATIONS = new AtomicLong();
     private static final AtomicLong LIVE_BYTES = new AtomicLong();
 
+    private final DType dtype;
     private final Format format;
     private final long[] shape;
     private final long size;
@@ -109,7 +121,9 @@ public final class Tensor implements AutoCloseable {
     private final Thread owner; // the creator of an owned tensor (and of its views), else null
     private boolean closed;
 
-    private Tensor(Format format, long[] shape, long size, MemorySegment segment, Arena arena, Thread owner) {
+    private Tensor(DType dtype, Format format, long[] shape, long size, MemorySegment segment, Arena arena,
+                   Thread owner) {
+        this.dtype = dtype;
         this.format = format;
         this.shape = shape;
         this.size = size;
@@ -118,10 +132,16 @@ public final class Tensor implements AutoCloseable {
         this.owner = owner;
     }
 
-    /** A new tensor of zeros that owns its memory. */
+    /** A new float32 tensor of zeros that owns its memory. */
     public static Tensor zeros(Format format, long... shape) {
-        long[] s = checkShape(format, shape);
-        long bytes = 4 * size(s);
+        return zeros(DType.F32, format, shape);
+    }
+
+    /** A new tensor of {@code dtype} of zeros that owns its memory. */
+    public static Tensor zeros(DType dtype, Format format, long... shape) {
+        checkDType(dtype);
+        long[] s = checkShape(dtype, format, shape);
+        long bytes = dtype.bytes() * size(s);
         Arena arena = Arena.ofShared(); // confined by checkAccess; shared so that close() outlives the thread
         MemorySegment segment;
         try {
@@ -133,28 +153,48 @@ public final class Tensor implements AutoCloseable {
         ALLOCATED_BYTES.addAndGet(bytes);
         ALLOCATIONS.incrementAndGet();
         LIVE_BYTES.addAndGet(bytes);
-        return new Tensor(format, s, bytes / 4, segment, arena, Thread.currentThread());
+        return new Tensor(dtype, format, s, bytes / dtype.bytes(), segment, arena, Thread.currentThread());
     }
 
-    /** A new tensor that owns its memory, holding a copy of {@code data} (length = product of the shape). */
+    /** A new float32 tensor that owns its memory, holding a copy of {@code data} (length = product of the shape). */
     public static Tensor of(Format format, float[] data, long... shape) {
+        return of(DType.F32, format, data, shape);
+    }
+
+    /**
+     * A new tensor of {@code dtype} that owns its memory, holding {@code data} (length = product of
+     * the shape) rounded to {@code dtype}.
+     */
+    public static Tensor of(DType dtype, Format format, float[] data, long... shape) {
         if (data == null) {
             throw new IllegalArgumentException("data: expected an array, got null");
         }
-        long[] s = checkShape(format, shape);
+        checkDType(dtype);
+        long[] s = checkShape(dtype, format, shape);
         if (data.length != size(s)) {
             throw new IllegalArgumentException("data: expected " + size(s) + " values for shape "
                     + Arrays.toString(s) + ", got " + data.length);
         }
-        Tensor t = zeros(format, s);
-        t.copyFrom(data);
+        Tensor t = zeros(dtype, format, s);
+        try {
+            t.copyFrom(data);
+        } catch (RuntimeException | Error e) {
+            t.close();
+            throw e;
+        }
         return t;
     }
 
+    /** A float32 tensor over a caller's native segment: {@link #wrap(MemorySegment, DType, Format, long...)}. */
+    public static Tensor wrap(MemorySegment segment, Format format, long... shape) {
+        return wrap(segment, DType.F32, format, shape);
+    }
+
     /**
-     * A tensor over the first {@code 4 * size} bytes of a caller's native segment, without copying.
-     * The segment must be native, alive, accessible by this thread, 4-byte aligned and large
-     * enough. Closing the tensor does not free the segment.
+     * A tensor of {@code dtype} over the first {@code dtype.bytes() * size} bytes of a caller's
+     * native segment, without copying. The segment must be native, alive, accessible by this
+     * thread, aligned to the element size and large enough. Closing the tensor does not free the
+     * segment.
      *
      * <p>A segment mapped from a file ({@code FileChannel.map}) is read by the kernels like any
      * other memory. If another process truncates the file while it is mapped, reading the pages
@@ -162,12 +202,13 @@ public final class Tensor implements AutoCloseable {
      * bnorm can check for it (the mapping keeps its size in Java's view). Map only files that
      * nothing truncates while they are in use, or copy the data into a tensor of its own first.
      */
-    public static Tensor wrap(MemorySegment segment, Format format, long... shape) {
+    public static Tensor wrap(MemorySegment segment, DType dtype, Format format, long... shape) {
         if (segment == null) {
             throw new IllegalArgumentException("segment: expected a native segment, got null");
         }
-        long[] s = checkShape(format, shape);
-        long bytes = 4 * size(s);
+        checkDType(dtype);
+        long[] s = checkShape(dtype, format, shape);
+        long bytes = dtype.bytes() * size(s);
         if (!segment.isNative()) {
             throw new IllegalArgumentException("segment: expected a native (off-heap) segment, got a heap segment");
         }
@@ -178,29 +219,34 @@ public final class Tensor implements AutoCloseable {
             throw new WrongThreadException("segment: expected a segment accessible by thread "
                     + Thread.currentThread().getName() + ", got one confined to another thread");
         }
-        if (segment.address() % 4 != 0) {
-            throw new IllegalArgumentException("segment: expected a 4-byte aligned address, got 0x"
+        if (segment.address() % dtype.bytes() != 0) {
+            throw new IllegalArgumentException("segment: expected a " + dtype.bytes() + "-byte aligned address, got 0x"
                     + Long.toHexString(segment.address()));
         }
         if (segment.byteSize() < bytes) {
             throw new IllegalArgumentException("segment: expected at least " + bytes + " bytes for shape "
                     + Arrays.toString(s) + ", got " + segment.byteSize());
         }
-        return new Tensor(format, s, bytes / 4, segment.asSlice(0, bytes), null, null);
+        return new Tensor(dtype, format, s, bytes / dtype.bytes(), segment.asSlice(0, bytes), null, null);
     }
 
     /** A borrowed view of this tensor's memory with another format and shape of the same size. */
     public Tensor reshape(Format format, long... shape) {
         checkAccess();
-        long[] s = checkShape(format, shape);
+        long[] s = checkShape(dtype, format, shape);
         if (size(s) != size) {
             throw new IllegalArgumentException("shape: expected " + size + " elements like " + this + ", got "
                     + Arrays.toString(s) + " (" + size(s) + " elements)");
         }
-        return new Tensor(format, s, size, segment, null, owner); // confined like this tensor
+        return new Tensor(dtype, format, s, size, segment, null, owner); // confined like this tensor
     }
 
     // ---- shape ----
+
+    /** The element type. */
+    public DType dtype() {
+        return dtype;
+    }
 
     /** The format. */
     public Format format() {
@@ -247,7 +293,7 @@ public final class Tensor implements AutoCloseable {
 
     // ---- memory ----
 
-    /** The memory: exactly {@code 4 * size()} bytes, float32 in native byte order. */
+    /** The memory: exactly {@code dtype().bytes() * size()} bytes of {@link #dtype()} in native byte order. */
     public MemorySegment segment() {
         checkAccess();
         return segment;
@@ -261,12 +307,12 @@ public final class Tensor implements AutoCloseable {
     public boolean overlaps(Tensor other) {
         long a = segment.address();
         long b = other.segment.address();
-        return a < b + 4 * other.size && b < a + 4 * size;
+        return a < b + other.dtype.bytes() * other.size && b < a + dtype.bytes() * size;
     }
 
-    /** Whether {@code other} is this tensor's memory exactly: the same address, format and shape. */
+    /** Whether {@code other} is this tensor's memory exactly: the same address, dtype, format and shape. */
     public boolean sameMemory(Tensor other) {
-        return segment.address() == other.segment.address() && sameShape(other);
+        return segment.address() == other.segment.address() && dtype == other.dtype && sameShape(other);
     }
 
     /** Whether this tensor owns (and frees on close) its memory. */
@@ -279,7 +325,7 @@ public final class Tensor implements AutoCloseable {
         return !closed && segment.scope().isAlive();
     }
 
-    /** The elements, copied to a new array in memory order. */
+    /** The elements, copied (widened exactly) to a new array in memory order. */
     public float[] toArray() {
         checkAccess();
         if (size > Integer.MAX_VALUE - 8) {
@@ -287,35 +333,55 @@ public final class Tensor implements AutoCloseable {
                     + " elements, got " + size);
         }
         float[] a = new float[(int) size];
-        MemorySegment.copy(segment, F, 0, a, 0, a.length);
+        if (dtype == DType.F32) {
+            MemorySegment.copy(segment, F, 0, a, 0, a.length);
+        } else {
+            Half.convert(MemorySegment.ofArray(a), DType.F32, segment, dtype, size);
+        }
         return a;
     }
 
-    /** Copies {@code data} (exactly {@link #size()} values, memory order) into this tensor. */
+    /** Copies {@code data} (exactly {@link #size()} values, memory order, rounded to {@link #dtype()}) into this tensor. */
     public void copyFrom(float[] data) {
         checkAccess();
         if (data == null || data.length != size) {
             throw new IllegalArgumentException("data: expected " + size + " values, got "
                     + (data == null ? "null" : data.length));
         }
-        MemorySegment.copy(data, 0, segment, F, 0, data.length);
+        if (dtype == DType.F32) {
+            MemorySegment.copy(data, 0, segment, F, 0, data.length);
+        } else {
+            Half.convert(segment, dtype, MemorySegment.ofArray(data), DType.F32, size);
+        }
     }
 
-    /** Copies the elements of {@code src}, which must have the same size, into this tensor. */
+    /**
+     * Copies the elements of {@code src}, which must have the same size, into this tensor, converted
+     * to {@link #dtype()} if {@code src} has another (rounded once; the two must not overlap then).
+     */
     public void copyFrom(Tensor src) {
         checkAccess();
         if (src == null || src.size != size) {
             throw new IllegalArgumentException("src: expected a tensor of " + size + " elements, got "
                     + (src == null ? "null" : src + " (" + src.size + " elements)"));
         }
-        MemorySegment.copy(src.segment(), 0, segment, 0, 4 * size);
+        if (src.dtype == dtype) {
+            MemorySegment.copy(src.segment(), 0, segment, 0, dtype.bytes() * size);
+        } else {
+            Half.convert(segment, dtype, src.segment(), src.dtype, size);
+        }
     }
 
-    /** Sets every element to {@code value}. */
+    /** Sets every element to {@code value} (rounded to {@link #dtype()}). */
     public void fill(float value) {
         checkAccess();
         if (value == 0f && Float.floatToRawIntBits(value) == 0) {
             segment.fill((byte) 0);
+        } else if (dtype != DType.F32) {
+            short h = Half.narrow(dtype, value);
+            for (long i = 0; i < size; i++) {
+                segment.setAtIndex(H, i, h);
+            }
         } else {
             for (long i = 0; i < size; i++) {
                 segment.setAtIndex(F, i, value);
@@ -323,16 +389,22 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** The element at {@code idx} (one index per dimension, in shape order). */
+    /** The element at {@code idx} (one index per dimension, in shape order), widened exactly to float. */
     public float get(long... idx) {
         checkAccess();
-        return segment.getAtIndex(F, offset(idx));
+        long i = offset(idx);
+        return dtype == DType.F32 ? segment.getAtIndex(F, i) : Half.widen(dtype, segment.getAtIndex(H, i));
     }
 
-    /** Sets the element at {@code idx} (one index per dimension, in shape order). */
+    /** Sets the element at {@code idx} (one index per dimension, in shape order) to {@code value} rounded to {@link #dtype()}. */
     public void set(float value, long... idx) {
         checkAccess();
-        segment.setAtIndex(F, offset(idx), value);
+        long i = offset(idx);
+        if (dtype == DType.F32) {
+            segment.setAtIndex(F, i, value);
+        } else {
+            segment.setAtIndex(H, i, Half.narrow(dtype, value));
+        }
     }
 
     /** Frees owned memory (idempotent); a borrowed tensor only becomes unusable. */
@@ -347,14 +419,14 @@ public final class Tensor implements AutoCloseable {
                         + "\", which is alive, closed from thread \"" + Thread.currentThread().getName() + "\"");
             }
             arena.close();
-            LIVE_BYTES.addAndGet(-4 * size);
+            LIVE_BYTES.addAndGet(-dtype.bytes() * size);
         }
         closed = true;
     }
 
     @Override
     public String toString() {
-        return "Tensor[" + format + " " + Arrays.toString(shape) + (arena != null ? ", owned" : ", borrowed")
+        return "Tensor[" + (dtype == DType.F32 ? "" : dtype + " ") + format + " " + Arrays.toString(shape) + (arena != null ? ", owned" : ", borrowed")
                 + (closed ? ", closed" : "") + "]";
     }
 
@@ -406,7 +478,14 @@ public final class Tensor implements AutoCloseable {
         return off;
     }
 
-    private static long[] checkShape(Format format, long[] shape) {
+    private static void checkDType(DType dtype) {
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype: expected one of " + Arrays.toString(DType.values())
+                    + ", got null");
+        }
+    }
+
+    private static long[] checkShape(DType dtype, Format format, long[] shape) {
         if (format == null) {
             throw new IllegalArgumentException("format: expected one of " + Arrays.toString(Format.values())
                     + ", got null");
@@ -416,7 +495,7 @@ public final class Tensor implements AutoCloseable {
                     + ", got " + (shape == null ? "null" : Arrays.toString(shape)));
         }
         long[] s = shape.clone();
-        long bytes = 4;
+        long bytes = dtype.bytes();
         for (int d = 0; d < s.length; d++) {
             if (s[d] < 1) {
                 throw new IllegalArgumentException("shape[" + d + "]: expected at least 1, got " + s[d]);
@@ -425,7 +504,7 @@ public final class Tensor implements AutoCloseable {
                 bytes = Math.multiplyExact(bytes, s[d]);
             } catch (ArithmeticException e) {
                 throw new IllegalArgumentException("shape: expected at most " + Long.MAX_VALUE
-                        + " bytes, got " + Arrays.toString(s) + " of float32");
+                        + " bytes, got " + Arrays.toString(s) + " of " + dtype);
             }
         }
         return s;

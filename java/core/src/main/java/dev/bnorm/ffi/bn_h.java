@@ -178,6 +178,15 @@ public class bn_h {
     public static int BN_ERR_BAD_MASK() {
         return BN_ERR_BAD_MASK;
     }
+    private static final int BN_ERR_BAD_DTYPE = (int)12L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_status.BN_ERR_BAD_DTYPE = 12
+     * }
+     */
+    public static int BN_ERR_BAD_DTYPE() {
+        return BN_ERR_BAD_DTYPE;
+    }
     private static final int BN_LAYOUT_NC = (int)0L;
     /**
      * {@snippet lang=c :
@@ -1299,6 +1308,97 @@ public class bn_h {
                 traceDowncall("bn_linear_backward", dinp, dweight, dbias, dout, inp, weight, flags, N, I, O);
             }
             return (int)mh$.invokeExact(dinp, dweight, dbias, dout, inp, weight, flags, N, I, O);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static final int BN_F32 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_dtype.BN_F32 = 0
+     * }
+     */
+    public static int BN_F32() {
+        return BN_F32;
+    }
+    private static final int BN_BF16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_dtype.BN_BF16 = 1
+     * }
+     */
+    public static int BN_BF16() {
+        return BN_BF16;
+    }
+    private static final int BN_F16 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum bn_dtype.BN_F16 = 2
+     * }
+     */
+    public static int BN_F16() {
+        return BN_F16;
+    }
+
+    private static class bn_convert {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_convert");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor bn_convert$descriptor() {
+        return bn_convert.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n)
+     * }
+     */
+    public static MethodHandle bn_convert$handle() {
+        return bn_convert.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n)
+     * }
+     */
+    public static MemorySegment bn_convert$address() {
+        return bn_convert.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n)
+     * }
+     */
+    public static int bn_convert(MemorySegment dst, int dst_dtype, MemorySegment src, int src_dtype, long n) {
+        var mh$ = bn_convert.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_convert", dst, dst_dtype, src, src_dtype, n);
+            }
+            return (int)mh$.invokeExact(dst, dst_dtype, src, src_dtype, n);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -1,6 +1,7 @@
 package dev.bnorm.nn;
 
 import dev.bnorm.Tensor;
+import dev.bnorm.kernel.DType;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -512,13 +513,21 @@ public abstract class Module implements AutoCloseable {
         checkFormat(name, t.format(), t, formats);
     }
 
-    /** Throws if {@code t} is null or closed. */
+    /** Throws if {@code t} is null, closed, or not float32 (the modules compute on float32 tensors). */
     static void checkOpen(String name, Tensor t) {
         if (t == null) {
             throw new IllegalArgumentException(name + ": expected a tensor, got null");
         }
         if (!t.isAlive()) {
             throw new IllegalStateException(name + ": " + t + " is closed");
+        }
+        checkF32(name, t);
+    }
+
+    /** Throws unless {@code t} is float32. */
+    static void checkF32(String name, Tensor t) {
+        if (t.dtype() != DType.F32) {
+            throw new IllegalArgumentException(name + ": expected dtype F32, got " + t.dtype() + " (" + t + ")");
         }
     }
 
@@ -551,6 +560,7 @@ public abstract class Module implements AutoCloseable {
         if (!dout.isAlive()) {
             throw new IllegalStateException("dout: " + dout + " is closed");
         }
+        checkF32("dout", dout);
     }
 
     /**

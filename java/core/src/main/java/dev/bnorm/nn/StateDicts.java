@@ -1,5 +1,7 @@
 package dev.bnorm.nn;
 
+import dev.bnorm.kernel.DType;
+import dev.bnorm.kernel.Half;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -35,6 +37,14 @@ import java.util.function.UnaryOperator;
  * {@code torch.nn.Module.state_dict()}: float32 state as {@code F32} (e.g. {@code 0.weight},
  * {@code 1.running_var}) and counters as {@code I64} scalars of shape {@code []}
  * ({@code 1.num_batches_tracked}).
+ *
+ * <p>Half precision: a tensor is written in its own {@link DType} (F32, BF16 or F16, PyTorch's
+ * {@code torch.float32}, {@code torch.bfloat16}, {@code torch.float16}), or with
+ * {@link #save(Module, Path, DType)} every tensor rounded to one dtype, as
+ * {@code model.to(torch.bfloat16).state_dict()} saves. Loading accepts a file tensor of any of the
+ * three into a model tensor of any of the three, converted as {@code Tensor.copy_} does: widened
+ * exactly, or rounded to nearest, ties to even ({@link Half}); so a bf16 state dict from PyTorch
+ * loads into a model's float32 parameters. Counters are I64 in every case.
  *
  * <p>The format: an unsigned 64-bit little-endian header length H, then H bytes of UTF-8 JSON
  * {@code {"name": {"dtype": "F32", "shape": [out, in], "data_offsets": [begin, end]}, ...,
@@ -78,6 +88,8 @@ public final class StateDicts {
 
     private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+    private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT;
     private static final Map<String, Integer> DTYPE_SIZES = Map.ofEntries(
             Map.entry("BOOL", 1), Map.entry("U8", 1), Map.entry("I8", 1), Map.entry("F8_E5M2", 1),
             Map.entry("F8_E4M3", 1), Map.entry("I16", 2), Map.entry("U16", 2), Map.entry("F16", 2),
@@ -98,7 +110,18 @@ public final class StateDicts {
      * leaves the previous file at {@code path} intact, and a failed write removes its temporary file.
      */
     public static void save(Module module, Path path) throws IOException {
-        save(module, path, UnaryOperator.identity());
+        save(module, path, null, UnaryOperator.identity());
+    }
+
+    /**
+     * {@link #save(Module, Path)} with every tensor written as {@code dtype}: rounded to nearest,
+     * ties to even for BF16 and F16 (the model is unchanged). Counters stay I64.
+     */
+    public static void save(Module module, Path path, DType dtype) throws IOException {
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype: expected one of " + Arrays.toString(DType.values()) + ", got null");
+        }
+        save(module, path, dtype, UnaryOperator.identity());
     }
 
     /**
@@ -121,14 +144,20 @@ public final class StateDicts {
 
     /** {@link #save(Module, Path)}, with the data written through {@code channel.apply(file)} (a seam for tests). */
     static void save(Module module, Path path, UnaryOperator<WritableByteChannel> channel) throws IOException {
+        save(module, path, null, channel);
+    }
+
+    /** The save of every tensor as {@code as}, or in its own dtype when {@code as} is null. */
+    private static void save(Module module, Path path, DType as, UnaryOperator<WritableByteChannel> channel)
+            throws IOException {
         List<Module.StateEntry> entries = module.stateEntries();
         StringBuilder json = new StringBuilder("{").append(Json.quote(METADATA)).append(":{\"format\":\"pt\"}");
         long offset = 0;
         for (Module.StateEntry e : entries) {
-            long bytes = bytes(e);
+            long bytes = bytes(e, as);
             long[] shape = e.tensor() != null ? e.tensor().shape() : new long[0];
             json.append(',').append(Json.quote(e.key())).append(":{\"dtype\":\"")
-                    .append(e.tensor() != null ? "F32" : "I64").append("\",\"shape\":[");
+                    .append(e.tensor() != null ? dtype(e, as).name() : "I64").append("\",\"shape\":[");
             for (int i = 0; i < shape.length; i++) {
                 json.append(i == 0 ? "" : ",").append(shape[i]);
             }
@@ -150,9 +179,9 @@ public final class StateDicts {
                 writeFully(out, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
                 writeFully(out, ByteBuffer.wrap(header));
                 for (Module.StateEntry e : entries) {
-                    MemorySegment data = staging.allocate(bytes(e), 8);
+                    MemorySegment data = staging.allocate(bytes(e, as), 8);
                     if (e.tensor() != null) {
-                        MemorySegment.copy(e.tensor().segment(), FLOAT, 0, data, LE_FLOAT, 0, e.tensor().size());
+                        copy(data, dtype(e, as), true, e.tensor().segment(), e.tensor().dtype(), false, e.tensor().size());
                     } else {
                         data.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, e.counter().get());
                     }
@@ -223,16 +252,18 @@ public final class StateDicts {
                     data.add(null);
                     continue;
                 }
-                String dtype = t.tensor() != null ? "F32" : "I64";
                 long[] shape = t.tensor() != null ? t.tensor().shape() : new long[0];
-                if (!e.dtype().equals(dtype)) {
-                    throw r.bad(t.key() + ": expected dtype " + dtype + ", got " + e.dtype());
+                if (t.tensor() == null ? !e.dtype().equals("I64") : floatDType(e.dtype()) == null) {
+                    throw r.bad(t.key() + ": expected dtype " + (t.tensor() == null ? "I64" : "F32, BF16 or F16")
+                            + ", got " + e.dtype());
                 }
                 if (!Arrays.equals(e.shape(), shape)) {
                     throw r.bad(t.key() + ": expected shape " + Arrays.toString(shape) + ", got "
                             + Arrays.toString(e.shape()));
                 }
-                MemorySegment segment = staging.allocate(bytes(t), 8); // the model's size, not the file's
+                // the model's element count, not the file's
+                MemorySegment segment = staging.allocate(t.tensor() != null
+                        ? floatDType(e.dtype()).bytes() * t.tensor().size() : 8, 8);
                 r.read(segment, e.begin());
                 if (t.counter() != null && segment.get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0) < 0) {
                     throw r.bad(t.key() + ": expected a count >= 0, got "
@@ -244,7 +275,8 @@ public final class StateDicts {
             for (int i = 0; i < targets.size(); i++) {
                 Module.StateEntry t = targets.get(i);
                 if (t.tensor() != null) {
-                    MemorySegment.copy(data.get(i), LE_FLOAT, 0, t.tensor().segment(), FLOAT, 0, t.tensor().size());
+                    copy(t.tensor().segment(), t.tensor().dtype(), false, data.get(i), floatDType(entries.get(t.key()).dtype()),
+                            true, t.tensor().size());
                 } else {
                     t.counter().set(data.get(i) == null ? 0
                             : data.get(i).get(ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN), 0));
@@ -253,8 +285,46 @@ public final class StateDicts {
         }
     }
 
-    private static long bytes(Module.StateEntry e) {
-        return e.tensor() != null ? 4 * e.tensor().size() : 8;
+    private static long bytes(Module.StateEntry e, DType as) {
+        return e.tensor() != null ? dtype(e, as).bytes() * e.tensor().size() : 8;
+    }
+
+    private static DType dtype(Module.StateEntry e, DType as) {
+        return as != null ? as : e.tensor().dtype();
+    }
+
+    /** The float dtype of a safetensors dtype name, or null for any other. */
+    private static DType floatDType(String name) {
+        return switch (name) {
+            case "F32" -> DType.F32;
+            case "BF16" -> DType.BF16;
+            case "F16" -> DType.F16;
+            default -> null;
+        };
+    }
+
+    /**
+     * Copies n elements from src to dst, converted between the dtypes; a segment flagged
+     * little-endian is file data, the other one native order.
+     */
+    private static void copy(MemorySegment dst, DType dstType, boolean dstLE, MemorySegment src, DType srcType,
+                             boolean srcLE, long n) {
+        ValueLayout.OfFloat df = dstLE ? LE_FLOAT : FLOAT, sf = srcLE ? LE_FLOAT : FLOAT;
+        ValueLayout.OfShort dh = dstLE ? LE_SHORT : SHORT, sh = srcLE ? LE_SHORT : SHORT;
+        if (dstType == DType.F32 && srcType == DType.F32) {
+            MemorySegment.copy(src, sf, 0, dst, df, 0, n);
+        } else if (dstType == srcType) {
+            MemorySegment.copy(src, sh, 0, dst, dh, 0, n);
+        } else {
+            for (long i = 0; i < n; i++) {
+                float v = srcType == DType.F32 ? src.getAtIndex(sf, i) : Half.widen(srcType, src.getAtIndex(sh, i));
+                if (dstType == DType.F32) {
+                    dst.setAtIndex(df, i, v);
+                } else {
+                    dst.setAtIndex(dh, i, Half.narrow(dstType, v));
+                }
+            }
+        }
     }
 
     private static void writeFully(WritableByteChannel ch, ByteBuffer buffer) throws IOException {

@@ -1,6 +1,7 @@
 package dev.bnorm.serve;
 
 import dev.bnorm.Tensor;
+import dev.bnorm.kernel.DType;
 import dev.bnorm.kernel.LinearKernels;
 import dev.bnorm.kernel.LinearKernels.Activation;
 import dev.bnorm.nn.BatchNorm1d;
@@ -259,6 +260,10 @@ public final class InferenceModel implements AutoCloseable {
         checkOpen();
         if (in == null || out == null) {
             throw new IllegalArgumentException((in == null ? "in" : "out") + ": expected a tensor, got null");
+        }
+        if (in.dtype() != DType.F32 || out.dtype() != DType.F32) {
+            throw new IllegalArgumentException((in.dtype() != DType.F32 ? "in" : "out") + ": expected dtype F32, got "
+                    + (in.dtype() != DType.F32 ? in : out));
         }
         if (in.format() != Tensor.Format.NC || in.c() != inputWidth) {
             throw new IllegalArgumentException("in: expected an NC tensor of " + inputWidth + " features, got " + in);

@@ -196,7 +196,7 @@ class StateDictsTest {
                     "duplicate key \"0.weight\""),
             Arguments.of("unknown dtype", replace("\"F32\"", "\"Q32\""), "0.weight.dtype: expected one of"),
             Arguments.of("wrong dtype for the key", replace("\"dtype\":\"F32\",\"shape\":[8]", "\"dtype\":\"I32\",\"shape\":[8]"),
-                    "1.weight: expected dtype F32, got I32"),
+                    "1.weight: expected dtype F32, BF16 or F16, got I32"),
             Arguments.of("I64 counter as F64", replace("\"I64\"", "\"F64\""),
                     "1.num_batches_tracked: expected dtype I64, got F64"),
             Arguments.of("wrong shape", replace("[8,6]", "[6,8]"), "0.weight: expected shape [8, 6], got [6, 8]"),
