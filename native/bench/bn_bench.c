@@ -73,20 +73,20 @@ static void check(bn_status st, const char *what) {
 
 static void bn_train(bench *b) {
     check(bn_forward_training(b->out, b->save_mean, b->save_rstd, b->running_mean,
-                              b->running_var, b->inp, b->gamma, b->beta, 1e-5, 0.1,
+                              b->running_var, b->inp, NULL, b->gamma, b->beta, 1e-5, 0.1,
                               BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, b->layout, b->N,
                               b->C, b->S),
           "bn_forward_training");
 }
 
 static void bn_infer(bench *b) {
-    check(bn_forward_inference(b->out, b->inp, b->save_mean, b->var, b->gamma, b->beta, 1e-5,
+    check(bn_forward_inference(b->out, b->inp, NULL, b->save_mean, b->var, b->gamma, b->beta, 1e-5,
                                BN_USE_SCALE | BN_USE_SHIFT, b->layout, b->N, b->C, b->S),
           "bn_forward_inference");
 }
 
 static void bn_back(bench *b) {
-    check(bn_backward(b->dinp, b->dgamma, b->dbeta, b->dout, b->inp, b->gamma, b->save_mean,
+    check(bn_backward(b->dinp, NULL, b->dgamma, b->dbeta, b->dout, NULL, b->inp, b->gamma, b->save_mean,
                       b->save_rstd, BN_USE_SCALE, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT,
                       b->layout, b->N, b->C, b->S),
           "bn_backward");

@@ -29,6 +29,10 @@ public interface BatchNormKernels {
     int UPDATE_RUNNING = 0x4;
     /** {@code BN_USE_GLOBAL_STATS}: backward treats mean/rstd as constants (inference mode). */
     int USE_GLOBAL_STATS = 0x8;
+    /** {@code BN_FUSE_RELU}: out = max(z, 0); backward gates dout by the forward's out. */
+    int FUSE_RELU = 0x10;
+    /** {@code BN_FUSE_ADD}: forward adds the residual res; backward allows {@link #DIFF_RES}. */
+    int FUSE_ADD = 0x20;
 
     /** Backward mask bit {@code BN_DIFF_INP}: compute dinp. */
     int DIFF_INP = 0x1;
@@ -36,6 +40,8 @@ public interface BatchNormKernels {
     int DIFF_SCALE = 0x2;
     /** Backward mask bit {@code BN_DIFF_SHIFT}: compute dbeta. */
     int DIFF_SHIFT = 0x4;
+    /** Backward mask bit {@code BN_DIFF_RES}: compute dres (with {@link #FUSE_ADD}). */
+    int DIFF_RES = 0x8;
 
     /** A short name for logs and reports: "native" or "java". */
     String name();

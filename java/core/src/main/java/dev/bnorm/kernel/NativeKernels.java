@@ -91,7 +91,7 @@ public final class NativeKernels implements BatchNormKernels {
         int status;
         try {
             status = (int) h.invokeExact(out, saveMean, saveRstd, p(runningMean), p(runningVar),
-                    inp, p(gamma), p(beta), eps, momentum, flags, layout.code, n, c, s);
+                    inp, MemorySegment.NULL, p(gamma), p(beta), eps, momentum, flags, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -106,7 +106,8 @@ public final class NativeKernels implements BatchNormKernels {
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_inference() : bn_h.bn_forward_inference$handle();
         int status;
         try {
-            status = (int) h.invokeExact(out, inp, mean, var, p(gamma), p(beta), eps, flags, layout.code, n, c, s);
+            status = (int) h.invokeExact(out, inp, MemorySegment.NULL, mean, var, p(gamma), p(beta), eps, flags,
+                    layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -122,8 +123,8 @@ public final class NativeKernels implements BatchNormKernels {
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_backward() : bn_h.bn_backward$handle();
         int status;
         try {
-            status = (int) h.invokeExact(p(dinp), p(dgamma), p(dbeta), dout, p(inp), p(gamma), mean, rstd,
-                    flags, mask, layout.code, n, c, s);
+            status = (int) h.invokeExact(p(dinp), MemorySegment.NULL, p(dgamma), p(dbeta), dout,
+                    MemorySegment.NULL, p(inp), p(gamma), mean, rstd, flags, mask, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
