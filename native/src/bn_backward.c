@@ -127,25 +127,25 @@ static void channel_terms(const bn_bwd *d, ptrdiff_t c, ptrdiff_t n, const doubl
         }
         return;
     }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double M = (double)d->p->M, g1 = t1[i], g2 = t2[i];
-        if (d->psums != NULL) { // split phase: the totals of the P parts, in order
-            M = g1 = g2 = 0.0;
-            for (ptrdiff_t q = 0; q < d->P; q++) {
-                const double *part = d->psums + q * 3 * C;
-                M += part[c + i];
-                g1 += part[C + c + i];
-                g2 += part[2 * C + c + i];
-            }
+    // split phase: the totals of the P parts, channel by channel in part order; else n at once
+    const ptrdiff_t per = d->psums != NULL ? 1 : n;
+    for (ptrdiff_t i = 0; i < n; i += per) {
+        double M = d->psums != NULL ? 0.0 : (double)d->p->M, g1 = 0.0, g2 = 0.0;
+        for (ptrdiff_t q = 0; q < d->P; q++) {
+            const double *part = d->psums + q * 3 * C;
+            M += part[c + i];
+            g1 += part[C + c + i];
+            g2 += part[2 * C + c + i];
         }
         const ptrdiff_t at = j + i;
-        const bn_back_terms t = {&g1, &g2, M, opt(d->mean, c + i), opt(d->rstd, c + i),
-                                 opt(d->gamma, c + i), d->dgamma ? d->dgamma + c + i : NULL,
+        const bn_back_terms t = {d->psums ? &g1 : t1, d->psums ? &g2 : t2, M, opt(d->mean, c + i),
+                                 opt(d->rstd, c + i), opt(d->gamma, c + i),
+                                 d->dgamma ? d->dgamma + c + i : NULL,
                                  d->dbeta ? d->dbeta + c + i : NULL, o->mean + at,
                                  o->dy_mean + at, o->xmu_scale + at, o->a.scale + at,
                                  o->a.scale_f + at, o->a.fast + at,
                                  d->dmean ? d->dmean + c + i : NULL, d->drstd ? d->drstd + c + i : NULL};
-        d->kern->back_terms(&t, 1);
+        d->kern->back_terms(&t, per);
     }
 }
 
@@ -181,7 +181,7 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
     for (ptrdiff_t j = wn; j < (wn + 31) / 32 * 32 && d->sums == NULL; j++) { // cl_dinp reads 32 columns at a time
         o->mean[j] = o->dy_mean[j] = o->xmu_scale[j] = o->a.scale[j] = 0.0;
     }
-    for (ptrdiff_t j = 0; j < wn; j++) { // global statistics: (g - 0)*scale + -0
+    for (ptrdiff_t j = 0; j < wn && d->x_dinp == NULL; j++) { // global statistics: (g - 0)*scale + -0
         o->a.mean[j] = 0.0;
         o->a.shift[j] = -0.0;
         o->a.mean_f[j] = 0.0f;

@@ -118,16 +118,15 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
     double bT[BN_CHUNK], bM2[BN_CHUNK], n = 0.0;
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
-    memset(T, 0, (size_t)wn * sizeof *T);
-    memset(M2, 0, (size_t)wn * sizeof *M2);
     for (ptrdiff_t b = b0; b < b1; b++) {
         const bn_block k = bn_plan_block(p, u, b);
         const float *x = f->inp + k.at;
-        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(bT, bM2, x, k.stride, k.count, k.tail, k.len);
-        else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(bT, bM2, x, k.stride, k.count, k.len);
-        else f->kern->short_stats(bT, bM2, x, k.count, k.len);
+        double *to = b == b0 ? T : bT, *to2 = b == b0 ? M2 : bM2; // the first: as merged into none
+        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, k.stride, k.count, k.tail, k.len);
+        else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, k.stride, k.count, k.len);
+        else f->kern->short_stats(to, to2, x, k.count, k.len);
         const double nb = (double)bn_block_values(p, &k);
-        merge_cols(T, M2, n, bT, bM2, nb, k.tail, wn);
+        if (b > b0) merge_cols(T, M2, n, bT, bM2, nb, k.tail, wn);
         n += nb;
     }
     return n;
@@ -213,8 +212,9 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, float *y, const fl
                     const float *res, int relu, const bn_block *k, const bn_affine *a,
                     int stream) {
     const ptrdiff_t ncol = p->view == BN_VIEW_ROWS ? k->len : p->view == BN_VIEW_SHORT ? k->count : 1;
-    for (ptrdiff_t j0 = 0, j1; j0 < ncol; j0 = j1) {
-        for (j1 = j0 + 1; j1 < ncol && a->fast[j1] == a->fast[j0]; j1++) continue;
+    for (ptrdiff_t j0 = 0, j1; j0 < ncol; j0 = j1) { // ranges of columns with equal fast
+        const unsigned char *e = memchr(a->fast + j0, !a->fast[j0], (size_t)(ncol - j0));
+        j1 = e != NULL ? e - a->fast : ncol;
         const bn_block s = bn_block_cols(p, k, j0, j1);
         const float *r = res != NULL ? res + s.at : NULL;
         if (a->fast[j0] && p->view == BN_VIEW_ROWS) {

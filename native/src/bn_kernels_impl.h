@@ -28,6 +28,15 @@
 
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
+// The kernels with optional fusions are written once (NAME_k) and compiled twice by their
+// wrapper: once with the fusion's arguments NULL/0 as constants, so that the unfused loops carry
+// no test of them
+#if defined(__GNUC__)
+#define BN_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define BN_ALWAYS_INLINE inline
+#endif
+
 // p + i, or NULL for an absent buffer
 static const float *opt(const float *p, ptrdiff_t i) { return p != NULL ? p + i : NULL; }
 
@@ -194,7 +203,7 @@ static int aligned_vf(const float *p) { return ((uintptr_t)p % (sizeof(float) * 
 // column vector) all 4 rows read before any is written, so that a row stride of a multiple of
 // 4 KiB does not make a load wait for the store to the row above it (4K aliasing).
 
-static void cl_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+static BN_ALWAYS_INLINE void cl_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
                      const float *sc, const float *sh, int stream) {
     // out, x: (nrows, ld) and a partial row of tailn
@@ -243,6 +252,13 @@ static void cl_apply(float *out, const float *x, const float *res, int relu, ptr
         }
     }
     if (stream) bn_sfence();
+}
+
+static void cl_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+                     ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
+                     const float *sc, const float *sh, int stream) {
+    if (res == NULL && !relu) cl_apply_k(out, x, NULL, 0, ld, nrows, tailn, wn, mh, sc, sh, stream);
+    else cl_apply_k(out, x, res, relu, ld, nrows, tailn, wn, mh, sc, sh, stream);
 }
 
 // t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
@@ -428,7 +444,7 @@ static ptrdiff_t head_to_aligned(const float *o, ptrdiff_t len) {
     return h < len ? h : len;
 }
 
-static void run_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+static BN_ALWAYS_INLINE void run_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
     // out, x, res: nruns runs of (len,) at stride
     const vf m = vf_set1(mh), s = vf_set1(sc), h = vf_set1(sh);
@@ -450,6 +466,12 @@ static void run_apply(float *out, const float *x, const float *res, int relu, pt
         if (p < len) vf_store_n(o + p, fuse(vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
     }
     if (stream) bn_sfence();
+}
+
+static void run_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+                      ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
+    if (res == NULL && !relu) run_apply_k(out, x, NULL, 0, stride, nruns, len, mh, sc, sh, stream);
+    else run_apply_k(out, x, res, relu, stride, nruns, len, mh, sc, sh, stream);
 }
 
 static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
@@ -495,7 +517,7 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *gate,
     *t2 = x != NULL ? lanes_total(b2) : 0.0;
 }
 
-static void run_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void run_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
                      double xmu_scale, double scale, int stream) {
     // dinp, dres, dy, gate, x: nruns runs of (len,) at stride: with g = dy through the gate,
@@ -523,6 +545,13 @@ static void run_dinp(float *dinp, float *dres, const float *dy, const float *gat
         }
     }
     if (stream) bn_sfence();
+}
+
+static void run_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
+                     double xmu_scale, double scale, int stream) {
+    if (gate == NULL && dres == NULL) run_dinp_k(dinp, NULL, dy, NULL, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
+    else run_dinp_k(dinp, dres, dy, gate, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
 }
 
 // ----------------------------------------------------------------------------
@@ -572,7 +601,7 @@ static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, 
     }
 }
 
-static void short_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+static BN_ALWAYS_INLINE void short_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
     // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
     for (ptrdiff_t j = 0; j < nch; j++) {
@@ -583,6 +612,12 @@ static void short_apply(float *out, const float *x, const float *res, int relu, 
         for (; p + VL <= len; p += VL) vf_store(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
         if (p < len) vf_store_n(o + p, fuse(vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
     }
+}
+
+static void short_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+                        ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
+    if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, mh, sc, sh);
+    else short_apply_k(out, x, res, relu, nch, len, mh, sc, sh);
 }
 
 static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
@@ -604,7 +639,7 @@ static void short_sums(double *t1, double *t2, const float *dy, const float *gat
     }
 }
 
-static void short_dinp(float *dinp, float *dres, const float *dy, const float *gate,
+static BN_ALWAYS_INLINE void short_dinp_k(float *dinp, float *dres, const float *dy, const float *gate,
                        const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale) {
     // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
@@ -621,6 +656,13 @@ static void short_dinp(float *dinp, float *dres, const float *dy, const float *g
             vf_store_n(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, t), vf_load_n(x + at + p, t), m, dm, xs, sc), t);
         }
     }
+}
+
+static void short_dinp(float *dinp, float *dres, const float *dy, const float *gate,
+                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+                       const double *dy_mean, const double *xmu_scale, const double *scale) {
+    if (gate == NULL && dres == NULL) short_dinp_k(dinp, NULL, dy, NULL, x, nch, len, mean, dy_mean, xmu_scale, scale);
+    else short_dinp_k(dinp, dres, dy, gate, x, nch, len, mean, dy_mean, xmu_scale, scale);
 }
 
 // ----------------------------------------------------------------------------
