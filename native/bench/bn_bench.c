@@ -205,28 +205,34 @@ static void bn_fused(bench *b, unsigned int fuse) {
 static void fused_relu(bench *b) { bn_fused(b, BN_FUSE_RELU); }
 static void fused_add_relu(bench *b) { bn_fused(b, BN_FUSE_RELU | BN_FUSE_ADD); }
 
+// the passes as plain loops over restrict locals, which the compiler vectorizes
 static void t_relu(void *ctx, ptrdiff_t t) {
     bench *b = ((floor_ctx *)ctx)->b;
+    float *restrict out = b->out;
     ptrdiff_t lo, hi;
     task_range(b, t, &lo, &hi);
-    for (ptrdiff_t i = lo; i < hi; i++) b->out[i] = b->out[i] <= 0.0f ? 0.0f : b->out[i];
+    for (ptrdiff_t i = lo; i < hi; i++) out[i] = out[i] <= 0.0f ? 0.0f : out[i];
 }
 
 static void t_add_relu(void *ctx, ptrdiff_t t) {
     bench *b = ((floor_ctx *)ctx)->b;
+    float *restrict out = b->out;
+    const float *restrict res = b->res;
     ptrdiff_t lo, hi;
     task_range(b, t, &lo, &hi);
     for (ptrdiff_t i = lo; i < hi; i++) {
-        const float z = b->out[i] + b->res[i];
-        b->out[i] = z <= 0.0f ? 0.0f : z;
+        const float z = out[i] + res[i];
+        out[i] = z <= 0.0f ? 0.0f : z;
     }
 }
 
 static void t_relu_back(void *ctx, ptrdiff_t t) {
     bench *b = ((floor_ctx *)ctx)->b;
+    float *restrict g = b->g;
+    const float *restrict out = b->out, *restrict dout = b->dout;
     ptrdiff_t lo, hi;
     task_range(b, t, &lo, &hi);
-    for (ptrdiff_t i = lo; i < hi; i++) b->g[i] = b->out[i] <= 0.0f ? 0.0f : b->dout[i];
+    for (ptrdiff_t i = lo; i < hi; i++) g[i] = out[i] <= 0.0f ? 0.0f : dout[i];
 }
 
 static void bn_unfused(bench *b, int add) {
