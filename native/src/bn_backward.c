@@ -94,14 +94,14 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         mcols[w] = d->dmean != NULL ? (float)d->dmean[c] : d->mean[c];
     }
     for (ptrdiff_t b = b0; b < b1; b++) {
-        const bn_block k = bn_plan_block(p, u, b);
-        const float *dy = d->dout + k.at, *g = opt(d->gate, k.at), *x = opt(d->x_sums, k.at);
+        const bn_block blk = bn_plan_block(p, u, b);
+        const float *dy = d->dout + blk.at, *g = opt(d->gate, blk.at), *x = opt(d->x_sums, blk.at);
         if (p->view == BN_VIEW_ROWS) {
-            d->kern->cl_sums(s1, s2, dy, g, x, mcols, k.stride, k.count, k.tail, k.len);
+            d->kern->cl_sums(s1, s2, dy, g, x, mcols, blk.stride, blk.count, blk.tail, blk.len);
         } else if (p->view == BN_VIEW_RUNS) {
-            d->kern->run_sums(s1, s2, dy, g, x, mcols[0], k.stride, k.count, k.len);
+            d->kern->run_sums(s1, s2, dy, g, x, mcols[0], blk.stride, blk.count, blk.len);
         } else {
-            d->kern->short_sums(s1, s2, dy, g, x, mcols, k.count, k.len);
+            d->kern->short_sums(s1, s2, dy, g, x, mcols, blk.count, blk.len);
         }
         for (ptrdiff_t j = 0; j < wn; j++) {
             t1[j] += s1[j];
@@ -200,34 +200,34 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                       const bn_back_cols *o) {
     const bn_plan *p = d->p;
     for (ptrdiff_t b = b0; b < b1; b++) {
-        const bn_block k = bn_plan_block(p, u, b);
-        const ptrdiff_t at = k.at;
+        const bn_block blk = bn_plan_block(p, u, b);
+        const ptrdiff_t at = blk.at;
         float *dinp = d->dinp;
         if (d->x_dinp != NULL && dinp != NULL && p->view == BN_VIEW_ROWS) {
             d->kern->cl_dinp(dinp + at, d->dres ? d->dres + at : NULL, d->dout + at,
-                             opt(d->gate, at), d->x_dinp + at, k.stride, k.count, k.tail, k.len,
+                             opt(d->gate, at), d->x_dinp + at, blk.stride, blk.count, blk.tail, blk.len,
                              o->mean, o->dy_mean, o->xmu_scale, o->a.scale, d->stream);
         } else if (d->x_dinp != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
             d->kern->run_dinp(dinp + at, d->dres ? d->dres + at : NULL, d->dout + at,
-                              opt(d->gate, at), d->x_dinp + at, k.stride, k.count, k.len,
+                              opt(d->gate, at), d->x_dinp + at, blk.stride, blk.count, blk.len,
                               o->mean[0], o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);
         } else if (d->x_dinp != NULL && dinp != NULL) {
             d->kern->short_dinp(dinp + at, d->dres ? d->dres + at : NULL, d->dout + at,
-                                opt(d->gate, at), d->x_dinp + at, k.count, k.len, o->mean,
+                                opt(d->gate, at), d->x_dinp + at, blk.count, blk.len, o->mean,
                                 o->dy_mean, o->xmu_scale, o->a.scale);
         } else {
             const float *g = d->dout;
             if (d->gate != NULL || (d->dres != NULL && d->dres != d->dout)) {
                 float *to = d->dres != NULL ? d->dres : dinp;
-                for (ptrdiff_t l = 0; l <= k.count; l++) { // l == count: the partial line
-                    const ptrdiff_t e = at + l * k.stride, n = l < k.count ? k.len : k.tail;
+                for (ptrdiff_t l = 0; l <= blk.count; l++) { // l == count: the partial line
+                    const ptrdiff_t e = at + l * blk.stride, n = l < blk.count ? blk.len : blk.tail;
                     for (ptrdiff_t i = e; i < e + n; i++) {
                         to[i] = d->gate != NULL && d->gate[i] <= 0.0f ? 0.0f : d->dout[i];
                     }
                 }
                 g = to;
             }
-            if (dinp != NULL) bn_apply_block(p, d->kern, dinp, g, NULL, 0, &k, &o->a, d->stream);
+            if (dinp != NULL) bn_apply_block(p, d->kern, dinp, g, NULL, 0, &blk, &o->a, d->stream);
         }
     }
 }

@@ -119,14 +119,14 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
     for (ptrdiff_t b = b0; b < b1; b++) {
-        const bn_block k = bn_plan_block(p, u, b);
-        const float *x = f->inp + k.at;
+        const bn_block blk = bn_plan_block(p, u, b);
+        const float *x = f->inp + blk.at;
         double *to = b == b0 ? T : bT, *to2 = b == b0 ? M2 : bM2; // the first: as merged into none
-        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, k.stride, k.count, k.tail, k.len);
-        else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, k.stride, k.count, k.len);
-        else f->kern->short_stats(to, to2, x, k.count, k.len);
-        const double nb = (double)bn_block_values(p, &k);
-        if (b > b0) merge_cols(T, M2, n, bT, bM2, nb, k.tail, wn);
+        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, blk.stride, blk.count, blk.tail, blk.len);
+        else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, blk.stride, blk.count, blk.len);
+        else f->kern->short_stats(to, to2, x, blk.count, blk.len);
+        const double nb = (double)bn_block_values(p, &blk);
+        if (b > b0) merge_cols(T, M2, n, bT, bM2, nb, blk.tail, wn);
         n += nb;
     }
     return n;
@@ -209,13 +209,13 @@ static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const doub
 // apply
 
 void bn_apply_block(const bn_plan *p, const bn_kernels *kern, float *y, const float *x,
-                    const float *res, int relu, const bn_block *k, const bn_affine *a,
+                    const float *res, int relu, const bn_block *blk, const bn_affine *a,
                     int stream) {
-    const ptrdiff_t ncol = p->view == BN_VIEW_ROWS ? k->len : p->view == BN_VIEW_SHORT ? k->count : 1;
+    const ptrdiff_t ncol = p->view == BN_VIEW_ROWS ? blk->len : p->view == BN_VIEW_SHORT ? blk->count : 1;
     for (ptrdiff_t j0 = 0, j1; j0 < ncol; j0 = j1) { // ranges of columns with equal fast
         const unsigned char *e = memchr(a->fast + j0, !a->fast[j0], (size_t)(ncol - j0));
         j1 = e != NULL ? e - a->fast : ncol;
-        const bn_block s = bn_block_cols(p, k, j0, j1);
+        const bn_block s = bn_block_cols(p, blk, j0, j1);
         const float *r = res != NULL ? res + s.at : NULL;
         if (a->fast[j0] && p->view == BN_VIEW_ROWS) {
             kern->cl_apply(y + s.at, x + s.at, r, relu, s.stride, s.count, s.tail, s.len,
@@ -243,8 +243,8 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, float *y, const fl
 static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                        const bn_affine *a) {
     for (ptrdiff_t b = b0; b < b1; b++) {
-        const bn_block k = bn_plan_block(f->p, u, b);
-        bn_apply_block(f->p, f->kern, f->out, f->inp, f->res, f->relu, &k, a, f->stream);
+        const bn_block blk = bn_plan_block(f->p, u, b);
+        bn_apply_block(f->p, f->kern, f->out, f->inp, f->res, f->relu, &blk, a, f->stream);
     }
 }
 

@@ -94,9 +94,9 @@ BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdif
 BN_HIDDEN bn_block bn_plan_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b);
 // columns [j0, j1) of a block of the unit (rows view: a range of its columns; short runs: of
 // its lines; runs view: the block)
-BN_HIDDEN bn_block bn_block_cols(const bn_plan *p, const bn_block *k, ptrdiff_t j0, ptrdiff_t j1);
+BN_HIDDEN bn_block bn_block_cols(const bn_plan *p, const bn_block *blk, ptrdiff_t j0, ptrdiff_t j1);
 // values per column in a block; the partial line's columns have one more
-BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *k);
+BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);
 // task i of a job over (unit, group) pairs: unit *u, its blocks [*b0, *b1); returns where the
@@ -116,12 +116,12 @@ typedef struct bn_affine {
     unsigned char fast[BN_CHUNK];
 } bn_affine;
 
-// y = (x - mean)*scale + shift over block k of a unit, then y + res (res != NULL) and
+// y = (x - mean)*scale + shift over block blk of a unit, then y + res (res != NULL) and
 // max(y, 0) (relu); the kernels on each range of columns whose terms are fast, the one double
 // loop on the others (so that a column's result never depends on its neighbours)
 struct bn_kernels;
 BN_HIDDEN void bn_apply_block(const bn_plan *p, const struct bn_kernels *kern, float *y,
-                              const float *x, const float *res, int relu, const bn_block *k,
+                              const float *x, const float *res, int relu, const bn_block *blk,
                               const bn_affine *a, int stream);
 
 // ----------------------------------------------------------------------------

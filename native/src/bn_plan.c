@@ -76,22 +76,22 @@ bn_block bn_plan_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b) {
                       p->S - s0 < p->piece ? p->S - s0 : p->piece, 0};
 }
 
-bn_block bn_block_cols(const bn_plan *p, const bn_block *k, ptrdiff_t j0, ptrdiff_t j1) {
-    bn_block s = *k;
+bn_block bn_block_cols(const bn_plan *p, const bn_block *blk, ptrdiff_t j0, ptrdiff_t j1) {
+    bn_block s = *blk;
     if (p->view == BN_VIEW_ROWS) {
         s.at += j0;
         s.len = j1 - j0;
-        s.tail = bn_clamp(k->tail - j0, j1 - j0);
+        s.tail = bn_clamp(blk->tail - j0, j1 - j0);
     } else if (p->view == BN_VIEW_SHORT) {
-        s.at += j0 * k->stride;
+        s.at += j0 * blk->stride;
         s.count = j1 - j0;
     }
     return s;
 }
 
-ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *k) {
-    return p->view == BN_VIEW_ROWS ? k->count : p->view == BN_VIEW_SHORT ? k->len
-                                                                          : k->count * k->len;
+ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk) {
+    return p->view == BN_VIEW_ROWS ? blk->count : p->view == BN_VIEW_SHORT ? blk->len
+                                                                          : blk->count * blk->len;
 }
 
 ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b0,
@@ -112,8 +112,8 @@ void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) 
 double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1) {
     ptrdiff_t n = 0;
     for (ptrdiff_t b = b0; b < b1; b++) {
-        const bn_block k = bn_plan_block(p, 0, b);
-        n += bn_block_values(p, &k);
+        const bn_block blk = bn_plan_block(p, 0, b);
+        n += bn_block_values(p, &blk);
     }
     return (double)n;
 }
