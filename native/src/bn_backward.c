@@ -202,19 +202,17 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     for (ptrdiff_t b = b0; b < b1; b++) {
         const bn_block blk = bn_plan_block(p, u, b);
         const ptrdiff_t at = blk.at;
-        float *dinp = d->dinp;
-        if (d->x_dinp != NULL && dinp != NULL && p->view == BN_VIEW_ROWS) {
-            d->kern->cl_dinp(dinp + at, d->dres ? d->dres + at : NULL, d->dout + at,
-                             opt(d->gate, at), d->x_dinp + at, blk.stride, blk.count, blk.tail, blk.len,
+        float *dinp = d->dinp, *dr = d->dres != NULL ? d->dres + at : NULL;
+        const float *dy = d->dout + at, *gt = opt(d->gate, at), *x = opt(d->x_dinp, at);
+        if (x != NULL && dinp != NULL && p->view == BN_VIEW_ROWS) {
+            d->kern->cl_dinp(dinp + at, dr, dy, gt, x, blk.stride, blk.count, blk.tail, blk.len,
                              o->mean, o->dy_mean, o->xmu_scale, o->a.scale, d->stream);
-        } else if (d->x_dinp != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
-            d->kern->run_dinp(dinp + at, d->dres ? d->dres + at : NULL, d->dout + at,
-                              opt(d->gate, at), d->x_dinp + at, blk.stride, blk.count, blk.len,
-                              o->mean[0], o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);
-        } else if (d->x_dinp != NULL && dinp != NULL) {
-            d->kern->short_dinp(dinp + at, d->dres ? d->dres + at : NULL, d->dout + at,
-                                opt(d->gate, at), d->x_dinp + at, blk.count, blk.len, o->mean,
-                                o->dy_mean, o->xmu_scale, o->a.scale);
+        } else if (x != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
+            d->kern->run_dinp(dinp + at, dr, dy, gt, x, blk.stride, blk.count, blk.len, o->mean[0],
+                              o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);
+        } else if (x != NULL && dinp != NULL) {
+            d->kern->short_dinp(dinp + at, dr, dy, gt, x, blk.count, blk.len, o->mean, o->dy_mean,
+                                o->xmu_scale, o->a.scale);
         } else {
             const float *g = d->dout;
             if (d->gate != NULL || (d->dres != NULL && d->dres != d->dout)) {
@@ -240,12 +238,12 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
     for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
-    for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
+    for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) { // 0 + a group's sum: its bits
         double g1[BN_CHUNK], g2[BN_CHUNK];
         ptrdiff_t b0, b1;
         bn_plan_group(p, g, &b0, &b1);
-        group_sums(d, u, b0, b1, p->groups == 1 ? t1 : g1, p->groups == 1 ? t2 : g2);
-        for (ptrdiff_t j = 0; j < wn && p->groups > 1; j++) {
+        group_sums(d, u, b0, b1, g1, g2);
+        for (ptrdiff_t j = 0; j < wn; j++) {
             t1[j] += g1[j];
             t2[j] += g2[j];
         }

@@ -71,7 +71,7 @@ typedef struct {
 // the team's scratch when groups run on threads: statistics of (group, column), then the terms
 // of each unit (groups > 1 only when units <= BN_MAX_GROUPS/2)
 typedef struct {
-    double T[BN_MAX_GROUPS * BN_CHUNK], M2[BN_MAX_GROUPS * BN_CHUNK];
+    double T[BN_MAX_GROUPS * BN_CHUNK], M2[BN_MAX_GROUPS * BN_CHUNK], n[BN_MAX_GROUPS];
     bn_affine terms[BN_MAX_GROUPS / 2];
 } bn_fwd_scratch;
 _Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
@@ -80,15 +80,15 @@ _Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 static int batch_stats(const bn_fwd *f) { return f->save_mean != NULL || f->stats != NULL; }
 
 // Chan et al.: (na, T, M2) += (nb, Tb, M2b) for n columns, T being sums and M2 sums of squared
-// deviations from the mean; na or nb may be 0.
+// deviations from the mean; na or nb may be 0 (na == 0: a copy).
 static void merge(double *T, double *M2, double na, const double *Tb, const double *M2b,
                   double nb, ptrdiff_t n) {
-    if (nb == 0.0) return;
     if (na == 0.0) {
         memcpy(T, Tb, (size_t)n * sizeof *T);
         memcpy(M2, M2b, (size_t)n * sizeof *M2);
         return;
     }
+    if (nb == 0.0) return;
     const double f = na * nb / (na + nb);
     for (ptrdiff_t j = 0; j < n; j++) {
         // mean_b - mean_a by divisions: T = n*K exactly for a constant channel, and T/n is then
@@ -137,8 +137,7 @@ static void merge_group(const bn_plan *p, ptrdiff_t u, double *T, double *M2, do
                         const double *Tg, const double *M2g, double ng, int last) {
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
-    const ptrdiff_t tail = last ? bn_plan_block(p, u, p->blocks - 1).tail : 0;
-    merge_cols(T, M2, n, Tg, M2g, ng, tail, wn);
+    merge_cols(T, M2, n, Tg, M2g, ng, last ? bn_plan_block(p, u, p->blocks - 1).tail : 0, wn);
 }
 
 // ----------------------------------------------------------------------------
@@ -257,8 +256,8 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
         double gT[BN_CHUNK], gM2[BN_CHUNK];
         ptrdiff_t b0, b1;
         bn_plan_group(p, g, &b0, &b1);
-        const double ng = group_stats(f, u, b0, b1, p->groups == 1 ? T : gT, p->groups == 1 ? M2 : gM2);
-        if (p->groups > 1) merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
+        const double ng = group_stats(f, u, b0, b1, gT, gM2);
+        merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
         n += ng;
     }
     unit_terms(f, u, T, M2, &a);
@@ -275,7 +274,7 @@ static void task_group_stats(void *ctx, ptrdiff_t i) {
     bn_fwd_scratch *sc = f->scratch;
     ptrdiff_t u, b0, b1;
     const ptrdiff_t at = bn_plan_task(f->p, i, &u, &b0, &b1);
-    group_stats(f, u, b0, b1, sc->T + at, sc->M2 + at);
+    sc->n[i] = group_stats(f, u, b0, b1, sc->T + at, sc->M2 + at);
 }
 
 static void task_group_apply(void *ctx, ptrdiff_t i) {
@@ -298,9 +297,9 @@ static void forward_groups(bn_fwd *f, int nthreads) {
         for (ptrdiff_t g = 0; g < p->groups && train; g++) {
             ptrdiff_t uu, b0, b1;
             const ptrdiff_t at = bn_plan_task(p, u * p->groups + g, &uu, &b0, &b1);
-            const double ng = bn_plan_values(p, b0, b1);
-            merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, ng, b1 == p->blocks);
-            n += ng;
+            merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, sc->n[u * p->groups + g],
+                        b1 == p->blocks);
+            n += sc->n[u * p->groups + g];
         }
         unit_terms(f, u, T, M2, &sc->terms[u]);
     }

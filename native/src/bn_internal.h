@@ -103,8 +103,6 @@ BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdi
 // task's columns start in a scratch array of per-(group, column) sums
 BN_HIDDEN ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b0,
                                  ptrdiff_t *b1);
-// values per column in blocks [b0, b1), the partial line not counted
-BN_HIDDEN double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1);
 // v clamped to [0, hi]
 BN_HIDDEN ptrdiff_t bn_clamp(ptrdiff_t v, ptrdiff_t hi);
 

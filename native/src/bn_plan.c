@@ -108,12 +108,3 @@ void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) 
     *b0 = g * p->blocks / p->groups;
     *b1 = (g + 1) * p->blocks / p->groups;
 }
-
-double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1) {
-    ptrdiff_t n = 0;
-    for (ptrdiff_t b = b0; b < b1; b++) {
-        const bn_block blk = bn_plan_block(p, 0, b);
-        n += bn_block_values(p, &blk);
-    }
-    return (double)n;
-}
