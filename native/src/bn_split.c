@@ -10,8 +10,8 @@
  *             (bn_forward_stats: the forward's blocks, kernels and merge, in double)
  *   merge:    Chan et al., in part order, from (n, mean, M2) = (0, 0, 0):
  *               delta = mean_p - mean,  n' = n + n_p
- *               mean' = mean + delta*n_p/n'                 // term 1
- *               M2'   = M2 + M2_p + delta^2*n*n_p/n'        // term 2
+ *               mean' = mean + delta*n_p/n'
+ *               M2'   = M2 + M2_p + delta^2*n*n_p/n'
  *             a first non-empty part is taken as it is, so that P = 1 gives that part's mean and
  *             M2 bit for bit (and so bn_forward_training's results);
  *             var = M2/M (biased), rstd = 1/sqrt(var + eps), running statistics as bn.h says
@@ -55,8 +55,8 @@ bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float 
                 continue;
             }
             const double nn = n + nb, delta = mb - mu;
-            mu = mu + delta * nb / nn;                 // term 1
-            m2 = m2 + m2b + delta * delta * n * nb / nn; // term 2
+            mu = mu + delta * nb / nn;
+            m2 = m2 + m2b + delta * delta * n * nb / nn;
             n = nn;
         }
         const double var = m2 / n;

@@ -64,7 +64,7 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     float *out1 = bt_floats(n), *save_mean = bt_floats(nc), *save_rstd = bt_floats(nc);
     float *out2 = bt_floats(n);
     const unsigned int fl = BN_USE_SCALE | BN_USE_SHIFT;
-    bn_status st = bn_forward_training(out1, save_mean, save_rstd, rm1, rv1, inp, gamma, beta,
+    bn_status st = bn_forward_training(out1, save_mean, save_rstd, rm1, rv1, inp, NULL, gamma, beta,
                                        eps, f, fl | BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "%s: one-shot status %d", name, st);
 
@@ -89,7 +89,7 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     float *dinp1 = bt_floats(n), *dg1 = bt_floats(nc), *db1 = bt_floats(nc);
     float *dinp2 = bt_floats(n), *dg2 = bt_floats(nc), *db2 = bt_floats(nc);
     const unsigned int all = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
-    st = bn_backward(dinp1, dg1, db1, dout, inp, gamma, save_mean, save_rstd, BN_USE_SCALE, all,
+    st = bn_backward(dinp1, NULL, dg1, db1, dout, NULL, inp, gamma, save_mean, save_rstd, BN_USE_SCALE, all,
                      layout, N, C, S);
     CHECK(st == BN_OK, "%s: one-shot backward status %d", name, st);
     double *sums = bt_doubles(3 * nc);

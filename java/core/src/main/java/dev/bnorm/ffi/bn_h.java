@@ -241,6 +241,24 @@ public class bn_h {
     public static int BN_USE_GLOBAL_STATS() {
         return BN_USE_GLOBAL_STATS;
     }
+    private static final int BN_FUSE_RELU = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_FUSE_RELU 16
+     * }
+     */
+    public static int BN_FUSE_RELU() {
+        return BN_FUSE_RELU;
+    }
+    private static final int BN_FUSE_ADD = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_FUSE_ADD 32
+     * }
+     */
+    public static int BN_FUSE_ADD() {
+        return BN_FUSE_ADD;
+    }
     private static final int BN_DIFF_INP = (int)1L;
     /**
      * {@snippet lang=c :
@@ -267,6 +285,15 @@ public class bn_h {
      */
     public static int BN_DIFF_SHIFT() {
         return BN_DIFF_SHIFT;
+    }
+    private static final int BN_DIFF_RES = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_DIFF_RES 8
+     * }
+     */
+    public static int BN_DIFF_RES() {
+        return BN_DIFF_RES;
     }
 
     private static class bn_version {
@@ -399,6 +426,7 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_DOUBLE,
             bn_h.C_DOUBLE,
             bn_h.C_INT,
@@ -416,7 +444,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_training$descriptor() {
@@ -426,7 +454,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_training$handle() {
@@ -436,7 +464,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_training$address() {
@@ -445,16 +473,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_forward_training(MemorySegment out, MemorySegment save_mean, MemorySegment save_rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment inp, MemorySegment gamma, MemorySegment beta, double eps, double momentum, int flags, int layout, long N, long C, long S) {
+    public static int bn_forward_training(MemorySegment out, MemorySegment save_mean, MemorySegment save_rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta, double eps, double momentum, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_forward_training.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_forward_training", out, save_mean, save_rstd, running_mean, running_var, inp, gamma, beta, eps, momentum, flags, layout, N, C, S);
+                traceDowncall("bn_forward_training", out, save_mean, save_rstd, running_mean, running_var, inp, res, gamma, beta, eps, momentum, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(out, save_mean, save_rstd, running_mean, running_var, inp, gamma, beta, eps, momentum, flags, layout, N, C, S);
+            return (int)mh$.invokeExact(out, save_mean, save_rstd, running_mean, running_var, inp, res, gamma, beta, eps, momentum, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -465,6 +493,7 @@ public class bn_h {
     private static class bn_forward_inference {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,
+            bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
@@ -487,7 +516,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_inference$descriptor() {
@@ -497,7 +526,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_inference$handle() {
@@ -507,7 +536,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_inference$address() {
@@ -516,16 +545,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_forward_inference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags, int layout, long N, long C, long S) {
+    public static int bn_forward_inference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_forward_inference.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_forward_inference", out, inp, mean, var, gamma, beta, eps, flags, layout, N, C, S);
+                traceDowncall("bn_forward_inference", out, inp, res, mean, var, gamma, beta, eps, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(out, inp, mean, var, gamma, beta, eps, flags, layout, N, C, S);
+            return (int)mh$.invokeExact(out, inp, res, mean, var, gamma, beta, eps, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -536,6 +565,8 @@ public class bn_h {
     private static class bn_backward {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
@@ -560,7 +591,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward$descriptor() {
@@ -570,7 +601,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward$handle() {
@@ -580,7 +611,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward$address() {
@@ -589,16 +620,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, int flags, int mask, int layout, long N, long C, long S) {
+    public static int bn_backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, int flags, int mask, int layout, long N, long C, long S) {
         var mh$ = bn_backward.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_backward", dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
+                traceDowncall("bn_backward", dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
+            return (int)mh$.invokeExact(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
