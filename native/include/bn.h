@@ -194,9 +194,10 @@ BN_API int bn_get_num_threads(void);
  * values contributes (0, 0, 0) (the caller writes it; the functions need N, S >= 1). Counts
  * must be whole numbers in [0, 2^53] (BN_ERR_BAD_DIMENSION otherwise). The statuses and
  * aliasing rules are those above (any overlap of an output with another buffer, except
- * out == inp and dinp == dout or dinp == inp, is BN_ERR_ALIAS); BN_ERR_MISALIGNED also when a
- * double buffer is not 8-byte aligned. The fusions are not split: the flags BN_FUSE_RELU and
- * BN_FUSE_ADD are rejected here (BN_ERR_BAD_FLAGS).
+ * out == inp or res, dinp == dout or inp, and dres == dout, is BN_ERR_ALIAS); BN_ERR_MISALIGNED
+ * also when a double buffer is not 8-byte aligned. The fusions split too: bn_forward_apply takes
+ * BN_FUSE_RELU and BN_FUSE_ADD as bn_forward_training does, and with BN_FUSE_RELU the backward
+ * steps read the gated dout (steps 4 and 5 take the forward's out), as bn_backward does.
  */
 
 /* stats: (3, C), written. inp: (N,C,S). M = N*S may be 1. */
@@ -213,33 +214,39 @@ BN_API bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean,
                                 float *running_var, const double *stats, double eps,
                                 double momentum, unsigned int flags, int64_t C, int64_t P);
 
-/* out = gamma*(x - mean)*rstd + beta, as bn_forward_training computes it. out: (N,C,S), may be
- * the same buffer as inp. mean, rstd: (C,) double (bn_stats_merge). gamma, beta: (C,) or NULL.
- * Flags: BN_USE_SCALE, BN_USE_SHIFT. */
-BN_API bn_status bn_forward_apply(float *out, const float *inp, const double *mean,
-                                  const double *rstd, const float *gamma, const float *beta,
-                                  unsigned int flags, int layout, int64_t N, int64_t C, int64_t S);
+/* out = gamma*(x - mean)*rstd + beta (with BN_FUSE_ADD plus res, with BN_FUSE_RELU then the
+ * ReLU), as bn_forward_training computes it. out: (N,C,S), may be the same buffer as inp or res.
+ * res: (N,C,S) with BN_FUSE_ADD, else NULL. mean, rstd: (C,) double (bn_stats_merge).
+ * gamma, beta: (C,) or NULL. Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. */
+BN_API bn_status bn_forward_apply(float *out, const float *inp, const float *res,
+                                  const double *mean, const double *rstd, const float *gamma,
+                                  const float *beta, unsigned int flags, int layout, int64_t N,
+                                  int64_t C, int64_t S);
 
-/* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel.
- * dout, inp: (N,C,S). mean: (C,) double. */
-BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp,
-                                    const double *mean, int layout, int64_t N, int64_t C,
-                                    int64_t S);
+/* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel, dout
+ * gated with BN_FUSE_RELU. dout, inp: (N,C,S). out: (N,C,S), the forward's output, with
+ * BN_FUSE_RELU, else NULL. mean: (C,) double. Flags: BN_FUSE_RELU. */
+BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *out,
+                                    const float *inp, const double *mean, unsigned int flags,
+                                    int layout, int64_t N, int64_t C, int64_t S);
 
 /* With M, T1 = sum(dout), T2 = sum(dout*(x - mean)) the totals of the P reductions in sums
  * (P, 3, C), added in order p = 0, 1, ..., P-1:
  *   dinp   = gamma*rstd*((dout - T1/M) - (x - mean)*rstd*rstd*T2/M)   // BN_DIFF_INP
  *   dgamma = rstd*T2                                                   // BN_DIFF_SCALE
  *   dbeta  = T1                                                        // BN_DIFF_SHIFT
- * Each output is written when its bit is in mask and must be NULL otherwise. dinp: (N,C,S), may
- * be the same buffer as dout or inp. dout, inp: (N,C,S). gamma: (C,) with BN_USE_SCALE, else
- * NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE. Requires M >= 1 in every channel
- * (BN_ERR_SINGLE_VALUE). */
-BN_API bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                                   const float *inp, const float *gamma, const double *mean,
-                                   const double *rstd, const double *sums, unsigned int flags,
-                                   unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
-                                   int64_t P);
+ *   dres   = dout                                                      // BN_DIFF_RES
+ * with dout gated by the forward's out with BN_FUSE_RELU (as bn_backward). Each output is
+ * written when its bit is in mask and must be NULL otherwise. dinp: (N,C,S), may be the same
+ * buffer as dout or inp. dres: (N,C,S), may be the same buffer as dout; BN_DIFF_RES needs
+ * BN_FUSE_ADD. dout, inp: (N,C,S). out: (N,C,S) with BN_FUSE_RELU, else NULL. gamma: (C,) with
+ * BN_USE_SCALE, else NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE, BN_FUSE_RELU,
+ * BN_FUSE_ADD. Requires M >= 1 in every channel (BN_ERR_SINGLE_VALUE). */
+BN_API bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta,
+                                   const float *dout, const float *out, const float *inp,
+                                   const float *gamma, const double *mean, const double *rstd,
+                                   const double *sums, unsigned int flags, unsigned int mask,
+                                   int layout, int64_t N, int64_t C, int64_t S, int64_t P);
 
 /* ---------------------------------------------------------------------------------------------
  * Linear (fully connected) layer, PyTorch's torch.nn.Linear, float32, row-major:

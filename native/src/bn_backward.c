@@ -343,22 +343,22 @@ bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, con
 // ----------------------------------------------------------------------------
 // split phase (bn_split.c validates the arguments first)
 
-void bn_backward_sums(double *sums, const float *dout, const float *inp, const double *mean,
-                      int layout, int64_t N, int64_t C, int64_t S) {
+void bn_backward_sums(double *sums, const float *dout, const float *out, const float *inp,
+                      const double *mean, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), NULL, NULL, NULL, NULL, dout, NULL, inp, NULL, NULL, NULL,
+    bn_bwd d = {&p, bn_kernels_get(), NULL, NULL, NULL, NULL, dout, out, inp, NULL, NULL, NULL,
                 NULL, 1, 0, NULL, sums, NULL, mean, NULL, 0};
     backward(&d);
 }
 
-void bn_backward_given(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                       const float *inp, const float *gamma, const double *mean,
+void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout,
+                       const float *out, const float *inp, const float *gamma, const double *mean,
                        const double *rstd, const double *psums, int layout, int64_t N, int64_t C,
                        int64_t S, int64_t P) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), dinp, NULL, dgamma, dbeta, dout, NULL, NULL, inp, gamma,
+    bn_bwd d = {&p, bn_kernels_get(), dinp, dres, dgamma, dbeta, dout, out, NULL, inp, gamma,
                 NULL, NULL, 0, 0, NULL, NULL, psums, mean, rstd, (ptrdiff_t)P};
     backward(&d);
 }

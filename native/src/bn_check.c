@@ -312,14 +312,17 @@ bn_status bn_check_stats_merge(const double *mean, const double *rstd, const flo
     return check_counts(stats, C, P, 2.0);
 }
 
-bn_status bn_check_forward_apply(const float *out, const float *inp, const double *mean,
-                                 const double *rstd, const float *gamma, const float *beta,
-                                 unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
+bn_status bn_check_forward_apply(const float *out, const float *inp, const float *res,
+                                 const double *mean, const double *rstd, const float *gamma,
+                                 const float *beta, unsigned int flags, int layout, int64_t N,
+                                 int64_t C, int64_t S) {
+    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT | BN_FUSE_RELU | BN_FUSE_ADD;
     if (out == NULL || inp == NULL || mean == NULL || rstd == NULL ||
-        missing(gamma, flags, BN_USE_SCALE) || missing(beta, flags, BN_USE_SHIFT)) {
+        missing(res, flags, BN_FUSE_ADD) || missing(gamma, flags, BN_USE_SCALE) ||
+        missing(beta, flags, BN_USE_SHIFT)) {
         return BN_ERR_NULL_POINTER;
     }
-    if ((flags & ~(BN_USE_SCALE | BN_USE_SHIFT)) != 0 ||
+    if ((flags & ~taken) != 0 || present_without(res, flags, BN_FUSE_ADD) ||
         present_without(gamma, flags, BN_USE_SCALE) || present_without(beta, flags, BN_USE_SHIFT)) {
         return BN_ERR_BAD_FLAGS;
     }
@@ -327,63 +330,74 @@ bn_status bn_check_forward_apply(const float *out, const float *inp, const doubl
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
-        {out, tb, 1, 1},
-        {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
+        {out, tb, 1, 1}, {inp, tb, 0, 1}, {res, tb, 0, 1},
+        {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
         {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
     const double *d[] = {mean, rstd};
-    if (misaligned(b, 6) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 6)) return BN_ERR_ALIAS;
+    if (misaligned(b, 7) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 7)) return BN_ERR_ALIAS;
     return BN_OK;
 }
 
-bn_status bn_check_backward_reduce(const double *sums, const float *dout, const float *inp,
-                                   const double *mean, int layout, int64_t N, int64_t C,
-                                   int64_t S) {
-    if (sums == NULL || dout == NULL || inp == NULL || mean == NULL) return BN_ERR_NULL_POINTER;
+bn_status bn_check_backward_reduce(const double *sums, const float *dout, const float *out,
+                                   const float *inp, const double *mean, unsigned int flags,
+                                   int layout, int64_t N, int64_t C, int64_t S) {
+    if (sums == NULL || dout == NULL || inp == NULL || mean == NULL ||
+        missing(out, flags, BN_FUSE_RELU)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~BN_FUSE_RELU) != 0 || present_without(out, flags, BN_FUSE_RELU)) {
+        return BN_ERR_BAD_FLAGS;
+    }
     bn_status st = check_dims(layout, N, C, S);
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
         {(const float *)sums, 6 * cb, 1, 0},
-        {dout, tb, 0, 1}, {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0},
+        {dout, tb, 0, 1}, {out, tb, 0, 1}, {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0},
     };
     const double *d[] = {sums, mean};
-    if (misaligned(b, 4) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 4)) return BN_ERR_ALIAS;
+    if (misaligned(b, 5) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 5)) return BN_ERR_ALIAS;
     return BN_OK;
 }
 
-bn_status bn_check_backward_apply(const float *dinp, const float *dgamma, const float *dbeta,
-                                  const float *dout, const float *inp, const float *gamma,
-                                  const double *mean, const double *rstd, const double *sums,
-                                  unsigned int flags, unsigned int mask, int layout, int64_t N,
-                                  int64_t C, int64_t S, int64_t P) {
-    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+bn_status bn_check_backward_apply(const float *dinp, const float *dres, const float *dgamma,
+                                  const float *dbeta, const float *dout, const float *out,
+                                  const float *inp, const float *gamma, const double *mean,
+                                  const double *rstd, const double *sums, unsigned int flags,
+                                  unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
+                                  int64_t P) {
+    const unsigned int taken = BN_USE_SCALE | BN_FUSE_RELU | BN_FUSE_ADD;
+    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT | BN_DIFF_RES;
     if (missing(dinp, mask, BN_DIFF_INP) || missing(dgamma, mask, BN_DIFF_SCALE) ||
-        missing(dbeta, mask, BN_DIFF_SHIFT) || dout == NULL || inp == NULL ||
-        missing(gamma, flags, BN_USE_SCALE) || mean == NULL || rstd == NULL || sums == NULL) {
+        missing(dbeta, mask, BN_DIFF_SHIFT) || missing(dres, mask, BN_DIFF_RES) || dout == NULL ||
+        missing(out, flags, BN_FUSE_RELU) || inp == NULL || missing(gamma, flags, BN_USE_SCALE) ||
+        mean == NULL || rstd == NULL || sums == NULL) {
         return BN_ERR_NULL_POINTER;
     }
-    if ((flags & ~BN_USE_SCALE) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+    if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(out, flags, BN_FUSE_RELU) ||
         present_without(dinp, mask, BN_DIFF_INP) || present_without(dgamma, mask, BN_DIFF_SCALE) ||
-        present_without(dbeta, mask, BN_DIFF_SHIFT)) {
+        present_without(dbeta, mask, BN_DIFF_SHIFT) || present_without(dres, mask, BN_DIFF_RES)) {
         return BN_ERR_BAD_FLAGS;
     }
     if (mask == 0 || (mask & ~known_mask) != 0) return BN_ERR_BAD_MASK;
+    if ((mask & BN_DIFF_RES) != 0 && (flags & BN_FUSE_ADD) == 0) return BN_ERR_BAD_MASK;
     bn_status st = check_dims(layout, N, C, S);
     if (st != BN_OK) return st;
     st = check_parts(C, P);
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
-    const bn_buf b[] = {
-        {dinp, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
-        {dout, tb, 0, 1}, {inp, tb, 0, 1}, {gamma, cb, 0, 0},
+    const bn_buf b[] = { // eq: dout 1, inp 2, out 4; dinp may be dout or inp, dres dout
+        {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
+        {dout, tb, 0, 1}, {inp, tb, 0, 2}, {out, tb, 0, 4}, {gamma, cb, 0, 0},
         {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
         {(const float *)sums, parts_bytes(C, P), 0, 0},
     };
     const double *d[] = {mean, rstd, sums};
-    if (misaligned(b, 9) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 9)) return BN_ERR_ALIAS;
+    if (misaligned(b, 11) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 11)) return BN_ERR_ALIAS;
     return check_counts(sums, C, P, 1.0);
 }

@@ -370,12 +370,12 @@ void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N, in
     forward(&f);
 }
 
-void bn_forward_given(float *out, const float *inp, const double *mean, const double *rstd,
-                      const float *gamma, const float *beta, int layout, int64_t N, int64_t C,
-                      int64_t S) {
+void bn_forward_given(float *out, const float *inp, const float *res, const double *mean,
+                      const double *rstd, const float *gamma, const float *beta,
+                      unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
-                gamma, beta, 0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
+                NULL, NULL, NULL, NULL, gamma, beta, 0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
     forward(&f);
 }

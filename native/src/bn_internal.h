@@ -175,16 +175,18 @@ BN_HIDDEN bn_status bn_check_stats_merge(const double *mean, const double *rstd,
                                          const float *running_mean, const float *running_var,
                                          const double *stats, double eps, double momentum,
                                          unsigned int flags, int64_t C, int64_t P);
-BN_HIDDEN bn_status bn_check_forward_apply(const float *out, const float *inp,
+BN_HIDDEN bn_status bn_check_forward_apply(const float *out, const float *inp, const float *res,
                                            const double *mean, const double *rstd,
                                            const float *gamma, const float *beta,
                                            unsigned int flags, int layout, int64_t N, int64_t C,
                                            int64_t S);
 BN_HIDDEN bn_status bn_check_backward_reduce(const double *sums, const float *dout,
-                                             const float *inp, const double *mean, int layout,
+                                             const float *out, const float *inp,
+                                             const double *mean, unsigned int flags, int layout,
                                              int64_t N, int64_t C, int64_t S);
-BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dgamma,
-                                            const float *dbeta, const float *dout,
+BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dres,
+                                            const float *dgamma, const float *dbeta,
+                                            const float *dout, const float *out,
                                             const float *inp, const float *gamma,
                                             const double *mean, const double *rstd,
                                             const double *sums, unsigned int flags,
@@ -194,17 +196,22 @@ BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dgam
 // stats (3, C) of inp, through the forward's plan, kernels and threads
 BN_HIDDEN void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N,
                                 int64_t C, int64_t S);
-// out of inp with mean, rstd given in double
-BN_HIDDEN void bn_forward_given(float *out, const float *inp, const double *mean,
-                                const double *rstd, const float *gamma, const float *beta,
-                                int layout, int64_t N, int64_t C, int64_t S);
-// sums (3, C) of dout, inp about mean, through the backward's plan, kernels and threads
-BN_HIDDEN void bn_backward_sums(double *sums, const float *dout, const float *inp,
-                                const double *mean, int layout, int64_t N, int64_t C, int64_t S);
-// dinp, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C)
-BN_HIDDEN void bn_backward_given(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                                 const float *inp, const float *gamma, const double *mean,
-                                 const double *rstd, const double *psums, int layout, int64_t N,
-                                 int64_t C, int64_t S, int64_t P);
+// out of inp (and res, ReLU with BN_FUSE_RELU in flags) with mean, rstd given in double
+BN_HIDDEN void bn_forward_given(float *out, const float *inp, const float *res,
+                                const double *mean, const double *rstd, const float *gamma,
+                                const float *beta, unsigned int flags, int layout, int64_t N,
+                                int64_t C, int64_t S);
+// sums (3, C) of dout (gated by out when not NULL), inp about mean, through the backward's
+// plan, kernels and threads
+BN_HIDDEN void bn_backward_sums(double *sums, const float *dout, const float *out,
+                                const float *inp, const double *mean, int layout, int64_t N,
+                                int64_t C, int64_t S);
+// dinp, dres, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C); dout gated by
+// out when not NULL
+BN_HIDDEN void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta,
+                                 const float *dout, const float *out, const float *inp,
+                                 const float *gamma, const double *mean, const double *rstd,
+                                 const double *psums, int layout, int64_t N, int64_t C,
+                                 int64_t S, int64_t P);
 
 #endif /* BN_INTERNAL_H */

@@ -140,6 +140,7 @@ void test_fused_forward(void);
 void test_fused_backward(void);
 void test_fused_check(void);
 void test_fused_threads(void);
+void test_fused_split(void);
 void test_linear_forward(void);
 void test_linear_backward(void);
 void test_linear_check(void);

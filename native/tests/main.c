@@ -39,6 +39,7 @@ static const struct {
     {"fused_backward", test_fused_backward},
     {"fused_check", test_fused_check},
     {"fused_threads", test_fused_threads},
+    {"fused_split", test_fused_split},
     {"linear_forward", test_linear_forward},
     {"linear_backward", test_linear_backward},
     {"linear_check", test_linear_check},

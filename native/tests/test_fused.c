@@ -333,11 +333,33 @@ void test_fused_check(void) {
     CHECK(BW(dinp, fwd, fwd, ra, BN_DIFF_INP | BN_DIFF_RES) == BN_ERR_ALIAS,
           "backward, dres == out");
     double *dm = malloc(3 * sizeof(double)), *dr = malloc(3 * sizeof(double));
+    double *sums = malloc(9 * sizeof(double));
     for (int c = 0; c < 3; c++) dm[c] = dr[c] = 1.0;
-    CHECK(bn_forward_apply(out, x, dm, dr, NULL, NULL, BN_FUSE_RELU, L, N, C, S) == BN_ERR_BAD_FLAGS,
-          "bn_forward_apply rejects BN_FUSE_RELU");
-    CHECK(bn_forward_apply(out, x, dm, dr, NULL, NULL, BN_FUSE_ADD, L, N, C, S) == BN_ERR_BAD_FLAGS,
-          "bn_forward_apply rejects BN_FUSE_ADD");
+    CHECK(bn_forward_apply(out, x, res, dm, dr, NULL, NULL, ra, L, N, C, S) == BN_OK, "apply, relu + add");
+    CHECK(bn_forward_apply(res, x, res, dm, dr, NULL, NULL, ra, L, N, C, S) == BN_OK, "apply, out == res");
+    CHECK(bn_forward_apply(out, x, NULL, dm, dr, NULL, NULL, BN_FUSE_ADD, L, N, C, S) == BN_ERR_NULL_POINTER,
+          "apply, add without res");
+    CHECK(bn_forward_apply(out, x, res, dm, dr, NULL, NULL, BN_FUSE_RELU, L, N, C, S) == BN_ERR_BAD_FLAGS,
+          "apply, res without add");
+    CHECK(bn_backward_reduce(sums, dout, fwd, x, dm, BN_FUSE_RELU, L, N, C, S) == BN_OK, "reduce, relu");
+    CHECK(bn_backward_reduce(sums, dout, NULL, x, dm, BN_FUSE_RELU, L, N, C, S) == BN_ERR_NULL_POINTER,
+          "reduce, relu without out");
+    CHECK(bn_backward_reduce(sums, dout, fwd, x, dm, BN_FUSE_ADD, L, N, C, S) == BN_ERR_BAD_FLAGS,
+          "reduce takes only BN_FUSE_RELU");
+    for (int c = 0; c < 3; c++) sums[c] = (double)(N * S);
+#define BA(di, dr_, o, fl, mk) bn_backward_apply(di, dr_, NULL, NULL, dout, o, x, NULL, dm, dr, sums, fl, mk, L, N, C, S, 1)
+    CHECK(BA(dinp, dres, fwd, ra, BN_DIFF_INP | BN_DIFF_RES) == BN_OK, "apply backward, relu + add");
+    CHECK(BA(dinp, dout, fwd, ra, BN_DIFF_INP | BN_DIFF_RES) == BN_OK, "apply backward, dres == dout");
+    CHECK(BA(dinp, dres, fwd, BN_FUSE_RELU, BN_DIFF_INP | BN_DIFF_RES) == BN_ERR_BAD_MASK,
+          "apply backward, dres without add");
+    CHECK(BA(dinp, NULL, NULL, BN_FUSE_RELU, BN_DIFF_INP) == BN_ERR_NULL_POINTER,
+          "apply backward, relu without out");
+    CHECK(BA(dinp, dinp, fwd, ra, BN_DIFF_INP | BN_DIFF_RES) == BN_ERR_ALIAS,
+          "apply backward, dinp == dres");
+    CHECK(BA(dinp, fwd, fwd, ra, BN_DIFF_INP | BN_DIFF_RES) == BN_ERR_ALIAS,
+          "apply backward, dres == out");
+#undef BA
+    free(sums);
 #undef FT
 #undef FI
 #undef BW
@@ -395,4 +417,67 @@ void test_fused_threads(void) {
         free(x); free(res); free(dout); free(gamma); free(beta);
     }
     bn_set_num_threads(saved);
+}
+
+// ----------------------------------------------------------------------------
+// split phase: with P = 1 the fused forward is bn_forward_training's bit for bit; the fused
+// backward is the unfused one of the gated dout bit for bit
+
+void test_fused_split(void) {
+    bt_rng r;
+    bt_rng_seed(&r, 2727);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int layout = (int)shapes[k][0];
+        const int64_t N = shapes[k][1], C = shapes[k][2], S = shapes[k][3];
+        const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+        for (size_t f = 0; f < sizeof fusions / sizeof fusions[0]; f++) {
+            const unsigned int fl = fusions[f], relu = fl & BN_FUSE_RELU;
+            const int add = (fl & BN_FUSE_ADD) != 0;
+            char name[160];
+            snprintf(name, sizeof name, "split %s N=%lld C=%lld S=%lld flags=0x%x",
+                     bt_layout_name(layout), (long long)N, (long long)C, (long long)S, fl);
+            float *inp = bt_floats(n), *res = bt_floats(n), *dout = bt_floats(n);
+            float *out1 = bt_floats(n), *out2 = bt_floats(n), *sm = bt_floats(nc), *sr = bt_floats(nc);
+            float *gamma = bt_floats(nc), *beta = bt_floats(nc), *g = bt_floats(n);
+            bt_fill_inp(&r, inp, layout, N, C, S);
+            bt_fill_normal(&r, res, n);
+            bt_fill_normal(&r, dout, n);
+            bt_fill_normal(&r, gamma, nc);
+            bt_fill_normal(&r, beta, nc);
+            const unsigned int aff = BN_USE_SCALE | BN_USE_SHIFT;
+            bn_status st = bn_forward_training(out1, sm, sr, NULL, NULL, inp, add ? res : NULL, gamma,
+                                               beta, 1e-5, 0.1, aff | fl, layout, N, C, S);
+            CHECK(st == BN_OK, "%s: training status %d", name, st);
+            double *stats = bt_doubles(3 * nc), *mean = bt_doubles(nc), *rstd = bt_doubles(nc);
+            st = bn_stats_local(stats, inp, layout, N, C, S);
+            if (st == BN_OK) st = bn_stats_merge(mean, rstd, NULL, NULL, stats, 1e-5, 0.1, 0u, C, 1);
+            if (st == BN_OK) st = bn_forward_apply(out2, inp, add ? res : NULL, mean, rstd, gamma, beta,
+                                                   aff | fl, layout, N, C, S);
+            CHECK(st == BN_OK, "%s: split forward status %d", name, st);
+            same_bits(out2, out1, n, name);
+            // backward: fused on dout against unfused on g = gate(dout)
+            for (size_t i = 0; i < n; i++) g[i] = relu && out2[i] <= 0.0f ? 0.0f : dout[i];
+            double *s1 = bt_doubles(3 * nc), *s0 = bt_doubles(3 * nc);
+            float *dinp1 = bt_floats(n), *dres1 = bt_floats(n), *dinp0 = bt_floats(n);
+            float *dg1 = bt_floats(nc), *db1 = bt_floats(nc), *dg0 = bt_floats(nc), *db0 = bt_floats(nc);
+            st = bn_backward_reduce(s1, dout, relu ? out2 : NULL, inp, mean, relu, layout, N, C, S);
+            if (st == BN_OK) st = bn_backward_reduce(s0, g, NULL, inp, mean, 0u, layout, N, C, S);
+            CHECK(st == BN_OK, "%s: reduce status %d", name, st);
+            CHECK(memcmp(s1, s0, 3 * nc * sizeof(double)) == 0, "%s: reduce sums", name);
+            const unsigned int all = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+            st = bn_backward_apply(dinp1, add ? dres1 : NULL, dg1, db1, dout, relu ? out2 : NULL, inp,
+                                   gamma, mean, rstd, s1, BN_USE_SCALE | fl,
+                                   all | (add ? BN_DIFF_RES : 0u), layout, N, C, S, 1);
+            if (st == BN_OK) st = bn_backward_apply(dinp0, NULL, dg0, db0, g, NULL, inp, gamma, mean,
+                                                    rstd, s0, BN_USE_SCALE, all, layout, N, C, S, 1);
+            CHECK(st == BN_OK, "%s: backward apply status %d", name, st);
+            same_bits(dinp1, dinp0, n, name);
+            same_bits(dg1, dg0, nc, name);
+            same_bits(db1, db0, nc, name);
+            if (add) same_bits(dres1, g, n, name);
+            free(inp); free(res); free(dout); free(out1); free(out2); free(sm); free(sr);
+            free(gamma); free(beta); free(g); free(stats); free(mean); free(rstd); free(s1); free(s0);
+            free(dinp1); free(dres1); free(dinp0); free(dg1); free(db1); free(dg0); free(db0);
+        }
+    }
 }

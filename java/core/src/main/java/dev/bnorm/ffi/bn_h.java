@@ -897,6 +897,7 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_INT,
             bn_h.C_INT,
             bn_h.C_LONG,
@@ -912,7 +913,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_apply$descriptor() {
@@ -922,7 +923,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_apply$handle() {
@@ -932,7 +933,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_apply$address() {
@@ -941,16 +942,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
+    public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_forward_apply.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_forward_apply", out, inp, mean, rstd, gamma, beta, flags, layout, N, C, S);
+                traceDowncall("bn_forward_apply", out, inp, res, mean, rstd, gamma, beta, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(out, inp, mean, rstd, gamma, beta, flags, layout, N, C, S);
+            return (int)mh$.invokeExact(out, inp, res, mean, rstd, gamma, beta, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -964,6 +965,8 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
             bn_h.C_INT,
             bn_h.C_LONG,
             bn_h.C_LONG,
@@ -978,7 +981,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward_reduce$descriptor() {
@@ -988,7 +991,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward_reduce$handle() {
@@ -998,7 +1001,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward_reduce$address() {
@@ -1007,16 +1010,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean, int layout, long N, long C, long S) {
+    public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment mean, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_backward_reduce.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_backward_reduce", sums, dout, inp, mean, layout, N, C, S);
+                traceDowncall("bn_backward_reduce", sums, dout, out, inp, mean, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(sums, dout, inp, mean, layout, N, C, S);
+            return (int)mh$.invokeExact(sums, dout, out, inp, mean, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1026,6 +1029,8 @@ public class bn_h {
     private static class bn_backward_apply {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
@@ -1052,7 +1057,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static FunctionDescriptor bn_backward_apply$descriptor() {
@@ -1062,7 +1067,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MethodHandle bn_backward_apply$handle() {
@@ -1072,7 +1077,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MemorySegment bn_backward_apply$address() {
@@ -1081,16 +1086,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
-    public static int bn_backward_apply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
+    public static int bn_backward_apply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
         var mh$ = bn_backward_apply.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_backward_apply", dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
+                traceDowncall("bn_backward_apply", dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
             }
-            return (int)mh$.invokeExact(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
+            return (int)mh$.invokeExact(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

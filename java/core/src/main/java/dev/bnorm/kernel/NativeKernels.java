@@ -132,13 +132,6 @@ public final class NativeKernels implements BatchNormKernels {
         status("bn_backward", status);
     }
 
-    // TODO(merge) interim until the C library takes the fused flags
-    static void unfusedOnly(int flags) {
-        if ((flags & (FUSE_RELU | FUSE_ADD)) != 0) {
-            throw new UnsupportedOperationException("flags: FUSE_RELU and FUSE_ADD are not in this library build");
-        }
-    }
-
     /** The library's default number of threads, set once the library is loaded. */
     private static final class DefaultThreads {
         static {
