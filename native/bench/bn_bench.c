@@ -1,7 +1,7 @@
 /*
  * bn_bench.c - times bnorm's kernels side by side with memory-bandwidth floors and oneDNN.
  *
- *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [-x] [CASE ...]     (-x: without oneDNN)
+ *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [-x] [-f] [CASE ...]  (-x: without oneDNN)
  *   CASE: layout:NxCxS with layout nc, nchw or nhwc, e.g. nc:256x1024 nchw:32x64x3136
  *
  * N = batch, C = channels, S = spatial size (H*W). Every variant of a case runs in each of ROUNDS
@@ -16,7 +16,12 @@
  *   floor bwd 2R1W   dinp = a*dout + b*inp
  *   floor bwd 4R1W   sum(dout), sum(dout*inp), then dinp = a*dout + b*inp
  * and oneDNN's batch normalization (forward training and inference, backward) when built with
- * it. The floors run on a copy of the library's thread team (bn_threads.c is compiled in), cut
+ * it. -f times the fusions instead (bn.h's BN_FUSE_RELU, BN_FUSE_ADD), forward and backward of a
+ * training step, fused against the unfused sequence of the same results: bnorm forward, a ReLU
+ * pass (out = max(out, 0), or max(out + res, 0)), the ReLU's backward pass (g = out <= 0 ? 0 :
+ * dout, a new tensor as PyTorch's threshold_backward writes; dres is g itself), bnorm backward
+ * of g; the passes run on the same thread team; and oneDNN's fuse_norm_relu (forward with a
+ * workspace, backward from it). The floors run on a copy of the library's thread team (bn_threads.c is compiled in), cut
  * into 64 tasks, so they pay what the kernels pay for threads. The number of threads is the same
  * for all: bn_set_num_threads (both teams) and omp_set_num_threads (oneDNN). oneDNN gets NC as
  * a 4-D nhwc tensor (the same memory), its fast channels-last path.
@@ -43,6 +48,7 @@ typedef struct {
     float *inp, *out, *dout, *dinp;
     float *gamma, *beta, *save_mean, *save_rstd, *running_mean, *running_var, *dgamma, *dbeta;
     float *var; // save_rstd as a variance, for inference
+    float *res, *g, *dres; // -f: the residual, the gated dout, dres
     float sink;
 } bench;
 
@@ -73,20 +79,20 @@ static void check(bn_status st, const char *what) {
 
 static void bn_train(bench *b) {
     check(bn_forward_training(b->out, b->save_mean, b->save_rstd, b->running_mean,
-                              b->running_var, b->inp, b->gamma, b->beta, 1e-5, 0.1,
+                              b->running_var, b->inp, NULL, b->gamma, b->beta, 1e-5, 0.1,
                               BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, b->layout, b->N,
                               b->C, b->S),
           "bn_forward_training");
 }
 
 static void bn_infer(bench *b) {
-    check(bn_forward_inference(b->out, b->inp, b->save_mean, b->var, b->gamma, b->beta, 1e-5,
+    check(bn_forward_inference(b->out, b->inp, NULL, b->save_mean, b->var, b->gamma, b->beta, 1e-5,
                                BN_USE_SCALE | BN_USE_SHIFT, b->layout, b->N, b->C, b->S),
           "bn_forward_inference");
 }
 
 static void bn_back(bench *b) {
-    check(bn_backward(b->dinp, b->dgamma, b->dbeta, b->dout, b->inp, b->gamma, b->save_mean,
+    check(bn_backward(b->dinp, NULL, b->dgamma, b->dbeta, b->dout, NULL, b->inp, b->gamma, b->save_mean,
                       b->save_rstd, BN_USE_SCALE, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT,
                       b->layout, b->N, b->C, b->S),
           "bn_backward");
@@ -179,12 +185,79 @@ static void floor_fwd_2r1w(bench *b) { floor_run(b, t_fwd_read, t_fwd_write); }
 static void floor_bwd_2r1w(bench *b) { floor_run(b, NULL, t_bwd_write); }
 static void floor_bwd_4r1w(bench *b) { floor_run(b, t_bwd_read, t_bwd_write); }
 
+// ---- fusions (-f) ----
+
+static void bn_fused(bench *b, unsigned int fuse) {
+    const unsigned int mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+    check(bn_forward_training(b->out, b->save_mean, b->save_rstd, b->running_mean,
+                              b->running_var, b->inp, (fuse & BN_FUSE_ADD) ? b->res : NULL,
+                              b->gamma, b->beta, 1e-5, 0.1,
+                              BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | fuse, b->layout,
+                              b->N, b->C, b->S),
+          "bn_forward_training (fused)");
+    check(bn_backward(b->dinp, (fuse & BN_FUSE_ADD) ? b->dres : NULL, b->dgamma, b->dbeta,
+                      b->dout, b->out, b->inp, b->gamma, b->save_mean, b->save_rstd,
+                      BN_USE_SCALE | fuse, mask | ((fuse & BN_FUSE_ADD) ? BN_DIFF_RES : 0u),
+                      b->layout, b->N, b->C, b->S),
+          "bn_backward (fused)");
+}
+
+static void fused_relu(bench *b) { bn_fused(b, BN_FUSE_RELU); }
+static void fused_add_relu(bench *b) { bn_fused(b, BN_FUSE_RELU | BN_FUSE_ADD); }
+
+// the passes as plain loops over restrict locals, which the compiler vectorizes
+static void t_relu(void *ctx, ptrdiff_t t) {
+    bench *b = ((floor_ctx *)ctx)->b;
+    float *restrict out = b->out;
+    ptrdiff_t lo, hi;
+    task_range(b, t, &lo, &hi);
+    for (ptrdiff_t i = lo; i < hi; i++) out[i] = out[i] <= 0.0f ? 0.0f : out[i];
+}
+
+static void t_add_relu(void *ctx, ptrdiff_t t) {
+    bench *b = ((floor_ctx *)ctx)->b;
+    float *restrict out = b->out;
+    const float *restrict res = b->res;
+    ptrdiff_t lo, hi;
+    task_range(b, t, &lo, &hi);
+    for (ptrdiff_t i = lo; i < hi; i++) {
+        const float z = out[i] + res[i];
+        out[i] = z <= 0.0f ? 0.0f : z;
+    }
+}
+
+static void t_relu_back(void *ctx, ptrdiff_t t) {
+    bench *b = ((floor_ctx *)ctx)->b;
+    float *restrict g = b->g;
+    const float *restrict out = b->out, *restrict dout = b->dout;
+    ptrdiff_t lo, hi;
+    task_range(b, t, &lo, &hi);
+    for (ptrdiff_t i = lo; i < hi; i++) g[i] = out[i] <= 0.0f ? 0.0f : dout[i];
+}
+
+static void bn_unfused(bench *b, int add) {
+    check(bn_forward_training(b->out, b->save_mean, b->save_rstd, b->running_mean,
+                              b->running_var, b->inp, NULL, b->gamma, b->beta, 1e-5, 0.1,
+                              BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, b->layout, b->N,
+                              b->C, b->S),
+          "bn_forward_training");
+    floor_run(b, NULL, add ? t_add_relu : t_relu);
+    floor_run(b, NULL, t_relu_back);
+    check(bn_backward(b->dinp, NULL, b->dgamma, b->dbeta, b->g, NULL, b->inp, b->gamma,
+                      b->save_mean, b->save_rstd, BN_USE_SCALE,
+                      BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT, b->layout, b->N, b->C, b->S),
+          "bn_backward");
+}
+
+static void unfused_relu(bench *b) { bn_unfused(b, 0); }
+static void unfused_add_relu(bench *b) { bn_unfused(b, 1); }
+
 #ifdef BN_BENCH_DNNL
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 typedef struct {
-    dnnl_primitive_t fwd_train, fwd_infer, back;
-    dnnl_memory_t src, dst, ddst, dsrc, mean, var, scale, shift, dscale, dshift;
+    dnnl_primitive_t fwd_train, fwd_infer, back, fwd_relu, back_relu; // *_relu: fuse_norm_relu
+    dnnl_memory_t src, dst, ddst, dsrc, mean, var, scale, shift, dscale, dshift, ws;
 } dnnl_bench;
 static dnnl_bench dn;
 
@@ -237,6 +310,17 @@ static void dn_setup(bench *b) {
     dn.fwd_infer = dn_prim(&fi, NULL, NULL);
     dn.back = dn_prim(&bd, ft_pd, NULL);
     dnnl_primitive_desc_destroy(ft_pd);
+    dnnl_batch_normalization_desc_t fr, br; // fuse_norm_relu: the forward keeps a workspace
+    dn_check(dnnl_batch_normalization_forward_desc_init(&fr, dnnl_forward_training, &data, 1e-5f,
+                                                        flags | dnnl_fuse_norm_relu), "fwd relu");
+    dn_check(dnnl_batch_normalization_backward_desc_init(&br, dnnl_backward, &data, &data, 1e-5f,
+                                                         flags | dnnl_fuse_norm_relu), "bwd relu");
+    dnnl_primitive_desc_t fr_pd;
+    dn.fwd_relu = dn_prim(&fr, NULL, &fr_pd);
+    dn.back_relu = dn_prim(&br, fr_pd, NULL);
+    dn.ws = dn_mem(dnnl_primitive_desc_query_md(fr_pd, dnnl_query_workspace_md, 0),
+                   DNNL_MEMORY_ALLOCATE);
+    dnnl_primitive_desc_destroy(fr_pd);
     dn.src = dn_mem(&data, b->inp);
     dn.dst = dn_mem(&data, b->out);
     dn.ddst = dn_mem(&data, b->dout);
@@ -253,8 +337,10 @@ static void dn_teardown(void) {
     dnnl_primitive_destroy(dn.fwd_train);
     dnnl_primitive_destroy(dn.fwd_infer);
     dnnl_primitive_destroy(dn.back);
-    dnnl_memory_t *m[] = {&dn.src, &dn.dst, &dn.ddst, &dn.dsrc, &dn.mean,
-                          &dn.var, &dn.scale, &dn.shift, &dn.dscale, &dn.dshift};
+    dnnl_primitive_destroy(dn.fwd_relu);
+    dnnl_primitive_destroy(dn.back_relu);
+    dnnl_memory_t *m[] = {&dn.src,   &dn.dst,   &dn.ddst,  &dn.dsrc,   &dn.mean,  &dn.var,
+                          &dn.scale, &dn.shift, &dn.dscale, &dn.dshift, &dn.ws};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) dnnl_memory_destroy(*m[i]);
 }
 
@@ -288,6 +374,22 @@ static void dn_back(bench *b) {
                                  {DNNL_ARG_DIFF_SHIFT, dn.dshift}};
     dn_run(dn.back, 9, a, "backward");
 }
+
+// forward training and backward with fuse_norm_relu (bnorm's fused_relu)
+static void dn_relu(bench *b) {
+    (void)b;
+    const dnnl_exec_arg_t f[] = {{DNNL_ARG_SRC, dn.src},     {DNNL_ARG_DST, dn.dst},
+                                 {DNNL_ARG_MEAN, dn.mean},   {DNNL_ARG_VARIANCE, dn.var},
+                                 {DNNL_ARG_SCALE, dn.scale}, {DNNL_ARG_SHIFT, dn.shift},
+                                 {DNNL_ARG_WORKSPACE, dn.ws}};
+    dn_run(dn.fwd_relu, 7, f, "forward training relu");
+    const dnnl_exec_arg_t a[] = {{DNNL_ARG_SRC, dn.src},       {DNNL_ARG_DIFF_DST, dn.ddst},
+                                 {DNNL_ARG_MEAN, dn.mean},     {DNNL_ARG_VARIANCE, dn.var},
+                                 {DNNL_ARG_SCALE, dn.scale},   {DNNL_ARG_SHIFT, dn.shift},
+                                 {DNNL_ARG_DIFF_SRC, dn.dsrc}, {DNNL_ARG_DIFF_SCALE, dn.dscale},
+                                 {DNNL_ARG_DIFF_SHIFT, dn.dshift}, {DNNL_ARG_WORKSPACE, dn.ws}};
+    dn_run(dn.back_relu, 10, a, "backward relu");
+}
 #endif
 
 typedef struct {
@@ -304,12 +406,24 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int with_dnnl = 1;
+static int with_dnnl = 1, fusions = 0;
 
 static void run_case(bench *b, int rounds, double ms) {
     const double t = (double)b->n * sizeof(float);
     variant v[16];
     int nv = 0;
+    if (fusions) { // bytes: the tensors each step streams at least once (see the top)
+        v[nv++] = (variant){"relu fused f+b", fused_relu, 6 * t};
+        v[nv++] = (variant){"relu unfused f+b", unfused_relu, 10 * t};
+        v[nv++] = (variant){"add+relu fused f+b", fused_add_relu, 8 * t};
+        v[nv++] = (variant){"add+relu unfused f+b", unfused_add_relu, 11 * t};
+#ifdef BN_BENCH_DNNL
+        if (with_dnnl) {
+            dn_setup(b);
+            v[nv++] = (variant){"oneDNN relu f+b", dn_relu, 6 * t};
+        }
+#endif
+    } else {
     v[nv++] = (variant){"bnorm fwd training", bn_train, 2 * t};
     v[nv++] = (variant){"bnorm fwd inference", bn_infer, 2 * t};
     v[nv++] = (variant){"bnorm backward", bn_back, 3 * t};
@@ -325,6 +439,7 @@ static void run_case(bench *b, int rounds, double ms) {
         v[nv++] = (variant){"oneDNN backward", dn_back, 3 * t};
     }
 #endif
+    }
     long iters[16];
     double *times = malloc(sizeof(double) * (size_t)(nv * rounds));
     for (int i = 0; i < nv; i++) { // calls per round: about ms milliseconds
@@ -404,6 +519,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "-m") == 0 && i + 1 < argc) ms = atof(argv[++i]);
         else if (strcmp(argv[i], "-x") == 0) with_dnnl = 0;
+        else if (strcmp(argv[i], "-f") == 0) fusions = 1;
         else if (nc < 64) cases[nc++] = argv[i];
     }
     if (nc == 0) {
@@ -425,6 +541,10 @@ int main(int argc, char **argv) {
         b.out = floats(b.n);
         b.dout = floats(b.n);
         b.dinp = floats(b.n);
+        b.res = fusions ? floats(b.n) : NULL;
+        b.g = fusions ? floats(b.n) : NULL;
+        b.dres = fusions ? floats(b.n) : NULL;
+        if (fusions) fill(b.res, b.n, -1.0f, 1.0f, &(unsigned){7});
         float **per[] = {&b.gamma,        &b.beta,        &b.save_mean, &b.save_rstd, &b.var,
                          &b.running_mean, &b.running_var, &b.dgamma,    &b.dbeta};
         for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) *per[i] = floats(c);
@@ -442,6 +562,9 @@ int main(int argc, char **argv) {
         free(b.out);
         free(b.dout);
         free(b.dinp);
+        free(b.res);
+        free(b.g);
+        free(b.dres);
         for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) free(*per[i]);
     }
     return 0;

@@ -21,6 +21,7 @@
 #define FZ_BUDGET ((size_t)1 << 20) // bytes of all buffers of one call
 #define FZ_MAX_COUNT 65536          // N*C*S of the decoded small dimensions
 #define FZ_MODERATE 1e4             // |v| <= this for the finite-output property
+#define FZ_MASK_BITS (BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT | BN_DIFF_RES) // bn_backward
 #define FZ_MIN_EPS 1e-30            // eps >= this for the finite-output property
 
 // ----------------------------------------------------------------------------
@@ -239,8 +240,8 @@ static unsigned int broken_rules(const fz_state *st) {
         if (k->p[i] != NULL && ((uintptr_t)k->p[i] & 3u) != 0) broken |= BIT(BN_ERR_MISALIGNED);
     }
     if ((k->flags & ~api->known_flags) != 0) broken |= BIT(BN_ERR_BAD_FLAGS);
-    if (api->has_mask &&
-        (k->mask == 0 || (k->mask & ~(BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT)) != 0)) {
+    if (api->has_mask && (k->mask == 0 || (k->mask & ~FZ_MASK_BITS) != 0 ||
+                          ((k->mask & BN_DIFF_RES) != 0 && (k->flags & BN_FUSE_ADD) == 0))) {
         broken |= BIT(BN_ERR_BAD_MASK);
     }
     if (k->N < 1 || k->C < 1 || k->S < 1 || (k->layout == BN_LAYOUT_NC && k->S != 1)) {
@@ -258,7 +259,7 @@ static unsigned int broken_rules(const fz_state *st) {
     }
     if (api->training && k->N == 1 && k->S == 1) broken |= BIT(BN_ERR_SINGLE_VALUE);
     if (!st->dims_ok) return broken; // no extents to compare
-    // an output overlaps nothing, except an (N,C,S) output that IS an (N,C,S) input
+    // an output overlaps nothing, except an (N,C,S) output that IS an (N,C,S) input of its pairs
     for (int i = 0; i < api->nargs; i++) {
         if (k->p[i] == NULL || !api->args[i].output) continue;
         for (int j = 0; j < api->nargs; j++) {
@@ -266,7 +267,7 @@ static unsigned int broken_rules(const fz_state *st) {
             if (!overlap((uintptr_t)k->p[i], st->extent[i], (uintptr_t)k->p[j], st->extent[j])) {
                 continue;
             }
-            const int in_place = api->args[i].tensor && api->args[j].tensor &&
+            const int in_place = (api->args[i].eq & api->args[j].eq) != 0 &&
                                  !api->args[j].output && k->p[i] == k->p[j];
             if (!in_place) broken |= BIT(BN_ERR_ALIAS);
         }
@@ -352,7 +353,7 @@ int fz_run(const fz_api *api, fz_call_fn call, const uint8_t *data, size_t size)
     fz_call *k = &st.k;
     if (!decode_dims(&in, k)) return 0;
     k->flags = bits(&in, api->known_flags);
-    k->mask = api->has_mask ? bits(&in, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT) : 0u;
+    k->mask = api->has_mask ? bits(&in, FZ_MASK_BITS) : 0u;
     k->eps = pick(&in, usual_eps, COUNT_OF(usual_eps), odd_eps, COUNT_OF(odd_eps));
     k->momentum = pick(&in, usual_momentum, COUNT_OF(usual_momentum), odd_momentum,
                        COUNT_OF(odd_momentum));

@@ -36,7 +36,7 @@
 
 #include "bn.h"
 
-#define FZ_MAX_ARGS 8
+#define FZ_MAX_ARGS 10
 
 // when a buffer must be given
 enum {
@@ -55,6 +55,8 @@ typedef struct {
     unsigned char nonneg; // a variance: moderate values are >= 0
     unsigned char rule;   // FZ_ALWAYS, ...
     unsigned int bit;     // flag or mask bit of FZ_FLAG / FZ_MASK
+    unsigned char eq;     // (N,C,S): an input's bit; an output may be the very same buffer as
+                          // an input with one of these bits (bn.h's in-place pairs)
 } fz_arg;
 
 typedef struct {

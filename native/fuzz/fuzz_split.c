@@ -24,7 +24,7 @@
 #include "bn.h"
 
 enum { LOCAL, MERGE, APPLY, REDUCE, BACK, N_OPS };
-enum { MAX_BUFS = 9 };
+enum { MAX_BUFS = 11 };
 #define ALWAYS 0u // buf_t.required: always, else the flag or mask bit that requires the buffer
 
 typedef struct {
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int layout = lb < 250 ? (int)(lb % 3) : (int)lb - 250 - 2; // mostly valid, sometimes -2..3
     const int64_t N = dim(&in), C = dim(&in), S = layout == BN_LAYOUT_NC && u8(&in) < 250 ? 1 : dim(&in);
     const int64_t P = dim(&in) % 5 == 0 ? dim(&in) : 1 + (int64_t)(u8(&in) % 4);
-    const unsigned flags = u8(&in) % 16, mask = u8(&in) % 9;
+    const unsigned flags = u8(&in) % 64, mask = u8(&in) % 17;
     const double eps = u8(&in) < 240 ? 1e-5 : (double[]){0.0, -1.0, NAN, INFINITY}[u8(&in) % 4];
     const double momentum = u8(&in) < 240 ? 0.1 : (double[]){-0.5, 1.5, NAN}[u8(&in) % 3];
     uint64_t seed = (uint64_t)u8(&in) | (uint64_t)u8(&in) << 8;
@@ -94,17 +94,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         BUF("stats", 1, 0, 0, 3 * Pb, ALWAYS, 0);
         break;
     case APPLY:
-        BUF("out", 0, 1, 1, 0, ALWAYS, 0); BUF("inp", 0, 0, 1, 0, ALWAYS, 0); BUF("mean", 1, 0, 0, 1, ALWAYS, 0);
+        BUF("out", 0, 1, 1, 0, ALWAYS, 0); BUF("inp", 0, 0, 1, 0, ALWAYS, 0);
+        BUF("res", 0, 0, 1, 0, BN_FUSE_ADD, 0); BUF("mean", 1, 0, 0, 1, ALWAYS, 0);
         BUF("rstd", 1, 0, 0, 1, ALWAYS, 0); BUF("gamma", 0, 0, 0, 1, BN_USE_SCALE, 0);
         BUF("beta", 0, 0, 0, 1, BN_USE_SHIFT, 0);
         break;
     case REDUCE:
-        BUF("sums", 1, 1, 0, 3, ALWAYS, 0); BUF("dout", 0, 0, 1, 0, ALWAYS, 0); BUF("inp", 0, 0, 1, 0, ALWAYS, 0);
+        BUF("sums", 1, 1, 0, 3, ALWAYS, 0); BUF("dout", 0, 0, 1, 0, ALWAYS, 0);
+        BUF("out", 0, 0, 1, 0, BN_FUSE_RELU, 0); BUF("inp", 0, 0, 1, 0, ALWAYS, 0);
         BUF("mean", 1, 0, 0, 1, ALWAYS, 0);
         break;
     default:
-        BUF("dinp", 0, 1, 1, 0, BN_DIFF_INP, 1); BUF("dgamma", 0, 1, 0, 1, BN_DIFF_SCALE, 1);
-        BUF("dbeta", 0, 1, 0, 1, BN_DIFF_SHIFT, 1); BUF("dout", 0, 0, 1, 0, ALWAYS, 0);
+        BUF("dinp", 0, 1, 1, 0, BN_DIFF_INP, 1); BUF("dres", 0, 1, 1, 0, BN_DIFF_RES, 1);
+        BUF("dgamma", 0, 1, 0, 1, BN_DIFF_SCALE, 1); BUF("dbeta", 0, 1, 0, 1, BN_DIFF_SHIFT, 1);
+        BUF("dout", 0, 0, 1, 0, ALWAYS, 0); BUF("out", 0, 0, 1, 0, BN_FUSE_RELU, 0);
         BUF("inp", 0, 0, 1, 0, ALWAYS, 0); BUF("gamma", 0, 0, 0, 1, BN_USE_SCALE, 0);
         BUF("mean", 1, 0, 0, 1, ALWAYS, 0); BUF("rstd", 1, 0, 0, 1, ALWAYS, 0); BUF("sums", 1, 0, 0, 3 * Pb, ALWAYS, 0);
         break;
@@ -113,10 +116,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     // validity of everything but the buffers' sizes and contents
     const int uses_tensor = op != MERGE;
-    const unsigned taken = op == MERGE ? BN_UPDATE_RUNNING : op == APPLY ? BN_USE_SCALE | BN_USE_SHIFT
-                          : op == BACK ? BN_USE_SCALE : 0u;
-    int valid = op == LOCAL || op == REDUCE || (flags & ~taken) == 0; // those two take no flags
-    if (op == BACK && (mask == 0 || (mask & ~7u) != 0)) valid = 0;
+    const unsigned fuse = BN_FUSE_RELU | BN_FUSE_ADD;
+    const unsigned taken = op == MERGE ? BN_UPDATE_RUNNING : op == APPLY ? BN_USE_SCALE | BN_USE_SHIFT | fuse
+                          : op == BACK ? BN_USE_SCALE | fuse : op == REDUCE ? BN_FUSE_RELU : 0u;
+    int valid = op == LOCAL || (flags & ~taken) == 0; // bn_stats_local takes no flags
+    if (op == BACK && (mask == 0 || (mask & ~15u) != 0)) valid = 0;
+    if (op == BACK && (mask & BN_DIFF_RES) && !(flags & BN_FUSE_ADD)) valid = 0;
     if (C < 1 || (uses_tensor && (N < 1 || S < 1))) valid = 0;
     // bytes beyond what int64_t and ptrdiff_t hold (the dimensions here are far from the edge)
     if (uses_tensor && (double)N * (double)C * (double)S * 4.0 > 9.2e18) valid = 0;
@@ -219,11 +224,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case MERGE:
         st = bn_stats_merge(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], eps, momentum, flags, C, P);
         break;
-    case APPLY: st = bn_forward_apply(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], flags, layout, N, C, S); break;
-    case REDUCE: st = bn_backward_reduce(ptr[0], ptr[1], ptr[2], ptr[3], layout, N, C, S); break;
+    case APPLY:
+        st = bn_forward_apply(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], flags, layout, N, C, S);
+        break;
+    case REDUCE: st = bn_backward_reduce(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], flags, layout, N, C, S); break;
     default:
-        st = bn_backward_apply(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], ptr[7], ptr[8], flags,
-                               mask, layout, N, C, S, P);
+        st = bn_backward_apply(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], ptr[7], ptr[8], ptr[9],
+                               ptr[10], flags, mask, layout, N, C, S, P);
         break;
     }
     if (bn_strerror(st) == NULL || bn_strerror(st)[0] == '\0') fail("empty bn_strerror", op, st);

@@ -19,6 +19,8 @@
  *               dgamma = sum(dout*xhat)
  *               dinp   = gamma*rstd*(dout - dbeta/M - xhat*dgamma/M)     (batch statistics)
  *               dinp   = gamma*rstd*dout                                  (BN_USE_GLOBAL_STATS)
+ *   fused (BN_FUSE_RELU, BN_FUSE_ADD): out = relu(bn(x) + res), the ResNet block's tail; backward
+ *               takes dout through the ReLU's gate first (see the flags).
  *
  * Conventions: outputs first, then inputs, then scalars, then dimensions. Every function returns
  * a bn_status and validates all of its arguments before it writes anything: on any status other
@@ -28,8 +30,9 @@
  * 4-byte aligned. Buffer shapes are given as (N, C, S) in the layout's order; per-channel buffers are (C,).
  *
  * Aliasing: an output may be the very same buffer as an elementwise input of equal size
- * (out == inp for in-place forward; dinp == dout or dinp == inp in backward). Any other overlap
- * between an output and any buffer is rejected with BN_ERR_ALIAS.
+ * (out == inp or out == res for in-place forward; dinp == dout or dinp == inp, and dres == dout,
+ * in backward). Any other overlap between an output and any buffer (dinp == dres included) is
+ * rejected with BN_ERR_ALIAS.
  */
 #ifndef BN_H
 #define BN_H
@@ -88,10 +91,27 @@ typedef enum bn_layout {
  *   bn_forward_training and the full batch-norm gradient is computed. */
 #define BN_USE_GLOBAL_STATS 0x8u
 
+/* BN_FUSE_RELU: bn_forward_training, bn_forward_inference: out = max(z, 0), z being the
+ *   normalized, scaled and shifted value (plus res with BN_FUSE_ADD); NaN stays NaN, and
+ *   max(-0, 0) = +0. bn_backward: dout first goes through the ReLU's gate, taken from the
+ *   forward's output out (then required, else NULL): g = (out <= 0) ? 0 : dout, exactly
+ *   PyTorch's threshold_backward(dout, out, 0) (a NaN out passes dout). out > 0 is the exact gate
+ *   for a finite z because relu does not round: out = z when z > 0, else 0, so out > 0 <=> z > 0,
+ *   and z == 0 gives 0 as in PyTorch. No workspace is kept between forward and backward. */
+#define BN_FUSE_RELU 0x10u
+/* BN_FUSE_ADD: forward: z = bn(x) + res with res (N,C,S) (then required, else NULL); out = z, or
+ *   max(z, 0) with BN_FUSE_RELU. The add is one float addition of res to bn(x) rounded to float:
+ *   out = relu(fl(fl(bn(x)) + res)), where fl(bn(x)) is the out of the unfused call.
+ *   bn_backward: allows the mask bit BN_DIFF_RES. */
+#define BN_FUSE_ADD 0x20u
+
 /* Backward mask: which gradients to compute. Unrequested outputs must be NULL. */
 #define BN_DIFF_INP 0x1u
 #define BN_DIFF_SCALE 0x2u
 #define BN_DIFF_SHIFT 0x4u
+/* dres (N,C,S) = the gradient of res: dout through the ReLU's gate (dout without BN_FUSE_RELU);
+ * only with the flag BN_FUSE_ADD (BN_ERR_BAD_MASK otherwise). */
+#define BN_DIFF_RES 0x8u
 
 /* Version of the library, "MAJOR.MINOR.PATCH[-QUALIFIER]", the same as the Maven project version.
  * Static storage; never NULL. */
@@ -101,37 +121,42 @@ BN_API const char *bn_version(void);
 BN_API const char *bn_strerror(int status);
 
 /* Forward, training mode (batch statistics).
- * out: (N,C,S) in layout; may be the same buffer as inp.
+ * out: (N,C,S) in layout; may be the same buffer as inp or as res.
  * save_mean, save_rstd: (C,), the batch mean and 1/sqrt(biased var + eps), for bn_backward.
  * running_mean, running_var: (C,), updated in place when BN_UPDATE_RUNNING, else NULL.
- * inp: (N,C,S). gamma, beta: (C,) or NULL (see flags).
+ * inp: (N,C,S). res: (N,C,S) with BN_FUSE_ADD, else NULL. gamma, beta: (C,) or NULL (see flags).
+ * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_UPDATE_RUNNING, BN_FUSE_RELU, BN_FUSE_ADD.
  * eps > 0 and finite; momentum in [0, 1] (read only with BN_UPDATE_RUNNING).
  * Requires M = N*S > 1 (BN_ERR_SINGLE_VALUE otherwise).
  * NaN or Inf in a channel propagate to that channel's outputs and statistics only. */
 BN_API bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
                                      float *running_mean, float *running_var,
-                                     const float *inp, const float *gamma, const float *beta,
-                                     double eps, double momentum, unsigned int flags,
-                                     int layout, int64_t N, int64_t C, int64_t S);
+                                     const float *inp, const float *res, const float *gamma,
+                                     const float *beta, double eps, double momentum,
+                                     unsigned int flags, int layout, int64_t N, int64_t C,
+                                     int64_t S);
 
 /* Forward, inference mode: normalizes with the given statistics (usually running_mean and
- * running_var). out: (N,C,S), may be the same buffer as inp. mean, var: (C,); var is a variance,
- * not rstd. Flags: BN_USE_SCALE, BN_USE_SHIFT. M = 1 is allowed. */
-BN_API bn_status bn_forward_inference(float *out, const float *inp, const float *mean,
-                                      const float *var, const float *gamma, const float *beta,
-                                      double eps, unsigned int flags,
+ * running_var). out: (N,C,S), may be the same buffer as inp or as res. res: (N,C,S) with
+ * BN_FUSE_ADD, else NULL. mean, var: (C,); var is a variance, not rstd.
+ * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. M = 1 is allowed. */
+BN_API bn_status bn_forward_inference(float *out, const float *inp, const float *res,
+                                      const float *mean, const float *var, const float *gamma,
+                                      const float *beta, double eps, unsigned int flags,
                                       int layout, int64_t N, int64_t C, int64_t S);
 
-/* Backward. dinp: (N,C,S) (may be the same buffer as dout or inp); dgamma, dbeta: (C,).
- * Each is written when its bit is in mask (BN_DIFF_INP, BN_DIFF_SCALE, BN_DIFF_SHIFT) and must be
- * NULL otherwise. dout, inp: (N,C,S). gamma: (C,) with BN_USE_SCALE, else NULL.
- * mean, rstd: (C,); save_mean/save_rstd of the forward, or with BN_USE_GLOBAL_STATS the running
- * mean and 1/sqrt(running_var + eps). inp is read only when dgamma is wanted or without
+/* Backward. dinp: (N,C,S) (may be the same buffer as dout or inp); dres: (N,C,S) (may be the same
+ * buffer as dout); dgamma, dbeta: (C,). Each is written when its bit is in mask (BN_DIFF_INP,
+ * BN_DIFF_RES, BN_DIFF_SCALE, BN_DIFF_SHIFT) and must be NULL otherwise. dout, inp: (N,C,S).
+ * out: (N,C,S), the forward's output, with BN_FUSE_RELU, else NULL. gamma: (C,) with
+ * BN_USE_SCALE, else NULL. With BN_FUSE_RELU every formula above reads the gated dout (see the
+ * flag). mean, rstd: (C,); save_mean/save_rstd of the forward, or with BN_USE_GLOBAL_STATS the
+ * running mean and 1/sqrt(running_var + eps). inp is read only when dgamma is wanted or without
  * BN_USE_GLOBAL_STATS; it must be non-NULL whenever it is read.
- * Flags: BN_USE_SCALE, BN_USE_GLOBAL_STATS. */
-BN_API bn_status bn_backward(float *dinp, float *dgamma, float *dbeta,
-                             const float *dout, const float *inp, const float *gamma,
-                             const float *mean, const float *rstd,
+ * Flags: BN_USE_SCALE, BN_USE_GLOBAL_STATS, BN_FUSE_RELU, BN_FUSE_ADD. */
+BN_API bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta,
+                             const float *dout, const float *out, const float *inp,
+                             const float *gamma, const float *mean, const float *rstd,
                              unsigned int flags, unsigned int mask,
                              int layout, int64_t N, int64_t C, int64_t S);
 
@@ -170,8 +195,10 @@ BN_API int bn_get_num_threads(void);
  * values contributes (0, 0, 0) (the caller writes it; the functions need N, S >= 1). Counts
  * must be whole numbers in [0, 2^53] (BN_ERR_BAD_DIMENSION otherwise). The statuses and
  * aliasing rules are those above (any overlap of an output with another buffer, except
- * out == inp and dinp == dout or dinp == inp, is BN_ERR_ALIAS); BN_ERR_MISALIGNED also when a
- * double buffer is not 8-byte aligned.
+ * out == inp or res, dinp == dout or inp, and dres == dout, is BN_ERR_ALIAS); BN_ERR_MISALIGNED
+ * also when a double buffer is not 8-byte aligned. The fusions split too: bn_forward_apply takes
+ * BN_FUSE_RELU and BN_FUSE_ADD as bn_forward_training does, and with BN_FUSE_RELU the backward
+ * steps read the gated dout (steps 4 and 5 take the forward's out), as bn_backward does.
  */
 
 /* stats: (3, C), written. inp: (N,C,S). M = N*S may be 1. */
@@ -188,33 +215,39 @@ BN_API bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean,
                                 float *running_var, const double *stats, double eps,
                                 double momentum, unsigned int flags, int64_t C, int64_t P);
 
-/* out = gamma*(x - mean)*rstd + beta, as bn_forward_training computes it. out: (N,C,S), may be
- * the same buffer as inp. mean, rstd: (C,) double (bn_stats_merge). gamma, beta: (C,) or NULL.
- * Flags: BN_USE_SCALE, BN_USE_SHIFT. */
-BN_API bn_status bn_forward_apply(float *out, const float *inp, const double *mean,
-                                  const double *rstd, const float *gamma, const float *beta,
-                                  unsigned int flags, int layout, int64_t N, int64_t C, int64_t S);
+/* out = gamma*(x - mean)*rstd + beta (with BN_FUSE_ADD plus res, with BN_FUSE_RELU then the
+ * ReLU), as bn_forward_training computes it. out: (N,C,S), may be the same buffer as inp or res.
+ * res: (N,C,S) with BN_FUSE_ADD, else NULL. mean, rstd: (C,) double (bn_stats_merge).
+ * gamma, beta: (C,) or NULL. Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. */
+BN_API bn_status bn_forward_apply(float *out, const float *inp, const float *res,
+                                  const double *mean, const double *rstd, const float *gamma,
+                                  const float *beta, unsigned int flags, int layout, int64_t N,
+                                  int64_t C, int64_t S);
 
-/* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel.
- * dout, inp: (N,C,S). mean: (C,) double. */
-BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp,
-                                    const double *mean, int layout, int64_t N, int64_t C,
-                                    int64_t S);
+/* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel, dout
+ * gated with BN_FUSE_RELU. dout, inp: (N,C,S). out: (N,C,S), the forward's output, with
+ * BN_FUSE_RELU, else NULL. mean: (C,) double. Flags: BN_FUSE_RELU. */
+BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *out,
+                                    const float *inp, const double *mean, unsigned int flags,
+                                    int layout, int64_t N, int64_t C, int64_t S);
 
 /* With M, T1 = sum(dout), T2 = sum(dout*(x - mean)) the totals of the P reductions in sums
  * (P, 3, C), added in order p = 0, 1, ..., P-1:
  *   dinp   = gamma*rstd*((dout - T1/M) - (x - mean)*rstd*rstd*T2/M)   // BN_DIFF_INP
  *   dgamma = rstd*T2                                                   // BN_DIFF_SCALE
  *   dbeta  = T1                                                        // BN_DIFF_SHIFT
- * Each output is written when its bit is in mask and must be NULL otherwise. dinp: (N,C,S), may
- * be the same buffer as dout or inp. dout, inp: (N,C,S). gamma: (C,) with BN_USE_SCALE, else
- * NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE. Requires M >= 1 in every channel
- * (BN_ERR_SINGLE_VALUE). */
-BN_API bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                                   const float *inp, const float *gamma, const double *mean,
-                                   const double *rstd, const double *sums, unsigned int flags,
-                                   unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
-                                   int64_t P);
+ *   dres   = dout                                                      // BN_DIFF_RES
+ * with dout gated by the forward's out with BN_FUSE_RELU (as bn_backward). Each output is
+ * written when its bit is in mask and must be NULL otherwise. dinp: (N,C,S), may be the same
+ * buffer as dout or inp. dres: (N,C,S), may be the same buffer as dout; BN_DIFF_RES needs
+ * BN_FUSE_ADD. dout, inp: (N,C,S). out: (N,C,S) with BN_FUSE_RELU, else NULL. gamma: (C,) with
+ * BN_USE_SCALE, else NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE, BN_FUSE_RELU,
+ * BN_FUSE_ADD. Requires M >= 1 in every channel (BN_ERR_SINGLE_VALUE). */
+BN_API bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta,
+                                   const float *dout, const float *out, const float *inp,
+                                   const float *gamma, const double *mean, const double *rstd,
+                                   const double *sums, unsigned int flags, unsigned int mask,
+                                   int layout, int64_t N, int64_t C, int64_t S, int64_t P);
 
 /* ---------------------------------------------------------------------------------------------
  * Linear (fully connected) layer, PyTorch's torch.nn.Linear, float32, row-major:

@@ -1,36 +1,38 @@
 /*
- * bn_backward.c - Batch Normalization backward: dinp, dgamma, dbeta.
+ * bn_backward.c - Batch Normalization backward: dinp, dres, dgamma, dbeta.
  *
  * N = batch, C = channels, S = spatial size (H*W, or L; 1 for NC). M = N*S values per channel.
  *
  * Math, per channel c, over its M values (x from inp, mean and rstd given; gamma = 1 without
  * BN_USE_SCALE):
- *   xhat   = (x - mean)*rstd
- *   dbeta  = sum(dout)                               // term 1 \ one fused pass (the kernels'
- *   dgamma = sum(dout*xhat) = rstd*sum(dout*(x - mean))  // term 2 / sums, bn_kernels.h), in
- *                                                    //   double: x - mean of two floats and
- *                                                    //   its product with dout are exact, so
- *                                                    //   only the sums round
- *   k      = gamma*rstd                              // final scale
- *   dinp   = k*(dout - dbeta/M - xhat*dgamma/M)      // batch statistics: needs terms 1 and 2
- *                                                    //   even when dgamma, dbeta are not wanted
- *                                                    //   per element in double (a = dbeta/M,
- *                                                    //   b = rstd*dgamma/M): the terms cancel
- *                                                    //   almost exactly for small M or a dout
- *                                                    //   close to linear in x, and float
- *                                                    //   would keep only their rounding
- *   dinp   = k*dout                                  // BN_USE_GLOBAL_STATS: mean, rstd constant;
- *                                                    //   in float (double if k is not a normal
- *                                                    //   float)
- * dgamma and dbeta are the same in both modes. inp is read only for term 2 and for dinp with
+ *   g          = dout, or with BN_FUSE_RELU (out <= 0) ? 0 : dout   // the ReLU's gate (bn.h),
+ *                                          //   taken on the fly from the forward's out; exact
+ *   xhat       = (x - mean)*rstd
+ *   sum_dy     = sum(g)                    \ reduce: one fused pass (the kernels' sums,
+ *   sum_dy_xmu = sum(g*(x - mean))         / bn_kernels.h), in double: x - mean of two floats
+ *                                          //   and its product with g are exact, so only the
+ *                                          //   sums round
+ *   dbeta      = sum_dy
+ *   dgamma     = sum(g*xhat) = rstd*sum_dy_xmu
+ *   scale      = gamma*rstd                // per-channel terms
+ *   dy_mean    = sum_dy/M
+ *   xmu_scale  = rstd*dgamma/M = rstd*rstd*sum_dy_xmu/M
+ *   dinp       = scale*((g - dy_mean) - (x - mean)*xmu_scale)   // apply, batch statistics:
+ *                                          //   per element in double; the terms cancel almost
+ *                                          //   exactly for small M or a g close to linear in
+ *                                          //   x, and float would keep only their rounding
+ *   dinp       = scale*g                   // BN_USE_GLOBAL_STATS: mean, rstd constant; in
+ *                                          //   float (double if scale is not a normal float)
+ *   dres       = g                         // BN_DIFF_RES, written in the apply pass
+ * dgamma and dbeta are the same in both modes. inp is read only for sum_dy_xmu and for dinp with
  * batch statistics, so it may be NULL with BN_USE_GLOBAL_STATS when dgamma is not wanted.
  *
  * Order of work as in bn_forward.c: per unit, its sums (per block, added over blocks and groups
- * in order), its per-channel terms, its dinp; large calls on the thread team.
+ * in order), its per-channel terms, its dinp and dres; large calls on the thread team.
  *
- * In place (dinp == dout or dinp == inp): a unit's sums are complete before its first dinp
- * element is written, and dinp element i is written after dout element i and inp element i are
- * read. So dinp, dout and inp are not restrict.
+ * In place (dinp == dout or dinp == inp, dres == dout): a unit's sums are complete before its
+ * first dinp or dres element is written, and dinp and dres element i are written after dout,
+ * out and inp element i are read. So none of these pointers is restrict.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -43,25 +45,26 @@
 typedef struct {
     const bn_plan *p;
     const bn_kernels *kern;
-    float *dinp, *dgamma, *dbeta;           // each NULL when not wanted
-    const float *dout, *x_sums, *x_dinp;    // inp where term 2 / dinp reads it, else NULL
+    float *dinp, *dres, *dgamma, *dbeta;    // each NULL when not wanted
+    const float *dout, *gate;               // gate: the forward's out with BN_FUSE_RELU, else NULL
+    const float *x_sums, *x_dinp;           // inp where sum_dy_xmu / dinp reads it, else NULL
     const float *gamma, *mean, *rstd;       // (C,); gamma may be NULL
     int need_sums, stream;
     void *scratch;                          // the team's (bn_back_scratch), for groups
     // split phase (bn_split.c), with mean, rstd given in double (dmean, drstd):
-    // sums != NULL: write each channel's (count, t1, t2) into sums (3, C), nothing else;
-    // psums != NULL: the terms come from the sums of P parts, (P, 3, C), added in order
+    // sums != NULL: write each channel's (count, sum_dy, sum_dy_xmu) into sums (3, C), nothing
+    // else; psums != NULL: the terms come from the sums of P parts, (P, 3, C), added in order
     double *sums;
     const double *psums, *dmean, *drstd;
     ptrdiff_t P;
 } bn_bwd;
 
-// the terms of dinp for the columns of one unit (bn_kernels.h, bn_back_terms); the double ones
-// padded with zeros to a multiple of 32 columns, as cl_dinp reads them
+// the terms of dinp for the columns of one unit (bn_kernels.h, bn_back_terms): mean, dy_mean,
+// xmu_scale and a.scale padded with zeros to a multiple of 32 columns, as cl_dinp reads them;
+// with global statistics dinp = (g - 0)*a.scale + -0, the forward's apply
 typedef struct {
-    double cm[BN_CHUNK], ca[BN_CHUNK], cb[BN_CHUNK], ck[BN_CHUNK];
-    float kf[BN_CHUNK];
-    unsigned char fast[BN_CHUNK];
+    double mean[BN_CHUNK], dy_mean[BN_CHUNK], xmu_scale[BN_CHUNK];
+    bn_affine a;
 } bn_back_cols;
 
 // the team's scratch when groups run on threads: sums of (group, column), then each unit's terms
@@ -71,16 +74,17 @@ typedef struct {
 } bn_back_scratch;
 _Static_assert(sizeof(bn_back_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
 
-static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
+static const float *opt(const float *p, ptrdiff_t i) { return p != NULL ? p + i : NULL; }
+
 // ----------------------------------------------------------------------------
-// sums: t1 = sum(dout), t2 = sum(dout*(x - mean)) per column of a unit
+// reduce: t1 = sum_dy, t2 = sum_dy_xmu per column of a unit
 
 // Sums of blocks [b0, b1) of unit u, added block by block in order.
 static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, double *t1,
                        double *t2) {
     const bn_plan *p = d->p;
     double s1[BN_CHUNK], s2[BN_CHUNK];
-    float mcols[BN_CHUNK]; // the mean of each column's channel (k > 1: w0 = 0, wn = W = k*C)
+    float mcols[BN_CHUNK]; // the mean of each column's channel (folded: w0 = 0, wn = W)
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
     memset(t1, 0, (size_t)wn * sizeof *t1);
@@ -90,21 +94,14 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         mcols[w] = d->dmean != NULL ? (float)d->dmean[c] : d->mean[c];
     }
     for (ptrdiff_t b = b0; b < b1; b++) {
-        if (p->shorts) { // a block is one sample: a run of each channel
-            const ptrdiff_t at = (b * p->C + w0) * p->S;
-            d->kern->short_sums(s1, s2, d->dout + at, d->x_sums ? d->x_sums + at : NULL, mcols,
-                                wn, p->S);
-        } else if (p->rows) {
-            ptrdiff_t r0, nr, tail;
-            bn_plan_rows_block(p, b, &r0, &nr, &tail);
-            const ptrdiff_t at = r0 * p->W + w0;
-            d->kern->cl_sums(s1, s2, d->dout + at, d->x_sums ? d->x_sums + at : NULL, mcols,
-                             p->W, nr, clamp0(tail - w0, wn), wn);
+        const bn_block blk = bn_plan_block(p, u, b);
+        const float *dy = d->dout + blk.at, *g = opt(d->gate, blk.at), *x = opt(d->x_sums, blk.at);
+        if (p->view == BN_VIEW_ROWS) {
+            d->kern->cl_sums(s1, s2, dy, g, x, mcols, blk.stride, blk.count, blk.tail, blk.len);
+        } else if (p->view == BN_VIEW_RUNS) {
+            d->kern->run_sums(s1, s2, dy, g, x, mcols[0], blk.stride, blk.count, blk.len);
         } else {
-            ptrdiff_t off, stride, nruns, len;
-            bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
-            d->kern->run_sums(s1, s2, d->dout + off, d->x_sums ? d->x_sums + off : NULL,
-                              mcols[0], stride, nruns, len);
+            d->kern->short_sums(s1, s2, dy, g, x, mcols, blk.count, blk.len);
         }
         for (ptrdiff_t j = 0; j < wn; j++) {
             t1[j] += s1[j];
@@ -120,56 +117,52 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
 static void channel_terms(const bn_bwd *d, ptrdiff_t c, ptrdiff_t n, const double *t1,
                           const double *t2, bn_back_cols *o, ptrdiff_t j) {
     const ptrdiff_t C = d->p->C;
-    if (d->sums != NULL) { // split phase: the sums, with term 2 moved from (float)mean to mean
-        for (ptrdiff_t k = 0; k < n; k++) {
-            const double md = d->dmean[c + k], mf = (double)(float)md;
-            d->sums[c + k] = (double)d->p->M;
-            d->sums[C + c + k] = t1[k];
-            // sum(dout*(x - md)) = sum(dout*(x - mf)) + (mf - md)*sum(dout)
-            d->sums[2 * C + c + k] = t2[k] + (mf - md) * t1[k];
+    if (d->sums != NULL) { // split phase: the sums, with sum_dy_xmu moved from (float)mean to mean
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const double md = d->dmean[c + i], mf = (double)(float)md;
+            d->sums[c + i] = (double)d->p->M;
+            d->sums[C + c + i] = t1[i];
+            // sum(g*(x - md)) = sum(g*(x - mf)) + (mf - md)*sum(g)
+            d->sums[2 * C + c + i] = t2[i] + (mf - md) * t1[i];
         }
         return;
     }
-    if (d->psums != NULL) { // split phase: the totals of the P parts, channel by channel
-        for (ptrdiff_t k = 0; k < n; k++) {
-            double M = 0.0, g1 = 0.0, g2 = 0.0;
-            for (ptrdiff_t q = 0; q < d->P; q++) {
-                const double *part = d->psums + q * 3 * C;
-                M += part[c + k];
-                g1 += part[C + c + k];
-                g2 += part[2 * C + c + k];
-            }
-            const bn_back_terms t = {&g1, &g2, M, NULL, NULL,
-                                     d->gamma ? d->gamma + c + k : NULL,
-                                     d->dgamma ? d->dgamma + c + k : NULL,
-                                     d->dbeta ? d->dbeta + c + k : NULL, o->cm + j + k,
-                                     o->ca + j + k, o->cb + j + k, o->ck + j + k, o->kf + j + k,
-                                     o->fast + j + k, d->dmean + c + k, d->drstd + c + k};
-            d->kern->back_terms(&t, 1);
+    // split phase: the totals of the P parts, channel by channel in part order; else n at once
+    const ptrdiff_t per = d->psums != NULL ? 1 : n;
+    for (ptrdiff_t i = 0; i < n; i += per) {
+        double M = d->psums != NULL ? 0.0 : (double)d->p->M, g1 = 0.0, g2 = 0.0;
+        for (ptrdiff_t q = 0; q < d->P; q++) {
+            const double *part = d->psums + q * 3 * C;
+            M += part[c + i];
+            g1 += part[C + c + i];
+            g2 += part[2 * C + c + i];
         }
-        return;
+        const ptrdiff_t at = j + i;
+        const bn_back_terms t = {d->psums ? &g1 : t1, d->psums ? &g2 : t2, M, opt(d->mean, c + i),
+                                 opt(d->rstd, c + i), opt(d->gamma, c + i),
+                                 d->dgamma ? d->dgamma + c + i : NULL,
+                                 d->dbeta ? d->dbeta + c + i : NULL, o->mean + at,
+                                 o->dy_mean + at, o->xmu_scale + at, o->a.scale + at,
+                                 o->a.scale_f + at, o->a.fast + at,
+                                 d->dmean ? d->dmean + c + i : NULL, d->drstd ? d->drstd + c + i : NULL};
+        d->kern->back_terms(&t, per);
     }
-    const bn_back_terms t = {t1, t2, (double)d->p->M, d->mean + c, d->rstd + c,
-                             d->gamma ? d->gamma + c : NULL, d->dgamma ? d->dgamma + c : NULL,
-                             d->dbeta ? d->dbeta + c : NULL, o->cm + j, o->ca + j, o->cb + j,
-                             o->ck + j, o->kf + j, o->fast + j, NULL, NULL};
-    d->kern->back_terms(&t, n);
 }
 
-// terms of every column of unit u from its sums; k > 1: a channel's k wide columns are added
-// first, in order
+// terms of every column of unit u from its sums; folded rows: a channel's fold wide columns are
+// added first, in order
 static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const double *t2,
                        bn_back_cols *o) {
     const bn_plan *p = d->p;
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
-    if (!p->rows || p->k == 1) { // a column per channel
+    if (p->fold <= 1) { // a column per channel
         channel_terms(d, w0, wn, t1, t2, o, 0);
     } else {
         double s1[BN_CHUNK], s2[BN_CHUNK];
         for (ptrdiff_t c = 0; c < p->C; c++) {
             s1[c] = s2[c] = 0.0;
-            for (ptrdiff_t ph = 0; ph < p->k; ph++) {
+            for (ptrdiff_t ph = 0; ph < p->fold; ph++) {
                 s1[c] += t1[ph * p->C + c];
                 s2[c] += t2[ph * p->C + c];
             }
@@ -177,96 +170,62 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
         channel_terms(d, 0, p->C, s1, s2, o, 0);
         for (ptrdiff_t w = p->C; w < p->W && d->sums == NULL; w++) {
             const ptrdiff_t c = w % p->C;
-            o->cm[w] = o->cm[c];
-            o->ca[w] = o->ca[c];
-            o->cb[w] = o->cb[c];
-            o->ck[w] = o->ck[c];
-            o->kf[w] = o->kf[c];
-            o->fast[w] = o->fast[c];
+            o->mean[w] = o->mean[c];
+            o->dy_mean[w] = o->dy_mean[c];
+            o->xmu_scale[w] = o->xmu_scale[c];
+            o->a.scale[w] = o->a.scale[c];
+            o->a.scale_f[w] = o->a.scale_f[c];
+            o->a.fast[w] = o->a.fast[c];
         }
     }
     for (ptrdiff_t j = wn; j < (wn + 31) / 32 * 32 && d->sums == NULL; j++) { // cl_dinp reads 32 columns at a time
-        o->cm[j] = o->ca[j] = o->cb[j] = o->ck[j] = 0.0;
+        o->mean[j] = o->dy_mean[j] = o->xmu_scale[j] = o->a.scale[j] = 0.0;
+    }
+    for (ptrdiff_t j = 0; j < wn && d->x_dinp == NULL; j++) { // global statistics: (g - 0)*scale + -0
+        o->a.mean[j] = 0.0;
+        o->a.shift[j] = -0.0;
+        o->a.mean_f[j] = 0.0f;
+        o->a.shift_f[j] = -0.0f;
     }
 }
 
 // ----------------------------------------------------------------------------
-// dinp of a unit
+// apply: dinp and dres of a unit
 
-// dinp of blocks [b0, b1) of unit u. Batch statistics: the kernels, in double. Global statistics:
-// dinp = dout*k, the forward's kernel in float (out = (x - 0)*k + -0, the same bits as dout*k)
-// where k is a normal float, else in double.
+// dinp, dres of blocks [b0, b1) of unit u. Batch statistics: the kernels, in double, with the
+// gate and dres on the fly. Global statistics, or dres without dinp: g (dout through the gate)
+// into dres, or else into dinp (whose values are not read again), then dinp = g*scale with the
+// forward's apply: the kernels in float (the same bits as g*scale) where scale is a normal float.
 static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                       const bn_back_cols *o) {
-    static const float zero[BN_CHUNK];
     const bn_plan *p = d->p;
-    ptrdiff_t w0, wn;
-    bn_plan_cols(p, u, &w0, &wn);
-    int all_fast = 1;
-    float negz[BN_CHUNK];
-    for (ptrdiff_t j = 0; j < wn; j++) {
-        all_fast &= o->fast[j];
-        negz[j] = -0.0f;
-    }
-    const float *x = d->x_dinp;
     for (ptrdiff_t b = b0; b < b1; b++) {
-        if (p->shorts) {
-            const ptrdiff_t at = (b * p->C + w0) * p->S;
-            if (x != NULL) {
-                d->kern->short_dinp(d->dinp + at, d->dout + at, x + at, wn, p->S, o->cm, o->ca,
-                                    o->cb, o->ck);
-                continue;
-            }
-            for (ptrdiff_t j = 0; j < wn; j++) { // global statistics
-                const ptrdiff_t e = at + j * p->S;
-                if (all_fast || o->fast[j]) {
-                    const ptrdiff_t n = all_fast ? wn : 1;
-                    d->kern->short_apply(d->dinp + e, d->dout + e, n, p->S, zero + j, o->kf + j,
-                                         negz + j);
-                    j += n - 1;
-                    continue;
+        const bn_block blk = bn_plan_block(p, u, b);
+        const ptrdiff_t at = blk.at;
+        float *dinp = d->dinp, *dr = d->dres != NULL ? d->dres + at : NULL;
+        const float *dy = d->dout + at, *gt = opt(d->gate, at), *x = opt(d->x_dinp, at);
+        if (x != NULL && dinp != NULL && p->view == BN_VIEW_ROWS) {
+            d->kern->cl_dinp(dinp + at, dr, dy, gt, x, blk.stride, blk.count, blk.tail, blk.len,
+                             o->mean, o->dy_mean, o->xmu_scale, o->a.scale, d->stream);
+        } else if (x != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
+            d->kern->run_dinp(dinp + at, dr, dy, gt, x, blk.stride, blk.count, blk.len, o->mean[0],
+                              o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);
+        } else if (x != NULL && dinp != NULL) {
+            d->kern->short_dinp(dinp + at, dr, dy, gt, x, blk.count, blk.len, o->mean, o->dy_mean,
+                                o->xmu_scale, o->a.scale);
+        } else {
+            const float *g = d->dout;
+            if (d->gate != NULL || (d->dres != NULL && d->dres != d->dout)) {
+                float *to = d->dres != NULL ? d->dres : dinp;
+                for (ptrdiff_t l = 0; l <= blk.count; l++) { // l == count: the partial line
+                    const ptrdiff_t e = at + l * blk.stride, n = l < blk.count ? blk.len : blk.tail;
+                    for (ptrdiff_t i = e; i < e + n; i++) {
+                        to[i] = d->gate != NULL && d->gate[i] <= 0.0f ? 0.0f : d->dout[i];
+                    }
                 }
-                for (ptrdiff_t s = 0; s < p->S; s++) d->dinp[e + s] = (float)(o->ck[j] * (double)d->dout[e + s]);
+                g = to;
             }
-            continue;
-        }
-        if (!p->rows) {
-            ptrdiff_t off, stride, nruns, len;
-            bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
-            if (x != NULL) {
-                d->kern->run_dinp(d->dinp + off, d->dout + off, x + off, stride, nruns, len,
-                                  o->cm[0], o->ca[0], o->cb[0], o->ck[0], d->stream);
-            } else if (o->fast[0]) {
-                d->kern->run_apply(d->dinp + off, d->dout + off, stride, nruns, len, 0.0f,
-                                   o->kf[0], -0.0f, d->stream);
-            } else {
-                for (ptrdiff_t r = 0; r < nruns; r++) {
-                    const ptrdiff_t at = off + r * stride;
-                    for (ptrdiff_t s = 0; s < len; s++) d->dinp[at + s] = (float)(o->ck[0] * (double)d->dout[at + s]);
-                }
-            }
-            continue;
-        }
-        ptrdiff_t r0, nr, tail;
-        bn_plan_rows_block(p, b, &r0, &nr, &tail);
-        const ptrdiff_t tu = clamp0(tail - w0, wn), at = r0 * p->W + w0;
-        if (x != NULL) {
-            d->kern->cl_dinp(d->dinp + at, d->dout + at, x + at, p->W, nr, tu, wn, o->cm, o->ca,
-                             o->cb, o->ck, d->stream);
-            continue;
-        }
-        for (ptrdiff_t j0 = 0, j1; j0 < wn; j0 = j1) { // global statistics
-            for (j1 = j0 + 1; j1 < wn && o->fast[j1] == o->fast[j0]; j1++) continue;
-            if (o->fast[j0]) {
-                d->kern->cl_apply(d->dinp + at + j0, d->dout + at + j0, p->W, nr,
-                                  clamp0(tu - j0, j1 - j0), j1 - j0, zero + j0, o->kf + j0,
-                                  negz + j0, d->stream && all_fast);
-                continue;
-            }
-            for (ptrdiff_t r = 0; r <= nr; r++) { // r == nr: the partial row
-                const ptrdiff_t e = r < nr ? j1 : j0 + clamp0(tu - j0, j1 - j0), row = at + r * p->W;
-                for (ptrdiff_t j = j0; j < e; j++) d->dinp[row + j] = (float)(o->ck[j] * (double)d->dout[row + j]);
-            }
+            if (dinp != NULL) bn_apply_block(p, d->kern, dinp, g, NULL, 0, &blk, &o->a, d->stream);
         }
     }
 }
@@ -279,22 +238,18 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
     for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
-    if (d->need_sums && p->groups == 1) {
-        group_sums(d, u, 0, p->blocks, t1, t2);
-    } else if (d->need_sums) {
+    for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) { // 0 + a group's sum: its bits
         double g1[BN_CHUNK], g2[BN_CHUNK];
-        for (ptrdiff_t g = 0; g < p->groups; g++) {
-            ptrdiff_t b0, b1;
-            bn_plan_group(p, g, &b0, &b1);
-            group_sums(d, u, b0, b1, g1, g2);
-            for (ptrdiff_t j = 0; j < wn; j++) {
-                t1[j] += g1[j];
-                t2[j] += g2[j];
-            }
+        ptrdiff_t b0, b1;
+        bn_plan_group(p, g, &b0, &b1);
+        group_sums(d, u, b0, b1, g1, g2);
+        for (ptrdiff_t j = 0; j < wn; j++) {
+            t1[j] += g1[j];
+            t2[j] += g2[j];
         }
     }
     unit_terms(d, u, t1, t2, &o);
-    if (d->dinp != NULL) unit_dinp(d, u, 0, p->blocks, &o);
+    if (d->dinp != NULL || d->dres != NULL) unit_dinp(d, u, 0, p->blocks, &o);
 }
 
 // ----------------------------------------------------------------------------
@@ -338,7 +293,7 @@ static void back_groups(bn_bwd *d, int nthreads) {
         }
         unit_terms(d, u, t1, t2, &sc->cols[u]);
     }
-    if (d->dinp != NULL) bn_run(nthreads, p->units * p->groups, task_group_dinp, d);
+    if (d->dinp != NULL || d->dres != NULL) bn_run(nthreads, p->units * p->groups, task_group_dinp, d);
 }
 
 // all units of the call, on the team when it is large enough
@@ -346,7 +301,8 @@ static void backward(bn_bwd *d) {
     const bn_plan *p = d->p;
     const size_t bytes = (size_t)(p->M * p->C) * sizeof(float);
     d->stream = d->dinp != NULL && bytes >= BN_STREAM_BYTES;
-    const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0));
+    const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0) +
+                                            (d->gate ? 1 : 0) + (d->dres ? 1 : 0));
     const ptrdiff_t tasks = p->units * p->groups;
     const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
     if (nthreads >= 2 && p->groups > 1) {
@@ -360,26 +316,26 @@ static void backward(bn_bwd *d) {
 // ----------------------------------------------------------------------------
 // entry point
 
-bn_status bn_backward(float *dinp, float *dgamma, float *dbeta,
-                      const float *dout, const float *inp, const float *gamma,
-                      const float *mean, const float *rstd,
-                      unsigned int flags, unsigned int mask,
+bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout,
+                      const float *out, const float *inp, const float *gamma, const float *mean,
+                      const float *rstd, unsigned int flags, unsigned int mask,
                       int layout, int64_t N, int64_t C, int64_t S) {
-    // dinp, dout, inp: (N,C,S) in layout
+    // dinp, dres, dout, out, inp: (N,C,S) in layout
     // dgamma, dbeta, gamma, mean, rstd: (C,)
-    const bn_status st = bn_check_backward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd,
-                                           flags, mask, layout, N, C, S);
+    const bn_status st = bn_check_backward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean,
+                                           rstd, flags, mask, layout, N, C, S);
     if (st != BN_OK) return st;
-    // The check guarantees: dinp/dgamma/dbeta != NULL exactly when wanted, gamma != NULL exactly
-    // with BN_USE_SCALE, inp != NULL when term 2 is needed.
+    // The check guarantees: dinp/dres/dgamma/dbeta != NULL exactly when wanted, gamma != NULL
+    // exactly with BN_USE_SCALE, out != NULL exactly with BN_FUSE_RELU, inp != NULL when read.
     const int global = (flags & BN_USE_GLOBAL_STATS) != 0;
-    // term 2 is needed for dgamma, and for dinp with batch statistics
+    // sum_dy_xmu is needed for dgamma, and for dinp with batch statistics
     const float *x_sums = (dgamma != NULL || (dinp != NULL && !global)) ? inp : NULL;
     const int need_sums = dgamma != NULL || dbeta != NULL || (dinp != NULL && !global);
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), dinp, dgamma, dbeta, dout, x_sums, global ? NULL : inp,
-                gamma, mean, rstd, need_sums, 0, NULL, NULL, NULL, NULL, NULL, 0};
+    bn_bwd d = {&p, bn_kernels_get(), dinp, dres, dgamma, dbeta, dout, out, x_sums,
+                global ? NULL : inp, gamma, mean, rstd, need_sums, 0, NULL, NULL, NULL, NULL,
+                NULL, 0};
     backward(&d);
     return BN_OK;
 }
@@ -387,22 +343,22 @@ bn_status bn_backward(float *dinp, float *dgamma, float *dbeta,
 // ----------------------------------------------------------------------------
 // split phase (bn_split.c validates the arguments first)
 
-void bn_backward_sums(double *sums, const float *dout, const float *inp, const double *mean,
-                      int layout, int64_t N, int64_t C, int64_t S) {
+void bn_backward_sums(double *sums, const float *dout, const float *out, const float *inp,
+                      const double *mean, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), NULL, NULL, NULL, dout, inp, NULL, NULL, NULL, NULL, 1, 0,
-                NULL, sums, NULL, mean, NULL, 0};
+    bn_bwd d = {&p, bn_kernels_get(), NULL, NULL, NULL, NULL, dout, out, inp, NULL, NULL, NULL,
+                NULL, 1, 0, NULL, sums, NULL, mean, NULL, 0};
     backward(&d);
 }
 
-void bn_backward_given(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                       const float *inp, const float *gamma, const double *mean,
+void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout,
+                       const float *out, const float *inp, const float *gamma, const double *mean,
                        const double *rstd, const double *psums, int layout, int64_t N, int64_t C,
                        int64_t S, int64_t P) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), dinp, dgamma, dbeta, dout, NULL, inp, gamma, NULL, NULL, 0,
-                0, NULL, NULL, psums, mean, rstd, (ptrdiff_t)P};
+    bn_bwd d = {&p, bn_kernels_get(), dinp, dres, dgamma, dbeta, dout, out, NULL, inp, gamma,
+                NULL, NULL, 0, 0, NULL, NULL, psums, mean, rstd, (ptrdiff_t)P};
     backward(&d);
 }

@@ -7,13 +7,15 @@
  * any check, and the kernels write nothing unless all of them pass.
  *   1. BN_ERR_NULL_POINTER   a required buffer is NULL. Required: every buffer that the function
  *                            always takes, plus each optional one whose flag or mask bit is set
- *                            (bits of flags and mask that are unknown to the function are ignored
- *                            here; they fail in step 2 or 3). bn_backward reads inp, so requires
- *                            it, when BN_DIFF_SCALE is in mask or BN_USE_GLOBAL_STATS is not set.
+ *                            (res: BN_FUSE_ADD; out: BN_FUSE_RELU; dres: BN_DIFF_RES; bits of
+ *                            flags and mask that are unknown to the function are ignored here;
+ *                            they fail in step 2 or 3). bn_backward reads inp, so requires it,
+ *                            when BN_DIFF_SCALE is in mask or BN_USE_GLOBAL_STATS is not set.
  *   2. BN_ERR_BAD_FLAGS      flags has a bit the function does not take (unknown bits included),
  *                            or an optional buffer is non-NULL while its flag bit (forward) or its
  *                            mask bit (backward outputs) is not set.
- *   3. BN_ERR_BAD_MASK       bn_backward: mask is 0 or has bits other than BN_DIFF_*.
+ *   3. BN_ERR_BAD_MASK       bn_backward: mask is 0 or has bits other than BN_DIFF_*, or has
+ *                            BN_DIFF_RES without BN_FUSE_ADD.
  *   4. BN_ERR_BAD_DIMENSION  N, C or S < 1, or layout is BN_LAYOUT_NC and S != 1.
  *   5. BN_ERR_OVERFLOW       N*C*S*sizeof(float) > min(INT64_MAX, SIZE_MAX, PTRDIFF_MAX), checked
  *                            with divisions so that no product can overflow.
@@ -25,8 +27,9 @@
  *  10. BN_ERR_MISALIGNED     a non-NULL buffer address is not a multiple of 4.
  *  11. BN_ERR_ALIAS          the byte range of an output overlaps the byte range of any other
  *                            non-NULL buffer (input or output), unless both are (N,C,S) buffers,
- *                            the other one is an input, and the two pointers are equal
- *                            (out == inp; dinp == dout; dinp == inp). Inputs may overlap inputs.
+ *                            the other one is an input, the two pointers are equal, and the pair
+ *                            is allowed (out == inp or res; dinp == dout or inp; dres == dout).
+ *                            Inputs may overlap inputs.
  *                            Running statistics are outputs (updated in place).
  */
 #include <math.h>
@@ -64,7 +67,8 @@ typedef struct {
     const float *p;     // NULL: absent, ignored by the checks below
     uintptr_t bytes;
     int is_output;
-    int is_tensor;      // an (N,C,S) buffer (else a per-channel (C,) buffer)
+    unsigned int eq;    // (N,C,S) buffers: an input's bit; an output may equal the inputs of
+                        // these bits (0: a per-channel (C,) buffer)
 } bn_buf;
 
 static int misaligned(const bn_buf *b, int n) {
@@ -89,7 +93,7 @@ static int bad_alias(const bn_buf *b, int n) {
             const uintptr_t lo_j = (uintptr_t)b[j].p, hi_j = buf_hi(&b[j]);
             if (!(lo_i < hi_j && lo_j < hi_i)) continue; // disjoint
             // the one allowed overlap: an (N,C,S) output that IS an (N,C,S) input
-            if (b[i].is_tensor && b[j].is_tensor && !b[j].is_output && lo_i == lo_j) continue;
+            if ((b[i].eq & b[j].eq) != 0 && !b[j].is_output && lo_i == lo_j) continue;
             return 1;
         }
     }
@@ -120,19 +124,21 @@ static int missing(const float *p, unsigned int bits, unsigned int bit) {
 
 bn_status bn_check_forward_training(const float *out, const float *save_mean,
                                     const float *save_rstd, const float *running_mean,
-                                    const float *running_var, const float *inp,
+                                    const float *running_var, const float *inp, const float *res,
                                     const float *gamma, const float *beta,
                                     double eps, double momentum, unsigned int flags,
                                     int layout, int64_t N, int64_t C, int64_t S) {
-    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING;
+    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | BN_FUSE_RELU |
+                               BN_FUSE_ADD;
     if (missing(out, flags, 0) || missing(save_mean, flags, 0) || missing(save_rstd, flags, 0) ||
-        missing(inp, flags, 0) || missing(gamma, flags, BN_USE_SCALE) ||
+        missing(inp, flags, 0) || missing(res, flags, BN_FUSE_ADD) ||
+        missing(gamma, flags, BN_USE_SCALE) ||
         missing(beta, flags, BN_USE_SHIFT) || missing(running_mean, flags, BN_UPDATE_RUNNING) ||
         missing(running_var, flags, BN_UPDATE_RUNNING)) {
         return BN_ERR_NULL_POINTER;
     }
     if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
-        present_without(beta, flags, BN_USE_SHIFT) ||
+        present_without(beta, flags, BN_USE_SHIFT) || present_without(res, flags, BN_FUSE_ADD) ||
         present_without(running_mean, flags, BN_UPDATE_RUNNING) ||
         present_without(running_var, flags, BN_UPDATE_RUNNING)) {
         return BN_ERR_BAD_FLAGS;
@@ -148,7 +154,8 @@ bn_status bn_check_forward_training(const float *out, const float *save_mean,
     const bn_buf b[] = {
         {out, tb, 1, 1},          {save_mean, cb, 1, 0}, {save_rstd, cb, 1, 0},
         {running_mean, cb, 1, 0}, {running_var, cb, 1, 0},
-        {inp, tb, 0, 1},          {gamma, cb, 0, 0},     {beta, cb, 0, 0},
+        {inp, tb, 0, 1},          {res, tb, 0, 1},       {gamma, cb, 0, 0},
+        {beta, cb, 0, 0},
     };
     const int nb = (int)(sizeof b / sizeof b[0]);
     if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
@@ -156,19 +163,19 @@ bn_status bn_check_forward_training(const float *out, const float *save_mean,
     return BN_OK;
 }
 
-bn_status bn_check_forward_inference(const float *out, const float *inp,
+bn_status bn_check_forward_inference(const float *out, const float *inp, const float *res,
                                      const float *mean, const float *var,
                                      const float *gamma, const float *beta,
                                      double eps, unsigned int flags,
                                      int layout, int64_t N, int64_t C, int64_t S) {
-    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT;
-    if (missing(out, flags, 0) || missing(inp, flags, 0) || missing(mean, flags, 0) ||
-        missing(var, flags, 0) || missing(gamma, flags, BN_USE_SCALE) ||
-        missing(beta, flags, BN_USE_SHIFT)) {
+    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT | BN_FUSE_RELU | BN_FUSE_ADD;
+    if (missing(out, flags, 0) || missing(inp, flags, 0) || missing(res, flags, BN_FUSE_ADD) ||
+        missing(mean, flags, 0) || missing(var, flags, 0) ||
+        missing(gamma, flags, BN_USE_SCALE) || missing(beta, flags, BN_USE_SHIFT)) {
         return BN_ERR_NULL_POINTER;
     }
     if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
-        present_without(beta, flags, BN_USE_SHIFT)) {
+        present_without(beta, flags, BN_USE_SHIFT) || present_without(res, flags, BN_FUSE_ADD)) {
         return BN_ERR_BAD_FLAGS;
     }
     bn_status st = check_dims(layout, N, C, S);
@@ -176,8 +183,8 @@ bn_status bn_check_forward_inference(const float *out, const float *inp,
     if (bad_eps(eps)) return BN_ERR_BAD_EPS;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
-        {out, tb, 1, 1},
-        {inp, tb, 0, 1}, {mean, cb, 0, 0}, {var, cb, 0, 0}, {gamma, cb, 0, 0}, {beta, cb, 0, 0},
+        {out, tb, 1, 1},  {inp, tb, 0, 1},   {res, tb, 0, 1},
+        {mean, cb, 0, 0}, {var, cb, 0, 0},   {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
     const int nb = (int)(sizeof b / sizeof b[0]);
     if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
@@ -185,33 +192,37 @@ bn_status bn_check_forward_inference(const float *out, const float *inp,
     return BN_OK;
 }
 
-bn_status bn_check_backward(const float *dinp, const float *dgamma, const float *dbeta,
-                            const float *dout, const float *inp, const float *gamma,
-                            const float *mean, const float *rstd,
-                            unsigned int flags, unsigned int mask,
+bn_status bn_check_backward(const float *dinp, const float *dres, const float *dgamma,
+                            const float *dbeta, const float *dout, const float *out,
+                            const float *inp, const float *gamma, const float *mean,
+                            const float *rstd, unsigned int flags, unsigned int mask,
                             int layout, int64_t N, int64_t C, int64_t S) {
-    const unsigned int taken = BN_USE_SCALE | BN_USE_GLOBAL_STATS;
-    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+    const unsigned int taken = BN_USE_SCALE | BN_USE_GLOBAL_STATS | BN_FUSE_RELU | BN_FUSE_ADD;
+    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT | BN_DIFF_RES;
     // inp is read for dgamma, and for dinp with batch statistics (and nothing else)
     const int inp_read = (mask & BN_DIFF_SCALE) != 0 || (flags & BN_USE_GLOBAL_STATS) == 0;
     if (missing(dinp, mask, BN_DIFF_INP) || missing(dgamma, mask, BN_DIFF_SCALE) ||
-        missing(dbeta, mask, BN_DIFF_SHIFT) || missing(dout, flags, 0) ||
+        missing(dbeta, mask, BN_DIFF_SHIFT) || missing(dres, mask, BN_DIFF_RES) ||
+        missing(dout, flags, 0) || missing(out, flags, BN_FUSE_RELU) ||
         (inp_read && inp == NULL) || missing(gamma, flags, BN_USE_SCALE) ||
         missing(mean, flags, 0) || missing(rstd, flags, 0)) {
         return BN_ERR_NULL_POINTER;
     }
     if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(out, flags, BN_FUSE_RELU) ||
         present_without(dinp, mask, BN_DIFF_INP) || present_without(dgamma, mask, BN_DIFF_SCALE) ||
-        present_without(dbeta, mask, BN_DIFF_SHIFT)) {
+        present_without(dbeta, mask, BN_DIFF_SHIFT) || present_without(dres, mask, BN_DIFF_RES)) {
         return BN_ERR_BAD_FLAGS;
     }
     if (mask == 0 || (mask & ~known_mask) != 0) return BN_ERR_BAD_MASK;
+    if ((mask & BN_DIFF_RES) != 0 && (flags & BN_FUSE_ADD) == 0) return BN_ERR_BAD_MASK;
     bn_status st = check_dims(layout, N, C, S);
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
-    const bn_buf b[] = {
-        {dinp, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
-        {dout, tb, 0, 1}, {inp, tb, 0, 1},    {gamma, cb, 0, 0}, {mean, cb, 0, 0}, {rstd, cb, 0, 0},
+    const bn_buf b[] = { // eq: dout 1, inp 2, out 4; dinp may be dout or inp, dres dout
+        {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1},   {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
+        {dout, tb, 0, 1},     {inp, tb, 0, 2},    {out, tb, 0, 4},    {gamma, cb, 0, 0},
+        {mean, cb, 0, 0},     {rstd, cb, 0, 0},
     };
     const int nb = (int)(sizeof b / sizeof b[0]);
     if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
@@ -301,14 +312,17 @@ bn_status bn_check_stats_merge(const double *mean, const double *rstd, const flo
     return check_counts(stats, C, P, 2.0);
 }
 
-bn_status bn_check_forward_apply(const float *out, const float *inp, const double *mean,
-                                 const double *rstd, const float *gamma, const float *beta,
-                                 unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
+bn_status bn_check_forward_apply(const float *out, const float *inp, const float *res,
+                                 const double *mean, const double *rstd, const float *gamma,
+                                 const float *beta, unsigned int flags, int layout, int64_t N,
+                                 int64_t C, int64_t S) {
+    const unsigned int taken = BN_USE_SCALE | BN_USE_SHIFT | BN_FUSE_RELU | BN_FUSE_ADD;
     if (out == NULL || inp == NULL || mean == NULL || rstd == NULL ||
-        missing(gamma, flags, BN_USE_SCALE) || missing(beta, flags, BN_USE_SHIFT)) {
+        missing(res, flags, BN_FUSE_ADD) || missing(gamma, flags, BN_USE_SCALE) ||
+        missing(beta, flags, BN_USE_SHIFT)) {
         return BN_ERR_NULL_POINTER;
     }
-    if ((flags & ~(BN_USE_SCALE | BN_USE_SHIFT)) != 0 ||
+    if ((flags & ~taken) != 0 || present_without(res, flags, BN_FUSE_ADD) ||
         present_without(gamma, flags, BN_USE_SCALE) || present_without(beta, flags, BN_USE_SHIFT)) {
         return BN_ERR_BAD_FLAGS;
     }
@@ -316,63 +330,74 @@ bn_status bn_check_forward_apply(const float *out, const float *inp, const doubl
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
-        {out, tb, 1, 1},
-        {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
+        {out, tb, 1, 1}, {inp, tb, 0, 1}, {res, tb, 0, 1},
+        {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
         {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
     const double *d[] = {mean, rstd};
-    if (misaligned(b, 6) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 6)) return BN_ERR_ALIAS;
+    if (misaligned(b, 7) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 7)) return BN_ERR_ALIAS;
     return BN_OK;
 }
 
-bn_status bn_check_backward_reduce(const double *sums, const float *dout, const float *inp,
-                                   const double *mean, int layout, int64_t N, int64_t C,
-                                   int64_t S) {
-    if (sums == NULL || dout == NULL || inp == NULL || mean == NULL) return BN_ERR_NULL_POINTER;
+bn_status bn_check_backward_reduce(const double *sums, const float *dout, const float *out,
+                                   const float *inp, const double *mean, unsigned int flags,
+                                   int layout, int64_t N, int64_t C, int64_t S) {
+    if (sums == NULL || dout == NULL || inp == NULL || mean == NULL ||
+        missing(out, flags, BN_FUSE_RELU)) {
+        return BN_ERR_NULL_POINTER;
+    }
+    if ((flags & ~BN_FUSE_RELU) != 0 || present_without(out, flags, BN_FUSE_RELU)) {
+        return BN_ERR_BAD_FLAGS;
+    }
     bn_status st = check_dims(layout, N, C, S);
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
         {(const float *)sums, 6 * cb, 1, 0},
-        {dout, tb, 0, 1}, {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0},
+        {dout, tb, 0, 1}, {out, tb, 0, 1}, {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0},
     };
     const double *d[] = {sums, mean};
-    if (misaligned(b, 4) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 4)) return BN_ERR_ALIAS;
+    if (misaligned(b, 5) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 5)) return BN_ERR_ALIAS;
     return BN_OK;
 }
 
-bn_status bn_check_backward_apply(const float *dinp, const float *dgamma, const float *dbeta,
-                                  const float *dout, const float *inp, const float *gamma,
-                                  const double *mean, const double *rstd, const double *sums,
-                                  unsigned int flags, unsigned int mask, int layout, int64_t N,
-                                  int64_t C, int64_t S, int64_t P) {
-    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+bn_status bn_check_backward_apply(const float *dinp, const float *dres, const float *dgamma,
+                                  const float *dbeta, const float *dout, const float *out,
+                                  const float *inp, const float *gamma, const double *mean,
+                                  const double *rstd, const double *sums, unsigned int flags,
+                                  unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
+                                  int64_t P) {
+    const unsigned int taken = BN_USE_SCALE | BN_FUSE_RELU | BN_FUSE_ADD;
+    const unsigned int known_mask = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT | BN_DIFF_RES;
     if (missing(dinp, mask, BN_DIFF_INP) || missing(dgamma, mask, BN_DIFF_SCALE) ||
-        missing(dbeta, mask, BN_DIFF_SHIFT) || dout == NULL || inp == NULL ||
-        missing(gamma, flags, BN_USE_SCALE) || mean == NULL || rstd == NULL || sums == NULL) {
+        missing(dbeta, mask, BN_DIFF_SHIFT) || missing(dres, mask, BN_DIFF_RES) || dout == NULL ||
+        missing(out, flags, BN_FUSE_RELU) || inp == NULL || missing(gamma, flags, BN_USE_SCALE) ||
+        mean == NULL || rstd == NULL || sums == NULL) {
         return BN_ERR_NULL_POINTER;
     }
-    if ((flags & ~BN_USE_SCALE) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+    if ((flags & ~taken) != 0 || present_without(gamma, flags, BN_USE_SCALE) ||
+        present_without(out, flags, BN_FUSE_RELU) ||
         present_without(dinp, mask, BN_DIFF_INP) || present_without(dgamma, mask, BN_DIFF_SCALE) ||
-        present_without(dbeta, mask, BN_DIFF_SHIFT)) {
+        present_without(dbeta, mask, BN_DIFF_SHIFT) || present_without(dres, mask, BN_DIFF_RES)) {
         return BN_ERR_BAD_FLAGS;
     }
     if (mask == 0 || (mask & ~known_mask) != 0) return BN_ERR_BAD_MASK;
+    if ((mask & BN_DIFF_RES) != 0 && (flags & BN_FUSE_ADD) == 0) return BN_ERR_BAD_MASK;
     bn_status st = check_dims(layout, N, C, S);
     if (st != BN_OK) return st;
     st = check_parts(C, P);
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
-    const bn_buf b[] = {
-        {dinp, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
-        {dout, tb, 0, 1}, {inp, tb, 0, 1}, {gamma, cb, 0, 0},
+    const bn_buf b[] = { // eq: dout 1, inp 2, out 4; dinp may be dout or inp, dres dout
+        {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
+        {dout, tb, 0, 1}, {inp, tb, 0, 2}, {out, tb, 0, 4}, {gamma, cb, 0, 0},
         {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
         {(const float *)sums, parts_bytes(C, P), 0, 0},
     };
     const double *d[] = {mean, rstd, sums};
-    if (misaligned(b, 9) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 9)) return BN_ERR_ALIAS;
+    if (misaligned(b, 11) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
+    if (bad_alias(b, 11)) return BN_ERR_ALIAS;
     return check_counts(sums, C, P, 1.0);
 }

@@ -1,19 +1,20 @@
 /*
- * bn_forward.c - Batch Normalization forward: training (batch statistics) and inference.
+ * bn_forward.c - Batch Normalization forward: training (batch statistics) and inference, with the
+ * fused ReLU and residual add (bn.h).
  *
  * N = batch, C = channels, S = spatial size (H*W, or L; 1 for NC). M = N*S values per channel.
  *
  * Math, per channel c, over its M values x (gamma = 1 without BN_USE_SCALE, beta = 0 without
  * BN_USE_SHIFT, f = momentum):
- *   mean  = sum(x)/M                     // term 1 \ one read of x: per block of the plan, the
- *   var   = sum((x - mean)^2)/M          // term 2 / shifted sums of the kernels (bn_kernels.h),
+ *   mean  = sum(x)/M                     // \ reduce: one read of x; per block of the plan, the
+ *   var   = sum((x - mean)^2)/M          // / shifted sums of the kernels (bn_kernels.h),
  *                                        //   merged over blocks and groups with Chan's formula
  *                                        //   (bn_merge), all in double. BIASED. Never
  *                                        //   E[x^2] - E[x]^2 over the channel: it cancels
  *                                        //   catastrophically when |mean| >> std.
- *   rstd  = 1/sqrt(var + eps)            // inference: var is given, not computed
- *   scale = gamma*rstd                   // final scale
- *   out   = (x - mean)*scale + beta      // per element in float, as
+ *   rstd  = 1/sqrt(var + eps)            // per-channel terms; inference: var is given
+ *   scale = gamma*rstd
+ *   out   = (x - mean)*scale + beta      // apply: per element in float, as
  *                                        //   out = fma(x - mh, scale, beta - (mean - mh)*scale)
  *                                        //   with mh = (float)mean: x - mh is exact when x is
  *                                        //   within a factor 2 of mh (Sterbenz), and the part
@@ -30,14 +31,16 @@
  *   save_rstd    = rstd
  *   running_mean = (1-f)*running_mean + f*mean            // BN_UPDATE_RUNNING
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)     // BN_UPDATE_RUNNING, UNBIASED
+ *   out          = max(fl(out + res), 0)  // BN_FUSE_ADD, BN_FUSE_RELU: on the rounded out, in
+ *                                         //   the apply pass, both kernels and double loop
  *
- * Order of work (bn_internal.h): for each unit (a channel of NCHW, or a chunk of columns of
- * NC/NHWC), its statistics, then its per-channel terms, then its output. Large calls run units
- * (and groups of a unit's blocks) on the thread team; results do not depend on the threads.
+ * Order of work (bn_internal.h): for each unit, reduce over its blocks, then its per-channel
+ * terms, then apply over its blocks. Large calls run units (and groups of a unit's blocks) on the
+ * thread team; results do not depend on the threads.
  *
- * In place (out == inp): a unit's statistics are complete before its first out element is
- * written, out element i is written only after inp element i is read, and other units' elements
- * are never written. So inp and out are not restrict.
+ * In place (out == inp or out == res): a unit's statistics are complete before its first out
+ * element is written, out element i is written only after inp and res element i are read, and
+ * other units' elements are never written. So inp, res and out are not restrict.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +54,8 @@ typedef struct {
     const bn_plan *p;
     const bn_kernels *kern;
     float *out;
-    const float *inp;
+    const float *inp, *res; // res: BN_FUSE_ADD, else NULL
+    int relu;               // BN_FUSE_RELU
     // training: save_mean != NULL; inference: mean and var given
     float *save_mean, *save_rstd, *running_mean, *running_var; // (C,); running_* may be NULL
     const float *mean, *var, *gamma, *beta;                    // (C,); gamma, beta may be NULL
@@ -64,40 +68,91 @@ typedef struct {
     const double *dmean, *drstd;
 } bn_fwd;
 
-// the terms of out for the columns of one unit (bn_kernels.h, bn_fwd_terms)
-typedef struct {
-    double cm[BN_CHUNK], cs[BN_CHUNK], cb[BN_CHUNK];
-    float mh[BN_CHUNK], sc[BN_CHUNK], sh[BN_CHUNK];
-    unsigned char fast[BN_CHUNK];
-    int all_fast; // every column of the unit
-} bn_fwd_cols;
-
 // the team's scratch when groups run on threads: statistics of (group, column), then the terms
 // of each unit (groups > 1 only when units <= BN_MAX_GROUPS/2)
 typedef struct {
-    double T[BN_MAX_GROUPS * BN_CHUNK], M2[BN_MAX_GROUPS * BN_CHUNK];
-    bn_fwd_cols cols[BN_MAX_GROUPS / 2];
+    double T[BN_MAX_GROUPS * BN_CHUNK], M2[BN_MAX_GROUPS * BN_CHUNK], n[BN_MAX_GROUPS];
+    bn_affine terms[BN_MAX_GROUPS / 2];
 } bn_fwd_scratch;
 _Static_assert(sizeof(bn_fwd_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
-
-static ptrdiff_t clamp0(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
 // whether the call computes batch statistics (training, or the split phase's local statistics)
 static int batch_stats(const bn_fwd *f) { return f->save_mean != NULL || f->stats != NULL; }
 
+// Chan et al.: (na, T, M2) += (nb, Tb, M2b) for n columns, T being sums and M2 sums of squared
+// deviations from the mean; na or nb may be 0 (na == 0: a copy).
+static void merge(double *T, double *M2, double na, const double *Tb, const double *M2b,
+                  double nb, ptrdiff_t n) {
+    if (na == 0.0) {
+        memcpy(T, Tb, (size_t)n * sizeof *T);
+        memcpy(M2, M2b, (size_t)n * sizeof *M2);
+        return;
+    }
+    if (nb == 0.0) return;
+    const double f = na * nb / (na + nb);
+    for (ptrdiff_t j = 0; j < n; j++) {
+        // mean_b - mean_a by divisions: T = n*K exactly for a constant channel, and T/n is then
+        // exactly K, so the merge adds no variance (a reciprocal would leave ~1e-32)
+        const double delta = Tb[j] / nb - T[j] / na;
+        M2[j] = M2[j] + M2b[j] + delta * delta * f;
+        T[j] = T[j] + Tb[j];
+    }
+}
+
+// ----------------------------------------------------------------------------
+// reduce: statistics of a unit's blocks
+
+// (n, T, M2) of the wn columns += a block's or group's (nb, Tb, M2b), the first tail columns
+// having one value more
+static void merge_cols(double *T, double *M2, double n, const double *Tb, const double *M2b,
+                       double nb, ptrdiff_t tail, ptrdiff_t wn) {
+    merge(T, M2, n, Tb, M2b, nb + 1.0, tail);
+    merge(T + tail, M2 + tail, n, Tb + tail, M2b + tail, nb, wn - tail);
+}
+
+// Statistics of blocks [b0, b1) of unit u: T, M2 per column (of the unit), merged block by block
+// in order. Returns the values per column, the partial line not counted.
+static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, double *T,
+                          double *M2) {
+    const bn_plan *p = f->p;
+    double bT[BN_CHUNK], bM2[BN_CHUNK], n = 0.0;
+    ptrdiff_t w0, wn;
+    bn_plan_cols(p, u, &w0, &wn);
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        const bn_block blk = bn_plan_block(p, u, b);
+        const float *x = f->inp + blk.at;
+        double *to = b == b0 ? T : bT, *to2 = b == b0 ? M2 : bM2; // the first: as merged into none
+        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, blk.stride, blk.count, blk.tail, blk.len);
+        else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, blk.stride, blk.count, blk.len);
+        else f->kern->short_stats(to, to2, x, blk.count, blk.len);
+        const double nb = (double)bn_block_values(p, &blk);
+        if (b > b0) merge_cols(T, M2, n, bT, bM2, nb, blk.tail, wn);
+        n += nb;
+    }
+    return n;
+}
+
+// (n, T, M2) += group statistics (ng, Tg, M2g) of unit u; last: the group holds the last block
+static void merge_group(const bn_plan *p, ptrdiff_t u, double *T, double *M2, double n,
+                        const double *Tg, const double *M2g, double ng, int last) {
+    ptrdiff_t w0, wn;
+    bn_plan_cols(p, u, &w0, &wn);
+    merge_cols(T, M2, n, Tg, M2g, ng, last ? bn_plan_block(p, u, p->blocks - 1).tail : 0, wn);
+}
+
 // ----------------------------------------------------------------------------
 // per-channel terms
 
-// the kernel's terms of n channels from channel c on, into o from column j on
+// the kernel's terms of n channels from channel c on, into a from column j on
 static void channel_terms(const bn_fwd *f, ptrdiff_t c, ptrdiff_t n, const double *T,
-                          const double *M2, bn_fwd_cols *o, ptrdiff_t j) {
+                          const double *M2, bn_affine *a, ptrdiff_t j) {
     if (f->stats != NULL) { // split phase: the partial statistics, no terms
         const double count = (double)f->p->M;
         const ptrdiff_t C = f->p->C;
-        for (ptrdiff_t k = 0; k < n; k++) {
-            f->stats[c + k] = count;
-            f->stats[C + c + k] = T[k] / count; // as fwd_terms divides: exact for a constant channel
-            f->stats[2 * C + c + k] = M2[k];
+        for (ptrdiff_t i = 0; i < n; i++) {
+            f->stats[c + i] = count;
+            f->stats[C + c + i] = T[i] / count; // as fwd_terms divides: exact for a constant channel
+            f->stats[2 * C + c + i] = M2[i];
         }
         return;
     }
@@ -109,207 +164,104 @@ static void channel_terms(const bn_fwd *f, ptrdiff_t c, ptrdiff_t n, const doubl
         f->eps, f->momentum, f->unbias,
         train ? f->save_mean + c : NULL, train ? f->save_rstd + c : NULL,
         f->running_mean ? f->running_mean + c : NULL, f->running_var ? f->running_var + c : NULL,
-        o->cm + j, o->cs + j, o->cb + j, o->mh + j, o->sc + j, o->sh + j, o->fast + j,
-        given ? f->dmean + c : NULL, given ? f->drstd + c : NULL};
+        a->mean + j, a->scale + j, a->shift + j, a->mean_f + j, a->scale_f + j, a->shift_f + j,
+        a->fast + j, given ? f->dmean + c : NULL, given ? f->drstd + c : NULL};
     f->kern->fwd_terms(&t, n);
 }
 
 // Terms of every column of unit u from the unit's statistics (T, M2; unused for inference).
-// Rows view with k > 1: the k wide columns of a channel are merged first, in order.
-static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
-                            bn_fwd_cols *o);
-
+// Folded rows: the fold wide columns of a channel are merged first, in order.
 static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
-                       bn_fwd_cols *o) {
-    ptrdiff_t w0, wn;
-    bn_plan_cols(f->p, u, &w0, &wn);
-    unit_terms_cols(f, u, T, M2, o);
-    if (f->stats != NULL) return;
-    unsigned char all = 1;
-    for (ptrdiff_t j = 0; j < wn; j++) all &= o->fast[j];
-    o->all_fast = all;
-}
-
-static void unit_terms_cols(const bn_fwd *f, ptrdiff_t u, const double *T, const double *M2,
-                            bn_fwd_cols *o) {
+                       bn_affine *a) {
     const bn_plan *p = f->p;
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
-    if (!p->rows || p->k == 1) { // a column per channel
-        channel_terms(f, w0, wn, T, M2, o, 0);
+    if (p->fold <= 1) { // a column per channel
+        channel_terms(f, w0, wn, T, M2, a, 0);
         return;
     }
-    double tc[BN_CHUNK], m2c[BN_CHUNK]; // one unit of all W = k*C columns; C < BN_MIN_WIDE
+    double tc[BN_CHUNK], m2c[BN_CHUNK]; // one unit of all W = fold*C columns; C < BN_MIN_WIDE
     for (ptrdiff_t c = 0; c < p->C && batch_stats(f); c++) {
         double nc = 0.0;
         tc[c] = m2c[c] = 0.0;
-        for (ptrdiff_t ph = 0; ph < p->k; ph++) {
+        for (ptrdiff_t ph = 0; ph < p->fold; ph++) {
             const ptrdiff_t w = ph * p->C + c;
             const double nw = (double)(p->nrows + (w < p->tailn));
-            bn_merge(&tc[c], &m2c[c], nc, &T[w], &M2[w], nw, 1);
+            merge(&tc[c], &m2c[c], nc, &T[w], &M2[w], nw, 1);
             nc += nw;
         }
     }
-    channel_terms(f, 0, p->C, tc, m2c, o, 0);
+    channel_terms(f, 0, p->C, tc, m2c, a, 0);
     for (ptrdiff_t w = p->C; w < p->W && f->stats == NULL; w++) {
         const ptrdiff_t c = w % p->C;
-        o->cm[w] = o->cm[c];
-        o->cs[w] = o->cs[c];
-        o->cb[w] = o->cb[c];
-        o->mh[w] = o->mh[c];
-        o->sc[w] = o->sc[c];
-        o->sh[w] = o->sh[c];
-        o->fast[w] = o->fast[c];
+        a->mean[w] = a->mean[c];
+        a->scale[w] = a->scale[c];
+        a->shift[w] = a->shift[c];
+        a->mean_f[w] = a->mean_f[c];
+        a->scale_f[w] = a->scale_f[c];
+        a->shift_f[w] = a->shift_f[c];
+        a->fast[w] = a->fast[c];
     }
 }
 
 // ----------------------------------------------------------------------------
-// statistics and output of a unit
+// apply
 
-// Statistics of blocks [b0, b1) of unit u: T, M2 per column (of the unit). Returns the values
-// per column; the partial row's columns have one more when b1 is the last block.
-static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, double *T,
-                          double *M2) {
-    const bn_plan *p = f->p;
-    double bT[BN_CHUNK], bM2[BN_CHUNK], n = 0.0;
-    ptrdiff_t w0, wn;
-    bn_plan_cols(p, u, &w0, &wn);
-    memset(T, 0, (size_t)wn * sizeof *T);
-    memset(M2, 0, (size_t)wn * sizeof *M2);
-    if (p->shorts) { // a block is one sample: a run of each channel
-        for (ptrdiff_t b = b0; b < b1; b++) {
-            const float *x = f->inp + (b * p->C + w0) * p->S;
-            if (b1 - b0 == 1) {
-                f->kern->short_stats(T, M2, x, wn, p->S);
-            } else {
-                f->kern->short_stats(bT, bM2, x, wn, p->S);
-                bn_merge(T, M2, n, bT, bM2, (double)p->S, wn);
-            }
-            n += (double)p->S;
-        }
-        return n;
-    }
-    if (p->rows && b1 - b0 == 1) { // one block: its statistics, as merging it into none would
-        ptrdiff_t r0, nr, tail;
-        bn_plan_rows_block(p, b0, &r0, &nr, &tail);
-        f->kern->cl_stats(T, M2, f->inp + r0 * p->W + w0, p->W, nr, clamp0(tail - w0, wn), wn);
-        return (double)nr;
-    }
-    for (ptrdiff_t b = b0; b < b1; b++) {
-        if (p->rows) {
-            ptrdiff_t r0, nr, tail;
-            bn_plan_rows_block(p, b, &r0, &nr, &tail);
-            const ptrdiff_t tu = clamp0(tail - w0, wn);
-            f->kern->cl_stats(bT, bM2, f->inp + r0 * p->W + w0, p->W, nr, tu, wn);
-            bn_merge(T, M2, n, bT, bM2, (double)(nr + 1), tu); // the partial row's columns
-            bn_merge(T + tu, M2 + tu, n, bT + tu, bM2 + tu, (double)nr, wn - tu);
-            n += (double)nr;
+void bn_apply_block(const bn_plan *p, const bn_kernels *kern, float *y, const float *x,
+                    const float *res, int relu, const bn_block *blk, const bn_affine *a,
+                    int stream) {
+    const ptrdiff_t ncol = p->view == BN_VIEW_ROWS ? blk->len : p->view == BN_VIEW_SHORT ? blk->count : 1;
+    for (ptrdiff_t j0 = 0, j1; j0 < ncol; j0 = j1) { // ranges of columns with equal fast
+        const unsigned char *e = memchr(a->fast + j0, !a->fast[j0], (size_t)(ncol - j0));
+        j1 = e != NULL ? e - a->fast : ncol;
+        const bn_block s = bn_block_cols(p, blk, j0, j1);
+        const float *r = res != NULL ? res + s.at : NULL;
+        if (a->fast[j0] && p->view == BN_VIEW_ROWS) {
+            kern->cl_apply(y + s.at, x + s.at, r, relu, s.stride, s.count, s.tail, s.len,
+                           a->mean_f + j0, a->scale_f + j0, a->shift_f + j0, stream && j1 - j0 == ncol);
+        } else if (a->fast[j0] && p->view == BN_VIEW_RUNS) {
+            kern->run_apply(y + s.at, x + s.at, r, relu, s.stride, s.count, s.len, a->mean_f[0],
+                            a->scale_f[0], a->shift_f[0], stream);
+        } else if (a->fast[j0]) {
+            kern->short_apply(y + s.at, x + s.at, r, relu, s.count, s.len, a->mean_f + j0,
+                              a->scale_f + j0, a->shift_f + j0);
         } else {
-            ptrdiff_t off, stride, nruns, len;
-            bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
-            f->kern->run_stats(bT, bM2, f->inp + off, stride, nruns, len);
-            bn_merge(T, M2, n, bT, bM2, (double)(nruns * len), 1);
-            n += (double)(nruns * len);
+            for (ptrdiff_t l = 0; l <= s.count; l++) { // in double; l == count: the partial line
+                const ptrdiff_t at = s.at + l * s.stride, n = l < s.count ? s.len : s.tail;
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    const ptrdiff_t j = j0 + (p->view == BN_VIEW_ROWS ? i : p->view == BN_VIEW_SHORT ? l : 0);
+                    float v = (float)(((double)x[at + i] - a->mean[j]) * a->scale[j] + a->shift[j]);
+                    if (res != NULL) v += res[at + i];
+                    y[at + i] = relu && v <= 0.0f ? 0.0f : v;
+                }
+            }
         }
     }
-    return n;
 }
 
-// (n, T, M2) += group statistics (ng, Tg, M2g) of unit u; last: the group holds the last block
-static void merge_group(const bn_plan *p, ptrdiff_t u, double *T, double *M2, double n,
-                        const double *Tg, const double *M2g, double ng, int last) {
-    ptrdiff_t w0, wn;
-    bn_plan_cols(p, u, &w0, &wn);
-    const ptrdiff_t tu = p->rows && last ? clamp0(p->tailn - w0, wn) : 0;
-    bn_merge(T, M2, n, Tg, M2g, ng + 1.0, tu);
-    bn_merge(T + tu, M2 + tu, n, Tg + tu, M2g + tu, ng, wn - tu);
-}
-
-// out of blocks [b0, b1) of unit u: the kernel on each run of columns with float terms, double
-// for the others (so that a column's result never depends on its neighbours)
 static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                       const bn_fwd_cols *o) {
-    const bn_plan *p = f->p;
-    ptrdiff_t w0, wn;
-    bn_plan_cols(p, u, &w0, &wn);
+                       const bn_affine *a) {
     for (ptrdiff_t b = b0; b < b1; b++) {
-        if (p->shorts) {
-            const ptrdiff_t at = (b * p->C + w0) * p->S;
-            for (ptrdiff_t j = 0; j < wn; j++) {
-                if (o->all_fast || o->fast[j]) {
-                    const ptrdiff_t n = o->all_fast ? wn : 1;
-                    f->kern->short_apply(f->out + at + j * p->S, f->inp + at + j * p->S, n, p->S,
-                                         o->mh + j, o->sc + j, o->sh + j);
-                    j += n - 1;
-                    continue;
-                }
-                const float *x = f->inp + at + j * p->S;
-                float *y = f->out + at + j * p->S;
-                for (ptrdiff_t s = 0; s < p->S; s++) y[s] = (float)(((double)x[s] - o->cm[j]) * o->cs[j] + o->cb[j]);
-            }
-            continue;
-        }
-        if (!p->rows) {
-            ptrdiff_t off, stride, nruns, len;
-            bn_plan_runs_block(p, u, b, &off, &stride, &nruns, &len);
-            if (o->fast[0]) {
-                f->kern->run_apply(f->out + off, f->inp + off, stride, nruns, len, o->mh[0],
-                                   o->sc[0], o->sh[0], f->stream);
-                continue;
-            }
-            for (ptrdiff_t r = 0; r < nruns; r++) {
-                const float *x = f->inp + off + r * stride;
-                float *y = f->out + off + r * stride;
-                for (ptrdiff_t s = 0; s < len; s++) y[s] = (float)(((double)x[s] - o->cm[0]) * o->cs[0] + o->cb[0]);
-            }
-            continue;
-        }
-        ptrdiff_t r0, nr, tail;
-        bn_plan_rows_block(p, b, &r0, &nr, &tail);
-        const ptrdiff_t tu = clamp0(tail - w0, wn), at = r0 * p->W + w0;
-        if (o->all_fast) {
-            f->kern->cl_apply(f->out + at, f->inp + at, p->W, nr, tu, wn, o->mh, o->sc, o->sh,
-                              f->stream);
-            continue;
-        }
-        for (ptrdiff_t j0 = 0, j1; j0 < wn; j0 = j1) {
-            for (j1 = j0 + 1; j1 < wn && o->fast[j1] == o->fast[j0]; j1++) continue;
-            if (o->fast[j0]) {
-                f->kern->cl_apply(f->out + at + j0, f->inp + at + j0, p->W, nr,
-                                  clamp0(tu - j0, j1 - j0), j1 - j0, o->mh + j0, o->sc + j0,
-                                  o->sh + j0, 0);
-                continue;
-            }
-            for (ptrdiff_t r = 0; r <= nr; r++) { // r == nr: the partial row
-                const float *x = f->inp + at + r * p->W;
-                float *y = f->out + at + r * p->W;
-                const ptrdiff_t e = r < nr ? j1 : j0 + clamp0(tu - j0, j1 - j0);
-                for (ptrdiff_t j = j0; j < e; j++) y[j] = (float)(((double)x[j] - o->cm[j]) * o->cs[j] + o->cb[j]);
-            }
-        }
+        const bn_block blk = bn_plan_block(f->p, u, b);
+        bn_apply_block(f->p, f->kern, f->out, f->inp, f->res, f->relu, &blk, a, f->stream);
     }
 }
 
 // everything of unit u on this thread: statistics over its groups in order, terms, out
 static void unit_all(const bn_fwd *f, ptrdiff_t u) {
     const bn_plan *p = f->p;
-    double T[BN_CHUNK], M2[BN_CHUNK];
-    bn_fwd_cols o;
-    const int train = batch_stats(f);
-    if (train && p->groups == 1) {
-        group_stats(f, u, 0, p->blocks, T, M2);
-    } else if (train) {
-        double gT[BN_CHUNK], gM2[BN_CHUNK], n = 0.0;
-        for (ptrdiff_t g = 0; g < p->groups; g++) {
-            ptrdiff_t b0, b1;
-            bn_plan_group(p, g, &b0, &b1);
-            const double ng = group_stats(f, u, b0, b1, gT, gM2);
-            merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
-            n += ng;
-        }
+    double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
+    bn_affine a;
+    for (ptrdiff_t g = 0; g < p->groups && batch_stats(f); g++) {
+        double gT[BN_CHUNK], gM2[BN_CHUNK];
+        ptrdiff_t b0, b1;
+        bn_plan_group(p, g, &b0, &b1);
+        const double ng = group_stats(f, u, b0, b1, gT, gM2);
+        merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
+        n += ng;
     }
-    unit_terms(f, u, T, M2, &o);
-    if (f->stats == NULL) unit_apply(f, u, 0, p->blocks, &o);
+    unit_terms(f, u, T, M2, &a);
+    if (f->stats == NULL) unit_apply(f, u, 0, p->blocks, &a);
 }
 
 // ----------------------------------------------------------------------------
@@ -322,7 +274,7 @@ static void task_group_stats(void *ctx, ptrdiff_t i) {
     bn_fwd_scratch *sc = f->scratch;
     ptrdiff_t u, b0, b1;
     const ptrdiff_t at = bn_plan_task(f->p, i, &u, &b0, &b1);
-    group_stats(f, u, b0, b1, sc->T + at, sc->M2 + at);
+    sc->n[i] = group_stats(f, u, b0, b1, sc->T + at, sc->M2 + at);
 }
 
 static void task_group_apply(void *ctx, ptrdiff_t i) {
@@ -330,7 +282,7 @@ static void task_group_apply(void *ctx, ptrdiff_t i) {
     const bn_fwd_scratch *sc = f->scratch;
     ptrdiff_t u, b0, b1;
     bn_plan_task(f->p, i, &u, &b0, &b1);
-    unit_apply(f, u, b0, b1, &sc->cols[u]);
+    unit_apply(f, u, b0, b1, &sc->terms[u]);
 }
 
 // groups on the team: group statistics, then (here) their merge in order and the terms, then
@@ -342,16 +294,14 @@ static void forward_groups(bn_fwd *f, int nthreads) {
     if (train) bn_run(nthreads, p->units * p->groups, task_group_stats, f);
     for (ptrdiff_t u = 0; u < p->units; u++) {
         double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
-        ptrdiff_t w0, wn;
-        bn_plan_cols(p, u, &w0, &wn);
         for (ptrdiff_t g = 0; g < p->groups && train; g++) {
             ptrdiff_t uu, b0, b1;
             const ptrdiff_t at = bn_plan_task(p, u * p->groups + g, &uu, &b0, &b1);
-            const double ng = bn_plan_values(p, b0, b1);
-            merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, ng, b1 == p->blocks);
-            n += ng;
+            merge_group(p, u, T, M2, n, sc->T + at, sc->M2 + at, sc->n[u * p->groups + g],
+                        b1 == p->blocks);
+            n += sc->n[u * p->groups + g];
         }
-        unit_terms(f, u, T, M2, &sc->cols[u]);
+        unit_terms(f, u, T, M2, &sc->terms[u]);
     }
     if (f->stats == NULL) bn_run(nthreads, p->units * p->groups, task_group_apply, f);
 }
@@ -372,38 +322,38 @@ static void forward(bn_fwd *f) {
 // entry points
 
 bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
-                              float *running_mean, float *running_var,
-                              const float *inp, const float *gamma, const float *beta,
+                              float *running_mean, float *running_var, const float *inp,
+                              const float *res, const float *gamma, const float *beta,
                               double eps, double momentum, unsigned int flags,
                               int layout, int64_t N, int64_t C, int64_t S) {
-    // out, inp: (N,C,S) in layout
+    // out, inp, res: (N,C,S) in layout
     // save_mean, save_rstd, running_mean, running_var, gamma, beta: (C,)
     const bn_status st = bn_check_forward_training(out, save_mean, save_rstd, running_mean,
-                                                   running_var, inp, gamma, beta, eps, momentum,
-                                                   flags, layout, N, C, S);
+                                                   running_var, inp, res, gamma, beta, eps,
+                                                   momentum, flags, layout, N, C, S);
     if (st != BN_OK) return st;
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, save_mean, save_rstd, running_mean, running_var,
-                NULL, NULL, gamma, beta, eps, momentum, (double)p.M / (double)(p.M - 1), 0, NULL,
-                NULL, NULL, NULL};
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, save_mean,
+                save_rstd, running_mean, running_var, NULL, NULL, gamma, beta, eps, momentum,
+                (double)p.M / (double)(p.M - 1), 0, NULL, NULL, NULL, NULL};
     forward(&f);
     return BN_OK;
 }
 
-bn_status bn_forward_inference(float *out, const float *inp, const float *mean,
+bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean,
                                const float *var, const float *gamma, const float *beta,
                                double eps, unsigned int flags,
                                int layout, int64_t N, int64_t C, int64_t S) {
-    // out, inp: (N,C,S) in layout
+    // out, inp, res: (N,C,S) in layout
     // mean, var, gamma, beta: (C,)
-    const bn_status st = bn_check_forward_inference(out, inp, mean, var, gamma, beta, eps, flags,
-                                                    layout, N, C, S);
+    const bn_status st = bn_check_forward_inference(out, inp, res, mean, var, gamma, beta, eps,
+                                                    flags, layout, N, C, S);
     if (st != BN_OK) return st;
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, NULL, NULL, NULL, NULL,
-                mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL, NULL, NULL, NULL};
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
+                NULL, NULL, mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL, NULL, NULL, NULL};
     forward(&f);
     return BN_OK;
 }
@@ -415,17 +365,17 @@ void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N, in
                       int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), NULL, inp, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                0.0, 0.0, 0.0, 0, NULL, stats, NULL, NULL};
+    bn_fwd f = {&p, bn_kernels_get(), NULL, inp, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+                NULL, NULL, 0.0, 0.0, 0.0, 0, NULL, stats, NULL, NULL};
     forward(&f);
 }
 
-void bn_forward_given(float *out, const float *inp, const double *mean, const double *rstd,
-                      const float *gamma, const float *beta, int layout, int64_t N, int64_t C,
-                      int64_t S) {
+void bn_forward_given(float *out, const float *inp, const float *res, const double *mean,
+                      const double *rstd, const float *gamma, const float *beta,
+                      unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, NULL, NULL, NULL, NULL, NULL, NULL, gamma, beta,
-                0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
+    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
+                NULL, NULL, NULL, NULL, gamma, beta, 0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
     forward(&f);
 }

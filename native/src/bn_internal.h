@@ -11,7 +11,7 @@
  *     <=> BN_USE_SCALE, ...), so kernels test the pointer, not the flag,
  *   - N*C*S*sizeof(float) fits in ptrdiff_t, so every index can be a ptrdiff_t,
  *   - outputs overlap nothing, except an (N,C,S) output that is the very same buffer as an
- *     (N,C,S) input (out == inp; dinp == dout or dinp == inp).
+ *     (N,C,S) input (out == inp or out == res; dinp == dout or dinp == inp; dres == dout).
  */
 #ifndef BN_INTERNAL_H
 #define BN_INTERNAL_H
@@ -28,76 +28,99 @@
 #endif
 
 // ----------------------------------------------------------------------------
-// plan: how a call is cut into units, groups and blocks (PERFORMANCE.md explains the numbers)
+// plan: how a call walks memory (PERFORMANCE.md explains the numbers)
+//
+// Glossary (the only planning words; each has this one meaning in the C sources):
+//   view    one of the three memory walks of bn_view below, fixed by (layout, S)
+//   column  what a kernel reduces on its own: a wide column (rows view) or a channel
+//   fold    rows view with C < BN_MIN_WIDE: fold rows of C read as one wide row of W = fold*C
+//           columns (wide column w is channel w mod C)
+//   unit    the columns done together, start to end: up to BN_CHUNK wide columns, a channel
+//           (runs view), or up to BN_CHUNK channels (short runs)
+//   block   the part of a unit that one kernel call walks (bn_block): `count` lines of `len`
+//           floats, `stride` apart, then a partial line of `tail` floats
+//   line    a row of a block (rows view) or a run of one channel (runs views)
+//   group   contiguous blocks of a unit that one thread reduces (large units only)
+// Every pass is: reduce over blocks (statistics, or sum_dy and sum_dy_xmu) -> per-channel terms
+// -> apply over blocks (out, or dinp and dres). Blocks, groups and their order depend only on
+// (layout, N, C, S): sums are taken per block, merged over the blocks of a group in order, then
+// over the groups in order, whichever threads ran them.
 
 #define BN_BLOCK_ROWS 64       // rows view: wide rows per block
 #define BN_BLOCK_LEN 4096      // runs view: values per block
-#define BN_SHORT_RUN 512       // runs view: S below this is walked in memory order (short runs)
+#define BN_SHORT_RUN 512       // runs view: S below this is walked as short runs
 #define BN_SHORT_UNIT_BYTES ((ptrdiff_t)512 * 1024) // short runs: a unit's channels fit in L2
-#define BN_CHUNK 256           // rows view: wide columns per unit (the length of stack arrays)
-#define BN_MIN_WIDE 64         // rows view: k rows of C < 64 channels make one wide row of k*C
+#define BN_CHUNK 256           // the most columns of a unit (the length of stack arrays)
+#define BN_MIN_WIDE 64         // rows view: fewer channels than this are folded
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
 #define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 #define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
 
-/*
- * Rows view (NC, NHWC, NCHW with S == 1): R = N*S rows of C floats. When C < BN_MIN_WIDE, k
- * consecutive rows are read as one wide row of W = k*C columns (wide column w is channel
- * w mod C), so that a row has enough independent columns; the R mod k rows left over form a
- * partial wide row of tailn = (R mod k)*C columns, which belongs to the last block. Units are
- * chunks of BN_CHUNK wide columns (one unit when k > 1). Blocks are BN_BLOCK_ROWS wide rows.
- *
- * Runs view (NCHW with S > 1): channel c is N runs of S floats. A unit is a channel. A block is
- * BN_BLOCK_LEN / S whole runs, or when S > BN_BLOCK_LEN one of `pieces` equal pieces of a run.
- * Short runs (S < BN_SHORT_RUN, `shorts` set): a channel's runs are too short and too far apart
- * to stream one channel at a time, so a unit is `cg` consecutive channels (at most
- * BN_SHORT_UNIT_BYTES of values, so that the output pass reads them from L2), walked sample by
- * sample (their runs are contiguous), and a block is one sample: one run per channel.
- *
- * Both: a unit's blocks are cut into `groups` contiguous groups of at least BN_GROUP_BYTES of
- * values (so more than one only for a unit of 2*BN_GROUP_BYTES or more), and only while
- * units*groups <= BN_MAX_GROUPS, so that a few large units still spread over threads. Blocks, groups and their order depend only on (layout, N, C, S): statistics are
- * computed per block, merged over the blocks of a group in order, then over the groups in order,
- * whichever threads ran them.
- */
+typedef enum bn_view {
+    // NC, NHWC, NCHW with S == 1: R = N*S rows of C floats, folded when C < BN_MIN_WIDE; the
+    // R mod fold rows left over are the last block's partial line (tailn wide columns). A unit
+    // is BN_CHUNK wide columns (one unit when folded); a block BN_BLOCK_ROWS wide rows.
+    BN_VIEW_ROWS,
+    // NCHW with S >= BN_SHORT_RUN: a unit is a channel, N runs of S; a block is
+    // BN_BLOCK_LEN / S whole runs, or when S > BN_BLOCK_LEN one of `pieces` equal pieces of a run.
+    BN_VIEW_RUNS,
+    // NCHW with 1 < S < BN_SHORT_RUN: runs too short and far apart to stream a channel alone; a
+    // unit is `cg` consecutive channels (at most BN_SHORT_UNIT_BYTES, so that the apply pass
+    // reads them from L2), a block is one sample: a line per channel, contiguous.
+    BN_VIEW_SHORT
+} bn_view;
+
 typedef struct bn_plan {
-    int rows;                           // 1: rows view, 0: runs view
+    bn_view view;
     ptrdiff_t N, C, S, M;               // M = N*S values per channel
-    ptrdiff_t k, W, nrows, tailn;       // rows view: W = k*C is also the row stride
+    ptrdiff_t fold, W, nrows, tailn;    // rows view: W = fold*C is also the row stride
     ptrdiff_t per_block, pieces, piece; // runs view: whole runs per block, pieces per run, length
-    int shorts;                         // runs view, S < BN_SHORT_RUN: short runs
     ptrdiff_t cg;                       // short runs: channels per unit
     ptrdiff_t units, blocks, groups;    // blocks and groups per unit
 } bn_plan;
 
-BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S);
+// a block as the kernels see it: line r < count is len floats at at + r*stride, line count has
+// tail floats (rows view only; else 0)
+typedef struct bn_block {
+    ptrdiff_t at, stride, count, len, tail;
+} bn_block;
 
-// rows view: wide columns [*w0, *w0 + *wn) of unit u
-BN_HIDDEN void bn_plan_unit_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
-// rows view: block b is wide rows [*r0, *r0 + *nr) and, when *tail > 0, the partial row
-BN_HIDDEN void bn_plan_rows_block(const bn_plan *p, ptrdiff_t b, ptrdiff_t *r0, ptrdiff_t *nr,
-                                  ptrdiff_t *tail);
-// columns of unit u (wide columns, channels of short runs, or the one channel of a unit)
+BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S);
+// columns [*w0, *w0 + *wn) of unit u (wide columns, or channels)
 BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
-// runs view: block b of channel c is *nruns runs of *len floats from *offset, *stride apart
-BN_HIDDEN void bn_plan_runs_block(const bn_plan *p, ptrdiff_t c, ptrdiff_t b, ptrdiff_t *offset,
-                                  ptrdiff_t *stride, ptrdiff_t *nruns, ptrdiff_t *len);
+// block b of unit u
+BN_HIDDEN bn_block bn_plan_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b);
+// columns [j0, j1) of a block of the unit (rows view: a range of its columns; short runs: of
+// its lines; runs view: the block)
+BN_HIDDEN bn_block bn_block_cols(const bn_plan *p, const bn_block *blk, ptrdiff_t j0, ptrdiff_t j1);
+// values per column in a block; the partial line's columns have one more
+BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);
 // task i of a job over (unit, group) pairs: unit *u, its blocks [*b0, *b1); returns where the
 // task's columns start in a scratch array of per-(group, column) sums
 BN_HIDDEN ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b0,
                                  ptrdiff_t *b1);
+// v clamped to [0, hi]
+BN_HIDDEN ptrdiff_t bn_clamp(ptrdiff_t v, ptrdiff_t hi);
 
-// values per column in blocks [b0, b1); the partial row's columns have one more if b1 is last
-BN_HIDDEN double bn_plan_values(const bn_plan *p, ptrdiff_t b0, ptrdiff_t b1);
+// per-column terms of y = (x - mean)*scale + shift for the columns of one unit: in float as
+// fma(x - mean_f, scale_f, shift_f) where `fast`, else in double (bn_forward.c explains why)
+typedef struct bn_affine {
+    double mean[BN_CHUNK], scale[BN_CHUNK], shift[BN_CHUNK];
+    float mean_f[BN_CHUNK], scale_f[BN_CHUNK], shift_f[BN_CHUNK];
+    unsigned char fast[BN_CHUNK];
+} bn_affine;
 
-// Chan et al.: (na, T, M2) += (nb, Tb, M2b) for n columns, T being sums and M2 sums of squared
-// deviations from the mean; na or nb may be 0.
-BN_HIDDEN void bn_merge(double *T, double *M2, double na, const double *Tb, const double *M2b,
-                        double nb, ptrdiff_t n);
+// y = (x - mean)*scale + shift over block blk of a unit, then y + res (res != NULL) and
+// max(y, 0) (relu); the kernels on each range of columns whose terms are fast, the one double
+// loop on the others (so that a column's result never depends on its neighbours)
+struct bn_kernels;
+BN_HIDDEN void bn_apply_block(const bn_plan *p, const struct bn_kernels *kern, float *y,
+                              const float *x, const float *res, int relu, const bn_block *blk,
+                              const bn_affine *a, int stream);
 
 // ----------------------------------------------------------------------------
 // threads (bn_threads.c)
@@ -125,20 +148,21 @@ BN_HIDDEN void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
 BN_HIDDEN bn_status bn_check_forward_training(const float *out, const float *save_mean,
                                               const float *save_rstd, const float *running_mean,
                                               const float *running_var, const float *inp,
-                                              const float *gamma, const float *beta,
-                                              double eps, double momentum, unsigned int flags,
+                                              const float *res, const float *gamma,
+                                              const float *beta, double eps, double momentum,
+                                              unsigned int flags,
                                               int layout, int64_t N, int64_t C, int64_t S);
 
 BN_HIDDEN bn_status bn_check_forward_inference(const float *out, const float *inp,
-                                               const float *mean, const float *var,
+                                               const float *res, const float *mean, const float *var,
                                                const float *gamma, const float *beta,
                                                double eps, unsigned int flags,
                                                int layout, int64_t N, int64_t C, int64_t S);
 
-BN_HIDDEN bn_status bn_check_backward(const float *dinp, const float *dgamma, const float *dbeta,
-                                      const float *dout, const float *inp, const float *gamma,
-                                      const float *mean, const float *rstd,
-                                      unsigned int flags, unsigned int mask,
+BN_HIDDEN bn_status bn_check_backward(const float *dinp, const float *dres, const float *dgamma,
+                                      const float *dbeta, const float *dout, const float *out,
+                                      const float *inp, const float *gamma, const float *mean,
+                                      const float *rstd, unsigned int flags, unsigned int mask,
                                       int layout, int64_t N, int64_t C, int64_t S);
 
 // ----------------------------------------------------------------------------
@@ -151,16 +175,18 @@ BN_HIDDEN bn_status bn_check_stats_merge(const double *mean, const double *rstd,
                                          const float *running_mean, const float *running_var,
                                          const double *stats, double eps, double momentum,
                                          unsigned int flags, int64_t C, int64_t P);
-BN_HIDDEN bn_status bn_check_forward_apply(const float *out, const float *inp,
+BN_HIDDEN bn_status bn_check_forward_apply(const float *out, const float *inp, const float *res,
                                            const double *mean, const double *rstd,
                                            const float *gamma, const float *beta,
                                            unsigned int flags, int layout, int64_t N, int64_t C,
                                            int64_t S);
 BN_HIDDEN bn_status bn_check_backward_reduce(const double *sums, const float *dout,
-                                             const float *inp, const double *mean, int layout,
+                                             const float *out, const float *inp,
+                                             const double *mean, unsigned int flags, int layout,
                                              int64_t N, int64_t C, int64_t S);
-BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dgamma,
-                                            const float *dbeta, const float *dout,
+BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dres,
+                                            const float *dgamma, const float *dbeta,
+                                            const float *dout, const float *out,
                                             const float *inp, const float *gamma,
                                             const double *mean, const double *rstd,
                                             const double *sums, unsigned int flags,
@@ -170,17 +196,22 @@ BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dgam
 // stats (3, C) of inp, through the forward's plan, kernels and threads
 BN_HIDDEN void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N,
                                 int64_t C, int64_t S);
-// out of inp with mean, rstd given in double
-BN_HIDDEN void bn_forward_given(float *out, const float *inp, const double *mean,
-                                const double *rstd, const float *gamma, const float *beta,
-                                int layout, int64_t N, int64_t C, int64_t S);
-// sums (3, C) of dout, inp about mean, through the backward's plan, kernels and threads
-BN_HIDDEN void bn_backward_sums(double *sums, const float *dout, const float *inp,
-                                const double *mean, int layout, int64_t N, int64_t C, int64_t S);
-// dinp, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C)
-BN_HIDDEN void bn_backward_given(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                                 const float *inp, const float *gamma, const double *mean,
-                                 const double *rstd, const double *psums, int layout, int64_t N,
-                                 int64_t C, int64_t S, int64_t P);
+// out of inp (and res, ReLU with BN_FUSE_RELU in flags) with mean, rstd given in double
+BN_HIDDEN void bn_forward_given(float *out, const float *inp, const float *res,
+                                const double *mean, const double *rstd, const float *gamma,
+                                const float *beta, unsigned int flags, int layout, int64_t N,
+                                int64_t C, int64_t S);
+// sums (3, C) of dout (gated by out when not NULL), inp about mean, through the backward's
+// plan, kernels and threads
+BN_HIDDEN void bn_backward_sums(double *sums, const float *dout, const float *out,
+                                const float *inp, const double *mean, int layout, int64_t N,
+                                int64_t C, int64_t S);
+// dinp, dres, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C); dout gated by
+// out when not NULL
+BN_HIDDEN void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta,
+                                 const float *dout, const float *out, const float *inp,
+                                 const float *gamma, const double *mean, const double *rstd,
+                                 const double *psums, int layout, int64_t N, int64_t C,
+                                 int64_t S, int64_t P);
 
 #endif /* BN_INTERNAL_H */

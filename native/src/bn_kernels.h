@@ -2,17 +2,21 @@
  * bn_kernels.h - the inner loops, one table per instruction set (bn_kernels_impl.h is compiled
  * once per ISA: generic C, AVX2+FMA, AVX-512), chosen at run time by bn_kernels_get().
  *
- * Two views of the data, both set up by bn_forward.c / bn_backward.c:
+ * One set of kernels per view (bn_view, bn_internal.h); each call walks one block (bn_block):
  *
  * Rows ("cl", channels-last: NC, NHWC, NCHW with S == 1). A matrix of nrows full rows of wn
  * columns, row stride ld floats, plus one partial row (row index nrows) whose first tailn columns
  * are valid (tailn == 0: no partial row). Column w of the view is a "wide column": the planner
- * groups k consecutive rows of C channels into one row of k*C columns when C is small, so the
- * channel of wide column w is w mod C (see bn_internal.h).
+ * folds rows of C channels into one row of fold*C columns when C is small, so the channel of
+ * wide column w is w mod C (see bn_internal.h).
  *
- * Runs (NCHW with S > 1). nruns runs of len contiguous floats, run i at x + i*stride, all of one
- * channel. Short runs (S < BN_SHORT_RUN): the runs of consecutive channels of one sample, which
- * are contiguous, one block each.
+ * Runs (NCHW with S >= BN_SHORT_RUN). nruns runs of len contiguous floats, run i at
+ * x + i*stride, all of one channel. Short runs (S < BN_SHORT_RUN): nch runs of consecutive
+ * channels of one sample, which are contiguous.
+ *
+ * The fusions (bn.h): the apply kernels add res and take max(., 0) after rounding; the sums and
+ * dinp kernels read dout through the ReLU's gate g = (gate <= 0) ? 0 : dout, and dinp writes
+ * dres = g. Each is one exact or correctly rounded float operation per element.
  *
  * Statistics are shifted sums (see bn_internal.h): for each column (or for all the runs) the
  * kernel takes K = the first value (0 if it is not finite) and returns
@@ -34,32 +38,33 @@
 /* Per-channel terms of the forward, for n <= BN_KERNEL_COLS channels (all pointers at the first
  * one). Training (T != NULL): mean = T/count, var = M2/count, and save_mean, save_rstd (and
  * running_mean, running_var when not NULL) are written; given statistics (dmean != NULL): mean =
- * dmean, rstd = drstd; inference: mean, var are read. Always:
- * cm, cs, cb = mean, gamma*rstd, beta in double, and the float terms of
- * out = fma(x - mh, sc, sh) with fast = 0 where float cannot hold them. */
+ * dmean, rstd = drstd; inference: mean, var are read. Always: mean_d, scale, shift = mean,
+ * gamma*rstd, beta in double, and the float terms of out = fma(x - mean_f, scale_f, shift_f)
+ * (bn_affine) with fast = 0 where float cannot hold them. */
 typedef struct {
     const double *T, *M2;
     double count;
     const float *mean, *var, *gamma, *beta; // gamma, beta may be NULL
     double eps, momentum, unbias;
     float *save_mean, *save_rstd, *running_mean, *running_var;
-    double *cm, *cs, *cb;
-    float *mh, *sc, *sh;
+    double *mean_d, *scale, *shift;
+    float *mean_f, *scale_f, *shift_f;
     unsigned char *fast;
     const double *dmean, *drstd; // split phase: mean, rstd given in double (T == NULL), else NULL
 } bn_fwd_terms;
 
-/* Per-channel terms of the backward, for n <= BN_KERNEL_COLS channels: dbeta = t1,
- * dgamma = rstd*t2 (written when not NULL); the double terms of
- * dinp = k*((dy - a) - (x - m)*b): cm = mean, ca = dbeta/M, cb = rstd*dgamma/M, ck = gamma*rstd;
- * kf = (float)k with fast = 0 where k is not a normal float or 0 (for global statistics). */
+/* Per-channel terms of the backward, for n <= BN_KERNEL_COLS channels: dbeta = sum_dy,
+ * dgamma = rstd*sum_dy_xmu (written when not NULL); the double terms of
+ * dinp = scale*((g - dy_mean) - (x - mean)*xmu_scale): mean_d = mean, dy_mean = sum_dy/M,
+ * xmu_scale = rstd*dgamma/M, scale = gamma*rstd; scale_f = (float)scale with fast = 0 where
+ * scale is not a normal float or 0 (for global statistics). */
 typedef struct {
-    const double *t1, *t2;
+    const double *sum_dy, *sum_dy_xmu;
     double M;
     const float *mean, *rstd, *gamma; // gamma may be NULL
     float *dgamma, *dbeta;            // may be NULL
-    double *cm, *ca, *cb, *ck;
-    float *kf;
+    double *mean_d, *dy_mean, *xmu_scale, *scale;
+    float *scale_f;
     unsigned char *fast;
     const double *dmean, *drstd; // split phase: mean, rstd given in double instead, else NULL
 } bn_back_terms;
@@ -70,38 +75,45 @@ typedef struct bn_kernels {
     // sum[w], m2[w] of the block for w < wn (0, 0 for a column without values)
     void (*cl_stats)(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
                      ptrdiff_t tailn, ptrdiff_t wn);
-    // out = (x - mh[w])*sc[w] + sh[w], one rounding with FMA
-    void (*cl_apply)(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
-                     ptrdiff_t wn, const float *mh, const float *sc, const float *sh, int stream);
-    // t1[w] = sum(dy), t2[w] = sum(dy*(x - mean[w])) (t2 only when x != NULL); overwrites
-    void (*cl_sums)(double *t1, double *t2, const float *dy, const float *x, const float *mean,
-                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn);
-    // dinp = k[w]*((dy - a[w]) - (x - m[w])*b[w]) in double, rounded once to float; the
-    // constant arrays are padded with finite values to a multiple of 32 columns
-    void (*cl_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
-                    ptrdiff_t tailn, ptrdiff_t wn, const double *m, const double *a,
-                    const double *b, const double *k, int stream);
+    // out = (x - mh[w])*sc[w] + sh[w], one rounding with FMA; then, fused (bn.h), out + res
+    // (res != NULL) and max(out, 0) (relu != 0), each one float operation
+    void (*cl_apply)(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+                     ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
+                     const float *sc, const float *sh, int stream);
+    // with g = dy, or with gate != NULL g = (gate <= 0) ? 0 : dy (the ReLU's gate, bn.h):
+    // t1[w] = sum(g) (sum_dy), t2[w] = sum(g*(x - mean[w])) (sum_dy_xmu, only when x != NULL,
+    // else 0); overwrites
+    void (*cl_sums)(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+                    const float *mean, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
+                    ptrdiff_t wn);
+    // with g as for cl_sums: dinp = scale[w]*((g - dy_mean[w]) - (x - mean[w])*xmu_scale[w]) in
+    // double, rounded once to float, and dres = g when dres != NULL; the constant arrays are
+    // padded with finite values to a multiple of 32 columns
+    void (*cl_dinp)(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
+                    const double *mean, const double *dy_mean, const double *xmu_scale,
+                    const double *scale, int stream);
 
     // *sum, *m2 of all nruns*len values
     void (*run_stats)(double *sum, double *m2, const float *x, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len);
-    void (*run_apply)(float *out, const float *x, ptrdiff_t stride, ptrdiff_t nruns,
-                      ptrdiff_t len, float mh, float sc, float sh, int stream);
-    void (*run_sums)(double *t1, double *t2, const float *dy, const float *x, float mean,
-                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len);
-    void (*run_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t stride,
-                     ptrdiff_t nruns, ptrdiff_t len, double m, double a, double b, double k,
-                     int stream);
+    void (*run_apply)(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+                      ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream);
+    void (*run_sums)(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len);
+    void (*run_dinp)(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean,
+                     double dy_mean, double xmu_scale, double scale, int stream);
 
     // short runs: nch runs of len floats, contiguous (run j at x + j*len), each its own block
     void (*short_stats)(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len);
-    void (*short_apply)(float *out, const float *x, ptrdiff_t nch, ptrdiff_t len,
-                        const float *mh, const float *sc, const float *sh);
-    void (*short_sums)(double *t1, double *t2, const float *dy, const float *x,
-                       const float *mean, ptrdiff_t nch, ptrdiff_t len);
-    void (*short_dinp)(float *dinp, const float *dy, const float *x, ptrdiff_t nch,
-                       ptrdiff_t len, const double *m, const double *a, const double *b,
-                       const double *k);
+    void (*short_apply)(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+                        ptrdiff_t len, const float *mh, const float *sc, const float *sh);
+    void (*short_sums)(double *t1, double *t2, const float *dy, const float *gate,
+                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_dinp)(float *dinp, float *dres, const float *dy, const float *gate,
+                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+                       const double *dy_mean, const double *xmu_scale, const double *scale);
 
     void (*fwd_terms)(const bn_fwd_terms *t, ptrdiff_t n);
     void (*back_terms)(const bn_back_terms *t, ptrdiff_t n);

@@ -27,6 +27,8 @@ static void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm256_maskstore_ps(p, mas
 static void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
 static vf vf_set1(float a) { return _mm256_set1_ps(a); }
 static vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static vf vf_gate(vf a, vf c) { return _mm256_and_ps(_mm256_cmp_ps(c, _mm256_setzero_ps(), _CMP_NLE_UQ), a); }
 static vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static vd vd_lo(vf a) { return _mm256_cvtps_pd(_mm256_castps256_ps128(a)); }
 static vd vd_hi(vf a) { return _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)); }

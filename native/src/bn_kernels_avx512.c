@@ -25,6 +25,8 @@ static void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm512_mask_storeu_ps(p, m
 static void vf_stream(float *p, vf v) { _mm512_stream_ps(p, v); }
 static vf vf_set1(float a) { return _mm512_set1_ps(a); }
 static vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static vf vf_gate(vf a, vf c) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c, _mm512_setzero_ps(), _CMP_NLE_UQ), a); }
 static vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static vd vd_lo(vf a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
 static vd vd_hi(vf a) {

@@ -43,6 +43,14 @@ static vf vf_sub(vf a, vf b) {
     for (int i = 0; i < VL; i++) a.v[i] -= b.v[i];
     return a;
 }
+static vf vf_add(vf a, vf b) {
+    for (int i = 0; i < VL; i++) a.v[i] += b.v[i];
+    return a;
+}
+static vf vf_gate(vf a, vf c) {
+    for (int i = 0; i < VL; i++) a.v[i] = c.v[i] <= 0.0f ? 0.0f : a.v[i];
+    return a;
+}
 static vf vf_fma(vf a, vf b, vf c) {
     for (int i = 0; i < VL; i++) a.v[i] = a.v[i] * b.v[i] + c.v[i];
     return a;

@@ -28,6 +28,35 @@
 
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
+// The kernels with optional fusions are written once (NAME_k) and compiled twice by their
+// wrapper: once with the fusion's arguments NULL/0 as constants, so that the unfused loops carry
+// no test of them
+#if defined(__GNUC__)
+#define BN_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define BN_ALWAYS_INLINE inline
+#endif
+
+// p + i, or NULL for an absent buffer
+static const float *opt(const float *p, ptrdiff_t i) { return p != NULL ? p + i : NULL; }
+
+static vf vf_load_k(const float *p, ptrdiff_t n) { return n == VL ? vf_load(p) : vf_load_n(p, n); }
+
+// the fused output (bn.h): y + res[at] when res is given, then max(y, 0) when relu
+static vf fuse(vf y, const float *res, ptrdiff_t at, ptrdiff_t n, int relu) {
+    if (res != NULL) y = vf_add(y, vf_load_k(res + at, n));
+    return relu ? vf_gate(y, y) : y;
+}
+
+// n (<= VL) values of dy at `at` through the ReLU's gate (gate == NULL: none), also stored to
+// dres when given
+static vf load_dy(const float *dy, const float *gate, float *dres, ptrdiff_t at, ptrdiff_t n) {
+    vf g = vf_load_k(dy + at, n);
+    if (gate != NULL) g = vf_gate(g, vf_load_k(gate + at, n));
+    if (dres != NULL) vf_store_n(dres + at, g, n);
+    return g;
+}
+
 // lanes [0, n) of 2*NV double vectors into d[] (as sums, so that the lane order is that of memory)
 static void lanes_store(double *d, const vd *v) {
     for (int i = 0; i < 2 * NV; i++) vd_store(d + i * HV, v[i]);
@@ -174,9 +203,9 @@ static int aligned_vf(const float *p) { return ((uintptr_t)p % (sizeof(float) * 
 // column vector) all 4 rows read before any is written, so that a row stride of a multiple of
 // 4 KiB does not make a load wait for the store to the row above it (4K aliasing).
 
-static void cl_apply(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
-                     ptrdiff_t wn, const float *mh, const float *sc, const float *sh,
-                     int stream) {
+static BN_ALWAYS_INLINE void cl_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+                     ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
+                     const float *sc, const float *sh, int stream) {
     // out, x: (nrows, ld) and a partial row of tailn
     // mh, sc, sh: (wn,)
     const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
@@ -187,10 +216,11 @@ static void cl_apply(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, 
         ptrdiff_t j = 0;
         for (; j + VL <= wn; j += VL) {
             const vf m = vf_load(mh + j), s = vf_load(sc + j), h = vf_load(sh + j);
-            const vf y0 = vf_fma(vf_sub(vf_load(x0 + j), m), s, h);
-            const vf y1 = vf_fma(vf_sub(vf_load(x0 + ld + j), m), s, h);
-            const vf y2 = vf_fma(vf_sub(vf_load(x0 + 2 * ld + j), m), s, h);
-            const vf y3 = vf_fma(vf_sub(vf_load(x0 + 3 * ld + j), m), s, h);
+            const ptrdiff_t at = r * ld + j;
+            const vf y0 = fuse(vf_fma(vf_sub(vf_load(x0 + j), m), s, h), res, at, VL, relu);
+            const vf y1 = fuse(vf_fma(vf_sub(vf_load(x0 + ld + j), m), s, h), res, at + ld, VL, relu);
+            const vf y2 = fuse(vf_fma(vf_sub(vf_load(x0 + 2 * ld + j), m), s, h), res, at + 2 * ld, VL, relu);
+            const vf y3 = fuse(vf_fma(vf_sub(vf_load(x0 + 3 * ld + j), m), s, h), res, at + 3 * ld, VL, relu);
             if (st) {
                 vf_stream(o0 + j, y0);
                 vf_stream(o0 + ld + j, y1);
@@ -208,7 +238,7 @@ static void cl_apply(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, 
             const vf m = vf_load_n(mh + j, t), s = vf_load_n(sc + j, t), h = vf_load_n(sh + j, t);
             for (int i = 0; i < 4; i++) {
                 const vf v = vf_load_n(x0 + i * ld + j, t);
-                vf_store_n(o0 + i * ld + j, vf_fma(vf_sub(v, m), s, h), t);
+                vf_store_n(o0 + i * ld + j, fuse(vf_fma(vf_sub(v, m), s, h), res, (r + i) * ld + j, t, relu), t);
             }
         }
     }
@@ -218,19 +248,26 @@ static void cl_apply(float *out, const float *x, ptrdiff_t ld, ptrdiff_t nrows, 
             const ptrdiff_t t = n - j < VL ? n - j : VL;
             const vf y = vf_fma(vf_sub(vf_load_n(x + r * ld + j, t), vf_load_n(mh + j, t)),
                                 vf_load_n(sc + j, t), vf_load_n(sh + j, t));
-            vf_store_n(out + r * ld + j, y, t);
+            vf_store_n(out + r * ld + j, fuse(y, res, r * ld + j, t, relu), t);
         }
     }
     if (stream) bn_sfence();
 }
 
+static void cl_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+                     ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
+                     const float *sc, const float *sh, int stream) {
+    if (res == NULL && !relu) cl_apply_k(out, x, NULL, 0, ld, nrows, tailn, wn, mh, sc, sh, stream);
+    else cl_apply_k(out, x, res, relu, ld, nrows, tailn, wn, mh, sc, sh, stream);
+}
+
 // t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
-static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float *xr,
-                      ptrdiff_t n) {
+static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float *gate,
+                      const float *xr, ptrdiff_t n) {
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
         if (ni == 0) break;
-        const vf g = ni == VL ? vf_load(dyr + i * VL) : vf_load_n(dyr + i * VL, ni);
+        const vf g = load_dy(dyr, gate, NULL, i * VL, ni);
         const vd g0 = vd_lo(g), g1 = vd_hi(g);
         t1[2 * i] = vd_add(t1[2 * i], g0);
         t1[2 * i + 1] = vd_add(t1[2 * i + 1], g1);
@@ -246,15 +283,15 @@ static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float
 }
 
 // rows [0, nr) of one tile of tw columns into the sums of the arrays at a1, a2
-static void sums_tile(double *a1, double *a2, const double *md, const float *dy, const float *x,
-                      ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
+static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
+                      const float *gate, const float *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
     vd m[2 * NV], t1[2 * NV], t2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
         m[i] = vd_load(md + i * HV);
         t1[i] = vd_load(a1 + i * HV);
         t2[i] = vd_load(a2 + i * HV);
     }
-    if (tw == TILE && x != NULL) {
+    if (tw == TILE && x != NULL && gate == NULL) {
         for (ptrdiff_t r = 0; r < nr; r++) {
             for (int i = 0; i < NV; i++) {
                 const float *gp = dy + r * ld + i * VL;
@@ -269,15 +306,16 @@ static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
         }
     } else {
         for (ptrdiff_t r = 0; r < nr; r++) {
-            sums_part(t1, t2, m, dy + r * ld, x != NULL ? x + r * ld : NULL, tw);
+            sums_part(t1, t2, m, dy + r * ld, opt(gate, r * ld), opt(x, r * ld), tw);
         }
     }
     lanes_store(a1, t1);
     lanes_store(a2, t2);
 }
 
-static void cl_sums(double *t1, double *t2, const float *dy, const float *x, const float *mean,
-                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn) {
+static void cl_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+                    const float *mean, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
+                    ptrdiff_t wn) {
     // t1, t2, mean: (wn,)
     // dy, x: (nrows, ld) and a partial row of tailn
     double md[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
@@ -290,13 +328,13 @@ static void cl_sums(double *t1, double *t2, const float *dy, const float *x, con
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
-            sums_tile(a1 + w0, a2 + w0, md + w0, dy + at + w0, x != NULL ? x + at + w0 : NULL, ld,
-                      nr, wn - w0 < TILE ? wn - w0 : TILE);
+            sums_tile(a1 + w0, a2 + w0, md + w0, dy + at + w0, opt(gate, at + w0), opt(x, at + w0),
+                      ld, nr, wn - w0 < TILE ? wn - w0 : TILE);
         }
     }
     for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
         const ptrdiff_t at = nrows * ld + w0;
-        sums_tile(a1 + w0, a2 + w0, md + w0, dy + at, x != NULL ? x + at : NULL, ld, 1,
+        sums_tile(a1 + w0, a2 + w0, md + w0, dy + at, opt(gate, at), opt(x, at), ld, 1,
                   tailn - w0 < TILE ? tailn - w0 : TILE);
     }
     for (ptrdiff_t j = 0; j < wn; j++) {
@@ -305,55 +343,57 @@ static void cl_sums(double *t1, double *t2, const float *dy, const float *x, con
     }
 }
 
-// dinp = k*((dy - a) - (x - m)*b) in double, rounded once to float
-static vf dinp_vec(vf g, vf v, const vd *m, const vd *a, const vd *b, const vd *k) {
-    const vd t0 = vd_fnma(vd_sub(vd_lo(v), m[0]), b[0], vd_sub(vd_lo(g), a[0]));
-    const vd t1 = vd_fnma(vd_sub(vd_hi(v), m[1]), b[1], vd_sub(vd_hi(g), a[1]));
-    return vf_from_vd(vd_mul(t0, k[0]), vd_mul(t1, k[1]));
+// dinp = sc*((dy - dm) - (x - m)*xs) in double, rounded once to float
+static vf dinp_vec(vf g, vf v, const vd *m, const vd *dm, const vd *xs, const vd *sc) {
+    const vd t0 = vd_fnma(vd_sub(vd_lo(v), m[0]), xs[0], vd_sub(vd_lo(g), dm[0]));
+    const vd t1 = vd_fnma(vd_sub(vd_hi(v), m[1]), xs[1], vd_sub(vd_hi(g), dm[1]));
+    return vf_from_vd(vd_mul(t0, sc[0]), vd_mul(t1, sc[1]));
 }
 
 // the same for the HV floats at dy, x into o: converted as they are loaded, stored as converted
-static void dinp_half(float *o, const float *dy, const float *x, vd m, vd a, vd b, vd k) {
-    vf_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_f(x), m), b, vd_sub(vd_load_f(dy), a)), k));
+static void dinp_half(float *o, const float *dy, const float *x, vd m, vd dm, vd xs, vd sc) {
+    vf_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_f(x), m), xs, vd_sub(vd_load_f(dy), dm)), sc));
 }
 
-static void cl_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
-                    ptrdiff_t tailn, ptrdiff_t wn, const double *cm, const double *ca,
-                    const double *cb, const double *ck, int stream) {
-    // dinp, dy, x: (nrows, ld) and a partial row of tailn
-    // cm, ca, cb, ck: (wn,) rounded up to a multiple of VL, the padding finite
+static void cl_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
+                    const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
+                    int stream) {
+    // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
+    // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     (void)stream; // the double results are stored in halves: no streaming stores here
     ptrdiff_t r = 0;
-    for (; r + 4 <= nrows; r += 4) { // 4 rows at a time, as in cl_apply
+    for (; r + 4 <= nrows && gate == NULL && dres == NULL; r += 4) { // 4 rows at a time, as in cl_apply
         const ptrdiff_t at = r * ld;
         ptrdiff_t j = 0;
         for (; j + HV <= wn; j += HV) {
-            const vd m = vd_load(cm + j), a = vd_load(ca + j), b = vd_load(cb + j), k = vd_load(ck + j);
+            const vd m = vd_load(mean + j), dm = vd_load(dy_mean + j), xs = vd_load(xmu_scale + j), sc = vd_load(scale + j);
             for (int i = 0; i < 4; i++) {
-                dinp_half(dinp + at + i * ld + j, dy + at + i * ld + j, x + at + i * ld + j, m, a, b, k);
+                dinp_half(dinp + at + i * ld + j, dy + at + i * ld + j, x + at + i * ld + j, m, dm, xs, sc);
             }
         }
         if (j < wn) {
-            const vd m[2] = {vd_load(cm + j), vd_load(cm + j + HV)};
-            const vd a[2] = {vd_load(ca + j), vd_load(ca + j + HV)};
-            const vd b[2] = {vd_load(cb + j), vd_load(cb + j + HV)};
-            const vd k[2] = {vd_load(ck + j), vd_load(ck + j + HV)};
+            const vd m[2] = {vd_load(mean + j), vd_load(mean + j + HV)};
+            const vd dm[2] = {vd_load(dy_mean + j), vd_load(dy_mean + j + HV)};
+            const vd xs[2] = {vd_load(xmu_scale + j), vd_load(xmu_scale + j + HV)};
+            const vd sc[2] = {vd_load(scale + j), vd_load(scale + j + HV)};
             const ptrdiff_t t = wn - j;
             for (int i = 0; i < 4; i++) {
                 const ptrdiff_t e = at + i * ld + j;
-                vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, a, b, k), t);
+                vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, dm, xs, sc), t);
             }
         }
     }
     for (; r <= nrows; r++) { // the last rows and the partial row
         const ptrdiff_t n = r < nrows ? wn : tailn;
         for (ptrdiff_t j = 0; j < n; j += VL) {
-            const vd m[2] = {vd_load(cm + j), vd_load(cm + j + HV)};
-            const vd a[2] = {vd_load(ca + j), vd_load(ca + j + HV)};
-            const vd b[2] = {vd_load(cb + j), vd_load(cb + j + HV)};
-            const vd k[2] = {vd_load(ck + j), vd_load(ck + j + HV)};
+            const vd m[2] = {vd_load(mean + j), vd_load(mean + j + HV)};
+            const vd dm[2] = {vd_load(dy_mean + j), vd_load(dy_mean + j + HV)};
+            const vd xs[2] = {vd_load(xmu_scale + j), vd_load(xmu_scale + j + HV)};
+            const vd sc[2] = {vd_load(scale + j), vd_load(scale + j + HV)};
             const ptrdiff_t t = n - j < VL ? n - j : VL, e = r * ld + j;
-            vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, a, b, k), t);
+            const vf g = load_dy(dy, gate, dres, e, t);
+            vf_store_n(dinp + e, dinp_vec(g, vf_load_n(x + e, t), m, dm, xs, sc), t);
         }
     }
 }
@@ -404,42 +444,50 @@ static ptrdiff_t head_to_aligned(const float *o, ptrdiff_t len) {
     return h < len ? h : len;
 }
 
-static void run_apply(float *out, const float *x, ptrdiff_t stride, ptrdiff_t nruns,
-                      ptrdiff_t len, float mh, float sc, float sh, int stream) {
-    // out, x: nruns runs of (len,) at stride
+static BN_ALWAYS_INLINE void run_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+                      ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
+    // out, x, res: nruns runs of (len,) at stride
     const vf m = vf_set1(mh), s = vf_set1(sc), h = vf_set1(sh);
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const float *xr = x + r * stride;
+        const float *xr = x + r * stride, *rr = opt(res, r * stride);
         float *o = out + r * stride;
         ptrdiff_t p = 0;
         if (stream) {
             p = head_to_aligned(o, len);
-            if (p > 0) vf_store_n(o, vf_fma(vf_sub(vf_load_n(xr, p), m), s, h), p);
+            if (p > 0) vf_store_n(o, fuse(vf_fma(vf_sub(vf_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
             for (; p + VL <= len; p += VL) {
-                vf_stream(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
+                vf_stream(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
             }
         } else {
             for (; p + VL <= len; p += VL) {
-                vf_store(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
+                vf_store(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
             }
         }
-        if (p < len) vf_store_n(o + p, vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), len - p);
+        if (p < len) vf_store_n(o + p, fuse(vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
     }
     if (stream) bn_sfence();
 }
 
-static void run_sums(double *t1, double *t2, const float *dy, const float *x, float mean,
-                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
-    // dy, x: nruns runs of (len,) at stride; x may be NULL (then *t2 = 0)
+static void run_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+                      ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
+    if (res == NULL && !relu) run_apply_k(out, x, NULL, 0, stride, nruns, len, mh, sc, sh, stream);
+    else run_apply_k(out, x, res, relu, stride, nruns, len, mh, sc, sh, stream);
+}
+
+static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
+    // dy, gate, x: nruns runs of (len,) at stride; gate, x may be NULL (x NULL: *t2 = 0)
     vd m[2 * NV], a1[2 * NV], a2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
         m[i] = vd_set1((double)mean);
         a1[i] = a2[i] = vd_zero();
     }
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const float *gr = dy + r * stride, *xr = x != NULL ? x + r * stride : NULL;
+        const float *gr = dy + r * stride, *xr = opt(x, r * stride), *gt = opt(gate, r * stride);
         ptrdiff_t p = 0;
-        if (xr != NULL) {
+        if (gt != NULL) { // the gated values go through the same lanes as below
+            for (; p + TILE <= len; p += TILE) sums_part(a1, a2, m, gr + p, gt + p, opt(xr, p), TILE);
+        } else if (xr != NULL) {
             for (; p + TILE <= len; p += TILE) {
                 for (int i = 0; i < NV; i++) {
                     const float *gp = gr + p + i * VL;
@@ -460,7 +508,7 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *x, fl
                 }
             }
         }
-        if (p < len) sums_part(a1, a2, m, gr + p, xr != NULL ? xr + p : NULL, len - p);
+        if (p < len) sums_part(a1, a2, m, gr + p, opt(gt, p), opt(xr, p), len - p);
     }
     double b1[TILE], b2[TILE];
     lanes_store(b1, a1);
@@ -469,32 +517,41 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *x, fl
     *t2 = x != NULL ? lanes_total(b2) : 0.0;
 }
 
-static void run_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t stride,
-                     ptrdiff_t nruns, ptrdiff_t len, double mean, double aa, double bb,
-                     double kk, int stream) {
-    // dinp, dy, x: nruns runs of (len,) at stride: dinp = kk*((dy - aa) - (x - mean)*bb)
-    const vd m[2] = {vd_set1(mean), vd_set1(mean)}, a[2] = {vd_set1(aa), vd_set1(aa)};
-    const vd b[2] = {vd_set1(bb), vd_set1(bb)}, k[2] = {vd_set1(kk), vd_set1(kk)};
+static BN_ALWAYS_INLINE void run_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
+                     double xmu_scale, double scale, int stream) {
+    // dinp, dres, dy, gate, x: nruns runs of (len,) at stride: with g = dy through the gate,
+    // dres = g (when given), dinp = scale*((g - dy_mean) - (x - mean)*xmu_scale)
+    const vd m[2] = {vd_set1(mean), vd_set1(mean)}, dm[2] = {vd_set1(dy_mean), vd_set1(dy_mean)};
+    const vd xs[2] = {vd_set1(xmu_scale), vd_set1(xmu_scale)}, sc[2] = {vd_set1(scale), vd_set1(scale)};
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const float *gr = dy + r * stride, *xr = x + r * stride;
-        float *o = dinp + r * stride;
+        const ptrdiff_t at = r * stride;
+        const float *xr = x + at;
+        float *o = dinp + at;
         ptrdiff_t p = 0;
         const ptrdiff_t head = stream ? head_to_aligned(o, len) : 0;
         if (head > 0) {
-            vf_store_n(o, dinp_vec(vf_load_n(gr, head), vf_load_n(xr, head), m, a, b, k), head);
+            vf_store_n(o, dinp_vec(load_dy(dy, gate, dres, at, head), vf_load_n(xr, head), m, dm, xs, sc), head);
             p = head;
         }
         for (; p + VL <= len; p += VL) {
-            const vf y = dinp_vec(vf_load(gr + p), vf_load(xr + p), m, a, b, k);
+            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, VL), vf_load(xr + p), m, dm, xs, sc);
             if (stream) vf_stream(o + p, y);
             else vf_store(o + p, y);
         }
         if (p < len) {
-            const vf y = dinp_vec(vf_load_n(gr + p, len - p), vf_load_n(xr + p, len - p), m, a, b, k);
+            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, len - p), vf_load_n(xr + p, len - p), m, dm, xs, sc);
             vf_store_n(o + p, y, len - p);
         }
     }
     if (stream) bn_sfence();
+}
+
+static void run_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                     ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
+                     double xmu_scale, double scale, int stream) {
+    if (gate == NULL && dres == NULL) run_dinp_k(dinp, NULL, dy, NULL, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
+    else run_dinp_k(dinp, dres, dy, gate, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
 }
 
 // ----------------------------------------------------------------------------
@@ -544,53 +601,68 @@ static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, 
     }
 }
 
-static void short_apply(float *out, const float *x, ptrdiff_t nch, ptrdiff_t len,
-                        const float *mh, const float *sc, const float *sh) {
-    // out, x: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
+static BN_ALWAYS_INLINE void short_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+                        ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
+    // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
-        const float *xr = x + j * len;
+        const float *xr = x + j * len, *rr = opt(res, j * len);
         float *o = out + j * len;
         ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) vf_store(o + p, vf_fma(vf_sub(vf_load(xr + p), m), s, h));
-        if (p < len) vf_store_n(o + p, vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), len - p);
+        for (; p + VL <= len; p += VL) vf_store(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
+        if (p < len) vf_store_n(o + p, fuse(vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
     }
 }
 
-static void short_sums(double *t1, double *t2, const float *dy, const float *x,
-                       const float *mean, ptrdiff_t nch, ptrdiff_t len) {
-    // t1, t2, mean: (nch,); dy, x: nch runs of (len,), contiguous; x may be NULL (t2 = 0)
+static void short_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+                        ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
+    if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, mh, sc, sh);
+    else short_apply_k(out, x, res, relu, nch, len, mh, sc, sh);
+}
+
+static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
+                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+    // t1, t2, mean: (nch,); dy, gate, x: nch runs of (len,), contiguous; gate, x may be NULL
+    // (x NULL: t2 = 0)
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const float *gr = dy + j * len, *xr = x != NULL ? x + j * len : NULL;
+        const float *gr = dy + j * len, *gt = opt(gate, j * len), *xr = opt(x, j * len);
         vd m[4], a1[4], a2[4];
         for (int i = 0; i < 4; i++) {
             m[i] = vd_set1((double)mean[j]);
             a1[i] = a2[i] = vd_zero();
         }
         ptrdiff_t p = 0;
-        for (; p + 2 * VL <= len; p += 2 * VL) sums_part(a1, a2, m, gr + p, xr ? xr + p : NULL, 2 * VL);
-        if (p < len) sums_part(a1, a2, m, gr + p, xr ? xr + p : NULL, len - p);
+        for (; p + 2 * VL <= len; p += 2 * VL) sums_part(a1, a2, m, gr + p, opt(gt, p), opt(xr, p), 2 * VL);
+        if (p < len) sums_part(a1, a2, m, gr + p, opt(gt, p), opt(xr, p), len - p);
         t1[j] = vd4_total(a1);
         t2[j] = xr != NULL ? vd4_total(a2) : 0.0;
     }
 }
 
-static void short_dinp(float *dinp, const float *dy, const float *x, ptrdiff_t nch,
-                       ptrdiff_t len, const double *cm, const double *ca, const double *cb,
-                       const double *ck) {
-    // dinp, dy, x: nch runs of (len,), contiguous; cm, ca, cb, ck: (nch,)
+static BN_ALWAYS_INLINE void short_dinp_k(float *dinp, float *dres, const float *dy, const float *gate,
+                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+                       const double *dy_mean, const double *xmu_scale, const double *scale) {
+    // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const vd m[2] = {vd_set1(cm[j]), vd_set1(cm[j])}, a[2] = {vd_set1(ca[j]), vd_set1(ca[j])};
-        const vd b[2] = {vd_set1(cb[j]), vd_set1(cb[j])}, k[2] = {vd_set1(ck[j]), vd_set1(ck[j])};
-        const float *gr = dy + j * len, *xr = x + j * len;
-        float *o = dinp + j * len;
+        const vd m[2] = {vd_set1(mean[j]), vd_set1(mean[j])}, dm[2] = {vd_set1(dy_mean[j]), vd_set1(dy_mean[j])};
+        const vd xs[2] = {vd_set1(xmu_scale[j]), vd_set1(xmu_scale[j])}, sc[2] = {vd_set1(scale[j]), vd_set1(scale[j])};
+        const ptrdiff_t at = j * len;
         ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) vf_store(o + p, dinp_vec(vf_load(gr + p), vf_load(xr + p), m, a, b, k));
+        for (; p + VL <= len; p += VL) {
+            vf_store(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, VL), vf_load(x + at + p), m, dm, xs, sc));
+        }
         if (p < len) {
             const ptrdiff_t t = len - p;
-            vf_store_n(o + p, dinp_vec(vf_load_n(gr + p, t), vf_load_n(xr + p, t), m, a, b, k), t);
+            vf_store_n(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, t), vf_load_n(x + at + p, t), m, dm, xs, sc), t);
         }
     }
+}
+
+static void short_dinp(float *dinp, float *dres, const float *dy, const float *gate,
+                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+                       const double *dy_mean, const double *xmu_scale, const double *scale) {
+    if (gate == NULL && dres == NULL) short_dinp_k(dinp, NULL, dy, NULL, x, nch, len, mean, dy_mean, xmu_scale, scale);
+    else short_dinp_k(dinp, dres, dy, gate, x, nch, len, mean, dy_mean, xmu_scale, scale);
 }
 
 // ----------------------------------------------------------------------------
@@ -606,102 +678,102 @@ static int no_overflow_sub(float mh) { return fabsf(mh) < 0x1p103f; }
 // could otherwise change them, and the loops would not vectorize)
 static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
     double var[BN_KERNEL_COLS], rstd[BN_KERNEL_COLS];
-    double *restrict cm = t->cm, *restrict cs = t->cs, *restrict cb = t->cb;
-    float *restrict mh = t->mh, *restrict sc = t->sc, *restrict sh = t->sh;
+    double *restrict mean_d = t->mean_d, *restrict scale = t->scale, *restrict shift = t->shift;
+    float *restrict mean_f = t->mean_f, *restrict scale_f = t->scale_f, *restrict shift_f = t->shift_f;
     unsigned char *restrict fast = t->fast;
     const double eps = t->eps, count = t->count;
     if (t->T != NULL) {
         const double *restrict T = t->T, *restrict M2 = t->M2;
         float *restrict save_mean = t->save_mean, *restrict save_rstd = t->save_rstd;
         // divisions: for a constant channel T = M*K exactly, and T/M is then exactly K
-        for (ptrdiff_t j = 0; j < n; j++) cm[j] = T[j] / count;   // term 1
-        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count; // term 2
+        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] / count;   // mean
+        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count; // var
         for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt(var[j] + eps);
         for (ptrdiff_t j = 0; j < n; j++) {
-            save_mean[j] = (float)cm[j];
+            save_mean[j] = (float)mean_d[j];
             save_rstd[j] = (float)rstd[j];
         }
         if (t->running_mean != NULL) {
             float *restrict rm = t->running_mean, *restrict rv = t->running_var;
             const double f = t->momentum, unbias = t->unbias;
             for (ptrdiff_t j = 0; j < n; j++) {
-                rm[j] = (float)((1.0 - f) * (double)rm[j] + f * cm[j]);
+                rm[j] = (float)((1.0 - f) * (double)rm[j] + f * mean_d[j]);
                 rv[j] = (float)((1.0 - f) * (double)rv[j] + f * var[j] * unbias);
             }
         }
     } else if (t->dmean != NULL) { // given in double (split phase)
         const double *restrict dmean = t->dmean, *restrict drstd = t->drstd;
-        for (ptrdiff_t j = 0; j < n; j++) cm[j] = dmean[j];
+        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = dmean[j];
         for (ptrdiff_t j = 0; j < n; j++) rstd[j] = drstd[j];
     } else {
         const float *restrict mean = t->mean, *restrict v = t->var;
-        for (ptrdiff_t j = 0; j < n; j++) cm[j] = (double)mean[j];
+        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = (double)mean[j];
         for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt((double)v[j] + eps);
     }
     if (t->gamma != NULL) {
         const float *restrict gamma = t->gamma;
-        for (ptrdiff_t j = 0; j < n; j++) cs[j] = (double)gamma[j] * rstd[j]; // final scale
+        for (ptrdiff_t j = 0; j < n; j++) scale[j] = (double)gamma[j] * rstd[j];
     } else {
-        for (ptrdiff_t j = 0; j < n; j++) cs[j] = rstd[j];
+        for (ptrdiff_t j = 0; j < n; j++) scale[j] = rstd[j];
     }
     if (t->beta != NULL) {
         const float *restrict beta = t->beta;
-        for (ptrdiff_t j = 0; j < n; j++) cb[j] = (double)beta[j];
+        for (ptrdiff_t j = 0; j < n; j++) shift[j] = (double)beta[j];
     } else {
-        for (ptrdiff_t j = 0; j < n; j++) cb[j] = 0.0;
+        for (ptrdiff_t j = 0; j < n; j++) shift[j] = 0.0;
     }
     for (ptrdiff_t j = 0; j < n; j++) {
-        const float h = (float)cm[j];
-        const double scale = cs[j], shift = cb[j] - (cm[j] - (double)h) * scale;
-        mh[j] = h;
-        sc[j] = (float)scale;
-        sh[j] = (float)shift;
-        fast[j] = (unsigned char)(fits_float(cm[j]) & fits_float(cb[j]) & fits_float(scale) &
-                                  ((scale == 0.0) | (fabs(scale) >= FLT_MIN)) & fits_float(shift) &
+        const float h = (float)mean_d[j];
+        const double s = scale[j], sf = shift[j] - (mean_d[j] - (double)h) * s;
+        mean_f[j] = h;
+        scale_f[j] = (float)s;
+        shift_f[j] = (float)sf;
+        fast[j] = (unsigned char)(fits_float(mean_d[j]) & fits_float(shift[j]) & fits_float(s) &
+                                  ((s == 0.0) | (fabs(s) >= FLT_MIN)) & fits_float(sf) &
                                   no_overflow_sub(h));
     }
 }
 
 static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
-    const double *restrict t1 = t->t1, *restrict t2 = t->t2;
-    double *restrict cm = t->cm, *restrict ca = t->ca, *restrict cb = t->cb, *restrict ck = t->ck;
-    float *restrict kf = t->kf;
+    const double *restrict sum_dy = t->sum_dy, *restrict sum_dy_xmu = t->sum_dy_xmu;
+    double *restrict mean_d = t->mean_d, *restrict dy_mean = t->dy_mean, *restrict xmu_scale = t->xmu_scale, *restrict scale = t->scale;
+    float *restrict scale_f = t->scale_f;
     unsigned char *restrict fast = t->fast;
     const double M = t->M;
     double rd[BN_KERNEL_COLS]; // rstd in double
     if (t->drstd != NULL) { // given in double (split phase)
         const double *restrict dmean = t->dmean, *restrict drstd = t->drstd;
-        for (ptrdiff_t j = 0; j < n; j++) cm[j] = dmean[j];
+        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = dmean[j];
         for (ptrdiff_t j = 0; j < n; j++) rd[j] = drstd[j];
     } else {
         const float *restrict mean = t->mean, *restrict rstd = t->rstd;
-        for (ptrdiff_t j = 0; j < n; j++) cm[j] = (double)mean[j];
+        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = (double)mean[j];
         for (ptrdiff_t j = 0; j < n; j++) rd[j] = (double)rstd[j];
     }
     if (t->gamma != NULL) {
         const float *restrict gamma = t->gamma;
-        for (ptrdiff_t j = 0; j < n; j++) ck[j] = (double)gamma[j] * rd[j]; // final scale
+        for (ptrdiff_t j = 0; j < n; j++) scale[j] = (double)gamma[j] * rd[j];
     } else {
-        for (ptrdiff_t j = 0; j < n; j++) ck[j] = rd[j];
+        for (ptrdiff_t j = 0; j < n; j++) scale[j] = rd[j];
     }
     for (ptrdiff_t j = 0; j < n; j++) {
         const double r = rd[j];
-        const double dbeta = t1[j];       // term 1
-        const double dgamma = r * t2[j];  // term 2
-        ca[j] = dbeta / M;
-        cb[j] = r * dgamma / M;
+        const double dbeta = sum_dy[j];
+        const double dgamma = r * sum_dy_xmu[j];
+        dy_mean[j] = dbeta / M;
+        xmu_scale[j] = r * dgamma / M;
     }
     if (t->dbeta != NULL) {
         float *restrict dbeta = t->dbeta;
-        for (ptrdiff_t j = 0; j < n; j++) dbeta[j] = (float)t1[j];
+        for (ptrdiff_t j = 0; j < n; j++) dbeta[j] = (float)sum_dy[j];
     }
     if (t->dgamma != NULL) {
         float *restrict dgamma = t->dgamma;
-        for (ptrdiff_t j = 0; j < n; j++) dgamma[j] = (float)(rd[j] * t2[j]);
+        for (ptrdiff_t j = 0; j < n; j++) dgamma[j] = (float)(rd[j] * sum_dy_xmu[j]);
     }
     for (ptrdiff_t j = 0; j < n; j++) {
-        const double k = ck[j];
-        kf[j] = (float)k;
+        const double k = scale[j];
+        scale_f[j] = (float)k;
         fast[j] = (unsigned char)(fits_float(k) & ((k == 0.0) | (fabs(k) >= FLT_MIN)));
     }
 }

@@ -10,12 +10,13 @@
  *             (bn_forward_stats: the forward's blocks, kernels and merge, in double)
  *   merge:    Chan et al., in part order, from (n, mean, M2) = (0, 0, 0):
  *               delta = mean_p - mean,  n' = n + n_p
- *               mean' = mean + delta*n_p/n'                 // term 1
- *               M2'   = M2 + M2_p + delta^2*n*n_p/n'        // term 2
+ *               mean' = mean + delta*n_p/n'
+ *               M2'   = M2 + M2_p + delta^2*n*n_p/n'
  *             a first non-empty part is taken as it is, so that P = 1 gives that part's mean and
  *             M2 bit for bit (and so bn_forward_training's results);
  *             var = M2/M (biased), rstd = 1/sqrt(var + eps), running statistics as bn.h says
- *   backward: t1_p = sum(dout), t2_p = sum(dout*(x - mean)) per part (bn_backward_sums), added
+ *   backward: t1_p = sum(dout), t2_p = sum(dout*(x - mean)) per part (bn_backward_sums; dout
+ *             gated by the forward's out with BN_FUSE_RELU, as in bn_backward), added
  *             in part order into T1, T2 (bn_backward_given), then the one-shot's terms with
  *             M = total count and mean, rstd in double.
  */
@@ -55,8 +56,8 @@ bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float 
                 continue;
             }
             const double nn = n + nb, delta = mb - mu;
-            mu = mu + delta * nb / nn;                 // term 1
-            m2 = m2 + m2b + delta * delta * n * nb / nn; // term 2
+            mu = mu + delta * nb / nn;
+            m2 = m2 + m2b + delta * delta * n * nb / nn;
             n = nn;
         }
         const double var = m2 / n;
@@ -71,35 +72,40 @@ bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float 
     return BN_OK;
 }
 
-bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd,
-                           const float *gamma, const float *beta, unsigned int flags, int layout,
-                           int64_t N, int64_t C, int64_t S) {
-    // out, inp: (N,C,S) in layout; mean, rstd, gamma, beta: (C,)
-    const bn_status st = bn_check_forward_apply(out, inp, mean, rstd, gamma, beta, flags, layout,
-                                                N, C, S);
+bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean,
+                           const double *rstd, const float *gamma, const float *beta,
+                           unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
+    // out, inp, res: (N,C,S) in layout; mean, rstd, gamma, beta: (C,)
+    const bn_status st = bn_check_forward_apply(out, inp, res, mean, rstd, gamma, beta, flags,
+                                                layout, N, C, S);
     if (st != BN_OK) return st;
-    bn_forward_given(out, inp, mean, rstd, gamma, beta, layout, N, C, S);
+    bn_forward_given(out, inp, res, mean, rstd, gamma, beta, flags, layout, N, C, S);
     return BN_OK;
 }
 
-bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp,
-                             const double *mean, int layout, int64_t N, int64_t C, int64_t S) {
-    // sums: (3, C); dout, inp: (N,C,S) in layout; mean: (C,)
-    const bn_status st = bn_check_backward_reduce(sums, dout, inp, mean, layout, N, C, S);
+bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp,
+                             const double *mean, unsigned int flags, int layout, int64_t N,
+                             int64_t C, int64_t S) {
+    // sums: (3, C); dout, out, inp: (N,C,S) in layout; mean: (C,)
+    const bn_status st = bn_check_backward_reduce(sums, dout, out, inp, mean, flags, layout, N, C,
+                                                  S);
     if (st != BN_OK) return st;
-    bn_backward_sums(sums, dout, inp, mean, layout, N, C, S);
+    bn_backward_sums(sums, dout, out, inp, mean, layout, N, C, S);
     return BN_OK;
 }
 
-bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                            const float *inp, const float *gamma, const double *mean,
-                            const double *rstd, const double *sums, unsigned int flags,
-                            unsigned int mask, int layout, int64_t N, int64_t C, int64_t S,
-                            int64_t P) {
-    // dinp, dout, inp: (N,C,S) in layout; dgamma, dbeta, gamma, mean, rstd: (C,); sums: (P, 3, C)
-    const bn_status st = bn_check_backward_apply(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd,
-                                                 sums, flags, mask, layout, N, C, S, P);
+bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta,
+                            const float *dout, const float *out, const float *inp,
+                            const float *gamma, const double *mean, const double *rstd,
+                            const double *sums, unsigned int flags, unsigned int mask, int layout,
+                            int64_t N, int64_t C, int64_t S, int64_t P) {
+    // dinp, dres, dout, out, inp: (N,C,S) in layout; dgamma, dbeta, gamma, mean, rstd: (C,);
+    // sums: (P, 3, C)
+    const bn_status st = bn_check_backward_apply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma,
+                                                 mean, rstd, sums, flags, mask, layout, N, C, S,
+                                                 P);
     if (st != BN_OK) return st;
-    bn_backward_given(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, layout, N, C, S, P);
+    bn_backward_given(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, layout,
+                      N, C, S, P);
     return BN_OK;
 }

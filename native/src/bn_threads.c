@@ -276,3 +276,11 @@ void bn_team_release(void) { pthread_mutex_unlock(&team_lock); }
 void *bn_team_scratch(void) { return scratch.bytes; }
 
 #endif
+
+void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
+    if (nthreads >= 2 && ntasks >= 2) {
+        bn_team_run(nthreads, ntasks, fn, ctx);
+        return;
+    }
+    for (ptrdiff_t i = 0; i < ntasks; i++) fn(ctx, i);
+}

@@ -56,7 +56,7 @@ static void train_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
 
     const bn_status st = bn_forward_training(out, save_mean, save_rstd,
                                              upd ? running_mean : NULL, upd ? running_var : NULL,
-                                             inp, scale ? gamma : NULL, shift ? beta : NULL, eps,
+                                             inp, NULL, scale ? gamma : NULL, shift ? beta : NULL, eps,
                                              f, flags, layout, N, C, S);
     if (M == 1) {
         CHECK(st == BN_ERR_SINGLE_VALUE, "%s: status %d, want BN_ERR_SINGLE_VALUE", name, st);
@@ -144,7 +144,7 @@ static void infer_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
     float *out = inplace ? inp : bt_floats(n);
     const int scale = (flags & BN_USE_SCALE) != 0, shift = (flags & BN_USE_SHIFT) != 0;
 
-    const bn_status st = bn_forward_inference(out, inp, mean, var, scale ? gamma : NULL,
+    const bn_status st = bn_forward_inference(out, inp, NULL, mean, var, scale ? gamma : NULL,
                                               shift ? beta : NULL, eps, flags, layout, N, C, S);
     CHECK(st == BN_OK, "%s: status %d (%s)", name, st, bn_strerror(st));
     double *mean_d = bt_doubles(nc), *rstd = bt_doubles(nc), *ref = bt_doubles(n);
@@ -228,7 +228,7 @@ static void back_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S,
     if (mask & BN_DIFF_SCALE) dgamma = bt_floats(nc);
     if (mask & BN_DIFF_SHIFT) dbeta = bt_floats(nc);
 
-    const bn_status st = bn_backward(dinp, dgamma, dbeta, dout, inp_null ? NULL : inp,
+    const bn_status st = bn_backward(dinp, NULL, dgamma, dbeta, dout, NULL, inp_null ? NULL : inp,
                                      scale ? gamma : NULL, mean, rstd, flags, mask, layout, N, C,
                                      S);
     CHECK(st == BN_OK, "%s: status %d (%s)", name, st, bn_strerror(st));
@@ -345,7 +345,7 @@ static void running_steps(int layout, double momentum, int cumulative) {
         const double f = cumulative ? 1.0 / (double)step : momentum;
         bt_fill_inp(&r, inp, layout, N, C, S);
         const bn_status st = bn_forward_training(out, save_mean, save_rstd, running_mean,
-                                                 running_var, inp, NULL, NULL, eps, f,
+                                                 running_var, inp, NULL, NULL, NULL, eps, f,
                                                  BN_UPDATE_RUNNING, layout, N, C, S);
         CHECK(st == BN_OK, "step %d: status %d", step, st);
         ref_stats(mean, var, inp, layout, N, C, S);
@@ -376,14 +376,14 @@ static void running_extremes(int layout) {
     bt_fill_normal(&r, rm, nc);
     bt_fill_uniform(&r, rv, nc, 0.5, 2.0);
     float *rm0 = bt_copy_floats(rm, nc), *rv0 = bt_copy_floats(rv, nc);
-    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, 1e-5,
+    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, NULL, 1e-5,
                                        0.0, BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "momentum 0: status %d", st);
     CHECK(memcmp(rm, rm0, nc * sizeof(float)) == 0, "%s momentum 0 changed running_mean",
           bt_layout_name(layout));
     CHECK(memcmp(rv, rv0, nc * sizeof(float)) == 0, "%s momentum 0 changed running_var",
           bt_layout_name(layout));
-    st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, 1e-5, 1.0,
+    st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, NULL, 1e-5, 1.0,
                              BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "momentum 1: status %d", st);
     CHECK(memcmp(rm, save_mean, nc * sizeof(float)) == 0,

@@ -50,7 +50,7 @@ static void large_offset_case(int layout, double offset, double noise, int64_t s
     ref_normalize(ref, inp, mean, rstd, NULL, NULL, layout, N, C, S);
 
     // training
-    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, eps, f,
+    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, NULL, NULL, eps, f,
                                        BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "%s: training status %d", name, st);
     CHECK(bt_all_finite(out, n), "%s: training out not finite", name);
@@ -79,7 +79,7 @@ static void large_offset_case(int layout, double offset, double noise, int64_t s
     float *io = bt_floats(n);
     memcpy(io, inp, n * sizeof(float));
     ref_normalize(ref, inp, mean, rstd, NULL, NULL, layout, N, C, S);
-    st = bn_forward_inference(io, io, fmean, fvar, NULL, NULL, eps, 0u, layout, N, C, S);
+    st = bn_forward_inference(io, io, NULL, fmean, fvar, NULL, NULL, eps, 0u, layout, N, C, S);
     CHECK(st == BN_OK, "%s: inference status %d", name, st);
     snprintf(what, sizeof what, "%s: inference out (abs 1e-3)", name);
     bt_close(what, io, ref, n, 1e-3, 0.0);
@@ -89,7 +89,7 @@ static void large_offset_case(int layout, double offset, double noise, int64_t s
     float *dbeta = bt_floats(nc);
     for (size_t i = 0; i < n; i++) dout[i] = (float)bt_normal(&r);
     double *ref_dg = bt_doubles(nc), *ref_db = bt_doubles(nc);
-    st = bn_backward(dinp, dgamma, dbeta, dout, inp, NULL, save_mean, save_rstd, 0u,
+    st = bn_backward(dinp, NULL, dgamma, dbeta, dout, NULL, inp, NULL, save_mean, save_rstd, 0u,
                      BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT, layout, N, C, S);
     CHECK(st == BN_OK, "%s: backward status %d", name, st);
     ref_backward(ref, ref_dg, ref_db, dout, inp, NULL, save_mean, save_rstd, 0, layout, N, C, S);
@@ -142,7 +142,7 @@ static void constant_case(int layout, double eps, int64_t s) {
         rm[c] = 0.5f;
         rv[c] = 2.0f;
     }
-    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, gamma, beta, eps, f,
+    bn_status st = bn_forward_training(out, save_mean, save_rstd, rm, rv, inp, NULL, gamma, beta, eps, f,
                                        BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, layout, N,
                                        C, S);
     CHECK(st == BN_OK, "%s: status %d", name, st);
@@ -168,7 +168,7 @@ static void constant_case(int layout, double eps, int64_t s) {
         float *dout = bt_floats(n), *dinp = bt_floats(n), *dgamma = bt_floats(nc);
         float *dbeta = bt_floats(nc);
         for (size_t i = 0; i < n; i++) dout[i] = (float)bt_normal(&r);
-        st = bn_backward(dinp, dgamma, dbeta, dout, inp, gamma, save_mean, save_rstd,
+        st = bn_backward(dinp, NULL, dgamma, dbeta, dout, NULL, inp, gamma, save_mean, save_rstd,
                          BN_USE_SCALE, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT, layout, N, C,
                          S);
         CHECK(st == BN_OK, "%s: backward status %d", name, st);
@@ -270,10 +270,10 @@ static void nonfinite_case(int layout, int64_t s) {
         rm_a[c] = rm_b[c] = 0.25f;
         rv_a[c] = rv_b[c] = 1.5f;
     }
-    bn_status st = bn_forward_training(out_a, sm_a, sr_a, rm_a, rv_a, a, gamma, beta, 1e-5, 0.1,
+    bn_status st = bn_forward_training(out_a, sm_a, sr_a, rm_a, rv_a, a, NULL, gamma, beta, 1e-5, 0.1,
                                        all_f, layout, N, C, S);
     CHECK(st == BN_OK, "%s: training (clean) status %d", name, st);
-    st = bn_forward_training(out_b, sm_b, sr_b, rm_b, rv_b, b, gamma, beta, 1e-5, 0.1, all_f,
+    st = bn_forward_training(out_b, sm_b, sr_b, rm_b, rv_b, b, NULL, gamma, beta, 1e-5, 0.1, all_f,
                              layout, N, C, S);
     CHECK(st == BN_OK, "%s: training (dirty) status %d", name, st);
     compare_channels(name, "training out", out_a, out_b, n, layout, C, S, 0);
@@ -297,15 +297,15 @@ static void nonfinite_case(int layout, int64_t s) {
     mean_b[dirty[1]] = NAN;
     mean_b[dirty[2]] = INFINITY;
     var_b[dirty[3]] = -INFINITY;
-    st = bn_forward_inference(out_a, a, mean, var, gamma, beta, 1e-5, 3u, layout, N, C, S);
+    st = bn_forward_inference(out_a, a, NULL, mean, var, gamma, beta, 1e-5, 3u, layout, N, C, S);
     CHECK(st == BN_OK, "%s: inference (clean) status %d", name, st);
-    st = bn_forward_inference(out_b, a, mean_b, var_b, gamma, beta, 1e-5, 3u, layout, N, C, S);
+    st = bn_forward_inference(out_b, a, NULL, mean_b, var_b, gamma, beta, 1e-5, 3u, layout, N, C, S);
     CHECK(st == BN_OK, "%s: inference (dirty) status %d", name, st);
     compare_channels(name, "inference out", out_a, out_b, n, layout, C, S, 0);
     memcpy(out_b, a, n * sizeof(float)); // a NaN element spoils its own output only (in place)
     const size_t bad = last_of(5, layout, N, S);
     out_b[bad] = NAN;
-    st = bn_forward_inference(out_b, out_b, mean, var, gamma, beta, 1e-5, 3u, layout, N, C, S);
+    st = bn_forward_inference(out_b, out_b, NULL, mean, var, gamma, beta, 1e-5, 3u, layout, N, C, S);
     CHECK(st == BN_OK, "%s: inference (NaN element) status %d", name, st);
     size_t changed = 0;
     for (size_t i = 0; i < n; i++) {
@@ -325,10 +325,10 @@ static void nonfinite_case(int layout, int64_t s) {
     inp_b[first_of(dirty[2], layout, N, S)] = INFINITY;
     float *dinp_a = bt_floats(n), *dinp_b = bt_floats(n), *dg_a = bt_floats(nc);
     float *dg_b = bt_floats(nc), *db_a = bt_floats(nc), *db_b = bt_floats(nc);
-    st = bn_backward(dinp_a, dg_a, db_a, dout, a, gamma, sm_a, sr_a, BN_USE_SCALE, all_m, layout,
+    st = bn_backward(dinp_a, NULL, dg_a, db_a, dout, NULL, a, gamma, sm_a, sr_a, BN_USE_SCALE, all_m, layout,
                      N, C, S);
     CHECK(st == BN_OK, "%s: backward (clean) status %d", name, st);
-    st = bn_backward(dinp_b, dg_b, db_b, dout_b, inp_b, gamma, sm_a, sr_a, BN_USE_SCALE, all_m,
+    st = bn_backward(dinp_b, NULL, dg_b, db_b, dout_b, NULL, inp_b, gamma, sm_a, sr_a, BN_USE_SCALE, all_m,
                      layout, N, C, S);
     CHECK(st == BN_OK, "%s: backward (dirty) status %d", name, st);
     compare_channels(name, "dinp", dinp_a, dinp_b, n, layout, C, S, 0);
@@ -368,11 +368,11 @@ static void inference_any_threads(float *out, const float *inp, const float *mea
     const size_t n = (size_t)(N * C * S);
     float *other = bt_floats(n);
     bn_set_num_threads(1);
-    bn_status st = bn_forward_inference(out, inp, mean, var, gamma, beta, 1e-5, flags, layout, N,
+    bn_status st = bn_forward_inference(out, inp, NULL, mean, var, gamma, beta, 1e-5, flags, layout, N,
                                         C, S);
     CHECK(st == BN_OK, "%s: inference status %d", name, st);
     bn_set_num_threads(4);
-    st = bn_forward_inference(other, inp, mean, var, gamma, beta, 1e-5, flags, layout, N, C, S);
+    st = bn_forward_inference(other, inp, NULL, mean, var, gamma, beta, 1e-5, flags, layout, N, C, S);
     CHECK(st == BN_OK, "%s: inference status %d (4 threads)", name, st);
     bn_set_num_threads(0);
     CHECK(memcmp(out, other, n * sizeof(float)) == 0, "%s: 1 and 4 threads differ", name);
@@ -454,7 +454,7 @@ static void near_float_max_case(int layout, int64_t N, int64_t S) {
     ref_stats(dmean, bvar, inp, layout, N, C, S);
     for (size_t c = 0; c < nc; c++) rstd[c] = 1.0 / sqrt(bvar[c] + 1e-5);
     ref_normalize(ref, inp, dmean, rstd, gamma, NULL, layout, N, C, S);
-    bn_status st = bn_forward_training(out, sm, sr, rm, rv, inp, gamma, NULL, 1e-5, 1.0,
+    bn_status st = bn_forward_training(out, sm, sr, rm, rv, inp, NULL, gamma, NULL, 1e-5, 1.0,
                                        BN_USE_SCALE | BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "%s: training status %d", name, st);
     CHECK(bt_all_finite(out, n), "%s: training out not finite", name);

@@ -64,7 +64,7 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     float *out1 = bt_floats(n), *save_mean = bt_floats(nc), *save_rstd = bt_floats(nc);
     float *out2 = bt_floats(n);
     const unsigned int fl = BN_USE_SCALE | BN_USE_SHIFT;
-    bn_status st = bn_forward_training(out1, save_mean, save_rstd, rm1, rv1, inp, gamma, beta,
+    bn_status st = bn_forward_training(out1, save_mean, save_rstd, rm1, rv1, inp, NULL, gamma, beta,
                                        eps, f, fl | BN_UPDATE_RUNNING, layout, N, C, S);
     CHECK(st == BN_OK, "%s: one-shot status %d", name, st);
 
@@ -73,7 +73,7 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     CHECK(st == BN_OK, "%s: bn_stats_local status %d", name, st);
     st = bn_stats_merge(mean, rstd, rm2, rv2, stats, eps, f, BN_UPDATE_RUNNING, C, 1);
     CHECK(st == BN_OK, "%s: bn_stats_merge status %d", name, st);
-    st = bn_forward_apply(out2, inp, mean, rstd, gamma, beta, fl, layout, N, C, S);
+    st = bn_forward_apply(out2, inp, NULL, mean, rstd, gamma, beta, fl, layout, N, C, S);
     CHECK(st == BN_OK, "%s: bn_forward_apply status %d", name, st);
     CHECK(memcmp(out1, out2, n * sizeof(float)) == 0, "%s: out differs from one-shot", name);
     CHECK(memcmp(rm1, rm2, nc * sizeof(float)) == 0, "%s: running_mean differs", name);
@@ -89,13 +89,13 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     float *dinp1 = bt_floats(n), *dg1 = bt_floats(nc), *db1 = bt_floats(nc);
     float *dinp2 = bt_floats(n), *dg2 = bt_floats(nc), *db2 = bt_floats(nc);
     const unsigned int all = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
-    st = bn_backward(dinp1, dg1, db1, dout, inp, gamma, save_mean, save_rstd, BN_USE_SCALE, all,
+    st = bn_backward(dinp1, NULL, dg1, db1, dout, NULL, inp, gamma, save_mean, save_rstd, BN_USE_SCALE, all,
                      layout, N, C, S);
     CHECK(st == BN_OK, "%s: one-shot backward status %d", name, st);
     double *sums = bt_doubles(3 * nc);
-    st = bn_backward_reduce(sums, dout, inp, mean, layout, N, C, S);
+    st = bn_backward_reduce(sums, dout, NULL, inp, mean, 0u, layout, N, C, S);
     CHECK(st == BN_OK, "%s: bn_backward_reduce status %d", name, st);
-    st = bn_backward_apply(dinp2, dg2, db2, dout, inp, gamma, mean, rstd, sums, BN_USE_SCALE, all,
+    st = bn_backward_apply(dinp2, NULL, dg2, db2, dout, NULL, inp, gamma, mean, rstd, sums, BN_USE_SCALE, all,
                            layout, N, C, S, 1);
     CHECK(st == BN_OK, "%s: bn_backward_apply status %d", name, st);
     double *ref = bt_doubles(n), *rg = bt_doubles(nc), *rb = bt_doubles(nc);
@@ -183,11 +183,11 @@ static void parts_case(bt_rng *r, int layout, const int64_t *Np, int P, int64_t 
     at = 0;
     for (int q = 0; q < P; q++) {
         if (Np[q] > 0) {
-            st = bn_forward_apply(out + at * per, inp + at * per, mean, rstd, gamma, beta,
+            st = bn_forward_apply(out + at * per, inp + at * per, NULL, mean, rstd, gamma, beta,
                                   BN_USE_SCALE | BN_USE_SHIFT, layout, Np[q], C, S);
             CHECK(st == BN_OK, "%s: apply of part %d: %d", name, q, st);
-            st = bn_backward_reduce(sums + (size_t)q * 3 * nc, dout + at * per, inp + at * per,
-                                    mean, layout, Np[q], C, S);
+            st = bn_backward_reduce(sums + (size_t)q * 3 * nc, dout + at * per, NULL, inp + at * per,
+                                    mean, 0u, layout, Np[q], C, S);
             CHECK(st == BN_OK, "%s: reduce of part %d: %d", name, q, st);
         }
         at += (size_t)Np[q];
@@ -196,8 +196,8 @@ static void parts_case(bt_rng *r, int layout, const int64_t *Np, int P, int64_t 
     for (int q = 0; q < P; q++) {
         if (Np[q] > 0) {
             const int last = q == P - 1 || at + (size_t)Np[q] == (size_t)N;
-            st = bn_backward_apply(dinp + at * per, last ? dg : NULL, last ? db : NULL,
-                                   dout + at * per, inp + at * per, gamma, mean, rstd, sums,
+            st = bn_backward_apply(dinp + at * per, NULL, last ? dg : NULL, last ? db : NULL,
+                                   dout + at * per, NULL, inp + at * per, gamma, mean, rstd, sums,
                                    BN_USE_SCALE,
                                    BN_DIFF_INP | (last ? BN_DIFF_SCALE | BN_DIFF_SHIFT : 0u),
                                    layout, Np[q], C, S, P);
@@ -283,8 +283,8 @@ void test_split_large_offset(void) {
     double stats[3 * C], mean[C], rstd[C], sums[3 * C];
     CHECK(bn_stats_local(stats, inp, BN_LAYOUT_NC, N, C, 1) == BN_OK, "stats");
     CHECK(bn_stats_merge(mean, rstd, NULL, NULL, stats, 1e-5, 0.0, 0u, C, 1) == BN_OK, "merge");
-    CHECK(bn_backward_reduce(sums, dout, inp, mean, BN_LAYOUT_NC, N, C, 1) == BN_OK, "reduce");
-    CHECK(bn_backward_apply(dinp, NULL, NULL, dout, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
+    CHECK(bn_backward_reduce(sums, dout, NULL, inp, mean, 0u, BN_LAYOUT_NC, N, C, 1) == BN_OK, "reduce");
+    CHECK(bn_backward_apply(dinp, NULL, NULL, NULL, dout, NULL, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
                             BN_DIFF_INP, BN_LAYOUT_NC, N, C, 1, 1) == BN_OK, "apply");
     double worst = 0.0;
     for (int c = 0; c < C; c++) {
@@ -320,9 +320,9 @@ static void split_all(double *stats, double *mean, double *rstd, float *rm, floa
     for (size_t c = 0; c < nc; c++) rm[c] = 0.0f, rv[c] = 1.0f;
     CHECK(bn_stats_local(stats, inp, layout, N, C, S) == BN_OK, "stats");
     CHECK(bn_stats_merge(mean, rstd, rm, rv, stats, 1e-5, 0.1, BN_UPDATE_RUNNING, C, 1) == BN_OK, "merge");
-    CHECK(bn_forward_apply(out, inp, mean, rstd, gamma, NULL, BN_USE_SCALE, layout, N, C, S) == BN_OK, "apply");
-    CHECK(bn_backward_reduce(sums, dout, inp, mean, layout, N, C, S) == BN_OK, "reduce");
-    CHECK(bn_backward_apply(dinp, dg, db, dout, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
+    CHECK(bn_forward_apply(out, inp, NULL, mean, rstd, gamma, NULL, BN_USE_SCALE, layout, N, C, S) == BN_OK, "apply");
+    CHECK(bn_backward_reduce(sums, dout, NULL, inp, mean, 0u, layout, N, C, S) == BN_OK, "reduce");
+    CHECK(bn_backward_apply(dinp, NULL, dg, db, dout, NULL, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
                             BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT, layout, N, C, S, 1) == BN_OK,
           "backward apply");
 }
@@ -427,46 +427,46 @@ void test_check_split(void) {
     EXPECT(bn_stats_merge(mean, rstd, NULL, NULL, st2, 1e-5, 0.0, 0u, C, 2), BN_ERR_BAD_DIMENSION);
     st2[1] = 1.0;
 
-    EXPECT(bn_forward_apply(out, inp, mean, rstd, g, NULL, BN_USE_SCALE, L, N, C, S), BN_OK);
-    EXPECT(bn_forward_apply(inp, inp, mean, rstd, NULL, NULL, 0u, L, N, C, S), BN_OK); // in place
-    EXPECT(bn_forward_apply(out, inp, NULL, rstd, NULL, NULL, 0u, L, N, C, S), BN_ERR_NULL_POINTER);
-    EXPECT(bn_forward_apply(out, inp, mean, rstd, g, NULL, 0u, L, N, C, S), BN_ERR_BAD_FLAGS);
-    EXPECT(bn_forward_apply(out, inp, mean, rstd, NULL, NULL, BN_UPDATE_RUNNING, L, N, C, S),
+    EXPECT(bn_forward_apply(out, inp, NULL, mean, rstd, g, NULL, BN_USE_SCALE, L, N, C, S), BN_OK);
+    EXPECT(bn_forward_apply(inp, inp, NULL, mean, rstd, NULL, NULL, 0u, L, N, C, S), BN_OK); // in place
+    EXPECT(bn_forward_apply(out, inp, NULL, NULL, rstd, NULL, NULL, 0u, L, N, C, S), BN_ERR_NULL_POINTER);
+    EXPECT(bn_forward_apply(out, inp, NULL, mean, rstd, g, NULL, 0u, L, N, C, S), BN_ERR_BAD_FLAGS);
+    EXPECT(bn_forward_apply(out, inp, NULL, mean, rstd, NULL, NULL, BN_UPDATE_RUNNING, L, N, C, S),
            BN_ERR_BAD_FLAGS);
-    EXPECT(bn_forward_apply(out, inp, mean, rstd, NULL, NULL, 0u, BN_LAYOUT_NC, N, C, S),
+    EXPECT(bn_forward_apply(out, inp, NULL, mean, rstd, NULL, NULL, 0u, BN_LAYOUT_NC, N, C, S),
            BN_ERR_BAD_DIMENSION);
-    EXPECT(bn_forward_apply(inp + 1, inp, mean, rstd, NULL, NULL, 0u, L, N - 1, C, S), BN_ERR_ALIAS);
-    EXPECT(bn_forward_apply(out, inp, mean, (double *)((char *)spare + 4), NULL, NULL, 0u, L, N, C,
+    EXPECT(bn_forward_apply(inp + 1, inp, NULL, mean, rstd, NULL, NULL, 0u, L, N - 1, C, S), BN_ERR_ALIAS);
+    EXPECT(bn_forward_apply(out, inp, NULL, mean, (double *)((char *)spare + 4), NULL, NULL, 0u, L, N, C,
                             S), BN_ERR_MISALIGNED);
 
     double sums[2 * 3 * C];
-    EXPECT(bn_backward_reduce(sums, inp, inp, mean, L, N, C, S), BN_OK);
-    EXPECT(bn_backward_reduce(sums, NULL, inp, mean, L, N, C, S), BN_ERR_NULL_POINTER);
-    EXPECT(bn_backward_reduce(sums, inp, inp, mean, L, N, -1, S), BN_ERR_BAD_DIMENSION);
-    EXPECT(bn_backward_reduce((double *)(void *)out, out, inp, mean, L, N, C, S), BN_ERR_ALIAS);
+    EXPECT(bn_backward_reduce(sums, inp, NULL, inp, mean, 0u, L, N, C, S), BN_OK);
+    EXPECT(bn_backward_reduce(sums, NULL, NULL, inp, mean, 0u, L, N, C, S), BN_ERR_NULL_POINTER);
+    EXPECT(bn_backward_reduce(sums, inp, NULL, inp, mean, 0u, L, N, -1, S), BN_ERR_BAD_DIMENSION);
+    EXPECT(bn_backward_reduce((double *)(void *)out, out, NULL, inp, mean, 0u, L, N, C, S), BN_ERR_ALIAS);
     memcpy(sums + 3 * C, sums, 3 * C * sizeof(double));
     const unsigned int all = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
     float dg[C], db[C];
-    EXPECT(bn_backward_apply(out, dg, db, inp, inp, g, mean, rstd, sums, BN_USE_SCALE, all, L, N, C,
+    EXPECT(bn_backward_apply(out, NULL, dg, db, inp, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE, all, L, N, C,
                              S, 2), BN_OK);
-    EXPECT(bn_backward_apply(out, dg, NULL, inp, inp, g, mean, rstd, sums, BN_USE_SCALE, all, L, N,
+    EXPECT(bn_backward_apply(out, NULL, dg, NULL, inp, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE, all, L, N,
                              C, S, 2), BN_ERR_NULL_POINTER);
-    EXPECT(bn_backward_apply(out, dg, db, inp, inp, g, mean, rstd, sums, BN_USE_GLOBAL_STATS, all,
+    EXPECT(bn_backward_apply(out, NULL, dg, db, inp, NULL, inp, g, mean, rstd, sums, BN_USE_GLOBAL_STATS, all,
                              L, N, C, S, 2), BN_ERR_BAD_FLAGS);
-    EXPECT(bn_backward_apply(NULL, NULL, NULL, inp, inp, g, mean, rstd, sums, BN_USE_SCALE, 0x10u, L,
+    EXPECT(bn_backward_apply(NULL, NULL, NULL, NULL, inp, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE, 0x10u, L,
                              N, C, S, 2), BN_ERR_BAD_MASK);
-    EXPECT(bn_backward_apply(out, NULL, NULL, inp, inp, g, mean, rstd, sums, BN_USE_SCALE,
+    EXPECT(bn_backward_apply(out, NULL, NULL, NULL, inp, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE,
                              BN_DIFF_INP, L, N, C, S, 0), BN_ERR_BAD_DIMENSION);
-    EXPECT(bn_backward_apply(out, NULL, NULL, inp, inp, g, mean, rstd, sums, BN_USE_SCALE,
+    EXPECT(bn_backward_apply(out, NULL, NULL, NULL, inp, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE,
                              BN_DIFF_INP, L, N, C, S, INT64_MAX / 4), BN_ERR_OVERFLOW);
-    EXPECT(bn_backward_apply(out, dg, db, inp, inp, g, mean, rstd, sums, BN_USE_SCALE, all, L, N,
+    EXPECT(bn_backward_apply(out, NULL, dg, db, inp, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE, all, L, N,
                              C, S, 2), BN_OK);
-    EXPECT(bn_backward_apply(inp, NULL, NULL, out, inp, g, mean, rstd, sums, BN_USE_SCALE,
+    EXPECT(bn_backward_apply(inp, NULL, NULL, NULL, out, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE,
                              BN_DIFF_INP, L, N, C, S, 2), BN_OK); // dinp == inp
-    EXPECT(bn_backward_apply(out + 2, NULL, NULL, out, inp, g, mean, rstd, sums, BN_USE_SCALE,
+    EXPECT(bn_backward_apply(out + 2, NULL, NULL, NULL, out, NULL, inp, g, mean, rstd, sums, BN_USE_SCALE,
                              BN_DIFF_INP, L, N - 1, C, S, 2), BN_ERR_ALIAS);
     double zero[2 * 3 * C] = {0};
-    EXPECT(bn_backward_apply(out, NULL, NULL, inp, inp, g, mean, rstd, zero, BN_USE_SCALE,
+    EXPECT(bn_backward_apply(out, NULL, NULL, NULL, inp, NULL, inp, g, mean, rstd, zero, BN_USE_SCALE,
                              BN_DIFF_INP, L, N, C, S, 2), BN_ERR_SINGLE_VALUE);
 #undef EXPECT
 }

@@ -78,19 +78,19 @@ static int run_all(const shape *s, const problem *p, outputs *o) {
         o->running_var[c] = 2.0f;
     }
     int ok = bn_forward_training(o->out, o->save_mean, o->save_rstd, o->running_mean,
-                                 o->running_var, p->inp, p->gamma, p->beta, 1e-5, 0.1,
+                                 o->running_var, p->inp, NULL, p->gamma, p->beta, 1e-5, 0.1,
                                  BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, s->layout, s->N,
                                  s->C, s->S) == BN_OK;
     memcpy(o->io, p->inp, p->n * sizeof(float));
-    ok &= bn_forward_training(o->io, o->dgamma, o->dbeta, NULL, NULL, o->io, p->gamma, p->beta,
+    ok &= bn_forward_training(o->io, o->dgamma, o->dbeta, NULL, NULL, o->io, NULL, p->gamma, p->beta,
                               1e-5, 0.1, BN_USE_SCALE | BN_USE_SHIFT, s->layout, s->N, s->C,
                               s->S) == BN_OK;
-    ok &= bn_forward_inference(o->inf, p->inp, p->mean, p->var, p->gamma, p->beta, 1e-3,
+    ok &= bn_forward_inference(o->inf, p->inp, NULL, p->mean, p->var, p->gamma, p->beta, 1e-3,
                                BN_USE_SCALE | BN_USE_SHIFT, s->layout, s->N, s->C,
                                s->S) == BN_OK;
-    ok &= bn_backward(o->dinp, o->dgamma, o->dbeta, p->dout, p->inp, p->gamma, o->save_mean,
+    ok &= bn_backward(o->dinp, NULL, o->dgamma, o->dbeta, p->dout, NULL, p->inp, p->gamma, o->save_mean,
                       o->save_rstd, BN_USE_SCALE, all, s->layout, s->N, s->C, s->S) == BN_OK;
-    ok &= bn_backward(o->ginp, o->gdgamma, NULL, p->dout, p->inp, p->gamma, p->mean, p->rstd_g,
+    ok &= bn_backward(o->ginp, NULL, o->gdgamma, NULL, p->dout, NULL, p->inp, p->gamma, p->mean, p->rstd_g,
                       BN_USE_SCALE | BN_USE_GLOBAL_STATS, BN_DIFF_INP | BN_DIFF_SCALE, s->layout,
                       s->N, s->C, s->S) == BN_OK;
     return ok;

@@ -250,6 +250,24 @@ public class bn_h {
     public static int BN_USE_GLOBAL_STATS() {
         return BN_USE_GLOBAL_STATS;
     }
+    private static final int BN_FUSE_RELU = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_FUSE_RELU 16
+     * }
+     */
+    public static int BN_FUSE_RELU() {
+        return BN_FUSE_RELU;
+    }
+    private static final int BN_FUSE_ADD = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_FUSE_ADD 32
+     * }
+     */
+    public static int BN_FUSE_ADD() {
+        return BN_FUSE_ADD;
+    }
     private static final int BN_DIFF_INP = (int)1L;
     /**
      * {@snippet lang=c :
@@ -276,6 +294,15 @@ public class bn_h {
      */
     public static int BN_DIFF_SHIFT() {
         return BN_DIFF_SHIFT;
+    }
+    private static final int BN_DIFF_RES = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_DIFF_RES 8
+     * }
+     */
+    public static int BN_DIFF_RES() {
+        return BN_DIFF_RES;
     }
 
     private static class bn_version {
@@ -408,6 +435,7 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_DOUBLE,
             bn_h.C_DOUBLE,
             bn_h.C_INT,
@@ -425,7 +453,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_training$descriptor() {
@@ -435,7 +463,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_training$handle() {
@@ -445,7 +473,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_training$address() {
@@ -454,16 +482,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_forward_training(MemorySegment out, MemorySegment save_mean, MemorySegment save_rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment inp, MemorySegment gamma, MemorySegment beta, double eps, double momentum, int flags, int layout, long N, long C, long S) {
+    public static int bn_forward_training(MemorySegment out, MemorySegment save_mean, MemorySegment save_rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta, double eps, double momentum, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_forward_training.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_forward_training", out, save_mean, save_rstd, running_mean, running_var, inp, gamma, beta, eps, momentum, flags, layout, N, C, S);
+                traceDowncall("bn_forward_training", out, save_mean, save_rstd, running_mean, running_var, inp, res, gamma, beta, eps, momentum, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(out, save_mean, save_rstd, running_mean, running_var, inp, gamma, beta, eps, momentum, flags, layout, N, C, S);
+            return (int)mh$.invokeExact(out, save_mean, save_rstd, running_mean, running_var, inp, res, gamma, beta, eps, momentum, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -474,6 +502,7 @@ public class bn_h {
     private static class bn_forward_inference {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,
+            bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
@@ -496,7 +525,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_inference$descriptor() {
@@ -506,7 +535,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_inference$handle() {
@@ -516,7 +545,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_inference$address() {
@@ -525,16 +554,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_forward_inference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags, int layout, long N, long C, long S) {
+    public static int bn_forward_inference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_forward_inference.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_forward_inference", out, inp, mean, var, gamma, beta, eps, flags, layout, N, C, S);
+                traceDowncall("bn_forward_inference", out, inp, res, mean, var, gamma, beta, eps, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(out, inp, mean, var, gamma, beta, eps, flags, layout, N, C, S);
+            return (int)mh$.invokeExact(out, inp, res, mean, var, gamma, beta, eps, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -545,6 +574,8 @@ public class bn_h {
     private static class bn_backward {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
@@ -569,7 +600,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward$descriptor() {
@@ -579,7 +610,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward$handle() {
@@ -589,7 +620,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward$address() {
@@ -598,16 +629,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, int flags, int mask, int layout, long N, long C, long S) {
+    public static int bn_backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, int flags, int mask, int layout, long N, long C, long S) {
         var mh$ = bn_backward.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_backward", dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
+                traceDowncall("bn_backward", dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
+            return (int)mh$.invokeExact(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -875,6 +906,7 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_INT,
             bn_h.C_INT,
             bn_h.C_LONG,
@@ -890,7 +922,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_apply$descriptor() {
@@ -900,7 +932,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_apply$handle() {
@@ -910,7 +942,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_apply$address() {
@@ -919,16 +951,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
+    public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_forward_apply.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_forward_apply", out, inp, mean, rstd, gamma, beta, flags, layout, N, C, S);
+                traceDowncall("bn_forward_apply", out, inp, res, mean, rstd, gamma, beta, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(out, inp, mean, rstd, gamma, beta, flags, layout, N, C, S);
+            return (int)mh$.invokeExact(out, inp, res, mean, rstd, gamma, beta, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -942,6 +974,8 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
             bn_h.C_INT,
             bn_h.C_LONG,
             bn_h.C_LONG,
@@ -956,7 +990,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward_reduce$descriptor() {
@@ -966,7 +1000,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward_reduce$handle() {
@@ -976,7 +1010,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward_reduce$address() {
@@ -985,16 +1019,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *inp, const double *mean, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean, int layout, long N, long C, long S) {
+    public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment mean, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_backward_reduce.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_backward_reduce", sums, dout, inp, mean, layout, N, C, S);
+                traceDowncall("bn_backward_reduce", sums, dout, out, inp, mean, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(sums, dout, inp, mean, layout, N, C, S);
+            return (int)mh$.invokeExact(sums, dout, out, inp, mean, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1004,6 +1038,8 @@ public class bn_h {
     private static class bn_backward_apply {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_POINTER,
@@ -1030,7 +1066,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static FunctionDescriptor bn_backward_apply$descriptor() {
@@ -1040,7 +1076,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MethodHandle bn_backward_apply$handle() {
@@ -1050,7 +1086,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MemorySegment bn_backward_apply$address() {
@@ -1059,16 +1095,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
-    public static int bn_backward_apply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
+    public static int bn_backward_apply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
         var mh$ = bn_backward_apply.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_backward_apply", dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
+                traceDowncall("bn_backward_apply", dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
             }
-            return (int)mh$.invokeExact(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
+            return (int)mh$.invokeExact(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask, layout, N, C, S, P);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

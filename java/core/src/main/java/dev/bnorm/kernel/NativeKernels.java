@@ -87,12 +87,11 @@ public final class NativeKernels implements BatchNormKernels {
                                 double eps, double momentum, int flags, Layout layout, long n, long c, long s) {
         Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, true);
-        unfusedOnly(flags);
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_training() : bn_h.bn_forward_training$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, saveMean, saveRstd, p(runningMean), p(runningVar),
-                    inp, p(gamma), p(beta), eps, momentum, flags, layout.code, n, c, s);
+                    inp, p(res), p(gamma), p(beta), eps, momentum, flags, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -104,11 +103,11 @@ public final class NativeKernels implements BatchNormKernels {
                                  MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
         Checks.checkForwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
-        unfusedOnly(flags);
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_inference() : bn_h.bn_forward_inference$handle();
         int status;
         try {
-            status = (int) h.invokeExact(out, inp, mean, var, p(gamma), p(beta), eps, flags, layout.code, n, c, s);
+            status = (int) h.invokeExact(out, inp, p(res), mean, var, p(gamma), p(beta), eps, flags,
+                    layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -122,23 +121,15 @@ public final class NativeKernels implements BatchNormKernels {
                          Layout layout, long n, long c, long s) {
         Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, n, c,
                 s, true);
-        unfusedOnly(flags);
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_backward() : bn_h.bn_backward$handle();
         int status;
         try {
-            status = (int) h.invokeExact(p(dinp), p(dgamma), p(dbeta), dout, p(inp), p(gamma), mean, rstd,
-                    flags, mask, layout.code, n, c, s);
+            status = (int) h.invokeExact(p(dinp), p(dres), p(dgamma), p(dbeta), dout,
+                    p(out), p(inp), p(gamma), mean, rstd, flags, mask, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
         status("bn_backward", status);
-    }
-
-    // TODO(merge) interim until the C library takes the fused flags
-    static void unfusedOnly(int flags) {
-        if ((flags & (FUSE_RELU | FUSE_ADD)) != 0) {
-            throw new UnsupportedOperationException("flags: FUSE_RELU and FUSE_ADD are not in this library build");
-        }
     }
 
     /** The library's default number of threads, set once the library is loaded. */

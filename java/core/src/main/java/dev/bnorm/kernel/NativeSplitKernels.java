@@ -71,11 +71,10 @@ public final class NativeSplitKernels implements SplitKernels {
                              MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, Layout layout,
                              long n, long c, long s) {
         Checks.checkForwardApply(out, inp, res, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
-        NativeKernels.unfusedOnly(flags);
         MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
         int status;
         try {
-            status = (int) h.invokeExact(out, inp, mean, rstd, p(gamma), p(beta), flags, layout.code, n, c, s);
+            status = (int) h.invokeExact(out, inp, p(res), mean, rstd, p(gamma), p(beta), flags, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -86,12 +85,11 @@ public final class NativeSplitKernels implements SplitKernels {
     public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp,
                                MemorySegment mean, int flags, Layout layout, long n, long c, long s) {
         Checks.checkBackwardReduce(sums, dout, out, inp, mean, flags, layout, n, c, s, true);
-        NativeKernels.unfusedOnly(flags);
         MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_reduce()
                 : bn_h.bn_backward_reduce$handle();
         int status;
         try {
-            status = (int) h.invokeExact(sums, dout, inp, mean, layout.code, n, c, s);
+            status = (int) h.invokeExact(sums, dout, p(out), inp, mean, flags, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -105,12 +103,11 @@ public final class NativeSplitKernels implements SplitKernels {
                               Layout layout, long n, long c, long s, long parts) {
         Checks.checkBackwardApply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask,
                 layout, n, c, s, parts, true);
-        NativeKernels.unfusedOnly(flags);
         MethodHandle h = Math.max(n * c * s, c * parts) <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_apply()
                 : bn_h.bn_backward_apply$handle();
         int status;
         try {
-            status = (int) h.invokeExact(p(dinp), p(dgamma), p(dbeta), dout, inp, p(gamma), mean, rstd, sums,
+            status = (int) h.invokeExact(p(dinp), p(dres), p(dgamma), p(dbeta), dout, p(out), inp, p(gamma), mean, rstd, sums,
                     flags, mask, layout.code, n, c, s, parts);
         } catch (Throwable t) {
             throw rethrow(t);

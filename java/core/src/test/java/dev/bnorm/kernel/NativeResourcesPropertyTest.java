@@ -137,27 +137,27 @@ class NativeResourcesPropertyTest {
         }
         MemorySegment none = MemorySegment.NULL;
         List<Runnable> calls = new ArrayList<>();
-        expect(calls, bn_h.BN_ERR_NULL_POINTER(), () -> bn_h.bn_backward(y, none, none, none, x, none, ch[0], ch[1],
+        expect(calls, bn_h.BN_ERR_NULL_POINTER(), () -> bn_h.bn_backward(y, none, none, none, none, none, x, none, ch[0], ch[1],
                 0, 1, nchw, n, c, s));
         expect(calls, bn_h.BN_ERR_BAD_DIMENSION(), () -> bn_h.bn_forward_training(y, ch[0], ch[1], none, none, x,
-                none, none, 1e-5, 0.1, 0, nchw, 0, c, s));
+                none, none, none, 1e-5, 0.1, 0, nchw, 0, c, s));
         expect(calls, bn_h.BN_ERR_OVERFLOW(), () -> bn_h.bn_forward_training(y, ch[0], ch[1], none, none, x,
-                none, none, 1e-5, 0.1, 0, nchw, Long.MAX_VALUE, c, s));
+                none, none, none, 1e-5, 0.1, 0, nchw, Long.MAX_VALUE, c, s));
         expect(calls, bn_h.BN_ERR_BAD_LAYOUT(), () -> bn_h.bn_forward_training(y, ch[0], ch[1], none, none, x,
-                none, none, 1e-5, 0.1, 0, 7, n, c, s));
+                none, none, none, 1e-5, 0.1, 0, 7, n, c, s));
         expect(calls, bn_h.BN_ERR_BAD_FLAGS(), () -> bn_h.bn_forward_training(y, ch[0], ch[1], none, none, x,
-                none, none, 1e-5, 0.1, 0x10, nchw, n, c, s));
-        expect(calls, bn_h.BN_ERR_BAD_EPS(), () -> bn_h.bn_forward_inference(y, x, ch[0], ch[1], none, none,
+                none, none, none, 1e-5, 0.1, 0x100, nchw, n, c, s));
+        expect(calls, bn_h.BN_ERR_BAD_EPS(), () -> bn_h.bn_forward_inference(y, x, none, ch[0], ch[1], none, none,
                 Double.NaN, 0, nchw, n, c, s));
         expect(calls, bn_h.BN_ERR_BAD_MOMENTUM(), () -> bn_h.bn_forward_training(y, ch[0], ch[1], ch[2], ch[3], x,
-                none, none, 1e-5, 2.0, UPDATE_RUNNING, nchw, n, c, s));
+                none, none, none, 1e-5, 2.0, UPDATE_RUNNING, nchw, n, c, s));
         expect(calls, bn_h.BN_ERR_SINGLE_VALUE(), () -> bn_h.bn_forward_training(y, ch[0], ch[1], none, none, x,
-                none, none, 1e-5, 0.1, 0, nchw, 1, c, 1));
-        expect(calls, bn_h.BN_ERR_MISALIGNED(), () -> bn_h.bn_forward_inference(y.asSlice(2), x, ch[0], ch[1],
+                none, none, none, 1e-5, 0.1, 0, nchw, 1, c, 1));
+        expect(calls, bn_h.BN_ERR_MISALIGNED(), () -> bn_h.bn_forward_inference(y.asSlice(2), x, none, ch[0], ch[1],
                 none, none, 1e-5, 0, nchw, n, c, s - 1));
-        expect(calls, bn_h.BN_ERR_ALIAS(), () -> bn_h.bn_forward_inference(y, y.asSlice(4), ch[0], ch[1], none,
+        expect(calls, bn_h.BN_ERR_ALIAS(), () -> bn_h.bn_forward_inference(y, y.asSlice(4), none, ch[0], ch[1], none,
                 none, 1e-5, 0, nchw, n, c, s - 1));
-        expect(calls, bn_h.BN_ERR_BAD_MASK(), () -> bn_h.bn_backward(none, none, none, y, x, none, ch[0], ch[1],
+        expect(calls, bn_h.BN_ERR_BAD_MASK(), () -> bn_h.bn_backward(none, none, none, none, y, none, x, none, ch[0], ch[1],
                 0, 0, nchw, n, c, s));
         return calls;
     }

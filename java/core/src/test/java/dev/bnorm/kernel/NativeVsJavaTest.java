@@ -175,16 +175,17 @@ class NativeVsJavaTest {
             Problem p = new Problem(arena, Layout.NC, 1, 3, 1, 1);
             p.out.fill((byte) 0x7f);
             int status = bn_h.bn_forward_training(p.out, p.saveMean, p.saveRstd, MemorySegment.NULL, MemorySegment.NULL,
-                    p.inp, MemorySegment.NULL, MemorySegment.NULL, EPS, 0.1, 0, Layout.NC.code, 1, 3, 1);
+                    p.inp, MemorySegment.NULL, MemorySegment.NULL, MemorySegment.NULL, EPS, 0.1, 0, Layout.NC.code,
+                    1, 3, 1);
             assertEquals(bn_h.BN_ERR_SINGLE_VALUE(), status);
             assertEquals("expected more than 1 value per channel when training", NativeLibrary.strerror(status));
             for (float v : Buffers.read(p.out, 3)) assertEquals(Float.intBitsToFloat(0x7f7f7f7f), v);
-            assertEquals(bn_h.BN_ERR_BAD_DIMENSION(), bn_h.bn_forward_inference(p.out, p.inp, p.saveMean, p.saveRstd,
+            assertEquals(bn_h.BN_ERR_BAD_DIMENSION(), bn_h.bn_forward_inference(p.out, p.inp, MemorySegment.NULL, p.saveMean, p.saveRstd,
                     MemorySegment.NULL, MemorySegment.NULL, EPS, 0, Layout.NC.code, 0, 3, 1));
-            assertEquals(bn_h.BN_ERR_BAD_EPS(), bn_h.bn_forward_inference(p.out, p.inp, p.saveMean, p.saveRstd,
+            assertEquals(bn_h.BN_ERR_BAD_EPS(), bn_h.bn_forward_inference(p.out, p.inp, MemorySegment.NULL, p.saveMean, p.saveRstd,
                     MemorySegment.NULL, MemorySegment.NULL, Double.NaN, 0, Layout.NC.code, 1, 3, 1));
             assertEquals(bn_h.BN_ERR_NULL_POINTER(), bn_h.bn_backward(p.out, MemorySegment.NULL, MemorySegment.NULL,
-                    MemorySegment.NULL, p.inp, MemorySegment.NULL, p.saveMean, p.saveRstd, 0, DIFF_INP,
+                    MemorySegment.NULL, MemorySegment.NULL, MemorySegment.NULL, p.inp, MemorySegment.NULL, p.saveMean, p.saveRstd, 0, DIFF_INP,
                     Layout.NC.code, 1, 3, 1));
         }
     }
