@@ -144,8 +144,8 @@ static atomic_int sleepers;    // workers waiting on wake
 static atomic_long done;       // tasks of the current job that have finished
 static _Atomic(bn_task_fn) job_fn;
 static _Atomic(void *) job_ctx;
-static atomic_long job_per;    // tasks per claimable task (1 unless the job is huge)
-static atomic_long job_ntasks;
+static _Atomic(ptrdiff_t) job_per; // tasks per claimable task (1 unless the job is huge)
+static _Atomic(ptrdiff_t) job_ntasks; // ptrdiff_t, not long: long has 32 bits on Windows
 static atomic_int job_slots;   // slices of the current job
 static union {
     double align;
@@ -206,9 +206,9 @@ static void work(int own, unsigned gen) {
         for (long i; (i = claim(s, gen)) >= 0;) {
             const bn_task_fn fn = atomic_load_explicit(&job_fn, memory_order_relaxed);
             void *ctx = atomic_load_explicit(&job_ctx, memory_order_relaxed);
-            const long per = atomic_load_explicit(&job_per, memory_order_relaxed);
-            const long ntasks = atomic_load_explicit(&job_ntasks, memory_order_relaxed);
-            for (long t = i * per; t < (i + 1) * per && t < ntasks; t++) fn(ctx, (ptrdiff_t)t);
+            const ptrdiff_t per = atomic_load_explicit(&job_per, memory_order_relaxed);
+            const ptrdiff_t ntasks = atomic_load_explicit(&job_ntasks, memory_order_relaxed);
+            for (ptrdiff_t t = i * per; t < (i + 1) * per && t < ntasks; t++) fn(ctx, t);
             atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel);
         }
     }
@@ -312,13 +312,13 @@ int bn_team_acquire(void) {
 }
 
 void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
-    const long per = (long)((ntasks + (ptrdiff_t)IDX_MASK - 1) / (ptrdiff_t)IDX_MASK);
+    const ptrdiff_t per = (ntasks + (ptrdiff_t)IDX_MASK - 1) / (ptrdiff_t)IDX_MASK;
     const long n = (long)((ntasks + per - 1) / per); // claimable tasks, < 2^20
     const unsigned gen = (unsigned)((atomic_load(&generation) + 1u) & GEN_MASK);
     atomic_store_explicit(&job_fn, fn, memory_order_relaxed);
     atomic_store_explicit(&job_ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&job_per, per, memory_order_relaxed);
-    atomic_store_explicit(&job_ntasks, (long)ntasks, memory_order_relaxed);
+    atomic_store_explicit(&job_ntasks, ntasks, memory_order_relaxed);
     atomic_store_explicit(&done, 0, memory_order_relaxed);
     atomic_store_explicit(&job_slots, nthreads, memory_order_relaxed);
     for (int t = 0; t < nthreads; t++) {
