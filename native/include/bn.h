@@ -166,7 +166,7 @@ BN_API bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbe
  * the environment variable BNORM_NUM_THREADS if it is a number >= 1, else the number of online
  * CPUs. num_threads >= 1 sets the number (at most 64); num_threads <= 0 restores the default.
  * Returns the number now in effect. Process-wide; may be called at any time from any thread.
- * Builds without threads (Windows) always use 1 and return 1. */
+ * Builds without threads (a compiler without C11 atomics) always use 1 and return 1. */
 BN_API int bn_set_num_threads(int num_threads);
 
 /* The number of threads that large calls may use (see bn_set_num_threads). */

@@ -13,8 +13,9 @@
  * worker spins for BN_SPIN_NS (200 us) waiting for the next one, then sleeps on a condition
  * variable. Small calls never take the team, so they never wake anyone.
  *
- * Windows builds, and builds without C11 atomics, are single-threaded: bn_get_num_threads()
- * returns 1 there.
+ * POSIX threads, or on Windows the Win32 API (threads, SRW locks, condition variables: nothing
+ * beyond KERNEL32 and the C runtime, so bnorm.dll needs no winpthread). Builds without C11
+ * atomics are single-threaded: bn_get_num_threads() returns 1 there.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L // pthreads, sysconf, sigfillset under -std=c11
@@ -25,7 +26,7 @@
 #include "bn.h"
 #include "bn_internal.h"
 
-#if defined(_WIN32) || defined(__STDC_NO_ATOMICS__) || defined(BN_NO_THREADS)
+#if defined(__STDC_NO_ATOMICS__) || defined(BN_NO_THREADS)
 
 int bn_set_num_threads(int num_threads) {
     (void)num_threads;
@@ -42,26 +43,69 @@ void *bn_team_scratch(void) { return NULL; }
 
 #else
 
+#include <stdatomic.h>
+#include <stdlib.h>
+
+// The few primitives the team needs: a lock, a condition variable, a clock, yielding the CPU,
+// the number of CPUs and starting a detached worker (start_worker, below).
+#if defined(_WIN32)
+#if !defined(_WIN32_WINNT) || _WIN32_WINNT < 0x0601
+#undef _WIN32_WINNT
+#define _WIN32_WINNT 0x0601 // Windows 7: TryAcquireSRWLockExclusive, GetActiveProcessorCount
+#endif
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <process.h>
+
+typedef SRWLOCK bn_lock;
+typedef CONDITION_VARIABLE bn_cond;
+#define BN_LOCK_INIT SRWLOCK_INIT
+#define BN_COND_INIT CONDITION_VARIABLE_INIT
+static void lock(bn_lock *l) { AcquireSRWLockExclusive(l); }
+static int try_lock(bn_lock *l) { return TryAcquireSRWLockExclusive(l) != 0; }
+static void unlock(bn_lock *l) { ReleaseSRWLockExclusive(l); }
+static void cond_wait(bn_cond *c, bn_lock *l) { SleepConditionVariableSRW(c, l, INFINITE, 0); }
+static void cond_broadcast(bn_cond *c) { WakeAllConditionVariable(c); }
+static void yield_cpu(void) { SwitchToThread(); }
+static long online_cpus(void) { return (long)GetActiveProcessorCount(ALL_PROCESSOR_GROUPS); }
+
+static int64_t now_ns(void) {
+    LARGE_INTEGER t, f; // ticks, ticks per second
+    QueryPerformanceCounter(&t);
+    QueryPerformanceFrequency(&f);
+    return t.QuadPart / f.QuadPart * 1000000000 + t.QuadPart % f.QuadPart * 1000000000 / f.QuadPart;
+}
+#else
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <time.h>
-
-// Waiting threads spin on plain loads, without PAUSE (or ARM's YIELD): on a virtual machine a
-// PAUSE loop makes the hypervisor take the CPU away (pause-loop exiting), and the spinning thread
-// is then not running when the work arrives (measured here: 2 threads 2x slower than 1). The
-// spin is bounded in time instead, and short.
-#define BN_RELAX() __asm__ __volatile__("" ::: "memory")
+typedef pthread_mutex_t bn_lock;
+typedef pthread_cond_t bn_cond;
+#define BN_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+#define BN_COND_INIT PTHREAD_COND_INITIALIZER
+static void lock(bn_lock *l) { pthread_mutex_lock(l); }
+static int try_lock(bn_lock *l) { return pthread_mutex_trylock(l) == 0; }
+static void unlock(bn_lock *l) { pthread_mutex_unlock(l); }
+static void cond_wait(bn_cond *c, bn_lock *l) { pthread_cond_wait(c, l); }
+static void cond_broadcast(bn_cond *c) { pthread_cond_broadcast(c); }
+static void yield_cpu(void) { sched_yield(); }
+static long online_cpus(void) { return sysconf(_SC_NPROCESSORS_ONLN); }
 
 static int64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
+#endif
+
+// Waiting threads spin on plain loads, without PAUSE (or ARM's YIELD): on a virtual machine a
+// PAUSE loop makes the hypervisor take the CPU away (pause-loop exiting), and the spinning thread
+// is then not running when the work arrives (measured here: 2 threads 2x slower than 1). The
+// spin is bounded in time instead, and short.
+#define BN_RELAX() __asm__ __volatile__("" ::: "memory")
 
 enum {
     BN_MAX_THREADS = 64,
@@ -90,24 +134,23 @@ typedef struct {
 } bn_slot;
 
 static atomic_int limit;     // threads per call; 0 until decided
-static pthread_mutex_t team_lock = PTHREAD_MUTEX_INITIALIZER; // held by the call using the team
+static bn_lock team_lock = BN_LOCK_INIT; // held by the call using the team
 static atomic_int workers;   // started workers, ids 1..workers (written under team_lock)
 static bn_slot slots[BN_MAX_THREADS];
-static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static bn_lock sleep_lock = BN_LOCK_INIT;
+static bn_cond wake = BN_COND_INIT;
 static atomic_uint generation; // of the current job; workers wait for it to change
 static atomic_int sleepers;    // workers waiting on wake
 static atomic_long done;       // tasks of the current job that have finished
 static _Atomic(bn_task_fn) job_fn;
 static _Atomic(void *) job_ctx;
-static atomic_long job_per;    // tasks per claimable task (1 unless the job is huge)
-static atomic_long job_ntasks;
+static _Atomic(ptrdiff_t) job_per; // tasks per claimable task (1 unless the job is huge)
+static _Atomic(ptrdiff_t) job_ntasks; // ptrdiff_t, not long: long has 32 bits on Windows
 static atomic_int job_slots;   // slices of the current job
 static union {
     double align;
     unsigned char bytes[BN_SCRATCH_BYTES];
 } scratch;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static int clamp_threads(long n) { return n < 1 ? 1 : n > BN_MAX_THREADS ? BN_MAX_THREADS : (int)n; }
 
@@ -119,7 +162,7 @@ static int default_limit(void) {
         const long n = strtol(v, &end, 10);
         if (*end == '\0' && n >= 1) return clamp_threads(n);
     }
-    return clamp_threads(sysconf(_SC_NPROCESSORS_ONLN));
+    return clamp_threads(online_cpus());
 }
 
 int bn_get_num_threads(void) {
@@ -163,16 +206,15 @@ static void work(int own, unsigned gen) {
         for (long i; (i = claim(s, gen)) >= 0;) {
             const bn_task_fn fn = atomic_load_explicit(&job_fn, memory_order_relaxed);
             void *ctx = atomic_load_explicit(&job_ctx, memory_order_relaxed);
-            const long per = atomic_load_explicit(&job_per, memory_order_relaxed);
-            const long ntasks = atomic_load_explicit(&job_ntasks, memory_order_relaxed);
-            for (long t = i * per; t < (i + 1) * per && t < ntasks; t++) fn(ctx, (ptrdiff_t)t);
+            const ptrdiff_t per = atomic_load_explicit(&job_per, memory_order_relaxed);
+            const ptrdiff_t ntasks = atomic_load_explicit(&job_ntasks, memory_order_relaxed);
+            for (ptrdiff_t t = i * per; t < (i + 1) * per && t < ntasks; t++) fn(ctx, t);
             atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel);
         }
     }
 }
 
-static void *worker_main(void *arg) {
-    const int id = (int)(intptr_t)arg;
+static void worker_main(int id) {
     unsigned seen = atomic_load(&generation);
     for (;;) {
         unsigned g;
@@ -183,15 +225,35 @@ static void *worker_main(void *arg) {
                 BN_RELAX();
                 continue;
             }
-            pthread_mutex_lock(&sleep_lock);
+            lock(&sleep_lock);
             atomic_fetch_add(&sleepers, 1);
-            while (atomic_load(&generation) == seen) pthread_cond_wait(&wake, &sleep_lock);
+            while (atomic_load(&generation) == seen) cond_wait(&wake, &sleep_lock);
             atomic_fetch_sub(&sleepers, 1);
-            pthread_mutex_unlock(&sleep_lock);
+            unlock(&sleep_lock);
         }
         seen = g;
         work(id, g);
     }
+}
+
+#if defined(_WIN32)
+static unsigned __stdcall worker_entry(void *arg) {
+    worker_main((int)(intptr_t)arg);
+    return 0;
+}
+
+static int start_worker(int id) {
+    const uintptr_t t = _beginthreadex(NULL, BN_STACK, worker_entry, (void *)(intptr_t)id,
+                                       STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+    if (t == 0) return 0;
+    CloseHandle((HANDLE)t); // detached
+    return 1;
+}
+
+static void register_atfork(void) {} // no fork() on Windows
+#else
+static void *worker_entry(void *arg) {
+    worker_main((int)(intptr_t)arg);
     return NULL;
 }
 
@@ -205,7 +267,7 @@ static int start_worker(int id) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    const int ok = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)id) == 0;
+    const int ok = pthread_create(&t, &attr, worker_entry, (void *)(intptr_t)id) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return ok;
@@ -226,30 +288,37 @@ static void after_fork_child(void) {
     pthread_mutex_unlock(&sleep_lock);
     pthread_mutex_unlock(&team_lock);
 }
-static void register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+static void register_atfork_once(void) {
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+static void register_atfork(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_atfork_once);
+}
+#endif
 
 int bn_team_acquire(void) {
     const int n = bn_get_num_threads();
     if (n < 2) return 1;
-    pthread_once(&atfork_once, register_atfork);
-    if (pthread_mutex_trylock(&team_lock) != 0) return 1; // busy: run alone
+    register_atfork();
+    if (!try_lock(&team_lock)) return 1; // busy: run alone
     int w = atomic_load(&workers);
     while (w < n - 1 && start_worker(w + 1)) atomic_store(&workers, ++w);
     if (w == 0) {
-        pthread_mutex_unlock(&team_lock);
+        unlock(&team_lock);
         return 1;
     }
     return w + 1 < n ? w + 1 : n;
 }
 
 void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
-    const long per = (long)((ntasks + (ptrdiff_t)IDX_MASK - 1) / (ptrdiff_t)IDX_MASK);
+    const ptrdiff_t per = (ntasks + (ptrdiff_t)IDX_MASK - 1) / (ptrdiff_t)IDX_MASK;
     const long n = (long)((ntasks + per - 1) / per); // claimable tasks, < 2^20
     const unsigned gen = (unsigned)((atomic_load(&generation) + 1u) & GEN_MASK);
     atomic_store_explicit(&job_fn, fn, memory_order_relaxed);
     atomic_store_explicit(&job_ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&job_per, per, memory_order_relaxed);
-    atomic_store_explicit(&job_ntasks, (long)ntasks, memory_order_relaxed);
+    atomic_store_explicit(&job_ntasks, ntasks, memory_order_relaxed);
     atomic_store_explicit(&done, 0, memory_order_relaxed);
     atomic_store_explicit(&job_slots, nthreads, memory_order_relaxed);
     for (int t = 0; t < nthreads; t++) {
@@ -259,19 +328,19 @@ void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
     }
     atomic_store(&generation, gen); // publishes the job
     if (atomic_load(&sleepers) > 0) {
-        pthread_mutex_lock(&sleep_lock);
-        pthread_cond_broadcast(&wake);
-        pthread_mutex_unlock(&sleep_lock);
+        lock(&sleep_lock);
+        cond_broadcast(&wake);
+        unlock(&sleep_lock);
     }
     work(0, gen);
     const int64_t since = now_ns();
     for (unsigned spins = 1; atomic_load_explicit(&done, memory_order_acquire) < n; spins++) {
         if (spins % 64 != 0 || now_ns() - since < BN_PATIENCE_NS) BN_RELAX();
-        else sched_yield(); // a worker was preempted in the middle of a task
+        else yield_cpu(); // a worker was preempted in the middle of a task
     }
 }
 
-void bn_team_release(void) { pthread_mutex_unlock(&team_lock); }
+void bn_team_release(void) { unlock(&team_lock); }
 
 void *bn_team_scratch(void) { return scratch.bytes; }
 

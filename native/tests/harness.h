@@ -129,6 +129,7 @@ void test_constant_channel(void);
 void test_nonfinite_isolation(void);
 void test_near_float_max(void);
 void test_num_threads(void);
+void test_team_workers(void);
 void test_threads_identical(void);
 void test_concurrent_calls(void);
 void test_split_one_part(void);

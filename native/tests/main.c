@@ -28,6 +28,7 @@ static const struct {
     {"nonfinite_isolation", test_nonfinite_isolation},
     {"near_float_max", test_near_float_max},
     {"num_threads", test_num_threads},
+    {"team_workers", test_team_workers},
     {"threads_identical", test_threads_identical},
     {"concurrent_calls", test_concurrent_calls},
     {"split_one_part", test_split_one_part},

@@ -57,8 +57,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  *     case (Java on NHWC, ~0.5 s a call) still gets eight warm-up calls.
  * <li>Measurement 6 x 200 ms: six iteration means for the median, even for the slowest case
  *     (one call per iteration).
- * <li>One JMH thread; bnorm's own thread team follows BNORM_NUM_THREADS (bench/run with
- *     BNORM_NUM_THREADS=1 compares single-threaded implementations, as the peers run).
+ * <li>One JMH thread; bnorm's own thread team follows BNORM_NUM_THREADS (bench/run --threads N
+ *     sets it to N and runs the peers and the floor on N threads too).
  * </ul>
  */
 @State(Scope.Thread)

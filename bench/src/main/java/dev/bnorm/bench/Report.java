@@ -26,8 +26,9 @@ import org.knowm.xchart.style.Styler;
  * Turns one run's raw results into {@code results.md} (tables) and {@code results.png} (bar
  * chart): {@code java -cp benchmarks.jar dev.bnorm.bench.Report <raw dir> <output dir>}.
  *
- * <p>Raw inputs: {@code jmh.json} (JMH, {@code -rf json}: {@link KernelBench} and
- * {@link FloorBench}), {@code onednn.csv} and {@code pytorch.csv} (the peers' output, see
+ * <p>Raw inputs: {@code jmh.json} and {@code jmh-floor.json} (JMH, {@code -rf json}:
+ * {@link KernelBench} and {@link FloorBench}, run apart because the floor runs on as many JMH
+ * threads as the engines use), {@code onednn.csv} and {@code pytorch.csv} (the peers' output, see
  * bench/peers; a file whose comment says {@code # absent: reason}, or no file, is an absent
  * peer), and optionally {@code run.txt} ({@code key: value} lines about the run, written by
  * bench/run). The machine is described from /proc/cpuinfo, /proc/meminfo and
@@ -37,8 +38,8 @@ import org.knowm.xchart.style.Styler;
  * <p>Every time is the median of the iteration means with their min-max (JMH AverageTime
  * iterations; the peers use the same scheme). GB/s counts the minimal bytes of a call (forward:
  * read inp once, write out = 8 bytes per element; backward: read dout and inp, write dinp = 12
- * bytes per element). x floor is time / floor time at the same size: forward, the faster of
- * {@code FloorBench.copy} and {@code stream}; backward, {@code FloorBench.add}.
+ * bytes per element). x floor is time / the time of the floor that applies at that size (see
+ * {@link #floor}), measured by {@link FloorBench} in the same run with as many threads.
  */
 public final class Report {
 
@@ -64,21 +65,99 @@ public final class Report {
     static final String[] IMPLS = {"native", "java", "vector"};
     static final String[] IMPL_TITLES = {"bnorm native", "Java (oracle)", "Vector API"};
 
+    /**
+     * The floor of a pass at a size: the bytes it must move ({@code kind}: reads and writes of a
+     * tensor), where its tensors fit ({@code where}: L2, L3 or memory), the {@link FloorBench}
+     * method that moves those bytes fastest, its time and the bytes it moves.
+     */
+    record Floor(String kind, String where, String method, Stat stat, long bytes) {}
+
+    /**
+     * The caches that decide which floor applies, read at run time: the size of one L2 and how
+     * many there are, and the size of the last level (L3); 0 when unknown.
+     */
+    record Caches(long l2, int l2Count, long l3) {
+        static Caches of(Path dir, int cpus) {
+            long l2 = 0;
+            long l3 = 0;
+            int l2Count = 1;
+            for (int i = 0; Files.isDirectory(dir.resolve("index" + i)); i++) {
+                Path index = dir.resolve("index" + i);
+                if ("Instruction".equals(read(index.resolve("type")))) {
+                    continue;
+                }
+                long size = parseSize(read(index.resolve("size")));
+                switch (read(index.resolve("level"))) {
+                    case "2" -> {
+                        l2 = size;
+                        l2Count = Math.max(1, cpus / Math.max(1, countCpus(read(index.resolve("shared_cpu_list")))));
+                    }
+                    case "3" -> l3 = size;
+                    default -> { }
+                }
+            }
+            return new Caches(l2, l2Count, l3);
+        }
+
+        /** Where the tensors of a pass, {@code bytes} in all, stay between calls on {@code threads} threads. */
+        String where(long bytes, int threads) {
+            if (l2 > 0 && bytes <= l2 * Math.min(threads, l2Count)) {
+                return "L2";
+            }
+            return l3 > 0 && bytes <= l3 ? "L3" : "memory";
+        }
+
+        /** "2048K" (as in /sys) in bytes; 0 if not a size. */
+        static long parseSize(String size) {
+            if (!size.matches("[0-9]+[KMG]?")) {
+                return 0;
+            }
+            char unit = size.charAt(size.length() - 1);
+            long shift = switch (unit) {
+                case 'K' -> 10;
+                case 'M' -> 20;
+                case 'G' -> 30;
+                default -> 0;
+            };
+            return Long.parseLong(Character.isDigit(unit) ? size : size.substring(0, size.length() - 1)) << shift;
+        }
+
+        /** The CPUs in a list such as "0-3,8,10-11". */
+        static int countCpus(String list) {
+            int n = 0;
+            for (String part : list.split(",")) {
+                String[] r = part.strip().split("-");
+                try {
+                    int first = Integer.parseInt(r[0]);
+                    n += r.length == 2 ? Integer.parseInt(r[1]) - first + 1 : 1;
+                } catch (NumberFormatException e) {
+                    return 0;
+                }
+            }
+            return n;
+        }
+    }
+
     private final Map<String, Stat> jmh = new LinkedHashMap<>();   // impl|op|shape, floor|method|dims
     private final Set<String> shapes = new LinkedHashSet<>();
     private final List<Peer> peers = new ArrayList<>();
     private JsonObject jmhRun;                                       // the first JMH result: the JVM
     private final Map<String, String> jmhSettings = new TreeMap<>(); // benchmark class -> its JMH settings
+    private int floorThreads = 1;                                    // FloorBench's JMH threads
+    Caches caches = Caches.of(Path.of("/sys/devices/system/cpu/cpu0/cache"), Runtime.getRuntime().availableProcessors());
 
     public static void main(String[] args) throws IOException {
         if (args.length != 2) {
-            System.err.println("usage: Report <raw dir: jmh.json, onednn.csv, pytorch.csv, run.txt> <output dir>");
+            System.err.println("usage: Report <raw dir: jmh.json, jmh-floor.json, onednn.csv, pytorch.csv, run.txt> <output dir>");
             System.exit(2);
         }
         Path raw = Path.of(args[0]);
         Path out = Path.of(args[1]);
         Report report = new Report();
         report.readJmh(raw.resolve("jmh.json"));
+        if (Files.exists(raw.resolve("jmh-floor.json"))) {
+            report.readJmh(raw.resolve("jmh-floor.json"));
+        }
         report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
         report.peers.add(readPeer(raw.resolve("pytorch.csv"), "PyTorch"));
         Files.createDirectories(out);
@@ -114,6 +193,7 @@ public final class Report {
                 }
             }
             if (benchmark.contains(".FloorBench.")) {
+                floorThreads = r.get("threads").getAsInt();
                 jmh.put(key("floor", method, params.get("dims").getAsString()), Stat.of(values));
             } else {
                 String shape = params.get("shape").getAsString();
@@ -185,15 +265,40 @@ public final class Report {
         return Shape.parse(shape).elements() * ("backward".equals(op) ? 12 : 8);
     }
 
-    /** The floor of op at shape's size, and the FloorBench method it came from; null if not measured. */
-    Map.Entry<String, Stat> floor(String op, String shape) {
-        String dims = Shape.parse(shape).dims();
-        String[] methods = "backward".equals(op) ? new String[] {"add"} : new String[] {"copy", "stream"};
-        Map.Entry<String, Stat> best = null;
+    /**
+     * The floor that applies to op at shape's size; null if not measured. A pass's tensors
+     * (forward: inp and out; backward: inp, dout and dinp) in cache (L2 or L3, see
+     * {@link Caches#where}) can be read a second time from there: forward training and inference
+     * 1R1W (copy, stream), backward 2R1W (add). Out of cache, a two-pass kernel reads them twice:
+     * forward training 2R1W (sumCopy), backward 4R1W (sumAdd); inference is 1R1W at any size.
+     */
+    Floor floor(String op, String shape) {
+        Shape sh = Shape.parse(shape);
+        long tensor = 4 * sh.elements();
+        boolean backward = "backward".equals(op);
+        String where = caches.where((backward ? 3 : 2) * tensor, floorThreads);
+        boolean inCache = !"memory".equals(where);
+        String kind;
+        String[] methods;
+        if ("forwardInference".equals(op) || "forwardTraining".equals(op) && inCache) {
+            kind = "1R1W";
+            methods = new String[] {"copy", "stream"};
+        } else if ("forwardTraining".equals(op)) {
+            kind = "2R1W";
+            methods = new String[] {"sumCopy"};
+        } else if (inCache) {
+            kind = "2R1W";
+            methods = new String[] {"add"};
+        } else {
+            kind = "4R1W";
+            methods = new String[] {"sumAdd"};
+        }
+        Floor best = null;
+        long bytes = tensor * (kind.charAt(0) - '0' + 1);
         for (String m : methods) {
-            Stat s = jmh.get(key("floor", m, dims));
-            if (s != null && (best == null || s.median() < best.getValue().median())) {
-                best = Map.entry(m, s);
+            Stat s = jmh.get(key("floor", m, sh.dims()));
+            if (s != null && (best == null || s.median() < best.stat().median())) {
+                best = new Floor(kind, where, m, s, bytes);
             }
         }
         return best;
@@ -211,8 +316,8 @@ public final class Report {
     /** time / floor time, or NaN when either is missing. */
     double timesFloor(String who, String op, String shape) {
         Stat s = result(who, op, shape);
-        Map.Entry<String, Stat> f = floor(op, shape);
-        return s == null || f == null ? Double.NaN : s.median() / f.getValue().median();
+        Floor f = floor(op, shape);
+        return s == null || f == null ? Double.NaN : s.median() / f.stat().median();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -221,34 +326,57 @@ public final class Report {
     String markdown(Map<String, String> run) {
         StringBuilder md = new StringBuilder();
         md.append("# bnorm benchmarks\n\n");
-        md.append("Batch norm on float32, one thread, all measured in one run on the machine below (shared and noisy: "
-                + "compare within this run only). Written by `bench/run` (`dev.bnorm.bench.Report`).\n\n");
+        md.append("Batch norm on float32, bnorm, the peers and the floor on " + floorThreads + " thread(s), all measured in one "
+                + "run on the machine below (shared and noisy: compare within this run only). Written by `bench/run` "
+                + "(`dev.bnorm.bench.Report`).\n\n");
         md.append("- **Time**: median time of one call, over the iteration means, with min-max in parentheses "
                 + "(JMH AverageTime; the native peers time the same way).\n");
         md.append("- **GB/s**: the minimal bytes of a call / time. Forward (training and inference): read inp once, "
                 + "write out, 8 bytes per element (training needs the statistics before it can write, so a kernel "
                 + "that does not keep inp in cache reads it twice or three times; only once is counted). Backward: "
                 + "read dout and inp, write dinp, 12 bytes per element. The (C,) vectors are not counted.\n");
-        md.append("- **x floor**: time / floor time at the same size; the floor only moves the minimal bytes "
-                + "(forward: the faster of a memcpy and a Vector API copy loop; backward: z = a + b). "
-                + "1.0x means as fast as moving the bytes.\n");
-        md.append("- **native / peer**: bnorm native's time / the peer's time (< 1: bnorm is faster).\n\n");
+        md.append("- **floor**: the time of only moving the bytes a pass must move at that size, measured in this run "
+                + "(`FloorBench`, on as many threads). Where the pass's tensors (forward: inp, out; backward: inp, dout, "
+                + "dinp) fit in cache (**in**: L2 if within the L2s of the threads' cores, else L3; the sizes below, read "
+                + "from /sys at run time), a second read can come from there: forward training and inference **1R1W** "
+                + "(read inp, write out: the faster of a memcpy and a Vector API copy), backward **2R1W** (z = a + b). "
+                + "Out of cache (memory), a two-pass kernel must read its inputs twice: forward training **2R1W** (sum x, "
+                + "then copy x), backward **4R1W** (sum a*b, then z = a + b); inference stays 1R1W. The floor's GB/s "
+                + "counts the bytes it moves (R+W tensors).\n");
+        md.append("- **x floor**: time / floor time; 1.0x means as fast as moving the bytes (below 1.0x: the kernel "
+                + "re-reads from cache where the floor assumes it cannot).\n");
+        md.append("- **native / peer**: bnorm native's time / the peer's time (< 1: bnorm is faster); **faster peer / "
+                + "native**: the faster present peer's time / bnorm's (> 1: bnorm is faster).\n\n");
         machine(md, run);
         md.append("\n## Summary: time as a multiple of the floor (lower is better)\n\n");
-        md.append("| op | shape | ").append(String.join(" | ", IMPL_TITLES));
+        md.append("| op | shape | tensor | in | floor | ").append(String.join(" | ", IMPL_TITLES));
         for (Peer p : peers) {
             md.append(" | ").append(p.name());
         }
-        md.append(" |\n|---|---").append("|---:".repeat(IMPLS.length + peers.size())).append("|\n");
+        md.append(" | faster peer / native |\n|---|---|---:|---|---:")
+                .append("|---:".repeat(IMPLS.length + peers.size() + 1)).append("|\n");
         for (int o = 0; o < OPS.length; o++) {
             for (String shape : shapes) {
-                md.append("| ").append(OP_TITLES[o]).append(" | ").append(shape);
+                Floor f = floor(OPS[o], shape);
+                md.append("| ").append(OP_TITLES[o]).append(" | ").append(shape).append(" | ")
+                        .append(mib(4 * Shape.parse(shape).elements())).append(" | ")
+                        .append(f == null ? "-" : f.where()).append(" | ")
+                        .append(f == null ? "not measured" : f.kind() + " " + time(f.stat()).replaceAll(" \\(.*", "")
+                                + ", " + gbps(f.bytes(), f.stat()));
                 for (String impl : IMPLS) {
                     md.append(" | ").append(floorCell(impl, OPS[o], shape));
                 }
+                Stat fastest = null;
                 for (Peer p : peers) {
                     md.append(" | ").append(p.present() ? floorCell(p.name(), OPS[o], shape) : "absent");
+                    Stat ps = p.present() ? result(p.name(), OPS[o], shape) : null;
+                    if (ps != null && (fastest == null || ps.median() < fastest.median())) {
+                        fastest = ps;
+                    }
                 }
+                Stat nativeStat = result("native", OPS[o], shape);
+                md.append(" | ").append(nativeStat == null || fastest == null ? "-"
+                        : String.format(Locale.ROOT, "%.2f", fastest.median() / nativeStat.median()));
                 md.append(" |\n");
             }
         }
@@ -277,8 +405,9 @@ public final class Report {
         for (String shape : shapes) {
             long bytes = bytes(op, shape);
             md.append("| ").append(shape).append(" | ");
-            Map.Entry<String, Stat> f = floor(op, shape);
-            md.append(f == null ? "not measured" : time(f.getValue()) + "<br>" + gbps(bytes, f.getValue()) + " (" + f.getKey() + ")");
+            Floor f = floor(op, shape);
+            md.append(f == null ? "not measured" : f.kind() + " in " + f.where() + ": " + time(f.stat()) + "<br>"
+                    + gbps(f.bytes(), f.stat()) + " (" + f.method() + ")");
             for (String impl : IMPLS) {
                 md.append(" | ").append(cell(impl, op, shape, bytes));
             }
@@ -330,6 +459,12 @@ public final class Report {
         return String.format(Locale.ROOT, v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
     }
 
+    /** "392.0 MiB", or "8.0 KiB" below 1 MiB. */
+    static String mib(long bytes) {
+        return bytes < 1 << 20 ? String.format(Locale.ROOT, "%.1f KiB", bytes / 1024.0)
+                : String.format(Locale.ROOT, "%.1f MiB", bytes / (1024.0 * 1024));
+    }
+
     private static String gbps(long bytes, Stat s) {
         return String.format(Locale.ROOT, "%.1f GB/s", bytes / s.median() / 1e3);
     }
@@ -338,6 +473,10 @@ public final class Report {
         md.append("## Machine and run\n\n");
         md.append("- CPU: ").append(cpu()).append("\n");
         md.append("- Caches (cpu0): ").append(caches()).append("\n");
+        md.append("- Cache sizes for the floors: ").append(caches.l2() == 0 ? "L2 unknown" : "L2 " + mib(caches.l2()) + " x "
+                + caches.l2Count() + " (" + mib(caches.l2() * Math.min(floorThreads, caches.l2Count())) + " for "
+                + floorThreads + " thread(s))").append(", ").append(caches.l3() == 0 ? "L3 unknown" : "L3 " + mib(caches.l3()))
+                .append("\n");
         md.append("- Memory: ").append(memory()).append("; OS: ").append(System.getProperty("os.name")).append(' ')
                 .append(System.getProperty("os.version")).append(' ').append(System.getProperty("os.arch")).append("\n");
         if (jmhRun != null) {

@@ -59,8 +59,7 @@ public final class NativeKernels implements BatchNormKernels {
     /**
      * Sets how many threads large calls may use (the calling thread included); small calls always
      * run on the calling thread. {@code n <= 0} restores the default: {@code BNORM_NUM_THREADS} if
-     * set, else {@link Runtime#availableProcessors()}. The library caps the number at 64, and a
-     * build without threads (Windows) always uses 1.
+     * set, else {@link Runtime#availableProcessors()}. The library caps the number at 64.
      *
      * @return the number now in effect
      */
