@@ -1,0 +1,254 @@
+package dev.bnorm.nn;
+
+import dev.bnorm.Tensor;
+import dev.bnorm.Tensor.Format;
+import dev.bnorm.kernel.ConvKernels;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The residual block of ResNet-18/34, torchvision's {@code BasicBlock}:
+ * <pre>
+ *   out = relu(bn2(conv2(relu(bn1(conv1(inp))))) + identity)
+ *   identity = inp, or downsample(inp) = bn(conv1x1, stride)(inp) when the shape changes
+ * </pre>
+ * conv1 is 3×3 with the block's stride and padding 1, conv2 3×3 with stride 1 and padding 1, both
+ * without bias; the downsample path is added when the stride is not 1 or the channels change, as
+ * torchvision's {@code ResNet._make_layer} does. State-dict keys are torchvision's:
+ * {@code conv1.weight}, {@code bn1.*}, {@code conv2.weight}, {@code bn2.*},
+ * {@code downsample.0.weight}, {@code downsample.1.*}. NCHW or NHWC.
+ * <pre>
+ *   BasicBlock block = BasicBlock.builder(64, 128).stride(2).build();
+ * </pre>
+ * Without batch normalization ({@link Builder#batchNorm(boolean) batchNorm(false)}, for
+ * comparisons) the convolutions have a bias and the BN layers are left out.
+ *
+ * <p>Backward: the gradient after the last ReLU goes both ways, through bn2, conv2, ..., conv1 and
+ * through the identity (or downsample); the input gradient is their sum.
+ */
+public final class BasicBlock extends Module {
+
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+
+    private final Conv2d conv1;
+    private final BatchNorm2d bn1;  // null without batch normalization
+    private final ReLU relu;
+    private final Conv2d conv2;
+    private final BatchNorm2d bn2;  // null without batch normalization
+    private final Sequential downsample; // null for the identity
+    private final Workspace output = workspace();
+    private final Workspace addGrad = workspace();
+    private final Workspace inputGrad = workspace();
+    private Tensor savedInp;
+
+    /** A builder for a block from {@code in} to {@code out} channels (each at least 1); defaults: stride 1, BN on. */
+    public static Builder builder(int in, int out) {
+        return new Builder(in, out);
+    }
+
+    private BasicBlock(Builder b) {
+        conv1 = registerChild("conv1", seeded(Conv2d.builder(b.in, b.out, 3).stride(b.stride).padding(1)
+                .bias(!b.batchNorm).kernels(b.kernels), b.seed, 0).build());
+        bn1 = b.batchNorm ? registerChild("bn1", BatchNorm2d.builder(b.out).build()) : null;
+        relu = registerChild("relu", new ReLU());
+        conv2 = registerChild("conv2", seeded(Conv2d.builder(b.out, b.out, 3).padding(1)
+                .bias(!b.batchNorm).kernels(b.kernels), b.seed, 1).build());
+        bn2 = b.batchNorm ? registerChild("bn2", BatchNorm2d.builder(b.out).build()) : null;
+        if (b.stride != 1 || b.in != b.out) {
+            Conv2d conv = seeded(Conv2d.builder(b.in, b.out, 1).stride(b.stride).bias(!b.batchNorm)
+                    .kernels(b.kernels), b.seed, 2).build();
+            downsample = registerChild("downsample", b.batchNorm
+                    ? new Sequential(conv, BatchNorm2d.builder(b.out).build()) : new Sequential(conv));
+        } else {
+            downsample = null;
+        }
+    }
+
+    private static Conv2d.Builder seeded(Conv2d.Builder builder, Long seed, int offset) {
+        return seed == null ? builder : builder.seed(seed + offset);
+    }
+
+    /** The first 3×3 convolution (stride of the block). */
+    public Conv2d conv1() {
+        return conv1;
+    }
+
+    /** The first BN, or null without batch normalization. */
+    public BatchNorm2d bn1() {
+        return bn1;
+    }
+
+    /** The second 3×3 convolution. */
+    public Conv2d conv2() {
+        return conv2;
+    }
+
+    /** The second BN, or null without batch normalization. */
+    public BatchNorm2d bn2() {
+        return bn2;
+    }
+
+    /** The shortcut (conv 1×1, BN), or null when it is the identity. */
+    public Sequential downsample() {
+        return downsample;
+    }
+
+    @Override
+    void checkInput(Input inp) {
+        Input x = inp;
+        for (Module m : mainPath()) {
+            m.checkInput(x);
+            x = m.output(x);
+        }
+        if (downsample != null) {
+            downsample.checkInput(inp);
+        }
+        if (inp.tensor() != null) {
+            checkClear("inp", inp.tensor(), "output", output, false);
+        }
+    }
+
+    @Override
+    Input output(Input inp) {
+        Input x = inp;
+        for (Module m : mainPath()) {
+            x = m.output(x);
+        }
+        return Input.output(this, null, x.format(), x.shape());
+    }
+
+    private Module[] mainPath() {
+        return bn1 != null ? new Module[] {conv1, bn1, relu, conv2, bn2} : new Module[] {conv1, relu, conv2};
+    }
+
+    @Override
+    public Tensor forward(Tensor inp) {
+        checkUsable();
+        checkOpen("inp", inp);
+        checkInput(Input.of(inp));
+        savedInp = null;
+        Tensor h = inp;
+        for (Module m : mainPath()) {
+            h = m.forward(h);
+        }
+        Tensor identity = downsample != null ? downsample.forward(inp) : inp;
+        Tensor result = addRelu(h, identity);
+        savedInp = inp;
+        return result;
+    }
+
+    @Override
+    public Tensor backward(Tensor dout) {
+        checkUsable();
+        checkBackward(dout, output.current(), savedInp);
+        checkClear("dout", dout, "gradient of the sum", addGrad, false);
+        checkClear("dout", dout, "input gradient", inputGrad, false);
+        Tensor d = addReluBackward(dout); // the gradient of both branches of the sum
+        Tensor dh = d;
+        Module[] path = mainPath();
+        for (int i = path.length - 1; i >= 0; i--) {
+            dh = path[i].backward(dh);
+        }
+        Tensor didentity = downsample != null ? downsample.backward(d) : d;
+        Tensor result = inputGrad.like(dh);
+        MemorySegment a = dh.segment();
+        MemorySegment b = didentity.segment();
+        MemorySegment r = result.segment();
+        for (long i = 0, n = result.size(); i < n; i++) {
+            r.setAtIndex(F, i, a.getAtIndex(F, i) + b.getAtIndex(F, i));
+        }
+        return result;
+    }
+
+    // ---- the unfused tail: bn2's output + identity, then ReLU (one step a fused BN+Add+ReLU replaces) ----
+
+    /** out = max(h + identity, 0), NaN stays NaN. */
+    private Tensor addRelu(Tensor h, Tensor identity) {
+        Tensor result = output.like(h);
+        MemorySegment a = h.segment();
+        MemorySegment b = identity.segment();
+        MemorySegment y = result.segment();
+        for (long i = 0, n = h.size(); i < n; i++) {
+            float v = a.getAtIndex(F, i) + b.getAtIndex(F, i);
+            y.setAtIndex(F, i, v > 0f ? v : (v != v ? v : 0f));
+        }
+        return result;
+    }
+
+    /** d(out)/d(sum): dout where the output is positive, else 0 (as {@link ReLU}). */
+    private Tensor addReluBackward(Tensor dout) {
+        Tensor result = addGrad.like(dout);
+        MemorySegment y = output.current().segment();
+        MemorySegment dy = dout.segment();
+        MemorySegment d = result.segment();
+        for (long i = 0, n = dout.size(); i < n; i++) {
+            d.setAtIndex(F, i, y.getAtIndex(F, i) > 0f ? dy.getAtIndex(F, i) : 0f);
+        }
+        return result;
+    }
+
+    @Override
+    public String toString() {
+        return "BasicBlock(" + conv1.in() + ", " + conv1.out() + (bn1 == null ? ", no BN" : "")
+                + (downsample != null ? ", downsample" : "") + ")";
+    }
+
+    /** Options of a {@link BasicBlock}; each setter checks its argument. */
+    public static final class Builder {
+        private final int in;
+        private final int out;
+        private int stride = 1;
+        private boolean batchNorm = true;
+        private Long seed; // null: each convolution takes Conv2d's default seed
+        private ConvKernels kernels = ConvKernels.best();
+
+        private Builder(int in, int out) {
+            if (in < 1) {
+                throw new IllegalArgumentException("in: expected at least 1, got " + in);
+            }
+            if (out < 1) {
+                throw new IllegalArgumentException("out: expected at least 1, got " + out);
+            }
+            this.in = in;
+            this.out = out;
+        }
+
+        /** The stride of conv1 and of the downsample path, at least 1. Default 1. */
+        public Builder stride(int stride) {
+            if (stride < 1) {
+                throw new IllegalArgumentException("stride: expected at least 1, got " + stride);
+            }
+            this.stride = stride;
+            return this;
+        }
+
+        /** Whether the block has its BN layers (default true); without, its convolutions have a bias. */
+        public Builder batchNorm(boolean batchNorm) {
+            this.batchNorm = batchNorm;
+            return this;
+        }
+
+        /**
+         * The seed of conv1's initialization; conv2 and the downsample convolution take the next two.
+         * Default: each convolution takes {@link Conv2d.Builder#seed Conv2d's default}.
+         */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** The convolution kernels, not null. Default {@link ConvKernels#best()}. */
+        public Builder kernels(ConvKernels kernels) {
+            if (kernels == null) {
+                throw new IllegalArgumentException("kernels: expected ConvKernels, got null");
+            }
+            this.kernels = kernels;
+            return this;
+        }
+
+        /** A new block in training mode, confined to this thread. */
+        public BasicBlock build() {
+            return new BasicBlock(this);
+        }
+    }
+}
