@@ -63,7 +63,7 @@ public final class Im2colConv implements ConvKernels {
     @Override
     public void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
                         MemorySegment scratch, ConvShape s) {
-        ConvChecks.checkForward(out, inp, weight, bias, scratch, scratchSize(s), s, requireNative);
+        ConvChecks.checkForward(out, inp, weight, bias, scratch, s == null ? 0 : scratchSize(s), s, requireNative);
         Scratch sc = new Scratch(scratch, s);
         boolean nhwc = s.layout() == Layout.NHWC;
         MemorySegment w = nhwc ? permute(sc.w, weight, s) : weight;
@@ -95,7 +95,7 @@ public final class Im2colConv implements ConvKernels {
     @Override
     public void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                          MemorySegment inp, MemorySegment weight, MemorySegment scratch, int flags, ConvShape s) {
-        ConvChecks.checkBackward(dinp, dweight, dbias, dout, inp, weight, scratch, scratchSize(s), flags, s,
+        ConvChecks.checkBackward(dinp, dweight, dbias, dout, inp, weight, scratch, s == null ? 0 : scratchSize(s), flags, s,
                 requireNative);
         Scratch sc = new Scratch(scratch, s);
         boolean nhwc = s.layout() == Layout.NHWC;
