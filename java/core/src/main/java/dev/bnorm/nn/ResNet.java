@@ -25,6 +25,10 @@ import java.util.List;
 public final class ResNet extends Module {
 
     private final Sequential chain; // the same modules in order; not a child, so that the keys are the names above
+    private final Conv2d conv1;
+    private final BatchNorm2d bn1;
+    private final List<Sequential> layers;
+    private final Linear fc;
 
     /**
      * @param conv1   the stem convolution
@@ -37,6 +41,10 @@ public final class ResNet extends Module {
         if (layers == null || layers.isEmpty()) {
             throw new IllegalArgumentException("layers: expected at least one layer, got " + layers);
         }
+        this.conv1 = conv1;
+        this.bn1 = bn1;
+        this.layers = List.copyOf(layers);
+        this.fc = fc;
         List<Module> order = new ArrayList<>();
         order.add(registerChild("conv1", conv1));
         if (bn1 != null) {
@@ -53,6 +61,26 @@ public final class ResNet extends Module {
         order.add(registerChild("flatten", new Flatten()));
         order.add(registerChild("fc", fc));
         chain = new Sequential(order.toArray(Module[]::new));
+    }
+
+    /** The stem convolution. */
+    public Conv2d conv1() {
+        return conv1;
+    }
+
+    /** The stem's BN, or null. */
+    public BatchNorm2d bn1() {
+        return bn1;
+    }
+
+    /** layer1, layer2, ... (index 0 is layer1). */
+    public List<Sequential> layers() {
+        return layers;
+    }
+
+    /** The classifier. */
+    public Linear fc() {
+        return fc;
     }
 
     @Override

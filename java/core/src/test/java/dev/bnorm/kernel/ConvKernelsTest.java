@@ -40,7 +40,7 @@ class ConvKernelsTest {
         {2, 16, 9, 11, 13, 1, 1, 2, 0},
         {4, 3, 17, 17, 8, 3, 3, 1, 1},
         {1, 7, 3, 100, 3, 3, 7, 1, 3},
-        {5, 32, 48, 48, 4, 3, 3, 1, 1}, // im2col in chunks of 3 and 2 samples
+        {4, 32, 48, 48, 2, 3, 3, 1, 1}, // im2col in chunks of 3 and 1 samples
     };
 
     @AfterAll

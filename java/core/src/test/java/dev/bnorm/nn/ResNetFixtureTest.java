@@ -14,6 +14,7 @@ import dev.bnorm.kernel.JavaLinear;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.NativeLinear;
 import java.io.IOException;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -103,6 +104,47 @@ class ResNetFixtureTest {
             for (Map.Entry<String, Tensor> e : expected.stateDict().entrySet()) {
                 Compare.assertClose(Buffers.toDouble(e.getValue().toArray()), model.stateDict().get(e.getKey()).toArray(),
                         1e-4, "state " + e.getKey() + " after training");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"native, NCHW", "native, NHWC", "java, NHWC"})
+    void foldingEveryConvolutionWithItsBatchNormGivesPyTorchsEvalOutput(String conv, Format format)
+            throws IOException {
+        ConvKernels kernels = conv(conv);
+        try (ResNet trained = model(kernels, "native");
+             ResNet folded = new ResNet(Conv2d.builder(IN, 8, 3).padding(1).bias(true).kernels(kernels).build(), null,
+                     new MaxPool2d(3, 2, 1),
+                     List.of(new Sequential(BasicBlock.builder(8, 8).batchNorm(false).kernels(kernels).build()),
+                             new Sequential(BasicBlock.builder(8, 16).stride(2).batchNorm(false).kernels(kernels).build())),
+                     new Linear(16, CLASSES, true, 1))) {
+            StateDicts.load(trained, PyTorchFixtureTest.resource("resnet_trained.safetensors"));
+            Map<String, Tensor> state = new LinkedHashMap<>();
+            List<Conv2d> made = new java.util.ArrayList<>();
+            java.util.function.BiConsumer<String, Module[]> fold = (key, pair) -> {
+                Conv2d f = Folding.fold((Conv2d) pair[0], (BatchNorm2d) pair[1]);
+                made.add(f);
+                state.put(key + ".weight", f.weight().value());
+                state.put(key + ".bias", f.bias().value());
+            };
+            fold.accept("conv1", new Module[] {trained.conv1(), trained.bn1()});
+            for (int l = 0; l < 2; l++) {
+                BasicBlock b = (BasicBlock) trained.layers().get(l).get(0);
+                String prefix = "layer" + (l + 1) + ".0.";
+                fold.accept(prefix + "conv1", new Module[] {b.conv1(), b.bn1()});
+                fold.accept(prefix + "conv2", new Module[] {b.conv2(), b.bn2()});
+                if (b.downsample() != null) {
+                    fold.accept(prefix + "downsample.0", new Module[] {b.downsample().get(0), b.downsample().get(1)});
+                }
+            }
+            state.put("fc.weight", trained.stateDict().get("fc.weight"));
+            state.put("fc.bias", trained.stateDict().get("fc.bias"));
+            folded.loadStateDict(state);
+            made.forEach(Conv2d::close);
+            folded.eval();
+            try (Tensor inp = images(FIXTURE.floats("eval.x"), format)) {
+                Compare.assertClose(FIXTURE.doubles("eval.out"), folded.forward(inp).toArray(), 2e-5, "folded eval output");
             }
         }
     }
