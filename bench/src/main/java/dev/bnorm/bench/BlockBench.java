@@ -115,6 +115,8 @@ public class BlockBench {
 
     /** One 3x3 convolution (padding 1), forward + backward, one thread: im2col + native products vs direct loops. */
     @State(Scope.Thread)
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
     @Warmup(iterations = 2, time = 1, timeUnit = TimeUnit.SECONDS)
     @Measurement(iterations = 5, time = 1, timeUnit = TimeUnit.SECONDS)
     public static class Conv {

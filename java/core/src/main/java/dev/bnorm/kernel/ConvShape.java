@@ -53,7 +53,15 @@ public record ConvShape(Layout layout, long n, long cin, long h, long w, long co
         fits("n*cout*ho*wo", n, cout, p);
         fits("cout*cin*kh*kw", cout, k, 1);
         fits("n*ho*wo*cin*kh*kw", n, p, k);
+        if (cin * h * w > MAX_ARRAY || cout * p > MAX_ARRAY || k > MAX_ARRAY) {
+            throw new IllegalArgumentException("cin*h*w, cout*ho*wo, cin*kh*kw: expected at most " + MAX_ARRAY
+                    + " each (a Java array of one sample or one im2col row), got " + cin * h * w + ", " + cout * p
+                    + ", " + k);
+        }
     }
+
+    /** The largest Java array (one sample's input or output, one im2col row) the kernels use. */
+    static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     private static void dim(String name, long v) {
         if (v < 1 || v > MAX_DIM) {

@@ -96,9 +96,12 @@ public final class BasicBlock extends Module {
     @Override
     void checkInput(Input inp) {
         Input x = inp;
-        for (Module m : mainPath()) {
+        for (Module m : path()) {
             m.checkInput(x);
             x = m.output(x);
+        }
+        if (bn2 != null) {
+            bn2.checkInput(x);
         }
         if (downsample != null) {
             downsample.checkInput(inp);
@@ -111,14 +114,15 @@ public final class BasicBlock extends Module {
     @Override
     Input output(Input inp) {
         Input x = inp;
-        for (Module m : mainPath()) {
+        for (Module m : path()) {
             x = m.output(x);
         }
         return Input.output(this, null, x.format(), x.shape());
     }
 
-    private Module[] mainPath() {
-        return bn1 != null ? new Module[] {conv1, bn1, relu, conv2, bn2} : new Module[] {conv1, relu, conv2};
+    /** The modules from the input to bn2 (bn2 is part of the {@link #tail}). */
+    private Module[] path() {
+        return bn1 != null ? new Module[] {conv1, bn1, relu, conv2} : new Module[] {conv1, relu, conv2};
     }
 
     @Override
@@ -128,11 +132,11 @@ public final class BasicBlock extends Module {
         checkInput(Input.of(inp));
         savedInp = null;
         Tensor h = inp;
-        for (Module m : mainPath()) {
+        for (Module m : path()) {
             h = m.forward(h);
         }
         Tensor identity = downsample != null ? downsample.forward(inp) : inp;
-        Tensor result = addRelu(h, identity);
+        Tensor result = tail(h, identity);
         savedInp = inp;
         return result;
     }
@@ -143,13 +147,13 @@ public final class BasicBlock extends Module {
         checkBackward(dout, output.current(), savedInp);
         checkClear("dout", dout, "gradient of the sum", addGrad, false);
         checkClear("dout", dout, "input gradient", inputGrad, false);
-        Tensor d = addReluBackward(dout); // the gradient of both branches of the sum
-        Tensor dh = d;
-        Module[] path = mainPath();
+        TailGrad g = tailBackward(dout);
+        Tensor dh = g.dconv2();
+        Module[] path = path();
         for (int i = path.length - 1; i >= 0; i--) {
             dh = path[i].backward(dh);
         }
-        Tensor didentity = downsample != null ? downsample.backward(d) : d;
+        Tensor didentity = downsample != null ? downsample.backward(g.didentity()) : g.didentity();
         Tensor result = inputGrad.like(dh);
         MemorySegment a = dh.segment();
         MemorySegment b = didentity.segment();
@@ -160,10 +164,15 @@ public final class BasicBlock extends Module {
         return result;
     }
 
-    // ---- the unfused tail: bn2's output + identity, then ReLU (one step a fused BN+Add+ReLU replaces) ----
+    // ---- the tail, unfused: bn2, + identity, ReLU. A fused BN+Add+ReLU replaces these two methods ----
 
-    /** out = max(h + identity, 0), NaN stays NaN. */
-    private Tensor addRelu(Tensor h, Tensor identity) {
+    /** The gradients of the tail's inputs: conv2's output and the identity (or downsample output). */
+    private record TailGrad(Tensor dconv2, Tensor didentity) {
+    }
+
+    /** out = max(bn2(c2) + identity, 0), NaN stays NaN (without BN: max(c2 + identity, 0)). */
+    private Tensor tail(Tensor c2, Tensor identity) {
+        Tensor h = bn2 != null ? bn2.forward(c2) : c2;
         Tensor result = output.like(h);
         MemorySegment a = h.segment();
         MemorySegment b = identity.segment();
@@ -175,16 +184,16 @@ public final class BasicBlock extends Module {
         return result;
     }
 
-    /** d(out)/d(sum): dout where the output is positive, else 0 (as {@link ReLU}). */
-    private Tensor addReluBackward(Tensor dout) {
-        Tensor result = addGrad.like(dout);
+    /** d = dout where the output is positive, else 0 (as {@link ReLU}): the identity's gradient; bn2's backward of d. */
+    private TailGrad tailBackward(Tensor dout) {
+        Tensor d = addGrad.like(dout);
         MemorySegment y = output.current().segment();
         MemorySegment dy = dout.segment();
-        MemorySegment d = result.segment();
+        MemorySegment dd = d.segment();
         for (long i = 0, n = dout.size(); i < n; i++) {
-            d.setAtIndex(F, i, y.getAtIndex(F, i) > 0f ? dy.getAtIndex(F, i) : 0f);
+            dd.setAtIndex(F, i, y.getAtIndex(F, i) > 0f ? dy.getAtIndex(F, i) : 0f);
         }
-        return result;
+        return new TailGrad(bn2 != null ? bn2.backward(d) : d, d);
     }
 
     @Override
