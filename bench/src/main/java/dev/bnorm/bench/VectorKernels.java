@@ -76,10 +76,11 @@ public final class VectorKernels implements BatchNormKernels {
     @Override
     public void forwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
                                 MemorySegment runningMean, MemorySegment runningVar,
-                                MemorySegment inp, MemorySegment gamma, MemorySegment beta,
+                                MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta,
                                 double eps, double momentum, int flags,
                                 Layout layout, long n, long c, long s) {
-        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
+        unfused(flags);
+        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, true);
         int channels = channels(c);
         double unbias = (double) (n * s) / (n * s - 1);
@@ -113,10 +114,12 @@ public final class VectorKernels implements BatchNormKernels {
     }
 
     @Override
-    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var,
+    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                                 MemorySegment var,
                                  MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
-        Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
+        unfused(flags);
+        Checks.checkForwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
         int channels = channels(c);
         Affine affine = new Affine(channels);
         for (int ch = 0; ch < channels; ch++) {
@@ -133,11 +136,13 @@ public final class VectorKernels implements BatchNormKernels {
     }
 
     @Override
-    public void backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
-                         MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+    public void backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta,
+                         MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma,
                          MemorySegment mean, MemorySegment rstd, int flags, int mask,
                          Layout layout, long n, long c, long s) {
-        Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, n, c, s, true);
+        unfused(flags);
+        Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, n, c,
+                s, true);
         int channels = channels(c);
         boolean global = (flags & USE_GLOBAL_STATS) != 0;
         boolean wantInp = (mask & DIFF_INP) != 0;
@@ -559,5 +564,13 @@ public final class VectorKernels implements BatchNormKernels {
                     + " channels for the Vector API kernels, got " + c);
         }
         return (int) c;
+    }
+
+    /** The Vector API comparator has no fused forms (FUSE_RELU, FUSE_ADD). */
+    private static void unfused(int flags) {
+        if ((flags & (FUSE_RELU | FUSE_ADD)) != 0) {
+            throw new IllegalArgumentException("flags: expected no FUSE_RELU or FUSE_ADD (the Vector API kernels have no "
+                    + "fused forms), got 0x" + Integer.toHexString(flags));
+        }
     }
 }

@@ -1,8 +1,11 @@
 package dev.bnorm.internal;
 
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_RES;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
+import static dev.bnorm.kernel.BatchNormKernels.FUSE_ADD;
+import static dev.bnorm.kernel.BatchNormKernels.FUSE_RELU;
 import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
 import static dev.bnorm.kernel.BatchNormKernels.USE_GLOBAL_STATS;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
@@ -34,7 +37,8 @@ import java.util.List;
  * <p>Aliasing: only the extents a kernel touches are compared ({@code 4*N*C*S} or {@code 4*C}
  * bytes from the segment's address), like the C library, which sees only pointers. An output may
  * not overlap any other buffer, except exact identity (same start) where bn.h allows it:
- * {@code out == inp} in the forwards, {@code dinp == dout} or {@code dinp == inp} in backward.
+ * {@code out == inp} or {@code out == res} in the forwards, {@code dinp == dout},
+ * {@code dinp == inp} or {@code dres == dout} in backward.
  * Native segments are compared by address. Heap segments are compared when both expose their
  * array ({@link MemorySegment#heapBase()}: same array object, then offsets); a read-only heap
  * segment hides its array, so its overlap with an output cannot be detected and is not
@@ -46,10 +50,12 @@ import java.util.List;
  */
 public final class Checks {
 
-    private static final int TRAINING_FLAGS = USE_SCALE | USE_SHIFT | UPDATE_RUNNING;
-    private static final int INFERENCE_FLAGS = USE_SCALE | USE_SHIFT;
-    private static final int BACKWARD_FLAGS = USE_SCALE | USE_GLOBAL_STATS;
-    private static final int ALL_MASK = DIFF_INP | DIFF_SCALE | DIFF_SHIFT;
+    private static final int FUSE = FUSE_RELU | FUSE_ADD;
+    private static final int TRAINING_FLAGS = USE_SCALE | USE_SHIFT | UPDATE_RUNNING | FUSE;
+    private static final int INFERENCE_FLAGS = USE_SCALE | USE_SHIFT | FUSE;
+    private static final int BACKWARD_FLAGS = USE_SCALE | USE_GLOBAL_STATS | FUSE;
+    private static final int ALL_MASK = DIFF_INP | DIFF_SCALE | DIFF_SHIFT | DIFF_RES;
+    private static final String FORWARD_NAMES = "USE_SCALE | USE_SHIFT | FUSE_RELU | FUSE_ADD";
 
     private Checks() {
     }
@@ -57,11 +63,11 @@ public final class Checks {
     /** Validates the arguments of {@link BatchNormKernels#forwardTraining}. */
     public static void checkForwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
                                             MemorySegment runningMean, MemorySegment runningVar,
-                                            MemorySegment inp, MemorySegment gamma, MemorySegment beta,
-                                            double eps, double momentum, int flags,
+                                            MemorySegment inp, MemorySegment res, MemorySegment gamma,
+                                            MemorySegment beta, double eps, double momentum, int flags,
                                             Layout layout, long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, TRAINING_FLAGS, "USE_SCALE | USE_SHIFT | UPDATE_RUNNING");
+        flags(flags, TRAINING_FLAGS, "USE_SCALE | USE_SHIFT | UPDATE_RUNNING | FUSE_RELU | FUSE_ADD");
         eps(eps);
         if ((flags & UPDATE_RUNNING) != 0) {
             momentum(momentum);
@@ -77,22 +83,24 @@ public final class Checks {
         b.output("runningMean", runningMean, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
         b.output("runningVar", runningVar, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
         b.input("inp", inp, true, ALWAYS);
+        b.input("res", res, true, bit(flags, FUSE_ADD, "flags", "FUSE_ADD"));
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
         b.checkOverlaps(FORWARD_IDENTITIES);
     }
 
     /** Validates the arguments of {@link BatchNormKernels#forwardInference}. */
-    public static void checkForwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean,
-                                             MemorySegment var, MemorySegment gamma, MemorySegment beta,
-                                             double eps, int flags, Layout layout, long n, long c, long s,
-                                             boolean requireNative) {
+    public static void checkForwardInference(MemorySegment out, MemorySegment inp, MemorySegment res,
+                                             MemorySegment mean, MemorySegment var, MemorySegment gamma,
+                                             MemorySegment beta, double eps, int flags, Layout layout,
+                                             long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, INFERENCE_FLAGS, "USE_SCALE | USE_SHIFT");
+        flags(flags, INFERENCE_FLAGS, FORWARD_NAMES);
         eps(eps);
         Buffers b = new Buffers(count, c, requireNative);
         b.output("out", out, true, ALWAYS);
         b.input("inp", inp, true, ALWAYS);
+        b.input("res", res, true, bit(flags, FUSE_ADD, "flags", "FUSE_ADD"));
         b.input("mean", mean, false, ALWAYS);
         b.input("var", var, false, ALWAYS);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
@@ -101,23 +109,23 @@ public final class Checks {
     }
 
     /** Validates the arguments of {@link BatchNormKernels#backward}. */
-    public static void checkBackward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
-                                     MemorySegment dout, MemorySegment inp, MemorySegment gamma,
-                                     MemorySegment mean, MemorySegment rstd, int flags, int mask,
+    public static void checkBackward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma,
+                                     MemorySegment dbeta, MemorySegment dout, MemorySegment out,
+                                     MemorySegment inp, MemorySegment gamma, MemorySegment mean,
+                                     MemorySegment rstd, int flags, int mask,
                                      Layout layout, long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, BACKWARD_FLAGS, "USE_SCALE | USE_GLOBAL_STATS");
-        if (mask == 0 || (mask & ~ALL_MASK) != 0) {
-            throw new IllegalArgumentException("mask: expected a non-empty subset of 0x" + Integer.toHexString(ALL_MASK)
-                    + " (DIFF_INP | DIFF_SCALE | DIFF_SHIFT), got 0x" + Integer.toHexString(mask));
-        }
+        flags(flags, BACKWARD_FLAGS, "USE_SCALE | USE_GLOBAL_STATS | FUSE_RELU | FUSE_ADD");
+        mask(mask, flags);
         boolean global = (flags & USE_GLOBAL_STATS) != 0;
         boolean wantScale = (mask & DIFF_SCALE) != 0;
         Buffers b = new Buffers(count, c, requireNative);
         b.output("dinp", dinp, true, bit(mask, DIFF_INP, "mask", "DIFF_INP"));
+        b.output("dres", dres, true, bit(mask, DIFF_RES, "mask", "DIFF_RES"));
         b.output("dgamma", dgamma, false, bit(mask, DIFF_SCALE, "mask", "DIFF_SCALE"));
         b.output("dbeta", dbeta, false, bit(mask, DIFF_SHIFT, "mask", "DIFF_SHIFT"));
         b.input("dout", dout, true, ALWAYS);
+        b.input("out", out, true, bit(flags, FUSE_RELU, "flags", "FUSE_RELU"));
         if (!global) {
             b.input("inp", inp, true, always("flags lacks USE_GLOBAL_STATS"));
         } else if (wantScale) {
@@ -132,6 +140,18 @@ public final class Checks {
     }
 
     // ---- scalar helpers ----
+
+    /** A backward mask: a non-empty subset of ALL_MASK, with DIFF_RES only when flags has FUSE_ADD. */
+    private static void mask(int mask, int flags) {
+        if (mask == 0 || (mask & ~ALL_MASK) != 0) {
+            throw new IllegalArgumentException("mask: expected a non-empty subset of 0x" + Integer.toHexString(ALL_MASK)
+                    + " (DIFF_INP | DIFF_SCALE | DIFF_SHIFT | DIFF_RES), got 0x" + Integer.toHexString(mask));
+        }
+        if ((mask & DIFF_RES) != 0 && (flags & FUSE_ADD) == 0) {
+            throw new IllegalArgumentException("mask: expected DIFF_RES only with flags FUSE_ADD, got mask 0x"
+                    + Integer.toHexString(mask) + " and flags 0x" + Integer.toHexString(flags));
+        }
+    }
 
     /** Checks layout and dimensions; returns N*C*S (whose size in bytes fits in a long). */
     private static long dimensions(Layout layout, long n, long c, long s) {
@@ -202,8 +222,8 @@ public final class Checks {
     }
 
     /** Output/input pairs that may be the very same buffer (bn.h's aliasing rules). */
-    private static final String[][] FORWARD_IDENTITIES = {{"out", "inp"}};
-    private static final String[][] BACKWARD_IDENTITIES = {{"dinp", "dout"}, {"dinp", "inp"}};
+    private static final String[][] FORWARD_IDENTITIES = {{"out", "inp"}, {"out", "res"}};
+    private static final String[][] BACKWARD_IDENTITIES = {{"dinp", "dout"}, {"dinp", "inp"}, {"dres", "dout"}};
 
     // ---- buffer helpers ----
 
@@ -332,7 +352,6 @@ public final class Checks {
 
     // ---- split phase (SplitKernels): the same rules; statistics are doubles, 8-byte aligned ----
 
-    private static final String[][] APPLY_IDENTITIES = {{"out", "inp"}};
 
     /** Validates the arguments of {@link SplitKernels#statsLocal}. */
     public static void checkStatsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s,
@@ -365,52 +384,55 @@ public final class Checks {
     }
 
     /** Validates the arguments of {@link SplitKernels#forwardApply}. */
-    public static void checkForwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                                         MemorySegment gamma, MemorySegment beta, int flags,
+    public static void checkForwardApply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                                         MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags,
                                          Layout layout, long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, INFERENCE_FLAGS, "USE_SCALE | USE_SHIFT");
+        flags(flags, INFERENCE_FLAGS, FORWARD_NAMES);
         Buffers b = new Buffers(count, c, requireNative);
         b.output("out", out, true, ALWAYS);
         b.input("inp", inp, true, ALWAYS);
+        b.input("res", res, true, bit(flags, FUSE_ADD, "flags", "FUSE_ADD"));
         b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
         b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
-        b.checkOverlaps(APPLY_IDENTITIES);
+        b.checkOverlaps(FORWARD_IDENTITIES);
     }
 
     /** Validates the arguments of {@link SplitKernels#backwardReduce}. */
-    public static void checkBackwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp,
-                                           MemorySegment mean, Layout layout, long n, long c, long s,
-                                           boolean requireNative) {
+    public static void checkBackwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out,
+                                           MemorySegment inp, MemorySegment mean, int flags, Layout layout,
+                                           long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
+        flags(flags, FUSE_RELU, "FUSE_RELU");
         Buffers b = new Buffers(count, c, requireNative);
         b.add("sums", sums, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
         b.input("dout", dout, true, ALWAYS);
+        b.input("out", out, true, bit(flags, FUSE_RELU, "flags", "FUSE_RELU"));
         b.input("inp", inp, true, ALWAYS);
         b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
         b.checkOverlaps(NO_IDENTITIES);
     }
 
     /** Validates the arguments of {@link SplitKernels#backwardApply}, including the counts in {@code sums}. */
-    public static void checkBackwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
-                                          MemorySegment dout, MemorySegment inp, MemorySegment gamma,
-                                          MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags,
-                                          int mask, Layout layout, long n, long c, long s, long parts,
+    public static void checkBackwardApply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma,
+                                          MemorySegment dbeta, MemorySegment dout, MemorySegment out,
+                                          MemorySegment inp, MemorySegment gamma, MemorySegment mean,
+                                          MemorySegment rstd, MemorySegment sums, int flags, int mask,
+                                          Layout layout, long n, long c, long s, long parts,
                                           boolean requireNative) {
         long count = dimensions(layout, n, c, s);
         long doubles = parts(c, parts);
-        flags(flags, USE_SCALE, "USE_SCALE");
-        if (mask == 0 || (mask & ~ALL_MASK) != 0) {
-            throw new IllegalArgumentException("mask: expected a non-empty subset of 0x" + Integer.toHexString(ALL_MASK)
-                    + " (DIFF_INP | DIFF_SCALE | DIFF_SHIFT), got 0x" + Integer.toHexString(mask));
-        }
+        flags(flags, USE_SCALE | FUSE, "USE_SCALE | FUSE_RELU | FUSE_ADD");
+        mask(mask, flags);
         Buffers b = new Buffers(count, c, requireNative);
         b.output("dinp", dinp, true, bit(mask, DIFF_INP, "mask", "DIFF_INP"));
+        b.output("dres", dres, true, bit(mask, DIFF_RES, "mask", "DIFF_RES"));
         b.output("dgamma", dgamma, false, bit(mask, DIFF_SCALE, "mask", "DIFF_SCALE"));
         b.output("dbeta", dbeta, false, bit(mask, DIFF_SHIFT, "mask", "DIFF_SHIFT"));
         b.input("dout", dout, true, ALWAYS);
+        b.input("out", out, true, bit(flags, FUSE_RELU, "flags", "FUSE_RELU"));
         b.input("inp", inp, true, ALWAYS);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);

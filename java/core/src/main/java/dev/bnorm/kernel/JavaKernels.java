@@ -18,12 +18,14 @@ import java.lang.foreign.ValueLayout;
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)  (unbiased)
  *   backward: xhat = (x - mean)*rstd, dbeta = sum(dout), dgamma = sum(dout*xhat),
  *             dinp = gamma*rstd*(dout - dbeta/M - xhat*dgamma/M), or gamma*rstd*dout (USE_GLOBAL_STATS)
+ *   fused:    out = relu(float(float(bn) + res)), dout gated by out &lt;= 0 ({@link #fuse}, {@link #gate})
  * </pre>
  *
  * <p>Aliasing: channels are processed one at a time, and a channel's statistics (forward) or sums
  * (backward) are complete before any element of that channel is written. Each written element
  * depends only on its own inputs and on its channel's sums, so {@code out == inp},
- * {@code dinp == dout} and {@code dinp == inp} are safe. Accepts heap and native segments.
+ * {@code out == res}, {@code dinp == dout}, {@code dinp == inp} and {@code dres == dout} are safe.
+ * Accepts heap and native segments.
  */
 public final class JavaKernels implements BatchNormKernels {
 
@@ -43,10 +45,10 @@ public final class JavaKernels implements BatchNormKernels {
     @Override
     public void forwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
                                 MemorySegment runningMean, MemorySegment runningVar,
-                                MemorySegment inp, MemorySegment gamma, MemorySegment beta,
+                                MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta,
                                 double eps, double momentum, int flags,
                                 Layout layout, long n, long c, long s) {
-        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
+        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, false);
         long m = n * s;
         for (long ch = 0; ch < c; ch++) {
@@ -69,7 +71,7 @@ public final class JavaKernels implements BatchNormKernels {
             double var = sq / m;
             double rstd = 1.0 / Math.sqrt(var + eps);
             // normalize (the channel's statistics are complete: in-place safe)
-            normalize(out, inp, mean, rstd, scale(gamma, ch), shift(beta, ch), layout, n, ch, c, s);
+            normalize(out, inp, res, mean, rstd, scale(gamma, ch), shift(beta, ch), flags, layout, n, ch, c, s);
             set(saveMean, ch, mean);
             set(saveRstd, ch, rstd);
             if ((flags & UPDATE_RUNNING) != 0) {
@@ -80,22 +82,22 @@ public final class JavaKernels implements BatchNormKernels {
     }
 
     @Override
-    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var,
-                                 MemorySegment gamma, MemorySegment beta, double eps, int flags,
+    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                                 MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
-        Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s, false);
+        Checks.checkForwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s, false);
         for (long ch = 0; ch < c; ch++) {
             double rstd = 1.0 / Math.sqrt(get(var, ch) + eps);
-            normalize(out, inp, get(mean, ch), rstd, scale(gamma, ch), shift(beta, ch), layout, n, ch, c, s);
+            normalize(out, inp, res, get(mean, ch), rstd, scale(gamma, ch), shift(beta, ch), flags, layout, n, ch, c, s);
         }
     }
 
     @Override
-    public void backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
-                         MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+    public void backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta,
+                         MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma,
                          MemorySegment mean, MemorySegment rstd, int flags, int mask,
                          Layout layout, long n, long c, long s) {
-        Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask,
+        Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask,
                 layout, n, c, s, false);
         boolean global = (flags & USE_GLOBAL_STATS) != 0;
         boolean readInp = !global || (mask & DIFF_SCALE) != 0;
@@ -110,27 +112,31 @@ public final class JavaKernels implements BatchNormKernels {
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
                     long k = layout.index(i, ch, j, c, s);
-                    double dy = get(dout, k);
+                    double dy = gate(dout, out, k, flags);
                     sumDout += dy;
                     if (readInp) {
                         sumDoutXhat += dy * (get(inp, k) - mu) * r;
                     }
                 }
             }
-            if ((mask & DIFF_INP) != 0) {
+            if ((mask & (DIFF_INP | DIFF_RES)) != 0) {
                 for (long i = 0; i < n; i++) {
                     for (long j = 0; j < s; j++) {
                         long k = layout.index(i, ch, j, c, s);
-                        double dy = get(dout, k);
+                        double dy = gate(dout, out, k, flags);
                         double dx;
                         if (global) {
                             dx = g * r * dy;
                         } else {
                             double xhat = (get(inp, k) - mu) * r;
-                            // term 1: dy; term 2: mean of dy; term 3: xhat times mean of dy*xhat
                             dx = g * r * (dy - sumDout / m - xhat * sumDoutXhat / m);
                         }
-                        set(dinp, k, dx);
+                        if ((mask & DIFF_INP) != 0) {
+                            set(dinp, k, dx);
+                        }
+                        if ((mask & DIFF_RES) != 0) {
+                            set(dres, k, dy);
+                        }
                     }
                 }
             }
@@ -143,15 +149,38 @@ public final class JavaKernels implements BatchNormKernels {
         }
     }
 
-    /** out = gamma*(x - mean)*rstd + beta over channel ch. */
-    private static void normalize(MemorySegment out, MemorySegment inp, double mean, double rstd,
-                                  double gamma, double beta, Layout layout, long n, long ch, long c, long s) {
+    /** out = fuse(gamma*(x - mean)*rstd + beta) over channel ch. */
+    private static void normalize(MemorySegment out, MemorySegment inp, MemorySegment res, double mean, double rstd,
+                                  double gamma, double beta, int flags, Layout layout, long n, long ch, long c,
+                                  long s) {
         for (long i = 0; i < n; i++) {
             for (long j = 0; j < s; j++) {
                 long k = layout.index(i, ch, j, c, s);
-                set(out, k, gamma * (get(inp, k) - mean) * rstd + beta);
+                out.set(F, k * 4, fuse(gamma * (get(inp, k) - mean) * rstd + beta, res, k, flags));
             }
         }
+    }
+
+    /**
+     * Element k of a forward's output from its normalized value y (in double): y rounded to float,
+     * then with FUSE_ADD one float addition of res[k], then with FUSE_RELU z &gt; 0 ? z : 0 (NaN
+     * stays NaN; -0 gives +0).
+     */
+    static float fuse(double y, MemorySegment res, long k, int flags) {
+        float z = (float) y;
+        if ((flags & FUSE_ADD) != 0) {
+            z += res.get(F, k * 4);
+        }
+        if ((flags & FUSE_RELU) != 0 && !(z > 0) && z == z) {
+            z = 0f;
+        }
+        return z;
+    }
+
+    /** dout[k], with FUSE_RELU gated by the forward's output: out[k] &lt;= 0 ? 0 : dout[k]. */
+    static double gate(MemorySegment dout, MemorySegment out, long k, int flags) {
+        double dy = get(dout, k);
+        return (flags & FUSE_RELU) != 0 && get(out, k) <= 0 ? 0.0 : dy;
     }
 
     private static double scale(MemorySegment gamma, long ch) {

@@ -1,6 +1,7 @@
 package dev.bnorm.kernel;
 
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_RES;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
 import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
@@ -99,9 +100,10 @@ public final class JavaSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                             MemorySegment gamma, MemorySegment beta, int flags, Layout layout, long n, long c, long s) {
-        Checks.checkForwardApply(out, inp, mean, rstd, gamma, beta, flags, layout, n, c, s, false);
+    public void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                             MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, Layout layout,
+                             long n, long c, long s) {
+        Checks.checkForwardApply(out, inp, res, mean, rstd, gamma, beta, flags, layout, n, c, s, false);
         for (long ch = 0; ch < c; ch++) {
             double mu = mean.getAtIndex(D, ch);
             double r = rstd.getAtIndex(D, ch);
@@ -110,16 +112,16 @@ public final class JavaSplitKernels implements SplitKernels {
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
                     long k = layout.index(i, ch, j, c, s);
-                    out.setAtIndex(F, k, (float) (g * (f(inp, k) - mu) * r + b));
+                    out.setAtIndex(F, k, JavaKernels.fuse(g * (f(inp, k) - mu) * r + b, res, k, flags));
                 }
             }
         }
     }
 
     @Override
-    public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean,
-                               Layout layout, long n, long c, long s) {
-        Checks.checkBackwardReduce(sums, dout, inp, mean, layout, n, c, s, false);
+    public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp,
+                               MemorySegment mean, int flags, Layout layout, long n, long c, long s) {
+        Checks.checkBackwardReduce(sums, dout, out, inp, mean, flags, layout, n, c, s, false);
         for (long ch = 0; ch < c; ch++) {
             double mu = mean.getAtIndex(D, ch);
             double t1 = 0;
@@ -127,7 +129,7 @@ public final class JavaSplitKernels implements SplitKernels {
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
                     long k = layout.index(i, ch, j, c, s);
-                    double dy = f(dout, k);
+                    double dy = JavaKernels.gate(dout, out, k, flags);
                     t1 += dy;
                     t2 += dy * (f(inp, k) - mu);
                 }
@@ -139,11 +141,11 @@ public final class JavaSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void backwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout,
-                              MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
-                              MemorySegment sums, int flags, int mask, Layout layout, long n, long c, long s,
-                              long parts) {
-        Checks.checkBackwardApply(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask,
+    public void backwardApply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta,
+                              MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma,
+                              MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask,
+                              Layout layout, long n, long c, long s, long parts) {
+        Checks.checkBackwardApply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask,
                 layout, n, c, s, parts, false);
         for (long ch = 0; ch < c; ch++) {
             double m = 0;
@@ -158,13 +160,18 @@ public final class JavaSplitKernels implements SplitKernels {
             double mu = mean.getAtIndex(D, ch);
             double r = rstd.getAtIndex(D, ch);
             double g = gamma == null ? 1.0 : gamma.getAtIndex(F, ch);
-            if ((mask & DIFF_INP) != 0) {
+            if ((mask & (DIFF_INP | DIFF_RES)) != 0) {
                 for (long i = 0; i < n; i++) {
                     for (long j = 0; j < s; j++) {
                         long k = layout.index(i, ch, j, c, s);
+                        double dy = JavaKernels.gate(dout, out, k, flags);
                         double xhat = (f(inp, k) - mu) * r;
-                        // term 1: dout; term 2: mean of dout; term 3: xhat times mean of dout*xhat
-                        dinp.setAtIndex(F, k, (float) (g * r * (f(dout, k) - t1 / m - xhat * r * t2 / m)));
+                        if ((mask & DIFF_INP) != 0) {
+                            dinp.setAtIndex(F, k, (float) (g * r * (dy - t1 / m - xhat * r * t2 / m)));
+                        }
+                        if ((mask & DIFF_RES) != 0) {
+                            dres.setAtIndex(F, k, (float) dy);
+                        }
                     }
                 }
             }

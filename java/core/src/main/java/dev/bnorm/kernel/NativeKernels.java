@@ -83,10 +83,11 @@ public final class NativeKernels implements BatchNormKernels {
     @Override
     public void forwardTraining(MemorySegment out, MemorySegment saveMean, MemorySegment saveRstd,
                                 MemorySegment runningMean, MemorySegment runningVar,
-                                MemorySegment inp, MemorySegment gamma, MemorySegment beta,
+                                MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta,
                                 double eps, double momentum, int flags, Layout layout, long n, long c, long s) {
-        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
+        Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, true);
+        unfusedOnly(flags);
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_training() : bn_h.bn_forward_training$handle();
         int status;
         try {
@@ -99,10 +100,11 @@ public final class NativeKernels implements BatchNormKernels {
     }
 
     @Override
-    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment var,
-                                 MemorySegment gamma, MemorySegment beta, double eps, int flags,
+    public void forwardInference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                                 MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
-        Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
+        Checks.checkForwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
+        unfusedOnly(flags);
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_inference() : bn_h.bn_forward_inference$handle();
         int status;
         try {
@@ -114,11 +116,13 @@ public final class NativeKernels implements BatchNormKernels {
     }
 
     @Override
-    public void backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta,
-                         MemorySegment dout, MemorySegment inp, MemorySegment gamma,
+    public void backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta,
+                         MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma,
                          MemorySegment mean, MemorySegment rstd, int flags, int mask,
                          Layout layout, long n, long c, long s) {
-        Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask, layout, n, c, s, true);
+        Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, n, c,
+                s, true);
+        unfusedOnly(flags);
         MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_backward() : bn_h.bn_backward$handle();
         int status;
         try {
@@ -128,6 +132,13 @@ public final class NativeKernels implements BatchNormKernels {
             throw rethrow(t);
         }
         status("bn_backward", status);
+    }
+
+    // TODO(merge) interim until the C library takes the fused flags
+    static void unfusedOnly(int flags) {
+        if ((flags & (FUSE_RELU | FUSE_ADD)) != 0) {
+            throw new UnsupportedOperationException("flags: FUSE_RELU and FUSE_ADD are not in this library build");
+        }
     }
 
     /** The library's default number of threads, set once the library is loaded. */

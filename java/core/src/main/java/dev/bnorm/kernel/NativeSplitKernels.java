@@ -67,9 +67,11 @@ public final class NativeSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                             MemorySegment gamma, MemorySegment beta, int flags, Layout layout, long n, long c, long s) {
-        Checks.checkForwardApply(out, inp, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
+    public void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                             MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, Layout layout,
+                             long n, long c, long s) {
+        Checks.checkForwardApply(out, inp, res, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
+        NativeKernels.unfusedOnly(flags);
         MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
         int status;
         try {
@@ -81,9 +83,10 @@ public final class NativeSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean,
-                               Layout layout, long n, long c, long s) {
-        Checks.checkBackwardReduce(sums, dout, inp, mean, layout, n, c, s, true);
+    public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp,
+                               MemorySegment mean, int flags, Layout layout, long n, long c, long s) {
+        Checks.checkBackwardReduce(sums, dout, out, inp, mean, flags, layout, n, c, s, true);
+        NativeKernels.unfusedOnly(flags);
         MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_reduce()
                 : bn_h.bn_backward_reduce$handle();
         int status;
@@ -96,12 +99,13 @@ public final class NativeSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void backwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout,
-                              MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
-                              MemorySegment sums, int flags, int mask, Layout layout, long n, long c, long s,
-                              long parts) {
-        Checks.checkBackwardApply(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, sums, flags, mask,
+    public void backwardApply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta,
+                              MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma,
+                              MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask,
+                              Layout layout, long n, long c, long s, long parts) {
+        Checks.checkBackwardApply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask,
                 layout, n, c, s, parts, true);
+        NativeKernels.unfusedOnly(flags);
         MethodHandle h = Math.max(n * c * s, c * parts) <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_apply()
                 : bn_h.bn_backward_apply$handle();
         int status;

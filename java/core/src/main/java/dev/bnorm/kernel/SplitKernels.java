@@ -55,38 +55,70 @@ public interface SplitKernels {
                     MemorySegment stats, double eps, double momentum, int flags, long c, long parts);
 
     /**
-     * {@code bn_forward_apply}: out = gamma*(x - mean)*rstd + beta.
+     * {@code bn_forward_apply}: out = gamma*(x - mean)*rstd + beta, with the fused add and ReLU
+     * of {@link BatchNormKernels#FUSE_ADD} and {@link BatchNormKernels#FUSE_RELU}.
      *
-     * @param out   (N,C,S); may be the same segment as inp
+     * @param out   (N,C,S); may be the same segment as inp or res
+     * @param res   (N,C,S) with FUSE_ADD, else null
      * @param mean  (C,) doubles
      * @param rstd  (C,) doubles
-     * @param flags USE_SCALE | USE_SHIFT
+     * @param flags USE_SCALE | USE_SHIFT | FUSE_RELU | FUSE_ADD
      */
-    void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                      MemorySegment gamma, MemorySegment beta, int flags, Layout layout, long n, long c, long s);
+    void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean,
+                      MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags,
+                      Layout layout, long n, long c, long s);
+
+    /** {@link #forwardApply} without a residual (flags without FUSE_ADD). */
+    default void forwardApply(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
+                              MemorySegment gamma, MemorySegment beta, int flags, Layout layout, long n, long c,
+                              long s) {
+        forwardApply(out, inp, null, mean, rstd, gamma, beta, flags, layout, n, c, s);
+    }
 
     /**
-     * {@code bn_backward_reduce}.
+     * {@code bn_backward_reduce}. With FUSE_RELU, dout is first gated by the forward's output:
+     * g = out &lt;= 0 ? 0 : dout (see {@link BatchNormKernels#FUSE_RELU}).
      *
-     * @param sums (3, C) doubles, written: [count = N*S | sum(dout) | sum(dout*(x - mean))]
-     * @param mean (C,) doubles
+     * @param sums  (3, C) doubles, written: [count = N*S | sum(g) | sum(g*(x - mean))]
+     * @param out   (N,C,S) the forward's output with FUSE_RELU, else null
+     * @param mean  (C,) doubles
+     * @param flags FUSE_RELU or 0
      */
-    void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean,
-                        Layout layout, long n, long c, long s);
+    void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp,
+                        MemorySegment mean, int flags, Layout layout, long n, long c, long s);
+
+    /** {@link #backwardReduce} of an unfused forward. */
+    default void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment inp, MemorySegment mean,
+                                Layout layout, long n, long c, long s) {
+        backwardReduce(sums, dout, null, inp, mean, 0, layout, n, c, s);
+    }
 
     /**
-     * {@code bn_backward_apply}, with the totals of the P reductions added in part order.
+     * {@code bn_backward_apply}, with the totals of the P reductions added in part order; with
+     * FUSE_RELU every use of dout is of the gated g (as in {@link #backwardReduce}).
      *
      * @param dinp   (N,C,S) with DIFF_INP, else null; may be the same segment as dout or inp
+     * @param dres   (N,C,S) with DIFF_RES (needs FUSE_ADD): g, else null; may be the same segment as dout
      * @param dgamma (C,) with DIFF_SCALE: rstd*T2 of all parts, else null
      * @param dbeta  (C,) with DIFF_SHIFT: T1 of all parts, else null
+     * @param out    (N,C,S) the forward's output with FUSE_RELU, else null
      * @param sums   (P, 3, C) doubles; every channel must have M &gt;= 1 in total
-     * @param flags  USE_SCALE or 0
-     * @param mask   non-empty subset of DIFF_INP | DIFF_SCALE | DIFF_SHIFT
+     * @param flags  USE_SCALE | FUSE_RELU | FUSE_ADD
+     * @param mask   non-empty subset of DIFF_INP | DIFF_SCALE | DIFF_SHIFT | DIFF_RES
      */
-    void backwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout,
-                       MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
-                       MemorySegment sums, int flags, int mask, Layout layout, long n, long c, long s, long parts);
+    void backwardApply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta,
+                       MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma,
+                       MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask,
+                       Layout layout, long n, long c, long s, long parts);
+
+    /** {@link #backwardApply} of an unfused forward. */
+    default void backwardApply(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout,
+                               MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
+                               MemorySegment sums, int flags, int mask, Layout layout, long n, long c, long s,
+                               long parts) {
+        backwardApply(dinp, null, dgamma, dbeta, dout, null, inp, gamma, mean, rstd, sums, flags, mask, layout, n, c,
+                s, parts);
+    }
 
     /** The split kernels of the same implementation as {@code kernels} (native or Java). */
     static SplitKernels of(BatchNormKernels kernels) {

@@ -1,8 +1,11 @@
 package dev.bnorm.nn;
 
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_RES;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
+import static dev.bnorm.kernel.BatchNormKernels.FUSE_ADD;
+import static dev.bnorm.kernel.BatchNormKernels.FUSE_RELU;
 import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
 import static dev.bnorm.kernel.BatchNormKernels.USE_GLOBAL_STATS;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
@@ -66,6 +69,15 @@ import java.util.function.Function;
  * nothing is copied. Evaluation is plain Batch Normalization (running statistics, or without them
  * the statistics of the whole batch).
  *
+ * <p>Fused forms (the kernels' FUSE_RELU and FUSE_ADD, one pass over the data instead of two or
+ * three): with the builder option {@code relu(true)} the output is {@code relu(bn(inp))};
+ * {@link #forward(Tensor, Tensor)} adds a residual before the activation, {@code
+ * relu(bn(inp) + residual)} (the ResNet block's BN + identity + ReLU), and backward then also
+ * computes the residual's gradient ({@link #residualGrad()}). The ReLU's gradient is taken from
+ * the module's output (out &gt; 0), so nothing more is saved. A {@link Sequential} fuses a
+ * BatchNorm followed by a {@link ReLU} this way by itself. The results are those of the separate
+ * modules (the normalized value is rounded to float, then the residual is added in float).
+ *
  * <p>State (PyTorch's keys and initial values): {@code weight} (gamma, ones) and {@code bias}
  * (beta, zeros) with {@code affine}; {@code running_mean} (zeros), {@code running_var} (ones) and
  * the counter {@code num_batches_tracked} (0) with {@code trackRunningStats}. The kernels return
@@ -106,13 +118,17 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     private final Tensor stats;            // (3, C) this module's partial statistics, then its sums
     private final Workspace meanRstd = workspace(); // (V, 2, C) mean and rstd of each virtual batch
     private final int virtualBatchSize;    // 0: the whole batch is one
+    private final boolean relu;            // builder option: out = relu(bn(inp) [+ residual])
     private long[] savedBounds;            // the virtual batches of the last forward: [0, b1, ..., N]
     private final double[] dgammaSum;      // (C,) dgamma summed over the virtual batches
     private final double[] dbetaSum;       // (C,) dbeta summed over the virtual batches
     private final Workspace output = workspace();
     private final Workspace inputGrad = workspace();
+    private final Workspace residualGrad = workspace();
     private Tensor savedInp;
     private boolean savedGlobalStats;
+    private int savedFuse;                 // FUSE_RELU | FUSE_ADD of the last forward
+    private boolean residualGradReady;     // a backward of a forward with a residual ran since it
 
     BatchNorm(Builder<?> b, Format... formats) {
         this.numFeatures = b.numFeatures;
@@ -124,6 +140,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         this.split = SplitKernels.of(kernels);
         this.formats = formats;
         this.virtualBatchSize = b.virtualBatchSize;
+        this.relu = b.relu;
         if (virtualBatchSize != 0 && this instanceof SyncBatchNorm) {
             throw new IllegalArgumentException("virtualBatchSize: expected 0 for a SyncBatchNorm, got " + virtualBatchSize);
         }
@@ -163,16 +180,47 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
      */
     @Override
     public Tensor forward(Tensor inp) {
+        return forward(inp, null, relu);
+    }
+
+    /**
+     * {@code bn(inp) + residual}, or with {@code relu(true)} {@code relu(bn(inp) + residual)}, in
+     * one pass; backward also computes {@link #residualGrad()}.
+     *
+     * @param inp      as {@link #forward(Tensor)}
+     * @param residual the format and shape of {@code inp}; read only during this call; its memory
+     *                 apart from this module's output
+     * @throws IllegalArgumentException as {@link #forward(Tensor)}, and for a residual of another
+     *                                  format or shape or in this module's output memory
+     */
+    public Tensor forward(Tensor inp, Tensor residual) {
+        checkOpen("residual", residual);
+        return forward(inp, residual, relu);
+    }
+
+    /** The forward with an optional residual and ReLU ({@link Sequential} fuses a following ReLU). */
+    final Tensor forward(Tensor inp, Tensor residual, boolean withRelu) {
         checkUsable();
         checkOpen("inp", inp);
         checkInput(Input.of(inp)); // before any change
+        if (residual != null) {
+            checkOpen("residual", residual);
+            if (!residual.sameShape(inp)) {
+                throw new IllegalArgumentException("residual: expected the format and shape of inp "
+                        + Arrays.toString(inp.shape()) + " " + inp.format() + ", got " + residual);
+            }
+            checkClear("residual", residual, "output", output, false);
+        }
         savedInp = null;
+        residualGradReady = false;
         Tensor out = output.like(inp);
-        int flags = affine ? USE_SCALE | USE_SHIFT : 0;
+        int fuse = (withRelu ? FUSE_RELU : 0) | (residual != null ? FUSE_ADD : 0);
+        int flags = (affine ? USE_SCALE | USE_SHIFT : 0) | fuse;
         boolean global = !isTraining() && trackRunningStats;
         if (global) {
-            kernels.forwardInference(out.segment(), inp.segment(), runningMean.segment(), runningVar.segment(),
-                    seg(weight), seg(bias), eps, flags, inp.format().layout(), inp.n(), inp.c(), inp.s());
+            kernels.forwardInference(out.segment(), inp.segment(), residual == null ? null : residual.segment(),
+                    runningMean.segment(), runningVar.segment(), seg(weight), seg(bias), eps, flags,
+                    inp.format().layout(), inp.n(), inp.c(), inp.s());
             // the statistics this forward used, as constants for backward
             MemorySegment rv = runningVar.segment();
             MemorySegment rstd = saveRstd.segment();
@@ -188,13 +236,14 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 MemorySegment x = samples(inp, bounds[v], n);
                 split.statsLocal(stats.segment(), x, inp.format().layout(), n, inp.c(), inp.s());
                 mergeStatistics(v);
-                split.forwardApply(samples(out, bounds[v], n), x, mean(v), rstd(v), seg(weight), seg(bias), flags,
-                        inp.format().layout(), n, inp.c(), inp.s());
+                split.forwardApply(samples(out, bounds[v], n), x, residual == null ? null : samples(residual, bounds[v], n),
+                        mean(v), rstd(v), seg(weight), seg(bias), flags, inp.format().layout(), n, inp.c(), inp.s());
             }
             savedBounds = bounds;
         }
         savedInp = inp;
         savedGlobalStats = global;
+        savedFuse = fuse;
         return out;
     }
 
@@ -315,12 +364,19 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         checkBackward(dout, output.current(), savedInp);
         checkClear("dout", dout, "input gradient", inputGrad, true); // bn.h: dinp == dout or inp
         checkClear("inp (saved by forward)", savedInp, "input gradient", inputGrad, true);
+        boolean add = (savedFuse & FUSE_ADD) != 0;
+        if (add) {
+            checkClear("dout", dout, "residual gradient", residualGrad, false);
+        }
         Tensor dinp = inputGrad.like(dout);
+        Tensor dres = add ? residualGrad.like(dout) : null;
+        Tensor y = (savedFuse & FUSE_RELU) != 0 ? output.current() : null; // the ReLU's gate
         if (savedGlobalStats) {
-            int flags = (affine ? USE_SCALE : 0) | USE_GLOBAL_STATS;
-            int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0);
-            kernels.backward(dinp.segment(), affine ? dgamma.segment() : null, affine ? dbeta.segment() : null,
-                    dout.segment(), savedInp.segment(), seg(weight), saveMean.segment(), saveRstd.segment(),
+            int flags = (affine ? USE_SCALE : 0) | USE_GLOBAL_STATS | savedFuse;
+            int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0) | (add ? DIFF_RES : 0);
+            kernels.backward(dinp.segment(), add ? dres.segment() : null, affine ? dgamma.segment() : null,
+                    affine ? dbeta.segment() : null, dout.segment(), y == null ? null : y.segment(),
+                    savedInp.segment(), seg(weight), saveMean.segment(), saveRstd.segment(),
                     flags, mask, dout.format().layout(), dout.n(), dout.c(), dout.s());
         } else {
             // this part's sums; dgamma and dbeta are this part's (a data-parallel wrapper adds the
@@ -334,7 +390,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 long n = savedBounds[v + 1] - savedBounds[v];
                 MemorySegment dy = samples(dout, savedBounds[v], n);
                 MemorySegment x = samples(savedInp, savedBounds[v], n);
-                split.backwardReduce(sums, dy, x, mean(v), layout, n, dout.c(), dout.s());
+                MemorySegment yv = y == null ? null : samples(y, savedBounds[v], n);
+                split.backwardReduce(sums, dy, yv, x, mean(v), savedFuse & FUSE_RELU, layout, n, dout.c(), dout.s());
                 MemorySegment r = rstd(v);
                 for (int c = 0; c < numFeatures; c++) {
                     double t1 = sums.getAtIndex(D, numFeatures + c);
@@ -343,8 +400,9 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                     dg[c] = v == 0 ? t2 : dg[c] + t2;
                 }
                 MemorySegment all = combine(sums);
-                split.backwardApply(samples(dinp, savedBounds[v], n), null, null, dy, x, seg(weight), mean(v), r,
-                        all, affine ? USE_SCALE : 0, DIFF_INP, layout, n, dout.c(), dout.s(),
+                split.backwardApply(samples(dinp, savedBounds[v], n), add ? samples(dres, savedBounds[v], n) : null,
+                        null, null, dy, yv, x, seg(weight), mean(v), r, all, (affine ? USE_SCALE : 0) | savedFuse,
+                        DIFF_INP | (add ? DIFF_RES : 0), layout, n, dout.c(), dout.s(),
                         all.byteSize() / (24L * numFeatures));
             }
             if (affine) {
@@ -358,7 +416,29 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
             addInto(weight.grad().segment(), dgamma.segment());
             addInto(bias.grad().segment(), dbeta.segment());
         }
+        residualGradReady = add;
         return dinp;
+    }
+
+    /**
+     * The gradient of the residual of the last {@link #forward(Tensor, Tensor)}, computed by the
+     * last backward: dout, or with the ReLU 0 where the output is &lt;= 0 and dout elsewhere. A
+     * borrowed view of module-owned memory, valid until the next backward.
+     *
+     * @throws IllegalStateException if the last forward had no residual or no backward followed it
+     */
+    public Tensor residualGrad() {
+        checkUsable();
+        if (!residualGradReady) {
+            throw new IllegalStateException("residualGrad: expected a forward with a residual and its backward, got "
+                    + ((savedFuse & FUSE_ADD) == 0 ? "a last forward without a residual" : "no backward yet"));
+        }
+        return residualGrad.current();
+    }
+
+    /** Whether the output is passed through a ReLU in the same pass (builder option {@code relu}). */
+    public boolean relu() {
+        return relu;
     }
 
     private void addInto(MemorySegment acc, MemorySegment delta) {
@@ -437,7 +517,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     public String toString() {
         return getClass().getSimpleName() + "(" + numFeatures + ", eps=" + eps + ", momentum=" + momentum
                 + ", affine=" + affine + ", trackRunningStats=" + trackRunningStats
-                + (virtualBatchSize == 0 ? "" : ", virtualBatchSize=" + virtualBatchSize) + ", kernels=" + kernels.name()
+                + (virtualBatchSize == 0 ? "" : ", virtualBatchSize=" + virtualBatchSize) + (relu ? ", relu=true" : "")
+                + ", kernels=" + kernels.name()
                 + ", formats=" + Arrays.toString(formats) + ")";
     }
 
@@ -454,6 +535,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         private boolean affine = true;
         private boolean trackRunningStats = true;
         private int virtualBatchSize;
+        private boolean relu;
         private BatchNormKernels kernels;
 
         Builder(int numFeatures, Function<Builder<T>, T> factory) {
@@ -508,6 +590,15 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                         + virtualBatchSize);
             }
             this.virtualBatchSize = virtualBatchSize;
+            return this;
+        }
+
+        /**
+         * Whether the output is {@code relu(bn(inp))} (or {@code relu(bn(inp) + residual)}),
+         * computed in the same pass as the normalization, forward and backward. Default false.
+         */
+        public Builder<T> relu(boolean relu) {
+            this.relu = relu;
             return this;
         }
 

@@ -2,8 +2,9 @@ package dev.bnorm.nn;
 
 /**
  * {@code out = max(0, inp)} elementwise, any format (PyTorch's {@code torch.nn.ReLU}); backward
- * passes {@code dout} where the output is positive and 0 elsewhere (also at 0, like PyTorch).
- * NaN inputs stay NaN.
+ * passes {@code dout} where the output is positive and 0 elsewhere (also at 0), like PyTorch's
+ * {@code threshold_backward(dout, out, 0)}, which also passes it where the output is NaN. NaN
+ * inputs stay NaN.
  */
 public final class ReLU extends Activation {
 
@@ -18,7 +19,7 @@ public final class ReLU extends Activation {
 
     @Override
     float derivative(float y) {
-        return y > 0f ? 1f : 0f;
+        return y <= 0f ? 0f : 1f; // NaN passes, as in PyTorch
     }
 
     @Override

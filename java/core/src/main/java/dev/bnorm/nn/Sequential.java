@@ -9,6 +9,11 @@ import java.util.List;
  * PyTorch's ({@code "0.weight"}, {@code "1.running_mean"}); modules without state, such as
  * {@link ReLU}, still take an index. The sequence owns its children: {@link #close()} closes them.
  *
+ * <p>A {@link BatchNorm} directly followed by a {@link ReLU} runs as one fused module: the
+ * BatchNorm computes {@code relu(bn(x))} in the same pass, forward and backward (see
+ * {@link BatchNorm}), and the ReLU module is skipped (its result would be the same: ReLU of the
+ * same rounded values, and the same gate on the gradient). The ReLU keeps its index.
+ *
  * <p>A failed forward: before any module runs, forward makes every module's checks of its input
  * through the whole chain (format, shape, M = N*S for batch statistics, memory overlapping the
  * module's own), each module's input being the output the modules before it would give. So a
@@ -59,7 +64,12 @@ public final class Sequential extends Module {
         Tensor x = inp;
         for (int i = 0; i < modules.size(); i++) {
             try {
-                x = modules.get(i).forward(x);
+                if (fusedWithNext(i)) {
+                    x = ((BatchNorm) modules.get(i)).forward(x, null, true);
+                    i++;
+                } else {
+                    x = modules.get(i).forward(x);
+                }
             } catch (RuntimeException | Error e) {
                 if (i > 0 || modules.get(0) instanceof Sequential first && first.failedAt >= 0) {
                     failedAt = i;
@@ -106,9 +116,17 @@ public final class Sequential extends Module {
         }
         Tensor d = dout;
         for (int i = modules.size() - 1; i >= 0; i--) {
+            if (i > 0 && fusedWithNext(i - 1)) {
+                i--; // the BatchNorm's backward includes the ReLU's
+            }
             d = modules.get(i).backward(d);
         }
         return d;
+    }
+
+    /** Whether module i is a BatchNorm that runs fused with the ReLU after it. */
+    private boolean fusedWithNext(int i) {
+        return i + 1 < modules.size() && modules.get(i) instanceof BatchNorm && modules.get(i + 1) instanceof ReLU;
     }
 
     @Override

@@ -1,8 +1,11 @@
 package dev.bnorm.kernel;
 
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
+import static dev.bnorm.kernel.BatchNormKernels.DIFF_RES;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
+import static dev.bnorm.kernel.BatchNormKernels.FUSE_ADD;
+import static dev.bnorm.kernel.BatchNormKernels.FUSE_RELU;
 import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
 import static dev.bnorm.kernel.BatchNormKernels.USE_GLOBAL_STATS;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
@@ -121,6 +124,7 @@ class ChecksTest {
         MemorySegment runningMean = data(C);
         MemorySegment runningVar = data(C);
         MemorySegment inp = data(COUNT);
+        MemorySegment res;
         MemorySegment gamma = data(C);
         MemorySegment beta = data(C);
         double momentum = 0.1;
@@ -132,13 +136,13 @@ class ChecksTest {
 
         @Override
         void run() {
-            JavaKernels.INSTANCE.forwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
-                    eps, momentum, flags, layout, n, c, s);
+            JavaKernels.INSTANCE.forwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma,
+                    beta, eps, momentum, flags, layout, n, c, s);
         }
 
         @Override
         void check(boolean requireNative) {
-            Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
+            Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                     eps, momentum, flags, layout, n, c, s, requireNative);
         }
     }
@@ -146,6 +150,7 @@ class ChecksTest {
     static final class Inference extends Call {
         MemorySegment out = sentinel(COUNT);
         MemorySegment inp = data(COUNT);
+        MemorySegment res;
         MemorySegment mean = data(C);
         MemorySegment var = data(C);
         MemorySegment gamma = data(C);
@@ -158,21 +163,23 @@ class ChecksTest {
 
         @Override
         void run() {
-            JavaKernels.INSTANCE.forwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s);
+            JavaKernels.INSTANCE.forwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s);
         }
 
         @Override
         void check(boolean requireNative) {
-            Checks.checkForwardInference(out, inp, mean, var, gamma, beta, eps, flags, layout, n, c, s,
+            Checks.checkForwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s,
                     requireNative);
         }
     }
 
     static final class Backward extends Call {
         MemorySegment dinp = sentinel(COUNT);
+        MemorySegment dres;
         MemorySegment dgamma = sentinel(C);
         MemorySegment dbeta = sentinel(C);
         MemorySegment dout = data(COUNT);
+        MemorySegment out;
         MemorySegment inp = data(COUNT);
         MemorySegment gamma = data(C);
         MemorySegment mean = data(C);
@@ -186,13 +193,13 @@ class ChecksTest {
 
         @Override
         void run() {
-            JavaKernels.INSTANCE.backward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask,
+            JavaKernels.INSTANCE.backward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask,
                     layout, n, c, s);
         }
 
         @Override
         void check(boolean requireNative) {
-            Checks.checkBackward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, flags, mask,
+            Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask,
                     layout, n, c, s, requireNative);
         }
     }
@@ -215,7 +222,7 @@ class ChecksTest {
                         "fit in a long"),
                 reject("N*C*S*4 overflows", (Call t) -> { t.n = 1L << 31; t.c = 1L << 31; t.s = 1; }, IAE,
                         "n, c, s", "fit in a long"),
-                reject("flags unknown bit", (Call t) -> t.flags |= 0x10, IAE, "flags", "got 0x"),
+                reject("flags unknown bit", (Call t) -> t.flags |= 0x40, IAE, "flags", "got 0x"),
                 reject("flags all bits", (Call t) -> t.flags = -1, IAE, "flags", "got 0xffffffff"));
     }
 
@@ -239,7 +246,7 @@ class ChecksTest {
                 reject("running stats without flag", (Training t) -> t.flags &= ~UPDATE_RUNNING, IAE, "runningMean",
                         "flags lacks UPDATE_RUNNING"),
                 reject("flags USE_GLOBAL_STATS", (Training t) -> t.flags |= USE_GLOBAL_STATS, IAE, "flags",
-                        "expected a subset of 0x7"),
+                        "expected a subset of 0x37"),
                 reject("eps 0", (Training t) -> t.eps = 0, IAE, "eps", "expected a finite number > 0, got 0.0"),
                 reject("eps < 0", (Training t) -> t.eps = -1e-5, IAE, "eps", "got -1.0E-5"),
                 reject("eps NaN", (Training t) -> t.eps = Double.NaN, IAE, "eps", "got NaN"),
@@ -287,7 +294,15 @@ class ChecksTest {
                         "overlap with beta"),
                 reject("runningVar overlaps runningMean",
                         (Training t) -> { var p = t.pair(C, 1); t.runningMean = p[0]; t.runningVar = p[1]; },
-                        IAE, "runningMean", "overlap with runningVar")));
+                        IAE, "runningMean", "overlap with runningVar"),
+                reject("res missing", (Training t) -> t.flags |= FUSE_ADD, IAE, "res", "because flags has FUSE_ADD"),
+                reject("res without flag", (Training t) -> t.res = t.data(COUNT), IAE, "res",
+                        "expected null because flags lacks FUSE_ADD, got a segment"),
+                reject("res too small", (Training t) -> { t.flags |= FUSE_ADD; t.res = t.small(COUNT); }, IAE, "res",
+                        "got 236"),
+                reject("out overlaps res", (Training t) -> { var p = t.pair(COUNT, 1); t.flags |= FUSE_ADD | FUSE_RELU;
+                            t.out = p[0]; t.res = p[1]; }, IAE, "out",
+                        "overlap with res except exact identity (out == res)")));
         return list.stream();
     }
 
@@ -303,7 +318,7 @@ class ChecksTest {
                 reject("beta missing", (Inference t) -> t.beta = null, IAE, "beta", "flags has USE_SHIFT"),
                 reject("beta without flag", (Inference t) -> t.flags = USE_SCALE, IAE, "beta", "flags lacks USE_SHIFT"),
                 reject("flags UPDATE_RUNNING", (Inference t) -> t.flags |= UPDATE_RUNNING, IAE, "flags",
-                        "expected a subset of 0x3"),
+                        "expected a subset of 0x33"),
                 reject("eps 0", (Inference t) -> t.eps = 0, IAE, "eps", "finite number > 0"),
                 reject("eps NaN", (Inference t) -> t.eps = Double.NaN, IAE, "eps", "got NaN"),
                 reject("var closed", (Inference t) -> t.var = t.closed(C), ISE, "var", "segment is closed"),
@@ -314,15 +329,31 @@ class ChecksTest {
                 reject("out overlaps inp", (Inference t) -> { var p = t.pair(COUNT, 1); t.out = p[0]; t.inp = p[1]; },
                         IAE, "out", "overlap with inp"),
                 reject("out overlaps mean", (Inference t) -> t.mean = t.out.asSlice(0, 12), IAE, "out",
-                        "overlap with mean")));
+                        "overlap with mean"),
+                reject("res missing", (Inference t) -> t.flags |= FUSE_ADD | FUSE_RELU, IAE, "res",
+                        "because flags has FUSE_ADD"),
+                reject("res without flag", (Inference t) -> t.res = t.data(COUNT), IAE, "res", "flags lacks FUSE_ADD")));
         return list.stream();
     }
 
     static Stream<Arguments> backwardErrors() {
         List<Arguments> list = new ArrayList<>(dimensionErrors());
         list.addAll(List.of(
-                reject("mask 0", (Backward t) -> t.mask = 0, IAE, "mask", "non-empty subset of 0x7"),
-                reject("mask unknown bit", (Backward t) -> t.mask = DIFF_INP | 0x8, IAE, "mask", "got 0x9"),
+                reject("mask 0", (Backward t) -> t.mask = 0, IAE, "mask", "non-empty subset of 0xf"),
+                reject("mask unknown bit", (Backward t) -> t.mask = DIFF_INP | 0x10, IAE, "mask", "got 0x11"),
+                reject("mask DIFF_RES without FUSE_ADD", (Backward t) -> t.mask |= DIFF_RES, IAE, "mask",
+                        "expected DIFF_RES only with flags FUSE_ADD, got mask 0xf and flags 0x1"),
+                reject("dres missing", (Backward t) -> { t.flags |= FUSE_ADD; t.mask |= DIFF_RES; }, IAE, "dres",
+                        "because mask has DIFF_RES"),
+                reject("dres without DIFF_RES", (Backward t) -> { t.flags |= FUSE_ADD; t.dres = t.sentinel(COUNT); },
+                        IAE, "dres", "expected null because mask lacks DIFF_RES"),
+                reject("out missing", (Backward t) -> t.flags |= FUSE_RELU, IAE, "out", "because flags has FUSE_RELU"),
+                reject("out without FUSE_RELU", (Backward t) -> t.out = t.data(COUNT), IAE, "out",
+                        "expected null because flags lacks FUSE_RELU"),
+                reject("dres == dinp", (Backward t) -> { t.flags |= FUSE_ADD; t.mask |= DIFF_RES; t.dres = t.dinp; },
+                        IAE, "dinp", "overlap with dres"),
+                reject("dres == out", (Backward t) -> { t.flags |= FUSE_ADD | FUSE_RELU; t.mask |= DIFF_RES;
+                            t.out = t.data(COUNT); t.dres = t.out; }, IAE, "dres", "overlap with out"),
                 reject("mask all bits", (Backward t) -> t.mask = -1, IAE, "mask", "got 0xffffffff"),
                 reject("dinp without DIFF_INP", (Backward t) -> t.mask = DIFF_SCALE | DIFF_SHIFT, IAE, "dinp",
                         "expected null because mask lacks DIFF_INP"),
@@ -343,7 +374,7 @@ class ChecksTest {
                 reject("mean null", (Backward t) -> t.mean = null, IAE, "mean", "got null"),
                 reject("rstd null", (Backward t) -> t.rstd = null, IAE, "rstd", "got null"),
                 reject("flags UPDATE_RUNNING", (Backward t) -> t.flags |= UPDATE_RUNNING, IAE, "flags",
-                        "expected a subset of 0x9"),
+                        "expected a subset of 0x39"),
                 reject("flags USE_SHIFT", (Backward t) -> t.flags |= USE_SHIFT, IAE, "flags", "got 0x3"),
                 reject("rstd closed", (Backward t) -> t.rstd = t.closed(C), ISE, "rstd", "segment is closed"),
                 reject("dinp read-only", (Backward t) -> t.dinp = t.dinp.asReadOnly(), IAE, "dinp", "read-only"),
@@ -408,6 +439,16 @@ class ChecksTest {
         global.flags |= USE_GLOBAL_STATS;
         global.dinp = global.inp;
         global.run();
+        Training outIsRes = new Training(arena);
+        outIsRes.flags |= FUSE_ADD | FUSE_RELU;
+        outIsRes.res = outIsRes.out;
+        outIsRes.run();
+        Backward dresIsDout = new Backward(arena);
+        dresIsDout.flags |= FUSE_ADD | FUSE_RELU;
+        dresIsDout.mask |= DIFF_RES;
+        dresIsDout.out = dresIsDout.data(COUNT);
+        dresIsDout.dres = dresIsDout.dout;
+        dresIsDout.run();
     }
 
     @Test
