@@ -34,8 +34,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * The CNN case: forward + backward of one ResNet basic block ({@link BasicBlock}, 64 → 64
  * channels, stride 1: conv3x3 → BN → ReLU → conv3x3 → BN → +identity → ReLU) in training mode on
  * an {@code N x C x H x W} batch, NCHW and NHWC, with the native kernels on {@code threads}
- * threads. {@code tail}: {@code unfused} is BN followed by the block's own add+ReLU loop; the
- * fused BN+Add+ReLU is a value to add here when the BatchNorm2d API offers it. The same block in
+ * threads. {@code tail}: {@code fused} runs bn2 + identity + ReLU as one pass of the BN kernels
+ * (BatchNorm's relu option with a residual), {@code unfused} as BN followed by the block's own
+ * add+ReLU loop ({@link BasicBlock.Builder#fused(boolean)}). The same block in
  * PyTorch: {@code bench/peers/pytorch_block.py}, timed the same way.
  *
  * <p>{@link Conv} is the convolution alone (forward + backward of a 3x3, padding 1), im2col with
@@ -57,7 +58,7 @@ public class BlockBench {
     @Param({"32x64x56x56"})
     public String shape;
 
-    @Param({"unfused"})
+    @Param({"unfused"}) // add "fused" (-p tail=unfused,fused) once libbnorm has the BN_FUSE_* flags
     public String tail;
 
     @Param({"1", "2"})
@@ -72,7 +73,7 @@ public class BlockBench {
         NativeKernels.setNumThreads(threads);
         long[] d = dims(shape);
         Format format = Format.valueOf(layout);
-        block = BasicBlock.builder((int) d[1], (int) d[1]).seed(1).build();
+        block = BasicBlock.builder((int) d[1], (int) d[1]).fused(tail.equals("fused")).seed(1).build();
         long[] s = format == Format.NCHW ? d : new long[] {d[0], d[2], d[3], d[1]};
         x = Tensor.zeros(format, s);
         dout = Tensor.zeros(format, s);

@@ -2,7 +2,9 @@ package dev.bnorm.nn;
 
 import dev.bnorm.Tensor;
 import dev.bnorm.Tensor.Format;
+import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.ConvKernels;
+import dev.bnorm.kernel.Kernels;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -23,6 +25,11 @@ import java.lang.foreign.ValueLayout;
  * Without batch normalization ({@link Builder#batchNorm(boolean) batchNorm(false)}, for
  * comparisons) the convolutions have a bias and the BN layers are left out.
  *
+ * <p>The tail {@code relu(bn2(...) + identity)} is, with {@link Builder#fused(boolean) fused(true)}, one fused pass of bn2 (built with
+ * {@link BatchNorm.Builder#relu(boolean) relu(true)}, called with the identity as its residual),
+ * which also returns the identity's gradient in backward; unfused (the default) or without BN, it
+ * is bn2 and then an add and a ReLU here.
+ *
  * <p>Backward: the gradient after the last ReLU goes both ways, through bn2, conv2, ..., conv1 and
  * through the identity (or downsample); the input gradient is their sum.
  */
@@ -40,6 +47,8 @@ public final class BasicBlock extends Module {
     private final Workspace addGrad = workspace();
     private final Workspace inputGrad = workspace();
     private Tensor savedInp;
+    private final boolean fused; // bn2 + identity + ReLU in one pass of bn2
+    private Tensor lastOut; // the output of the last forward: bn2's (fused) or this block's own
 
     /** A builder for a block from {@code in} to {@code out} channels (each at least 1); defaults: stride 1, BN on. */
     public static Builder builder(int in, int out) {
@@ -49,16 +58,17 @@ public final class BasicBlock extends Module {
     private BasicBlock(Builder b) {
         conv1 = registerChild("conv1", seeded(Conv2d.builder(b.in, b.out, 3).stride(b.stride).padding(1)
                 .bias(!b.batchNorm).kernels(b.kernels), b.seed, 0).build());
-        bn1 = b.batchNorm ? registerChild("bn1", BatchNorm2d.builder(b.out).build()) : null;
+        bn1 = b.batchNorm ? registerChild("bn1", BatchNorm2d.builder(b.out).kernels(b.bnKernels).build()) : null;
         relu = registerChild("relu", new ReLU());
         conv2 = registerChild("conv2", seeded(Conv2d.builder(b.out, b.out, 3).padding(1)
                 .bias(!b.batchNorm).kernels(b.kernels), b.seed, 1).build());
-        bn2 = b.batchNorm ? registerChild("bn2", BatchNorm2d.builder(b.out).build()) : null;
+        fused = b.fused;
+        bn2 = b.batchNorm ? registerChild("bn2", BatchNorm2d.builder(b.out).relu(fused).kernels(b.bnKernels).build()) : null;
         if (b.stride != 1 || b.in != b.out) {
             Conv2d conv = seeded(Conv2d.builder(b.in, b.out, 1).stride(b.stride).bias(!b.batchNorm)
                     .kernels(b.kernels), b.seed, 2).build();
             downsample = registerChild("downsample", b.batchNorm
-                    ? new Sequential(conv, BatchNorm2d.builder(b.out).build()) : new Sequential(conv));
+                    ? new Sequential(conv, BatchNorm2d.builder(b.out).kernels(b.bnKernels).build()) : new Sequential(conv));
         } else {
             downsample = null;
         }
@@ -101,7 +111,7 @@ public final class BasicBlock extends Module {
             x = m.output(x);
         }
         if (bn2 != null) {
-            bn2.checkInput(x);
+            bn2.checkInput(x); // the residual (identity) is checked by bn2's forward against its output
         }
         if (downsample != null) {
             downsample.checkInput(inp);
@@ -136,15 +146,15 @@ public final class BasicBlock extends Module {
             h = m.forward(h);
         }
         Tensor identity = downsample != null ? downsample.forward(inp) : inp;
-        Tensor result = tail(h, identity);
+        lastOut = tail(h, identity);
         savedInp = inp;
-        return result;
+        return lastOut;
     }
 
     @Override
     public Tensor backward(Tensor dout) {
         checkUsable();
-        checkBackward(dout, output.current(), savedInp);
+        checkBackward(dout, lastOut, savedInp);
         checkClear("dout", dout, "gradient of the sum", addGrad, false);
         checkClear("dout", dout, "input gradient", inputGrad, false);
         TailGrad g = tailBackward(dout);
@@ -164,7 +174,7 @@ public final class BasicBlock extends Module {
         return result;
     }
 
-    // ---- the tail, unfused: bn2, + identity, ReLU. A fused BN+Add+ReLU replaces these two methods ----
+    // ---- the tail: bn2, + identity, ReLU (fused in bn2, or bn2 then the add and ReLU here) ----
 
     /** The gradients of the tail's inputs: conv2's output and the identity (or downsample output). */
     private record TailGrad(Tensor dconv2, Tensor didentity) {
@@ -172,6 +182,9 @@ public final class BasicBlock extends Module {
 
     /** out = max(bn2(c2) + identity, 0), NaN stays NaN (without BN: max(c2 + identity, 0)). */
     private Tensor tail(Tensor c2, Tensor identity) {
+        if (bn2 != null && fused) {
+            return bn2.forward(c2, identity); // built with relu(true): BN + Add + ReLU in one pass
+        }
         Tensor h = bn2 != null ? bn2.forward(c2) : c2;
         Tensor result = output.like(h);
         MemorySegment a = h.segment();
@@ -184,14 +197,21 @@ public final class BasicBlock extends Module {
         return result;
     }
 
-    /** d = dout where the output is positive, else 0 (as {@link ReLU}): the identity's gradient; bn2's backward of d. */
+    /**
+     * Fused: bn2's backward and its residual gradient. Otherwise d = dout except where the output is
+     * &lt;= 0 (NaN passes, as {@link ReLU} and PyTorch), the identity's gradient, and bn2's backward of d.
+     */
     private TailGrad tailBackward(Tensor dout) {
+        if (bn2 != null && fused) {
+            Tensor dconv2 = bn2.backward(dout);
+            return new TailGrad(dconv2, bn2.residualGrad());
+        }
         Tensor d = addGrad.like(dout);
         MemorySegment y = output.current().segment();
         MemorySegment dy = dout.segment();
         MemorySegment dd = d.segment();
         for (long i = 0, n = dout.size(); i < n; i++) {
-            dd.setAtIndex(F, i, y.getAtIndex(F, i) > 0f ? dy.getAtIndex(F, i) : 0f);
+            dd.setAtIndex(F, i, y.getAtIndex(F, i) <= 0f ? 0f : dy.getAtIndex(F, i));
         }
         return new TailGrad(bn2 != null ? bn2.backward(d) : d, d);
     }
@@ -208,6 +228,8 @@ public final class BasicBlock extends Module {
         private final int out;
         private int stride = 1;
         private boolean batchNorm = true;
+        private boolean fused = false;
+        private BatchNormKernels bnKernels = Kernels.best();
         private Long seed; // null: each convolution takes Conv2d's default seed
         private ConvKernels kernels = ConvKernels.best();
 
@@ -243,6 +265,25 @@ public final class BasicBlock extends Module {
          */
         public Builder seed(long seed) {
             this.seed = seed;
+            return this;
+        }
+
+        /**
+         * Whether bn2, the addition of the identity and the last ReLU run as one fused pass of bn2,
+         * or as bn2 followed by an add and a ReLU (the same results). Default false: the native
+         * library does not have the fused flags yet. No effect without BN.
+         */
+        public Builder fused(boolean fused) {
+            this.fused = fused;
+            return this;
+        }
+
+        /** The kernels of the BN layers, not null. Default {@link Kernels#best()}. */
+        public Builder batchNormKernels(BatchNormKernels kernels) {
+            if (kernels == null) {
+                throw new IllegalArgumentException("batchNormKernels: expected BatchNormKernels, got null");
+            }
+            this.bnKernels = kernels;
             return this;
         }
 

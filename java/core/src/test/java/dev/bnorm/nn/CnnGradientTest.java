@@ -11,6 +11,7 @@ import dev.bnorm.Tensor.Format;
 import dev.bnorm.kernel.Buffers;
 import dev.bnorm.kernel.Compare;
 import dev.bnorm.kernel.JavaConv;
+import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.Layout;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -20,7 +21,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Backward of Conv2d, MaxPool2d, AdaptiveAvgPool2d and BasicBlock against central finite
  * differences of independent double-precision forwards written here (the block's BN through
- * {@link NormReference}), on tiny problems in both formats; loss sum(out * R). Tolerances grow with
+ * {@link NormReference}; the fused tail with the Java BN kernels, which have the fused flags), on
+ * tiny problems in both formats; loss sum(out * R). Tolerances grow with
  * the reduction length K of a convolution. Also PyTorch's choice of the winner in MaxPool2d (ties,
  * NaN, -∞), with the indices PyTorch 1.13's {@code max_pool2d(return_indices=True)} gives.
  */
@@ -209,8 +211,10 @@ class CnnGradientTest {
 
     @ParameterizedTest
     @EnumSource(value = Format.class, names = {"NCHW", "NHWC"})
-    void basicBlockWithAndWithoutDownsample(Format format) {
-        for (boolean down : new boolean[] {false, true}) {
+    void basicBlockWithAndWithoutDownsampleFusedAndNot(Format format) {
+        for (int variant = 0; variant < 4; variant++) {
+            boolean down = variant % 2 == 1;
+            boolean fused = variant < 2;
             int stride = down ? 2 : 1;
             int cout = down ? 4 : 3;
             Img in = new Img(format, 3, 3, 5, 5);
@@ -218,7 +222,8 @@ class CnnGradientTest {
             Random random = new Random(down ? 11 : 12);
             double[] x = Buffers.toDouble(Buffers.gaussian(random, in.size(), 0, 1));
             double[] r = Buffers.toDouble(Buffers.gaussian(random, out.size(), 0, 1));
-            try (BasicBlock b = BasicBlock.builder(3, cout).stride(stride).seed(3).build();
+            try (BasicBlock b = BasicBlock.builder(3, cout).stride(stride).fused(fused).seed(3)
+                    .batchNormKernels(fused ? dev.bnorm.kernel.JavaKernels.INSTANCE : Kernels.best()).build();
                  Tensor xt = Tensor.of(format, Buffers.toFloat(x), in.shape());
                  Tensor rt = Tensor.of(format, Buffers.toFloat(r), out.shape())) {
                 for (Parameter p : b.parameters()) { // gamma and beta away from 1 and 0 so that they matter
@@ -235,7 +240,7 @@ class CnnGradientTest {
                     p[k] = values(b.namedParameters().get(keys[k]));
                 }
                 assertEquals(keys.length, b.parameters().size());
-                String what = format + " block downsample=" + down;
+                String what = format + " block downsample=" + down + " fused=" + fused;
                 double tol = 10 * Compare.tol(27L * out.size());
                 Compare.assertClose(block(x, in, out, p, down, stride), b.forward(xt).toArray(), tol, what + " out");
                 Tensor dx = b.backward(rt);

@@ -47,8 +47,9 @@ class ResNetFixtureTest {
     static ResNet model(ConvKernels conv, String bn) {
         return new ResNet(Conv2d.builder(IN, 8, 3).padding(1).kernels(conv).build(),
                 BatchNorm2d.builder(8).kernels(Kernels.named(bn)).build(), new MaxPool2d(3, 2, 1),
-                List.of(new Sequential(BasicBlock.builder(8, 8).kernels(conv).build()),
-                        new Sequential(BasicBlock.builder(8, 16).stride(2).kernels(conv).build())),
+                List.of(new Sequential(BasicBlock.builder(8, 8).kernels(conv).batchNormKernels(Kernels.named(bn)).build()),
+                        new Sequential(BasicBlock.builder(8, 16).stride(2).kernels(conv).batchNormKernels(Kernels.named(bn))
+                                .build())),
                 new Linear(16, CLASSES, true, 1));
     }
 
