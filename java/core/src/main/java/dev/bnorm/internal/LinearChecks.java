@@ -92,7 +92,7 @@ public final class LinearChecks {
     }
 
     /** Validates one buffer; returns the bytes the kernel touches, 0 for an absent optional one. */
-    private static long buffer(String name, MemorySegment segment, long floats, String what, boolean output,
+    static long buffer(String name, MemorySegment segment, long floats, String what, boolean output,
                                boolean required, boolean requireNative) {
         if (segment == null) {
             if (required) {
@@ -127,7 +127,7 @@ public final class LinearChecks {
     }
 
     /** Output a (aBytes from its address) must not overlap b; either may be absent (null). */
-    private static void apart(String aName, MemorySegment a, long aBytes, String bName, MemorySegment b, long bBytes) {
+    static void apart(String aName, MemorySegment a, long aBytes, String bName, MemorySegment b, long bBytes) {
         if (a == null || b == null || a.isNative() != b.isNative()) {
             return;
         }

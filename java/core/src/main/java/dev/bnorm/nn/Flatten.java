@@ -8,7 +8,8 @@ import dev.bnorm.Tensor.Format;
  * PyTorch's {@code torch.nn.Flatten()}, so that a {@link Linear} can follow a
  * {@link BatchNorm2d}. No copy: the output is a view of the input's memory (valid as long as the
  * input), and backward returns a view of {@code dout} in the input's format. NC passes through.
- * NHWC is refused: its memory order (channels last) differs from PyTorch's flattening order.
+ * NHWC is refused unless H = W = 1 (the output of {@link AdaptiveAvgPool2d}): otherwise its memory
+ * order (channels last) differs from PyTorch's flattening order.
  */
 public final class Flatten extends Module {
 
@@ -33,6 +34,9 @@ public final class Flatten extends Module {
 
     @Override
     void checkInput(Input inp) {
+        if (inp.format() == Format.NHWC && inp.s() == 1) {
+            return;
+        }
         checkFormat("inp", inp.format(), inp, Format.NC, Format.NCL, Format.NCHW);
     }
 

@@ -2,9 +2,14 @@ package dev.bnorm.demo;
 
 import dev.bnorm.Tensor;
 import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.nn.AdaptiveAvgPool2d;
+import dev.bnorm.nn.BasicBlock;
 import dev.bnorm.nn.BatchNorm1d;
+import dev.bnorm.nn.BatchNorm2d;
 import dev.bnorm.nn.BatchRenorm;
 import dev.bnorm.nn.BatchRenorm1d;
+import dev.bnorm.nn.Conv2d;
+import dev.bnorm.nn.Flatten;
 import dev.bnorm.nn.Linear;
 import dev.bnorm.nn.Module;
 import dev.bnorm.nn.ReLU;
@@ -78,6 +83,38 @@ final class Experiment {
         return new Sequential(layers.toArray(Module[]::new));
     }
 
+    /**
+     * The CNN of {@code spec} on {@code side x side} images of one channel, NCHW: two conv3x3-BN-ReLU
+     * blocks (16 channels, then 32 with stride 2), a residual {@link BasicBlock} (32 channels), a
+     * global average pool and {@code Linear(32, classes)}. Without BN the convolutions have a bias
+     * and the BN layers are left out; the initial weights are the same (they depend on the seed only).
+     */
+    static Sequential cnn(Run.Spec spec, Config cfg, int classes) {
+        boolean bn = spec.batchNorm();
+        long seed = cfg.seed() * 16;
+        List<Module> layers = new ArrayList<>();
+        layers.add(Conv2d.builder(1, 16, 3).padding(1).bias(!bn).seed(seed).build());
+        if (bn) layers.add(BatchNorm2d.builder(16).kernels(cfg.kernels()).build());
+        layers.add(new ReLU());
+        layers.add(Conv2d.builder(16, 32, 3).stride(2).padding(1).bias(!bn).seed(seed + 1).build());
+        if (bn) layers.add(BatchNorm2d.builder(32).kernels(cfg.kernels()).build());
+        layers.add(new ReLU());
+        layers.add(BasicBlock.builder(32, 32).batchNorm(bn).seed(seed + 2).build());
+        layers.add(new AdaptiveAvgPool2d(1));
+        layers.add(new Flatten());
+        layers.add(Linear.builder(32, classes).seed(seed + 5).build());
+        return new Sequential(layers.toArray(Module[]::new));
+    }
+
+    /** The side of the square images of {@code features} pixels (8 for the digits, 28 for MNIST). */
+    static int side(int features) {
+        int side = (int) Math.round(Math.sqrt(features));
+        if (side * side != features) {
+            throw new DemoException("the CNN needs square images: " + features + " features per sample is not a square");
+        }
+        return side;
+    }
+
     /** The normalization layer of a hidden layer. */
     private static Module normalization(Run.Norm norm, Config cfg) {
         return switch (norm) {
@@ -101,10 +138,13 @@ final class Experiment {
         int b = cfg.batchSize();
         int f = train.features();
         List<Run.Point> curve = new ArrayList<>();
-        try (Sequential model = mlp(spec, cfg, f, train.classes());
+        int side = spec.cnn() ? side(f) : 0;
+        try (Sequential model = spec.cnn() ? cnn(spec, cfg, train.classes()) : mlp(spec, cfg, f, train.classes());
              SoftmaxCrossEntropy loss = new SoftmaxCrossEntropy();
-             Tensor batch = Tensor.zeros(Tensor.Format.NC, b, f);
-             Tensor testX = Tensor.of(Tensor.Format.NC, test.x(), test.n(), f);
+             Tensor batch = spec.cnn() ? Tensor.zeros(Tensor.Format.NCHW, b, 1, side, side)
+                                       : Tensor.zeros(Tensor.Format.NC, b, f);
+             Tensor testX = spec.cnn() ? Tensor.of(Tensor.Format.NCHW, test.x(), test.n(), 1, side, side)
+                                       : Tensor.of(Tensor.Format.NC, test.x(), test.n(), f);
              SGD sgd = SGD.builder(model.parameters(), cfg.lr()).build()) {
             Batches batches = new Batches(train, b, cfg.seed());
             float[] bx = new float[b * f];

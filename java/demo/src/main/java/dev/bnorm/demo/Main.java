@@ -69,7 +69,9 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--experiment", paramLabel = "X", defaultValue = "figure1a",
             description = "figure1a: with and without normalization, from the default and a bad initialization;"
                 + " small-batch: BN, Batch Renorm, Ghost BN and no BN from the default initialization, with batch 4,"
-                + " 400 steps and lr 0.15 unless --batch-size, --steps or --lr say otherwise (default: ${DEFAULT-VALUE}).")
+                + " 400 steps and lr 0.15 unless --batch-size, --steps or --lr say otherwise; cnn: a small CNN (two"
+                + " conv-BN-ReLU blocks, a residual block, global average pool, Linear) on the images, with and without"
+                + " BN, lr 0.1 unless --lr says otherwise (default: ${DEFAULT-VALUE}).")
     String experiment;
 
     @Option(names = "--norm", paramLabel = "NORM", defaultValue = "bn",
@@ -141,6 +143,9 @@ public final class Main implements Callable<Integer> {
         Dataset.Split split = data.load();
         Experiment.Config cfg = config(split.train().n());
         boolean small = experiment.equals("small-batch");
+        if (experiment.equals("cnn")) {
+            return cnn(split, cfg);
+        }
         Run.Norm normalization = Run.Norm.valueOf(norm.toUpperCase(Locale.ROOT));
         List<Run.Spec> specs = small ? Run.smallBatchSpecs(cfg.virtualBatchSize()) : Run.specs(initStd, normalization);
         int perEpoch = split.train().n() / batchSize;
@@ -191,11 +196,52 @@ public final class Main implements Callable<Integer> {
         return 0;
     }
 
+    /** The CNN experiment: the same CNN with and without BN, the MLP runs' protocol (steps, batches, seed, SGD). */
+    private int cnn(Dataset.Split split, Experiment.Config cfg) {
+        int side = Experiment.side(split.train().features());
+        Path chart = prepareOutput(out).resolve("cnn.png");
+        stdout.println("bnorm demo: Batch Normalization in a small CNN (BatchNorm2d, per channel) on real data");
+        stdout.println("  data:     " + split.description() + ", as 1x" + side + "x" + side + " images (NCHW)");
+        stdout.println("  model:    conv3x3(1->16) -> BN -> ReLU -> conv3x3(16->32, stride 2) -> BN -> ReLU"
+                + " -> BasicBlock(32) -> global avg pool -> Linear(32, " + split.train().classes() + ");"
+                + " without BN: convolutions with bias, no BN layers");
+        stdout.printf(Locale.ROOT, "  training: %d steps (%.1f epochs) of SGD, batch %d, lr %s, seed %d; "
+                        + "held-out accuracy every %d steps%n",
+                cfg.steps(), (double) cfg.steps() / (split.train().n() / batchSize), batchSize, lr, seed, cfg.evalEvery());
+        stdout.println("  BN kernels: " + cfg.kernels().name() + "; convolutions: " + dev.bnorm.kernel.ConvKernels.best().name());
+        stdout.println();
+        List<Run.Result> results = new ArrayList<>();
+        for (Run.Spec s : Run.cnnSpecs()) {
+            try (Progress p = noProgress ? Progress.NONE : Progress.bar(stderr, String.format("%-24s", s.name()), cfg.steps())) {
+                results.add(Experiment.run(s, cfg, split, p));
+            }
+        }
+        stdout.println();
+        stdout.print(Table.format(results, Table.checkpoints(results.getFirst().curve(), cfg.steps()), cfg.steps()));
+        stdout.println("(acc@k: held-out accuracy after k steps, eval mode; ms/step: mean wall time of forward, backward"
+                + " and update, JIT warm-up included: not a benchmark)");
+        String title = String.format(Locale.ROOT, "small ResNet-style CNN on %s, with and without BN (batch %d, lr %s, seed %d)",
+                data.kind(), batchSize, lr, seed);
+        Chart.write(chart, title, results, "accuracy on " + split.test().n() + " held-out samples");
+        stdout.println();
+        stdout.println("chart: " + chart.toAbsolutePath().normalize());
+        return 0;
+    }
+
     /** Checks the options against each other and the data; a {@link ParameterException} (exit code 2) names the bad one. */
     private Experiment.Config config(int trainCount) {
         var parsed = spec.commandLine().getParseResult();
-        if (!experiment.equals("figure1a") && !experiment.equals("small-batch")) {
-            throw bad("--experiment: expected figure1a or small-batch, got \"" + experiment + "\"");
+        if (!List.of("figure1a", "small-batch", "cnn").contains(experiment)) {
+            throw bad("--experiment: expected figure1a, small-batch or cnn, got \"" + experiment + "\"");
+        }
+        if (experiment.equals("cnn")) {
+            if (parsed.hasMatchedOption("--norm") || parsed.hasMatchedOption("--activation")
+                    || parsed.hasMatchedOption("--init-std")) {
+                throw bad("--norm, --activation, --init-std: not for --experiment cnn (BN or none, ReLU, PyTorch's init)");
+            }
+            if (!parsed.hasMatchedOption("--lr")) {
+                lr = 0.1;
+            }
         }
         if (!List.of("bn", "renorm", "ghost").contains(norm)) {
             throw bad("--norm: expected bn, renorm or ghost, got \"" + norm + "\"");

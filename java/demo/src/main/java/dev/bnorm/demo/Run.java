@@ -42,8 +42,23 @@ final class Run {
                 new Spec(Norm.NONE, false, "no BN"));
     }
 
-    /** Which model: its normalization, default or badly scaled initialization. */
-    record Spec(Norm norm, boolean badInit, String name) {
+    /** The CNN experiment: the same small CNN with BN and without, from the default initialization. */
+    static List<Spec> cnnSpecs() {
+        return List.of(
+                new Spec(Norm.BN, false, "CNN, BN", true),
+                new Spec(Norm.NONE, false, "CNN, no BN", true));
+    }
+
+    /**
+     * Which model: its normalization, default or badly scaled initialization, and whether it is the
+     * MLP or the CNN of {@link Experiment#cnn}.
+     */
+    record Spec(Norm norm, boolean badInit, String name, boolean cnn) {
+
+        /** An MLP. */
+        Spec(Norm norm, boolean badInit, String name) {
+            this(norm, badInit, name, false);
+        }
 
         /** With BN ({@link Norm#BN}) or without. */
         Spec(boolean batchNorm, boolean badInit, String name) {

@@ -1,0 +1,319 @@
+package dev.bnorm.kernel;
+
+import dev.bnorm.internal.ConvChecks;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * {@link ConvKernels} as matrix products: im2col gathers, for a chunk of samples, every output
+ * pixel's receptive field into a row of {@code cols (M, K)} (M = samples*P, zeros for the
+ * padding), and a {@link LinearKernels} computes
+ * <pre>
+ *   forward:  rows (M, Cout) = cols (M, K) · W (Cout, K)ᵀ + bias        (bn_linear_forward)
+ *   backward: dcols (M, K)   = drows (M, Cout) · W,
+ *             dW (Cout, K)  += drowsᵀ · cols,  dbias += Σ drows         (bn_linear_backward)
+ * </pre>
+ * and col2im adds each row of {@code dcols} back onto the input pixels it came from. A row of
+ * {@code cols} is ordered (c, i, j) for NCHW, so that W is PyTorch's weight as it is, and (i, j, c)
+ * for NHWC, so that each tap copies Cin contiguous floats (W is then the weight permuted into the
+ * scratch). For NHWC, {@code rows} is the output itself; for NCHW it is transposed into it.
+ *
+ * <p>The gathers, scatters and NCHW transposes work on heap arrays of one sample (or one row),
+ * copied from and to the segments in bulk: element by element on the segments they were ~20×
+ * slower (BlockBench.Conv, NCHW). They run on the calling thread in a fixed order, the products in the
+ * {@link LinearKernels} (whose results do not depend on its threads): results are bit-identical
+ * for any number of threads. Scratch: {@code cols} and {@code dcols} for at most
+ * {@value #CHUNK} floats each (at least one sample), plus {@code rows} and two (Cout, K) weights.
+ */
+public final class Im2colConv implements ConvKernels {
+
+    /** Floats of the im2col matrix per chunk of samples (at least one sample is taken). */
+    static final long CHUNK = 1L << 21;
+
+    static final Im2colConv BEST = new Im2colConv(LinearKernels.best());
+
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+
+    private final LinearKernels linear;
+    private final boolean requireNative;
+
+    /** Convolutions whose products run in {@code linear}. */
+    public Im2colConv(LinearKernels linear) {
+        if (linear == null) {
+            throw new IllegalArgumentException("linear: expected LinearKernels, got null");
+        }
+        this.linear = linear;
+        this.requireNative = linear instanceof NativeLinear;
+    }
+
+    @Override
+    public String name() {
+        return "im2col+" + linear.name();
+    }
+
+    /** Samples per chunk: as many as keep cols within {@link #CHUNK} floats, at least 1. */
+    static long chunk(ConvShape s) {
+        return Math.max(1, Math.min(s.n(), CHUNK / (s.p() * s.k())));
+    }
+
+    @Override
+    public long scratchSize(ConvShape s) {
+        long m = chunk(s) * s.p();
+        return 2 * m * s.k() + m * s.cout() + 2 * s.cout() * s.k();
+    }
+
+    @Override
+    public void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
+                        MemorySegment scratch, ConvShape s) {
+        ConvChecks.checkForward(out, inp, weight, bias, scratch, s == null ? 0 : scratchSize(s), s, requireNative);
+        Scratch sc = new Scratch(scratch, s);
+        boolean nhwc = s.layout() == Layout.NHWC;
+        MemorySegment w = nhwc ? permute(sc.w, weight, s) : weight;
+        long p = s.p();
+        long co = s.cout();
+        for (long n0 = 0; n0 < s.n(); n0 += sc.samples) {
+            long m = Math.min(sc.samples, s.n() - n0);
+            im2col(sc.cols, inp, s, n0, m);
+            MemorySegment cols = sc.cols.asSlice(0, 4 * m * p * s.k());
+            if (nhwc) {
+                linear.forward(out.asSlice(4 * n0 * p * co, 4 * m * p * co), cols, w, bias,
+                        LinearKernels.Activation.NONE, m * p, s.k(), co);
+            } else {
+                MemorySegment rows = sc.rows.asSlice(0, 4 * m * p * co);
+                linear.forward(rows, cols, w, null, LinearKernels.Activation.NONE, m * p, s.k(), co);
+                for (long i = 0; i < m; i++) { // out[n][o][q] = rows[i*P + q][o] + bias[o]
+                    transpose(rows, i * p * co, out, (n0 + i) * co * p, (int) p, (int) co, bias);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
+                         MemorySegment inp, MemorySegment weight, MemorySegment scratch, int flags, ConvShape s) {
+        ConvChecks.checkBackward(dinp, dweight, dbias, dout, inp, weight, scratch, s == null ? 0 : scratchSize(s), flags, s,
+                requireNative);
+        Scratch sc = new Scratch(scratch, s);
+        boolean nhwc = s.layout() == Layout.NHWC;
+        long p = s.p();
+        long k = s.k();
+        long co = s.cout();
+        MemorySegment w = dinp == null ? null : nhwc ? permute(sc.w, weight, s) : weight;
+        MemorySegment dw = dweight == null ? null : nhwc ? sc.dw.fill((byte) 0) : dweight;
+        for (long n0 = 0; n0 < s.n(); n0 += sc.samples) {
+            long m = Math.min(sc.samples, s.n() - n0);
+            MemorySegment drows;
+            if (nhwc) {
+                drows = dout.asSlice(4 * n0 * p * co, 4 * m * p * co);
+            } else {
+                drows = sc.rows.asSlice(0, 4 * m * p * co);
+                for (long i = 0; i < m; i++) { // rows[i*P + q][o] = dout[n][o][q]
+                    transpose(dout, (n0 + i) * co * p, drows, i * p * co, (int) co, (int) p, null);
+                }
+            }
+            MemorySegment cols = null;
+            if (dw != null) {
+                im2col(sc.cols, inp, s, n0, m);
+                cols = sc.cols.asSlice(0, 4 * m * p * k);
+            }
+            MemorySegment dcols = dinp == null ? null : sc.dcols.asSlice(0, 4 * m * p * k);
+            // the first chunk starts each sum as the caller asked (nhwc: dw was zeroed), the others add to it
+            int f = n0 == 0 ? flags : ACCUMULATE;
+            linear.backward(dcols, dw, dbias, drows, cols, w, f, m * p, k, co);
+            if (dcols != null) {
+                col2im(dinp, dcols, s, n0, m);
+            }
+        }
+        if (nhwc && dweight != null) { // dweight[o][c][i][j] (+)= dw[o][(i*kw + j)*Cin + c]
+            boolean accumulate = (flags & ACCUMULATE) != 0;
+            for (long o = 0; o < co; o++) {
+                for (long c = 0; c < s.cin(); c++) {
+                    for (int i = 0; i < s.kh(); i++) {
+                        for (int j = 0; j < s.kw(); j++) {
+                            long at = JavaConv.weightIndex(s, o, c, i, j);
+                            float v = dw.getAtIndex(F, o * k + (i * s.kw() + j) * s.cin() + c);
+                            dweight.setAtIndex(F, at, accumulate ? dweight.getAtIndex(F, at) + v : v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * to[at + c*R + r] = from[at + r*C + c] (+ bias[c] if not null), floats at the given element
+     * offsets: an R x C matrix transposed, through heap arrays (bulk copies in and out).
+     */
+    private static void transpose(MemorySegment from, long fromAt, MemorySegment to, long toAt, int r, int c,
+                                  MemorySegment bias) {
+        float[] a = new float[r * c];
+        float[] t = new float[r * c];
+        MemorySegment.copy(from, F, 4 * fromAt, a, 0, r * c);
+        for (int col = 0; col < c; col++) {
+            if (bias == null) {
+                for (int row = 0; row < r; row++) {
+                    t[col * r + row] = a[row * c + col];
+                }
+            } else {
+                float b = bias.getAtIndex(F, col);
+                for (int row = 0; row < r; row++) {
+                    t[col * r + row] = a[row * c + col] + b;
+                }
+            }
+        }
+        MemorySegment.copy(t, 0, to, F, 4 * toAt, r * c);
+    }
+
+    /** The parts of the scratch buffer. */
+    private static final class Scratch {
+        final long samples;
+        final MemorySegment cols;  // (samples*P, K)
+        final MemorySegment dcols; // (samples*P, K)
+        final MemorySegment rows;  // (samples*P, Cout)
+        final MemorySegment w;     // (Cout, K): the weight in the NHWC row order
+        final MemorySegment dw;    // (Cout, K): its gradient
+
+        Scratch(MemorySegment scratch, ConvShape s) {
+            samples = chunk(s);
+            long m = samples * s.p();
+            long colsBytes = 4 * m * s.k();
+            long wBytes = 4 * s.cout() * s.k();
+            cols = scratch.asSlice(0, colsBytes);
+            dcols = scratch.asSlice(colsBytes, colsBytes);
+            rows = scratch.asSlice(2 * colsBytes, 4 * m * s.cout());
+            w = scratch.asSlice(2 * colsBytes + 4 * m * s.cout(), wBytes);
+            dw = scratch.asSlice(2 * colsBytes + 4 * m * s.cout() + wBytes, wBytes);
+        }
+    }
+
+    /** to[o][(i*kw + j)*Cin + c] = weight[o][c][i][j]; returns to. */
+    private static MemorySegment permute(MemorySegment to, MemorySegment weight, ConvShape s) {
+        long k = s.k();
+        for (long o = 0; o < s.cout(); o++) {
+            for (long c = 0; c < s.cin(); c++) {
+                for (int i = 0; i < s.kh(); i++) {
+                    for (int j = 0; j < s.kw(); j++) {
+                        to.setAtIndex(F, o * k + (i * s.kw() + j) * s.cin() + c,
+                                weight.getAtIndex(F, JavaConv.weightIndex(s, o, c, i, j)));
+                    }
+                }
+            }
+        }
+        return to;
+    }
+
+    /**
+     * cols[(i*P + y*Wo + x)][tap] = inp of sample n0 + i at the tap's pixel, 0 in the padding; m
+     * samples. Each sample is copied to a heap array and each row assembled in one, so that the
+     * segments see bulk copies only.
+     */
+    private static void im2col(MemorySegment cols, MemorySegment inp, ConvShape s, long n0, long m) {
+        int k = (int) s.k();
+        int cin = (int) s.cin();
+        int h = (int) s.h();
+        int w = (int) s.w();
+        int kh = s.kh();
+        int kw = s.kw();
+        int sample = cin * h * w;
+        float[] img = new float[sample];
+        float[] row = new float[k];
+        boolean nhwc = s.layout() == Layout.NHWC;
+        long at = 0;
+        for (long n = n0; n < n0 + m; n++) {
+            MemorySegment.copy(inp, F, 4 * n * sample, img, 0, sample);
+            for (long y = 0; y < s.ho(); y++) {
+                int y0 = (int) (y * s.sh() - s.ph());
+                for (long x = 0; x < s.wo(); x++, at += k) {
+                    int x0 = (int) (x * s.sw() - s.pw());
+                    if (nhwc) { // taps (i, j), each Cin contiguous floats
+                        for (int i = 0; i < kh; i++) {
+                            int yy = y0 + i;
+                            for (int j = 0; j < kw; j++) {
+                                int xx = x0 + j;
+                                int to = (i * kw + j) * cin;
+                                if (yy >= 0 && yy < h && xx >= 0 && xx < w) {
+                                    System.arraycopy(img, (yy * w + xx) * cin, row, to, cin);
+                                } else {
+                                    java.util.Arrays.fill(row, to, to + cin, 0f);
+                                }
+                            }
+                        }
+                    } else { // taps (c, i, j)
+                        int t = 0;
+                        for (int c = 0; c < cin; c++) {
+                            int plane = c * h;
+                            for (int i = 0; i < kh; i++) {
+                                int yy = y0 + i;
+                                boolean inY = yy >= 0 && yy < h;
+                                for (int j = 0; j < kw; j++, t++) {
+                                    int xx = x0 + j;
+                                    row[t] = inY && xx >= 0 && xx < w ? img[(plane + yy) * w + xx] : 0f;
+                                }
+                            }
+                        }
+                    }
+                    MemorySegment.copy(row, 0, cols, F, 4 * at, k);
+                }
+            }
+        }
+    }
+
+    /**
+     * dinp of samples n0 .. n0+m-1 = the sum of the dcols entries gathered from each pixel, added
+     * in row order (into a heap array per sample, copied out once).
+     */
+    private static void col2im(MemorySegment dinp, MemorySegment dcols, ConvShape s, long n0, long m) {
+        int k = (int) s.k();
+        int cin = (int) s.cin();
+        int h = (int) s.h();
+        int w = (int) s.w();
+        int kh = s.kh();
+        int kw = s.kw();
+        int sample = cin * h * w;
+        float[] img = new float[sample];
+        float[] row = new float[k];
+        boolean nhwc = s.layout() == Layout.NHWC;
+        long at = 0;
+        for (long n = n0; n < n0 + m; n++) {
+            java.util.Arrays.fill(img, 0f);
+            for (long y = 0; y < s.ho(); y++) {
+                int y0 = (int) (y * s.sh() - s.ph());
+                for (long x = 0; x < s.wo(); x++, at += k) {
+                    int x0 = (int) (x * s.sw() - s.pw());
+                    MemorySegment.copy(dcols, F, 4 * at, row, 0, k);
+                    if (nhwc) {
+                        for (int i = 0; i < kh; i++) {
+                            int yy = y0 + i;
+                            for (int j = 0; j < kw; j++) {
+                                int xx = x0 + j;
+                                if (yy >= 0 && yy < h && xx >= 0 && xx < w) {
+                                    int to = (yy * w + xx) * cin;
+                                    int from = (i * kw + j) * cin;
+                                    for (int c = 0; c < cin; c++) {
+                                        img[to + c] += row[from + c];
+                                    }
+                                }
+                            }
+                        }
+                    } else {
+                        int t = 0;
+                        for (int c = 0; c < cin; c++) {
+                            int plane = c * h;
+                            for (int i = 0; i < kh; i++) {
+                                int yy = y0 + i;
+                                boolean inY = yy >= 0 && yy < h;
+                                for (int j = 0; j < kw; j++, t++) {
+                                    int xx = x0 + j;
+                                    if (inY && xx >= 0 && xx < w) {
+                                        img[(plane + yy) * w + xx] += row[t];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            MemorySegment.copy(img, 0, dinp, F, 4 * n * sample, sample);
+        }
+    }
+}
