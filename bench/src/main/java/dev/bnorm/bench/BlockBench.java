@@ -58,7 +58,7 @@ public class BlockBench {
     @Param({"32x64x56x56"})
     public String shape;
 
-    @Param({"unfused"}) // add "fused" (-p tail=unfused,fused) once libbnorm has the BN_FUSE_* flags
+    @Param({"fused", "unfused"})
     public String tail;
 
     @Param({"1", "2"})

@@ -25,10 +25,10 @@ import java.lang.foreign.ValueLayout;
  * Without batch normalization ({@link Builder#batchNorm(boolean) batchNorm(false)}, for
  * comparisons) the convolutions have a bias and the BN layers are left out.
  *
- * <p>The tail {@code relu(bn2(...) + identity)} is, with {@link Builder#fused(boolean) fused(true)}, one fused pass of bn2 (built with
+ * <p>The tail {@code relu(bn2(...) + identity)} is one fused pass of bn2 (built with
  * {@link BatchNorm.Builder#relu(boolean) relu(true)}, called with the identity as its residual),
- * which also returns the identity's gradient in backward; unfused (the default) or without BN, it
- * is bn2 and then an add and a ReLU here.
+ * which also returns the identity's gradient in backward; with {@link Builder#fused(boolean)
+ * fused(false)} (for comparisons) or without BN, it is bn2 and then an add and a ReLU here.
  *
  * <p>Backward: the gradient after the last ReLU goes both ways, through bn2, conv2, ..., conv1 and
  * through the identity (or downsample); the input gradient is their sum.
@@ -228,7 +228,7 @@ public final class BasicBlock extends Module {
         private final int out;
         private int stride = 1;
         private boolean batchNorm = true;
-        private boolean fused = false;
+        private boolean fused = true;
         private BatchNormKernels bnKernels = Kernels.best();
         private Long seed; // null: each convolution takes Conv2d's default seed
         private ConvKernels kernels = ConvKernels.best();
@@ -270,8 +270,8 @@ public final class BasicBlock extends Module {
 
         /**
          * Whether bn2, the addition of the identity and the last ReLU run as one fused pass of bn2,
-         * or as bn2 followed by an add and a ReLU (the same results). Default false: the native
-         * library does not have the fused flags yet. No effect without BN.
+         * or as bn2 followed by an add and a ReLU (the same results). Default true. No effect
+         * without BN.
          */
         public Builder fused(boolean fused) {
             this.fused = fused;
