@@ -182,10 +182,8 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
         o->mean[j] = o->dy_mean[j] = o->xmu_scale[j] = o->a.scale[j] = 0.0;
     }
     for (ptrdiff_t j = 0; j < wn && d->x_dinp == NULL; j++) { // global statistics: (g - 0)*scale + -0
-        o->a.mean[j] = 0.0;
-        o->a.shift[j] = -0.0;
-        o->a.mean_f[j] = 0.0f;
-        o->a.shift_f[j] = -0.0f;
+        o->a.mean[j] = o->a.mean_f[j] = 0.0f;
+        o->a.shift[j] = o->a.shift_f[j] = -0.0f;
     }
 }
 
