@@ -59,9 +59,8 @@ typedef struct {
     ptrdiff_t P;
 } bn_bwd;
 
-// the terms of dinp for the columns of one unit (bn_kernels.h, bn_back_terms): mean, dy_mean,
-// xmu_scale and a.scale padded with zeros to a multiple of 32 columns, as cl_dinp reads them;
-// with global statistics dinp = (g - 0)*a.scale + -0, the forward's apply
+// a unit's terms of dinp (bn_back_terms), zero-padded to 32 columns as cl_dinp reads them; with
+// global statistics dinp = (g - 0)*a.scale + -0, the forward's apply
 typedef struct {
     double mean[BN_CHUNK], dy_mean[BN_CHUNK], xmu_scale[BN_CHUNK];
     bn_affine a;

@@ -31,8 +31,7 @@
  *   save_rstd    = rstd
  *   running_mean = (1-f)*running_mean + f*mean            // BN_UPDATE_RUNNING
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)     // BN_UPDATE_RUNNING, UNBIASED
- *   out          = max(fl(out + res), 0)  // BN_FUSE_ADD, BN_FUSE_RELU: on the rounded out, in
- *                                         //   the apply pass, both kernels and double loop
+ *   out          = max(fl(out + res), 0)  // BN_FUSE_ADD, BN_FUSE_RELU: in the apply pass
  *
  * Order of work (bn_internal.h): for each unit, reduce over its blocks, then its per-channel
  * terms, then apply over its blocks. Large calls run units (and groups of a unit's blocks) on the

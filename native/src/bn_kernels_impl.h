@@ -261,7 +261,8 @@ static void cl_apply(float *out, const float *x, const float *res, int relu, ptr
 }
 
 // t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
-static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float *gate,
+static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr,
+                                        const float *gate,
                       const float *xr, ptrdiff_t n) {
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
@@ -478,7 +479,7 @@ static void run_apply(float *out, const float *x, const float *res, int relu, pt
     else run_apply_k(out, x, res, relu, stride, nruns, len, mh, sc, sh, stream);
 }
 
-static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const float *dy, const float *gate, const float *x,
                      float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
     // dy, gate, x: nruns runs of (len,) at stride; gate, x may be NULL (x NULL: *t2 = 0)
     vd m[2 * NV], a1[2 * NV], a2[2 * NV];
@@ -519,6 +520,12 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *gate,
     lanes_store(b2, a2);
     *t1 = lanes_total(b1);
     *t2 = x != NULL ? lanes_total(b2) : 0.0;
+}
+
+static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
+    if (gate == NULL) run_sums_k(t1, t2, dy, NULL, x, mean, stride, nruns, len);
+    else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len);
 }
 
 static BN_ALWAYS_INLINE void run_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
@@ -624,14 +631,14 @@ static void short_apply(float *out, const float *x, const float *res, int relu, 
     else short_apply_k(out, x, res, relu, nch, len, mh, sc, sh);
 }
 
-static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
+static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const float *dy, const float *gate,
                        const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
     // t1, t2, mean: (nch,); dy, gate, x: nch runs of (len,), contiguous; gate, x may be NULL
     // (x NULL: t2 = 0)
     for (ptrdiff_t j = 0; j < nch; j++) {
         const float *gr = dy + j * len, *gt = opt(gate, j * len), *xr = opt(x, j * len);
-        vd m[4], a1[4], a2[4];
-        for (int i = 0; i < 4; i++) {
+        vd m[2 * NV], a1[2 * NV], a2[2 * NV]; // sums_part's size; runs of <= 2*VL use 4
+        for (int i = 0; i < 2 * NV; i++) {
             m[i] = vd_set1((double)mean[j]);
             a1[i] = a2[i] = vd_zero();
         }
@@ -641,6 +648,12 @@ static void short_sums(double *t1, double *t2, const float *dy, const float *gat
         t1[j] = vd4_total(a1);
         t2[j] = xr != NULL ? vd4_total(a2) : 0.0;
     }
+}
+
+static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
+                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+    if (gate == NULL) short_sums_k(t1, t2, dy, NULL, x, mean, nch, len);
+    else short_sums_k(t1, t2, dy, gate, x, mean, nch, len);
 }
 
 static BN_ALWAYS_INLINE void short_dinp_k(float *dinp, float *dres, const float *dy, const float *gate,
