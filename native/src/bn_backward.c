@@ -59,9 +59,8 @@ typedef struct {
     ptrdiff_t P;
 } bn_bwd;
 
-// the terms of dinp for the columns of one unit (bn_kernels.h, bn_back_terms): mean, dy_mean,
-// xmu_scale and a.scale padded with zeros to a multiple of 32 columns, as cl_dinp reads them;
-// with global statistics dinp = (g - 0)*a.scale + -0, the forward's apply
+// a unit's terms of dinp (bn_back_terms), zero-padded to 32 columns as cl_dinp reads them; with
+// global statistics dinp = (g - 0)*a.scale + -0, the forward's apply
 typedef struct {
     double mean[BN_CHUNK], dy_mean[BN_CHUNK], xmu_scale[BN_CHUNK];
     bn_affine a;
@@ -182,10 +181,8 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
         o->mean[j] = o->dy_mean[j] = o->xmu_scale[j] = o->a.scale[j] = 0.0;
     }
     for (ptrdiff_t j = 0; j < wn && d->x_dinp == NULL; j++) { // global statistics: (g - 0)*scale + -0
-        o->a.mean[j] = 0.0;
-        o->a.shift[j] = -0.0;
-        o->a.mean_f[j] = 0.0f;
-        o->a.shift_f[j] = -0.0f;
+        o->a.mean[j] = o->a.mean_f[j] = 0.0f;
+        o->a.shift[j] = o->a.shift_f[j] = -0.0f;
     }
 }
 

@@ -152,10 +152,8 @@ bn_status bn_check_forward_training(const float *out, const float *save_mean,
     if (N * S == 1) return BN_ERR_SINGLE_VALUE;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
-        {out, tb, 1, 1},          {save_mean, cb, 1, 0}, {save_rstd, cb, 1, 0},
-        {running_mean, cb, 1, 0}, {running_var, cb, 1, 0},
-        {inp, tb, 0, 1},          {res, tb, 0, 1},       {gamma, cb, 0, 0},
-        {beta, cb, 0, 0},
+        {out, tb, 1, 1},  {save_mean, cb, 1, 0}, {save_rstd, cb, 1, 0}, {running_mean, cb, 1, 0},
+        {running_var, cb, 1, 0}, {inp, tb, 0, 1}, {res, tb, 0, 1}, {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
     const int nb = (int)(sizeof b / sizeof b[0]);
     if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
@@ -220,9 +218,8 @@ bn_status bn_check_backward(const float *dinp, const float *dres, const float *d
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = { // eq: dout 1, inp 2, out 4; dinp may be dout or inp, dres dout
-        {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1},   {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
-        {dout, tb, 0, 1},     {inp, tb, 0, 2},    {out, tb, 0, 4},    {gamma, cb, 0, 0},
-        {mean, cb, 0, 0},     {rstd, cb, 0, 0},
+        {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0}, {dout, tb, 0, 1},
+        {inp, tb, 0, 2}, {out, tb, 0, 4}, {gamma, cb, 0, 0}, {mean, cb, 0, 0}, {rstd, cb, 0, 0},
     };
     const int nb = (int)(sizeof b / sizeof b[0]);
     if (misaligned(b, nb)) return BN_ERR_MISALIGNED;

@@ -31,8 +31,7 @@
  *   save_rstd    = rstd
  *   running_mean = (1-f)*running_mean + f*mean            // BN_UPDATE_RUNNING
  *   running_var  = (1-f)*running_var  + f*var*M/(M-1)     // BN_UPDATE_RUNNING, UNBIASED
- *   out          = max(fl(out + res), 0)  // BN_FUSE_ADD, BN_FUSE_RELU: on the rounded out, in
- *                                         //   the apply pass, both kernels and double loop
+ *   out          = max(fl(out + res), 0)  // BN_FUSE_ADD, BN_FUSE_RELU: in the apply pass
  *
  * Order of work (bn_internal.h): for each unit, reduce over its blocks, then its per-channel
  * terms, then apply over its blocks. Large calls run units (and groups of a unit's blocks) on the
@@ -212,9 +211,9 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, float *y, const fl
                     int stream) {
     const ptrdiff_t ncol = p->view == BN_VIEW_ROWS ? blk->len : p->view == BN_VIEW_SHORT ? blk->count : 1;
     for (ptrdiff_t j0 = 0, j1; j0 < ncol; j0 = j1) { // ranges of columns with equal fast
-        const unsigned char *e = memchr(a->fast + j0, !a->fast[j0], (size_t)(ncol - j0));
+        const unsigned char *e = ncol > 1 ? memchr(a->fast + j0, !a->fast[j0], (size_t)(ncol - j0)) : NULL;
         j1 = e != NULL ? e - a->fast : ncol;
-        const bn_block s = bn_block_cols(p, blk, j0, j1);
+        const bn_block s = j1 - j0 == ncol ? *blk : bn_block_cols(p, blk, j0, j1);
         const float *r = res != NULL ? res + s.at : NULL;
         if (a->fast[j0] && p->view == BN_VIEW_ROWS) {
             kern->cl_apply(y + s.at, x + s.at, r, relu, s.stride, s.count, s.tail, s.len,

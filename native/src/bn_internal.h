@@ -59,16 +59,14 @@
 #define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
 
 typedef enum bn_view {
-    // NC, NHWC, NCHW with S == 1: R = N*S rows of C floats, folded when C < BN_MIN_WIDE; the
-    // R mod fold rows left over are the last block's partial line (tailn wide columns). A unit
-    // is BN_CHUNK wide columns (one unit when folded); a block BN_BLOCK_ROWS wide rows.
+    // NC, NHWC, NCHW with S == 1: M rows of C (folded when C < BN_MIN_WIDE, the rows left over
+    // the last block's partial line); units of BN_CHUNK wide columns, blocks of BN_BLOCK_ROWS rows
     BN_VIEW_ROWS,
-    // NCHW with S >= BN_SHORT_RUN: a unit is a channel, N runs of S; a block is
-    // BN_BLOCK_LEN / S whole runs, or when S > BN_BLOCK_LEN one of `pieces` equal pieces of a run.
+    // NCHW with S >= BN_SHORT_RUN: a unit is a channel; a block BN_BLOCK_LEN / S whole runs, or
+    // (S > BN_BLOCK_LEN) one of `pieces` equal pieces of a run
     BN_VIEW_RUNS,
-    // NCHW with 1 < S < BN_SHORT_RUN: runs too short and far apart to stream a channel alone; a
-    // unit is `cg` consecutive channels (at most BN_SHORT_UNIT_BYTES, so that the apply pass
-    // reads them from L2), a block is one sample: a line per channel, contiguous.
+    // NCHW with 1 < S < BN_SHORT_RUN: a unit is `cg` channels (at most BN_SHORT_UNIT_BYTES, read
+    // again from L2 by the apply pass), a block one sample of them: their contiguous runs
     BN_VIEW_SHORT
 } bn_view;
 

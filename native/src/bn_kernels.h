@@ -14,9 +14,8 @@
  * x + i*stride, all of one channel. Short runs (S < BN_SHORT_RUN): nch runs of consecutive
  * channels of one sample, which are contiguous.
  *
- * The fusions (bn.h): the apply kernels add res and take max(., 0) after rounding; the sums and
- * dinp kernels read dout through the ReLU's gate g = (gate <= 0) ? 0 : dout, and dinp writes
- * dres = g. Each is one exact or correctly rounded float operation per element.
+ * Fusions (bn.h): the apply kernels add res and take max(., 0) after rounding; the sums and dinp
+ * kernels read dout through the ReLU's gate g = (gate <= 0) ? 0 : dout; dinp writes dres = g.
  *
  * Statistics are shifted sums (see bn_internal.h): for each column (or for all the runs) the
  * kernel takes K = the first value (0 if it is not finite) and returns

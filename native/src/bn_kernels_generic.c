@@ -43,10 +43,7 @@ static vf vf_sub(vf a, vf b) {
     for (int i = 0; i < VL; i++) a.v[i] -= b.v[i];
     return a;
 }
-static vf vf_add(vf a, vf b) {
-    for (int i = 0; i < VL; i++) a.v[i] += b.v[i];
-    return a;
-}
+static vf vf_add(vf a, vf b) { for (int i = 0; i < VL; i++) a.v[i] += b.v[i]; return a; }
 static vf vf_gate(vf a, vf c) {
     for (int i = 0; i < VL; i++) a.v[i] = c.v[i] <= 0.0f ? 0.0f : a.v[i];
     return a;

@@ -28,9 +28,8 @@
 
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
-// The kernels with optional fusions are written once (NAME_k) and compiled twice by their
-// wrapper: once with the fusion's arguments NULL/0 as constants, so that the unfused loops carry
-// no test of them
+// Kernels with optional fusions are written once (NAME_k) and compiled twice by their wrapper,
+// once with the fusion's arguments as constant NULL/0: the unfused loops carry no test of them
 #if defined(__GNUC__)
 #define BN_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
@@ -262,7 +261,8 @@ static void cl_apply(float *out, const float *x, const float *res, int relu, ptr
 }
 
 // t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
-static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float *gate,
+static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr,
+                                        const float *gate,
                       const float *xr, ptrdiff_t n) {
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
@@ -283,7 +283,7 @@ static void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr, const float
 }
 
 // rows [0, nr) of one tile of tw columns into the sums of the arrays at a1, a2
-static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
+static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *md, const float *dy,
                       const float *gate, const float *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
     vd m[2 * NV], t1[2 * NV], t2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
@@ -291,11 +291,13 @@ static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
         t1[i] = vd_load(a1 + i * HV);
         t2[i] = vd_load(a2 + i * HV);
     }
-    if (tw == TILE && x != NULL && gate == NULL) {
+    if (tw == TILE && x != NULL) {
         for (ptrdiff_t r = 0; r < nr; r++) {
             for (int i = 0; i < NV; i++) {
                 const float *gp = dy + r * ld + i * VL;
-                const vd g0 = vd_load_f(gp), g1 = vd_load_f(gp + HV);
+                const vf gv = gate != NULL ? load_dy(gp, gate + r * ld + i * VL, NULL, 0, VL) : vf_set1(0.0f);
+                const vd g0 = gate != NULL ? vd_lo(gv) : vd_load_f(gp);
+                const vd g1 = gate != NULL ? vd_hi(gv) : vd_load_f(gp + HV);
                 vd d[2];
                 BN_DIFF_AT(d, x + r * ld + i * VL, m, i);
                 t1[2 * i] = vd_add(t1[2 * i], g0);
@@ -311,6 +313,12 @@ static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
     }
     lanes_store(a1, t1);
     lanes_store(a2, t2);
+}
+
+static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
+                      const float *gate, const float *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
+    if (gate == NULL) sums_tile_k(a1, a2, md, dy, NULL, x, ld, nr, tw);
+    else sums_tile_k(a1, a2, md, dy, gate, x, ld, nr, tw);
 }
 
 static void cl_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
@@ -355,47 +363,44 @@ static void dinp_half(float *o, const float *dy, const float *x, vd m, vd dm, vd
     vf_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_f(x), m), xs, vd_sub(vd_load_f(dy), dm)), sc));
 }
 
-static void cl_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void cl_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
                     int stream) {
     // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     (void)stream; // the double results are stored in halves: no streaming stores here
-    ptrdiff_t r = 0;
-    for (; r + 4 <= nrows && gate == NULL && dres == NULL; r += 4) { // 4 rows at a time, as in cl_apply
-        const ptrdiff_t at = r * ld;
+    for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) { // 4 rows at a time as in cl_apply, then
+        nr = r + 4 <= nrows ? 4 : 1;                  // one by one, and the partial row
+        const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
         ptrdiff_t j = 0;
-        for (; j + HV <= wn; j += HV) {
+        for (; nr == 4 && gate == NULL && dres == NULL && j + HV <= n; j += HV) {
             const vd m = vd_load(mean + j), dm = vd_load(dy_mean + j), xs = vd_load(xmu_scale + j), sc = vd_load(scale + j);
             for (int i = 0; i < 4; i++) {
                 dinp_half(dinp + at + i * ld + j, dy + at + i * ld + j, x + at + i * ld + j, m, dm, xs, sc);
             }
         }
-        if (j < wn) {
+        for (; j < n; j += VL) {
             const vd m[2] = {vd_load(mean + j), vd_load(mean + j + HV)};
             const vd dm[2] = {vd_load(dy_mean + j), vd_load(dy_mean + j + HV)};
             const vd xs[2] = {vd_load(xmu_scale + j), vd_load(xmu_scale + j + HV)};
             const vd sc[2] = {vd_load(scale + j), vd_load(scale + j + HV)};
-            const ptrdiff_t t = wn - j;
-            for (int i = 0; i < 4; i++) {
+            const ptrdiff_t t = n - j < VL ? n - j : VL;
+            for (ptrdiff_t i = 0; i < nr; i++) {
                 const ptrdiff_t e = at + i * ld + j;
-                vf_store_n(dinp + e, dinp_vec(vf_load_n(dy + e, t), vf_load_n(x + e, t), m, dm, xs, sc), t);
+                const vf g = load_dy(dy, gate, dres, e, t);
+                vf_store_n(dinp + e, dinp_vec(g, vf_load_k(x + e, t), m, dm, xs, sc), t);
             }
         }
     }
-    for (; r <= nrows; r++) { // the last rows and the partial row
-        const ptrdiff_t n = r < nrows ? wn : tailn;
-        for (ptrdiff_t j = 0; j < n; j += VL) {
-            const vd m[2] = {vd_load(mean + j), vd_load(mean + j + HV)};
-            const vd dm[2] = {vd_load(dy_mean + j), vd_load(dy_mean + j + HV)};
-            const vd xs[2] = {vd_load(xmu_scale + j), vd_load(xmu_scale + j + HV)};
-            const vd sc[2] = {vd_load(scale + j), vd_load(scale + j + HV)};
-            const ptrdiff_t t = n - j < VL ? n - j : VL, e = r * ld + j;
-            const vf g = load_dy(dy, gate, dres, e, t);
-            vf_store_n(dinp + e, dinp_vec(g, vf_load_n(x + e, t), m, dm, xs, sc), t);
-        }
-    }
+}
+
+static void cl_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+                    ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
+                    const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
+                    int stream) {
+    if (gate == NULL && dres == NULL) cl_dinp_k(dinp, NULL, dy, NULL, x, ld, nrows, tailn, wn, mean, dy_mean, xmu_scale, scale, stream);
+    else cl_dinp_k(dinp, dres, dy, gate, x, ld, nrows, tailn, wn, mean, dy_mean, xmu_scale, scale, stream);
 }
 
 // ----------------------------------------------------------------------------
@@ -474,7 +479,7 @@ static void run_apply(float *out, const float *x, const float *res, int relu, pt
     else run_apply_k(out, x, res, relu, stride, nruns, len, mh, sc, sh, stream);
 }
 
-static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const float *dy, const float *gate, const float *x,
                      float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
     // dy, gate, x: nruns runs of (len,) at stride; gate, x may be NULL (x NULL: *t2 = 0)
     vd m[2 * NV], a1[2 * NV], a2[2 * NV];
@@ -515,6 +520,12 @@ static void run_sums(double *t1, double *t2, const float *dy, const float *gate,
     lanes_store(b2, a2);
     *t1 = lanes_total(b1);
     *t2 = x != NULL ? lanes_total(b2) : 0.0;
+}
+
+static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
+    if (gate == NULL) run_sums_k(t1, t2, dy, NULL, x, mean, stride, nruns, len);
+    else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len);
 }
 
 static BN_ALWAYS_INLINE void run_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
@@ -620,14 +631,14 @@ static void short_apply(float *out, const float *x, const float *res, int relu, 
     else short_apply_k(out, x, res, relu, nch, len, mh, sc, sh);
 }
 
-static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
+static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const float *dy, const float *gate,
                        const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
     // t1, t2, mean: (nch,); dy, gate, x: nch runs of (len,), contiguous; gate, x may be NULL
     // (x NULL: t2 = 0)
     for (ptrdiff_t j = 0; j < nch; j++) {
         const float *gr = dy + j * len, *gt = opt(gate, j * len), *xr = opt(x, j * len);
-        vd m[4], a1[4], a2[4];
-        for (int i = 0; i < 4; i++) {
+        vd m[2 * NV], a1[2 * NV], a2[2 * NV]; // sums_part's size; runs of <= 2*VL use 4
+        for (int i = 0; i < 2 * NV; i++) {
             m[i] = vd_set1((double)mean[j]);
             a1[i] = a2[i] = vd_zero();
         }
@@ -637,6 +648,12 @@ static void short_sums(double *t1, double *t2, const float *dy, const float *gat
         t1[j] = vd4_total(a1);
         t2[j] = xr != NULL ? vd4_total(a2) : 0.0;
     }
+}
+
+static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
+                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+    if (gate == NULL) short_sums_k(t1, t2, dy, NULL, x, mean, nch, len);
+    else short_sums_k(t1, t2, dy, gate, x, mean, nch, len);
 }
 
 static BN_ALWAYS_INLINE void short_dinp_k(float *dinp, float *dres, const float *dy, const float *gate,

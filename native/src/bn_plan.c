@@ -19,8 +19,7 @@ ptrdiff_t bn_clamp(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi :
 void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S) {
     *p = (bn_plan){.N = N, .C = C, .S = S, .M = N * S, .cg = 1};
     p->view = layout != BN_LAYOUT_NCHW || S == 1 ? BN_VIEW_ROWS
-              : S < BN_SHORT_RUN                 ? BN_VIEW_SHORT
-                                                 : BN_VIEW_RUNS;
+              : S < BN_SHORT_RUN ? BN_VIEW_SHORT : BN_VIEW_RUNS;
     if (p->view == BN_VIEW_ROWS) {
         p->fold = C >= BN_MIN_WIDE ? 1 : ceil_div(BN_MIN_WIDE, C);
         p->W = p->fold * C;
