@@ -66,17 +66,10 @@ static bn_status check_dims(int layout, int64_t N, int64_t C, int64_t S) {
 typedef struct {
     const float *p;     // NULL: absent, ignored by the checks below
     uintptr_t bytes;
-    int is_output;
+    int kind;           // 1: an output; 2: a double buffer (split phase), 8-byte aligned, else 4
     unsigned int eq;    // (N,C,S) buffers: an input's bit; an output may equal the inputs of
                         // these bits (0: a per-channel (C,) buffer)
 } bn_buf;
-
-static int misaligned(const bn_buf *b, int n) {
-    for (int i = 0; i < n; i++) {
-        if (b[i].p != NULL && ((uintptr_t)b[i].p & (uintptr_t)3u) != 0) return 1;
-    }
-    return 0;
-}
 
 // [lo, hi) of a buffer; hi saturates instead of wrapping around the address space
 static uintptr_t buf_hi(const bn_buf *b) {
@@ -86,19 +79,29 @@ static uintptr_t buf_hi(const bn_buf *b) {
 
 static int bad_alias(const bn_buf *b, int n) {
     for (int i = 0; i < n; i++) {
-        if (b[i].p == NULL || !b[i].is_output) continue;
+        if (b[i].p == NULL || !(b[i].kind & 1)) continue;
         const uintptr_t lo_i = (uintptr_t)b[i].p, hi_i = buf_hi(&b[i]);
         for (int j = 0; j < n; j++) {
             if (j == i || b[j].p == NULL) continue;
             const uintptr_t lo_j = (uintptr_t)b[j].p, hi_j = buf_hi(&b[j]);
             if (!(lo_i < hi_j && lo_j < hi_i)) continue; // disjoint
             // the one allowed overlap: an (N,C,S) output that IS an (N,C,S) input
-            if ((b[i].eq & b[j].eq) != 0 && !b[j].is_output && lo_i == lo_j) continue;
+            if ((b[i].eq & b[j].eq) != 0 && !(b[j].kind & 1) && lo_i == lo_j) continue;
             return 1;
         }
     }
     return 0;
 }
+
+// steps 10 and 11 for the n buffers b
+static bn_status check_bufs(const bn_buf *b, int n) {
+    for (int i = 0; i < n; i++) {
+        const uintptr_t mask = (b[i].kind & 2) ? 7u : 3u;
+        if (b[i].p != NULL && ((uintptr_t)b[i].p & mask) != 0) return BN_ERR_MISALIGNED;
+    }
+    return bad_alias(b, n) ? BN_ERR_ALIAS : BN_OK;
+}
+#define CHECK_BUFS(b) check_bufs(b, (int)(sizeof b / sizeof b[0]))
 
 // sizes in bytes, valid only after check_dims returned BN_OK
 static uintptr_t tensor_bytes(int64_t N, int64_t C, int64_t S) {
@@ -155,10 +158,7 @@ bn_status bn_check_forward_training(const float *out, const float *save_mean,
         {out, tb, 1, 1},  {save_mean, cb, 1, 0}, {save_rstd, cb, 1, 0}, {running_mean, cb, 1, 0},
         {running_var, cb, 1, 0}, {inp, tb, 0, 1}, {res, tb, 0, 1}, {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
-    const int nb = (int)(sizeof b / sizeof b[0]);
-    if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, nb)) return BN_ERR_ALIAS;
-    return BN_OK;
+    return CHECK_BUFS(b);
 }
 
 bn_status bn_check_forward_inference(const float *out, const float *inp, const float *res,
@@ -184,10 +184,7 @@ bn_status bn_check_forward_inference(const float *out, const float *inp, const f
         {out, tb, 1, 1},  {inp, tb, 0, 1},   {res, tb, 0, 1},
         {mean, cb, 0, 0}, {var, cb, 0, 0},   {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
-    const int nb = (int)(sizeof b / sizeof b[0]);
-    if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, nb)) return BN_ERR_ALIAS;
-    return BN_OK;
+    return CHECK_BUFS(b);
 }
 
 bn_status bn_check_backward(const float *dinp, const float *dres, const float *dgamma,
@@ -221,23 +218,12 @@ bn_status bn_check_backward(const float *dinp, const float *dres, const float *d
         {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0}, {dout, tb, 0, 1},
         {inp, tb, 0, 2}, {out, tb, 0, 4}, {gamma, cb, 0, 0}, {mean, cb, 0, 0}, {rstd, cb, 0, 0},
     };
-    const int nb = (int)(sizeof b / sizeof b[0]);
-    if (misaligned(b, nb)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, nb)) return BN_ERR_ALIAS;
-    return BN_OK;
+    return CHECK_BUFS(b);
 }
 
 // ----------------------------------------------------------------------------
 // split phase (bn.h): the same rules; double buffers 8-byte aligned; the counts of statistics
 // (data, read only once the buffers are known valid) checked last
-
-// 1 if a non-NULL double buffer is not 8-byte aligned
-static int misaligned_double(const double *const *d, int n) {
-    for (int i = 0; i < n; i++) {
-        if (d[i] != NULL && ((uintptr_t)d[i] & (uintptr_t)7u) != 0) return 1;
-    }
-    return 0;
-}
 
 // P and C of (P, 3, C) doubles: >= 1, and the byte count fits
 static bn_status check_parts(int64_t C, int64_t P) {
@@ -270,12 +256,9 @@ bn_status bn_check_stats_local(const double *stats, const float *inp, int layout
     if (stats == NULL || inp == NULL) return BN_ERR_NULL_POINTER;
     bn_status st = check_dims(layout, N, C, S);
     if (st != BN_OK) return st;
-    const bn_buf b[] = {{(const float *)stats, (uintptr_t)C * 3u * sizeof(double), 1, 0},
+    const bn_buf b[] = {{(const float *)stats, (uintptr_t)C * 3u * sizeof(double), 3, 0},
                         {inp, tensor_bytes(N, C, S), 0, 1}};
-    const double *d[] = {stats};
-    if (misaligned(b, 2) || misaligned_double(d, 1)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 2)) return BN_ERR_ALIAS;
-    return BN_OK;
+    return CHECK_BUFS(b);
 }
 
 bn_status bn_check_stats_merge(const double *mean, const double *rstd, const float *running_mean,
@@ -299,14 +282,12 @@ bn_status bn_check_stats_merge(const double *mean, const double *rstd, const flo
     }
     const uintptr_t cb = channel_bytes(C);
     const bn_buf b[] = {
-        {(const float *)mean, 2 * cb, 1, 0}, {(const float *)rstd, 2 * cb, 1, 0},
+        {(const float *)mean, 2 * cb, 3, 0}, {(const float *)rstd, 2 * cb, 3, 0},
         {running_mean, cb, 1, 0},            {running_var, cb, 1, 0},
-        {(const float *)stats, parts_bytes(C, P), 0, 0},
+        {(const float *)stats, parts_bytes(C, P), 2, 0},
     };
-    const double *d[] = {mean, rstd, stats};
-    if (misaligned(b, 5) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 5)) return BN_ERR_ALIAS;
-    return check_counts(stats, C, P, 2.0);
+    st = CHECK_BUFS(b);
+    return st != BN_OK ? st : check_counts(stats, C, P, 2.0);
 }
 
 bn_status bn_check_forward_apply(const float *out, const float *inp, const float *res,
@@ -328,13 +309,10 @@ bn_status bn_check_forward_apply(const float *out, const float *inp, const float
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
         {out, tb, 1, 1}, {inp, tb, 0, 1}, {res, tb, 0, 1},
-        {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
+        {(const float *)mean, 2 * cb, 2, 0}, {(const float *)rstd, 2 * cb, 2, 0},
         {gamma, cb, 0, 0}, {beta, cb, 0, 0},
     };
-    const double *d[] = {mean, rstd};
-    if (misaligned(b, 7) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 7)) return BN_ERR_ALIAS;
-    return BN_OK;
+    return CHECK_BUFS(b);
 }
 
 bn_status bn_check_backward_reduce(const double *sums, const float *dout, const float *out,
@@ -351,13 +329,11 @@ bn_status bn_check_backward_reduce(const double *sums, const float *dout, const 
     if (st != BN_OK) return st;
     const uintptr_t tb = tensor_bytes(N, C, S), cb = channel_bytes(C);
     const bn_buf b[] = {
-        {(const float *)sums, 6 * cb, 1, 0},
-        {dout, tb, 0, 1}, {out, tb, 0, 1}, {inp, tb, 0, 1}, {(const float *)mean, 2 * cb, 0, 0},
+        {(const float *)sums, 6 * cb, 3, 0},
+        {dout, tb, 0, 1}, {out, tb, 0, 1}, {inp, tb, 0, 1},
+        {(const float *)mean, 2 * cb, 2, 0},
     };
-    const double *d[] = {sums, mean};
-    if (misaligned(b, 5) || misaligned_double(d, 2)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 5)) return BN_ERR_ALIAS;
-    return BN_OK;
+    return CHECK_BUFS(b);
 }
 
 bn_status bn_check_backward_apply(const float *dinp, const float *dres, const float *dgamma,
@@ -390,11 +366,9 @@ bn_status bn_check_backward_apply(const float *dinp, const float *dres, const fl
     const bn_buf b[] = { // eq: dout 1, inp 2, out 4; dinp may be dout or inp, dres dout
         {dinp, tb, 1, 1 | 2}, {dres, tb, 1, 1}, {dgamma, cb, 1, 0}, {dbeta, cb, 1, 0},
         {dout, tb, 0, 1}, {inp, tb, 0, 2}, {out, tb, 0, 4}, {gamma, cb, 0, 0},
-        {(const float *)mean, 2 * cb, 0, 0}, {(const float *)rstd, 2 * cb, 0, 0},
-        {(const float *)sums, parts_bytes(C, P), 0, 0},
+        {(const float *)mean, 2 * cb, 2, 0}, {(const float *)rstd, 2 * cb, 2, 0},
+        {(const float *)sums, parts_bytes(C, P), 2, 0},
     };
-    const double *d[] = {mean, rstd, sums};
-    if (misaligned(b, 11) || misaligned_double(d, 3)) return BN_ERR_MISALIGNED;
-    if (bad_alias(b, 11)) return BN_ERR_ALIAS;
-    return check_counts(sums, C, P, 1.0);
+    st = CHECK_BUFS(b);
+    return st != BN_OK ? st : check_counts(sums, C, P, 1.0);
 }

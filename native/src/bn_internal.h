@@ -199,13 +199,11 @@ BN_HIDDEN void bn_forward_given(float *out, const float *inp, const float *res,
                                 const double *mean, const double *rstd, const float *gamma,
                                 const float *beta, unsigned int flags, int layout, int64_t N,
                                 int64_t C, int64_t S);
-// sums (3, C) of dout (gated by out when not NULL), inp about mean, through the backward's
-// plan, kernels and threads
+// sums (3, C) of dout (gated by out if not NULL), inp about mean, by the backward's passes
 BN_HIDDEN void bn_backward_sums(double *sums, const float *dout, const float *out,
                                 const float *inp, const double *mean, int layout, int64_t N,
                                 int64_t C, int64_t S);
-// dinp, dres, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C); dout gated by
-// out when not NULL
+// dinp, dres, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C), gated as above
 BN_HIDDEN void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta,
                                  const float *dout, const float *out, const float *inp,
                                  const float *gamma, const double *mean, const double *rstd,
