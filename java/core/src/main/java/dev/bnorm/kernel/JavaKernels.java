@@ -107,15 +107,15 @@ public final class JavaKernels implements BatchNormKernels {
             double r = get(rstd, ch);
             double g = scale(gamma, ch);
             // the sums, complete before dinp is written (alias-safe)
-            double sumDout = 0;     // dbeta
-            double sumDoutXhat = 0; // dgamma
+            double sumDy = 0;     // sum_dy = dbeta (dy: dout, gated with FUSE_RELU)
+            double sumDyXhat = 0; // rstd*sum_dy_xmu = dgamma
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
                     long k = layout.index(i, ch, j, c, s);
                     double dy = gate(dout, out, k, flags);
-                    sumDout += dy;
+                    sumDy += dy;
                     if (readInp) {
-                        sumDoutXhat += dy * (get(inp, k) - mu) * r;
+                        sumDyXhat += dy * (get(inp, k) - mu) * r;
                     }
                 }
             }
@@ -129,7 +129,7 @@ public final class JavaKernels implements BatchNormKernels {
                             dx = g * r * dy;
                         } else {
                             double xhat = (get(inp, k) - mu) * r;
-                            dx = g * r * (dy - sumDout / m - xhat * sumDoutXhat / m);
+                            dx = g * r * (dy - sumDy / m - xhat * sumDyXhat / m);
                         }
                         if ((mask & DIFF_INP) != 0) {
                             set(dinp, k, dx);
@@ -141,10 +141,10 @@ public final class JavaKernels implements BatchNormKernels {
                 }
             }
             if ((mask & DIFF_SCALE) != 0) {
-                set(dgamma, ch, sumDoutXhat);
+                set(dgamma, ch, sumDyXhat);
             }
             if ((mask & DIFF_SHIFT) != 0) {
-                set(dbeta, ch, sumDout);
+                set(dbeta, ch, sumDy);
             }
         }
     }

@@ -124,19 +124,19 @@ public final class JavaSplitKernels implements SplitKernels {
         Checks.checkBackwardReduce(sums, dout, out, inp, mean, flags, layout, n, c, s, false);
         for (long ch = 0; ch < c; ch++) {
             double mu = mean.getAtIndex(D, ch);
-            double t1 = 0;
-            double t2 = 0;
+            double sumDy = 0;    // sum_dy
+            double sumDyXmu = 0; // sum_dy_xmu
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
                     long k = layout.index(i, ch, j, c, s);
                     double dy = JavaKernels.gate(dout, out, k, flags);
-                    t1 += dy;
-                    t2 += dy * (f(inp, k) - mu);
+                    sumDy += dy;
+                    sumDyXmu += dy * (f(inp, k) - mu);
                 }
             }
             sums.setAtIndex(D, ch, (double) (n * s));
-            sums.setAtIndex(D, c + ch, t1);
-            sums.setAtIndex(D, 2 * c + ch, t2);
+            sums.setAtIndex(D, c + ch, sumDy);
+            sums.setAtIndex(D, 2 * c + ch, sumDyXmu);
         }
     }
 
@@ -149,13 +149,13 @@ public final class JavaSplitKernels implements SplitKernels {
                 layout, n, c, s, parts, false);
         for (long ch = 0; ch < c; ch++) {
             double m = 0;
-            double t1 = 0;
-            double t2 = 0;
+            double sumDy = 0;    // sum_dy
+            double sumDyXmu = 0; // sum_dy_xmu
             for (long q = 0; q < parts; q++) { // the parts in order
                 long at = q * 3 * c + ch;
                 m += sums.getAtIndex(D, at);
-                t1 += sums.getAtIndex(D, at + c);
-                t2 += sums.getAtIndex(D, at + 2 * c);
+                sumDy += sums.getAtIndex(D, at + c);
+                sumDyXmu += sums.getAtIndex(D, at + 2 * c);
             }
             double mu = mean.getAtIndex(D, ch);
             double r = rstd.getAtIndex(D, ch);
@@ -167,7 +167,7 @@ public final class JavaSplitKernels implements SplitKernels {
                         double dy = JavaKernels.gate(dout, out, k, flags);
                         double xhat = (f(inp, k) - mu) * r;
                         if ((mask & DIFF_INP) != 0) {
-                            dinp.setAtIndex(F, k, (float) (g * r * (dy - t1 / m - xhat * r * t2 / m)));
+                            dinp.setAtIndex(F, k, (float) (g * r * (dy - sumDy / m - xhat * r * sumDyXmu / m)));
                         }
                         if ((mask & DIFF_RES) != 0) {
                             dres.setAtIndex(F, k, (float) dy);
@@ -176,10 +176,10 @@ public final class JavaSplitKernels implements SplitKernels {
                 }
             }
             if ((mask & DIFF_SCALE) != 0) {
-                dgamma.setAtIndex(F, ch, (float) (r * t2));
+                dgamma.setAtIndex(F, ch, (float) (r * sumDyXmu));
             }
             if ((mask & DIFF_SHIFT) != 0) {
-                dbeta.setAtIndex(F, ch, (float) t1);
+                dbeta.setAtIndex(F, ch, (float) sumDy);
             }
         }
     }

@@ -394,10 +394,10 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 split.backwardReduce(sums, dy, yv, x, mean(v), savedFuse & FUSE_RELU, layout, n, dout.c(), dout.s());
                 MemorySegment r = rstd(v);
                 for (int c = 0; c < numFeatures; c++) {
-                    double t1 = sums.getAtIndex(D, numFeatures + c);
-                    double t2 = r.getAtIndex(D, c) * sums.getAtIndex(D, 2L * numFeatures + c);
-                    db[c] = v == 0 ? t1 : db[c] + t1;
-                    dg[c] = v == 0 ? t2 : dg[c] + t2;
+                    double sumDy = sums.getAtIndex(D, numFeatures + c);
+                    double dgammaV = r.getAtIndex(D, c) * sums.getAtIndex(D, 2L * numFeatures + c); // rstd*sum_dy_xmu
+                    db[c] = v == 0 ? sumDy : db[c] + sumDy;
+                    dg[c] = v == 0 ? dgammaV : dg[c] + dgammaV;
                 }
                 MemorySegment all = combine(sums);
                 split.backwardApply(samples(dinp, savedBounds[v], n), add ? samples(dres, savedBounds[v], n) : null,
