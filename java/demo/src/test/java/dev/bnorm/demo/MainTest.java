@@ -67,7 +67,7 @@ class MainTest {
         assertOneLineError(2, "--kernels: expected auto, native or java, got \"gpu\"", "--kernels", "gpu");
         assertOneLineError(2, "expected digits, digits:<file> or mnist:<dir>, got \"cifar\"", "--data", "cifar");
         assertOneLineError(2, "--eval-every: expected >= 1, got 0", "--eval-every", "0");
-        assertOneLineError(2, "--experiment: expected figure1a or small-batch, got \"big\"", "--experiment", "big");
+        assertOneLineError(2, "--experiment: expected figure1a, small-batch or cnn, got \"big\"", "--experiment", "big");
         assertOneLineError(2, "--norm: expected bn, renorm or ghost, got \"ln\"", "--norm", "ln");
         assertOneLineError(2, "--norm: only for --experiment figure1a", "--experiment", "small-batch", "--norm", "bn");
         assertOneLineError(2, "--virtual-batch-size: expected in [2, 3] (below the batch size 4), got 4",
