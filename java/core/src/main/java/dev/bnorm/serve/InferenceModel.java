@@ -309,7 +309,7 @@ public final class InferenceModel implements AutoCloseable {
         }
     }
 
-    private static void checkSegment(String name, MemorySegment s, long bytes, long rows, int width, boolean output) {
+    static void checkSegment(String name, MemorySegment s, long bytes, long rows, int width, boolean output) {
         if (s == null) {
             throw new IllegalArgumentException(name + ": expected a segment, got null");
         }
@@ -333,7 +333,7 @@ public final class InferenceModel implements AutoCloseable {
         }
     }
 
-    private static boolean overlap(MemorySegment a, long aBytes, MemorySegment b, long bBytes) {
+    static boolean overlap(MemorySegment a, long aBytes, MemorySegment b, long bBytes) {
         if (a.isNative() != b.isNative()) {
             return false;
         }
@@ -346,7 +346,7 @@ public final class InferenceModel implements AutoCloseable {
         return a.address() < b.address() + bBytes && b.address() < a.address() + aBytes;
     }
 
-    private static String where(MemorySegment s, long bytes) {
+    static String where(MemorySegment s, long bytes) {
         return "[" + (s.isNative() ? "0x" + Long.toHexString(s.address()) : "heap " + s.address()) + ", +" + bytes + ")";
     }
 
