@@ -28,8 +28,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * An immutable, thread-safe inference model of a convolutional network: the evaluation-mode
@@ -51,9 +49,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>Memory: the folded weights live in off-heap memory of a shared arena, handed to the kernels
  * only as read-only segments and shared by all callers. Each call borrows a session from a
- * lock-free pool: four activation buffers and the convolution scratch, sized for {@code maxBatch}
- * images at construction (sessions beyond the pool's size are temporary, as in
- * {@link InferenceModel}).
+ * lock-free pool ({@code SessionPool}, as {@link InferenceModel}): four activation buffers and
+ * the convolution scratch, sized for {@code maxBatch} images at construction.
  *
  * <p>Calls: {@code predict} with {@code float[]}, {@link MemorySegment} or {@link Tensor}: 1 to
  * {@link #maxBatch()} images of {@link #inputSize()} floats in the model's layout, {@link #outputWidth()}
@@ -81,8 +78,7 @@ public final class ConvInferenceModel implements AutoCloseable {
     private final int maxBatch;
     private final LinearKernels linear;
     private final ConvKernels conv;
-    private final AtomicReferenceArray<Session> pool;
-    private final AtomicInteger sessionsCreated = new AtomicInteger();
+    private final SessionPool<Session> pool;
     private volatile boolean closed;
 
     private ConvInferenceModel(Module model, Layout layout, int channels, int height, int width, int maxBatch,
@@ -112,7 +108,7 @@ public final class ConvInferenceModel implements AutoCloseable {
         this.outputWidth = p.c;
         this.maxSize = p.maxSize;
         this.scratchFloats = p.scratch;
-        this.pool = new AtomicReferenceArray<>(sessions);
+        this.pool = new SessionPool<>(sessions, arena, (a, pooled) -> new Session(a, this, pooled));
     }
 
     /**
@@ -234,13 +230,13 @@ public final class ConvInferenceModel implements AutoCloseable {
             throw new IllegalArgumentException("out: expected at least " + (long) batch * outputWidth + " floats ("
                     + batch + " rows of " + outputWidth + "), got " + out.length);
         }
-        Session s = acquire();
+        Session s = pool.acquire();
         try {
             MemorySegment.copy(in, 0, s.in, F, 0, in.length);
             run(s, s.in, s.out, batch);
             MemorySegment.copy(s.out, F, 0, out, 0, batch * outputWidth);
         } finally {
-            release(s);
+            pool.release(s);
         }
     }
 
@@ -257,7 +253,7 @@ public final class ConvInferenceModel implements AutoCloseable {
                     + InferenceModel.where(out, outBytes) + " and in at " + InferenceModel.where(in, inBytes));
         }
         int n = (int) batch;
-        Session s = acquire();
+        Session s = pool.acquire();
         try {
             MemorySegment src = in;
             if (!in.isNative()) {
@@ -271,7 +267,7 @@ public final class ConvInferenceModel implements AutoCloseable {
                 MemorySegment.copy(s.out, 0, out, 0, outBytes);
             }
         } finally {
-            release(s);
+            pool.release(s);
         }
     }
 
@@ -343,7 +339,7 @@ public final class ConvInferenceModel implements AutoCloseable {
     // ---- sessions ----
 
     /** Scratch of one call: staging for heap input and output, four activation buffers, the convolution scratch. */
-    private static final class Session {
+    private static final class Session extends SessionPool.Session {
         final MemorySegment in;
         final MemorySegment out;
         final MemorySegment a;
@@ -351,9 +347,9 @@ public final class ConvInferenceModel implements AutoCloseable {
         final MemorySegment t1;
         final MemorySegment t2;
         final MemorySegment scratch; // null when no convolution needs one
-        final boolean pooled;
 
         Session(Arena arena, ConvInferenceModel m, boolean pooled) {
+            super(pooled);
             long act = 4L * m.maxBatch * m.maxSize;
             in = arena.allocate(4L * m.maxBatch * m.inputSize(), 64);
             out = arena.allocate(4L * m.maxBatch * m.outputWidth, 64);
@@ -362,38 +358,6 @@ public final class ConvInferenceModel implements AutoCloseable {
             t1 = arena.allocate(act, 64);
             t2 = arena.allocate(act, 64);
             scratch = m.scratchFloats == 0 ? null : arena.allocate(4L * m.scratchFloats, 64);
-            this.pooled = pooled;
-        }
-    }
-
-    private Session acquire() {
-        int n = pool.length();
-        int start = (int) (Thread.currentThread().threadId() % n);
-        for (int k = 0; k < n; k++) {
-            int i = (start + k) % n;
-            Session s = pool.get(i);
-            if (s != null && pool.compareAndSet(i, s, null)) {
-                return s;
-            }
-        }
-        if (sessionsCreated.getAndIncrement() < n) {
-            return new Session(arena, this, true);
-        }
-        sessionsCreated.decrementAndGet();
-        return new Session(Arena.ofAuto(), this, false);
-    }
-
-    private void release(Session s) {
-        if (!s.pooled) {
-            return;
-        }
-        int n = pool.length();
-        int start = (int) (Thread.currentThread().threadId() % n);
-        for (int k = 0; k < n; k++) {
-            int i = (start + k) % n;
-            if (pool.get(i) == null && pool.compareAndSet(i, null, s)) {
-                return;
-            }
         }
     }
 
