@@ -48,7 +48,8 @@ import java.util.List;
  * the plan.
  *
  * <p>Memory: the folded weights live in off-heap memory of a shared arena, handed to the kernels
- * only as read-only segments and shared by all callers. Each call borrows a session from a
+ * only as read-only segments and shared by all callers (for NHWC, {@link Im2colConv} reorders a
+ * convolution's weight into the session's scratch during each call). Each call borrows a session from a
  * lock-free pool ({@code SessionPool}, as {@link InferenceModel}): four activation buffers and
  * the convolution scratch, sized for {@code maxBatch} images at construction.
  *
@@ -141,6 +142,10 @@ public final class ConvInferenceModel implements AutoCloseable {
         positive("width", width);
         positive("maxBatch", maxBatch);
         positive("sessions", sessions);
+        if ((long) channels * height * width > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("channels*height*width: expected at most " + (Integer.MAX_VALUE - 8)
+                    + " floats per image (a Java array), got " + (long) channels * height * width);
+        }
         if (kernels == null) {
             throw new IllegalArgumentException("kernels: expected LinearKernels, got null");
         }

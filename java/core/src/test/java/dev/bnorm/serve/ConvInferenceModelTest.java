@@ -165,6 +165,40 @@ class ConvInferenceModelTest {
         }
     }
 
+    @Test
+    void flatteningAnNchwImageFeedsALinearAsPyTorchDoesAndNhwcIsRefused() {
+        try (Sequential s = new Sequential(Conv2d.builder(2, 3, 3).build(), BatchNorm2d.builder(3).relu(true).build(),
+                new Flatten(), new Linear(3 * 5 * 7, 4, true, 8))) {
+            randomizeStatistics(s, new SplittableRandom(9));
+            s.eval();
+            float[] x = random(new SplittableRandom(2), 3 * 2 * 7 * 9);
+            double[] expected;
+            try (Tensor in = Tensor.of(Tensor.Format.NCHW, x, 3, 2, 7, 9)) {
+                float[] y = s.forward(in).toArray();
+                expected = new double[y.length];
+                for (int i = 0; i < y.length; i++) {
+                    expected[i] = y[i];
+                }
+            }
+            try (ConvInferenceModel m = ConvInferenceModel.of(s, Layout.NCHW, 2, 7, 9, 3)) {
+                float[] got = new float[3 * 4];
+                m.predict(x, got);
+                Compare.assertClose(expected, got, 2e-5, "served vs module eval");
+            }
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> ConvInferenceModel.of(s, Layout.NHWC, 2, 7, 9, 3))
+                    .getMessage().contains("flattens NHWC images of 5x7 pixels"));
+        }
+    }
+
+    @Test
+    void aStateDictThatDoesNotFitTheArchitectureIsRefused() {
+        try (ResNet wrong = new ResNet(Conv2d.builder(IN, 4, 3).padding(1).build(), BatchNorm2d.builder(4).build(), null,
+                List.of(new Sequential(BasicBlock.builder(4, 4).build())), new Linear(4, CLASSES, true, 1))) {
+            assertThrows(dev.bnorm.nn.SafetensorsException.class, () -> ConvInferenceModel.load(wrong,
+                    DIR.resolve("resnet_trained.safetensors"), Layout.NCHW, IN, HW, HW, 1));
+        }
+    }
+
     /** Random gamma, beta and running statistics for every BatchNorm2d (weights stay as initialized). */
     static void randomizeStatistics(Module m, SplittableRandom r) {
         for (Map.Entry<String, Tensor> e : m.stateDict().entrySet()) {
@@ -308,6 +342,9 @@ class ConvInferenceModelTest {
                     () -> ConvInferenceModel.of(wrongChannels, Layout.NCHW, 2, 5, 5, 1)).getMessage().contains("expects 3 channels"));
             expect("layout: expected NCHW or NHWC, got NC", () -> ConvInferenceModel.of(wrongChannels, Layout.NC, 3, 5, 5, 1));
             expect("maxBatch: expected at least 1, got 0", () -> ConvInferenceModel.of(wrongChannels, Layout.NCHW, 3, 5, 5, 0));
+            expect("channels*height*width: expected at most", () -> ConvInferenceModel.of(wrongChannels, Layout.NCHW, 3,
+                    1 << 15, 1 << 15, 1));
+            expect("model: expected a ResNet or Sequential, got null", () -> ConvInferenceModel.of(null, Layout.NCHW, 3, 5, 5, 1));
         }
     }
 
