@@ -115,6 +115,11 @@ public final class Conv2d extends Module {
         return kernels;
     }
 
+    /** The convolution of this layer on {@code n} images of h×w pixels in {@code layout} (checked by {@link ConvShape}). */
+    public ConvShape shape(Layout layout, long n, long h, long w) {
+        return new ConvShape(layout, n, in, h, w, out, kh, kw, sh, sw, ph, pw);
+    }
+
     /** A new layer of the same geometry and kernels with bias (initialized as the builder does), for folding. */
     Conv2d withBias(long seed) {
         return new Builder(in, out, kh, kw).stride(sh, sw).padding(ph, pw).bias(true).kernels(kernels).seed(seed).build();

@@ -55,6 +55,21 @@ public final class MaxPool2d extends Module {
         this.padding = padding;
     }
 
+    /** The window side. */
+    public int kernel() {
+        return kernel;
+    }
+
+    /** The step between windows. */
+    public int stride() {
+        return stride;
+    }
+
+    /** The -∞ pixels on every side. */
+    public int padding() {
+        return padding;
+    }
+
     @Override
     void checkInput(Input inp) {
         outShape(inp);

@@ -27,6 +27,7 @@ public final class ResNet extends Module {
     private final Sequential chain; // the same modules in order; not a child, so that the keys are the names above
     private final Conv2d conv1;
     private final BatchNorm2d bn1;
+    private final MaxPool2d maxpool;
     private final List<Sequential> layers;
     private final Linear fc;
 
@@ -43,6 +44,7 @@ public final class ResNet extends Module {
         }
         this.conv1 = conv1;
         this.bn1 = bn1;
+        this.maxpool = maxpool;
         this.layers = List.copyOf(layers);
         this.fc = fc;
         List<Module> order = new ArrayList<>();
@@ -71,6 +73,11 @@ public final class ResNet extends Module {
     /** The stem's BN, or null. */
     public BatchNorm2d bn1() {
         return bn1;
+    }
+
+    /** The stem's pooling, or null. */
+    public MaxPool2d maxpool() {
+        return maxpool;
     }
 
     /** layer1, layer2, ... (index 0 is layer1). */

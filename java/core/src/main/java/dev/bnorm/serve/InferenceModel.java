@@ -19,8 +19,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * An immutable, thread-safe inference model: the evaluation-mode function of a trained
@@ -76,8 +74,7 @@ public final class InferenceModel implements AutoCloseable {
     private final int maxWidth;
     private final int maxBatch;
     private final LinearKernels kernels;
-    private final AtomicReferenceArray<Session> pool;
-    private final AtomicInteger sessionsCreated = new AtomicInteger();
+    private final SessionPool<Session> pool;
     private volatile boolean closed;
 
     private InferenceModel(Folder f, int maxBatch, int sessions, LinearKernels kernels) {
@@ -96,7 +93,8 @@ public final class InferenceModel implements AutoCloseable {
         this.maxWidth = widest;
         this.maxBatch = maxBatch;
         this.kernels = kernels;
-        this.pool = new AtomicReferenceArray<>(sessions);
+        this.pool = new SessionPool<>(sessions, arena,
+                (a, pooled) -> new Session(a, this.maxBatch, this.inputWidth, this.outputWidth, this.maxWidth, pooled));
     }
 
     /**
@@ -179,7 +177,7 @@ public final class InferenceModel implements AutoCloseable {
 
     /** Sessions made for the pool so far (at most the pool's size); for tests of allocation. */
     int sessionsCreated() {
-        return sessionsCreated.get();
+        return pool.created();
     }
 
     // ---- calls ----
@@ -211,13 +209,13 @@ public final class InferenceModel implements AutoCloseable {
             throw new IllegalArgumentException("out: expected at least " + (long) batch * outputWidth + " floats ("
                     + batch + " rows of " + outputWidth + "), got " + out.length);
         }
-        Session s = acquire();
+        Session s = pool.acquire();
         try {
             MemorySegment.copy(in, 0, s.in, F, 0, in.length);
             run(s, s.in, s.out, batch);
             MemorySegment.copy(s.out, F, 0, out, 0, batch * outputWidth);
         } finally {
-            release(s);
+            pool.release(s);
         }
     }
 
@@ -237,7 +235,7 @@ public final class InferenceModel implements AutoCloseable {
                     + " and in at " + where(in, inBytes));
         }
         int n = (int) batch;
-        Session s = acquire();
+        Session s = pool.acquire();
         try {
             MemorySegment src = in;
             if (!in.isNative()) {
@@ -251,7 +249,7 @@ public final class InferenceModel implements AutoCloseable {
                 MemorySegment.copy(s.out, 0, out, 0, outBytes);
             }
         } finally {
-            release(s);
+            pool.release(s);
         }
     }
 
@@ -309,7 +307,7 @@ public final class InferenceModel implements AutoCloseable {
         }
     }
 
-    private static void checkSegment(String name, MemorySegment s, long bytes, long rows, int width, boolean output) {
+    static void checkSegment(String name, MemorySegment s, long bytes, long rows, int width, boolean output) {
         if (s == null) {
             throw new IllegalArgumentException(name + ": expected a segment, got null");
         }
@@ -333,7 +331,7 @@ public final class InferenceModel implements AutoCloseable {
         }
     }
 
-    private static boolean overlap(MemorySegment a, long aBytes, MemorySegment b, long bBytes) {
+    static boolean overlap(MemorySegment a, long aBytes, MemorySegment b, long bBytes) {
         if (a.isNative() != b.isNative()) {
             return false;
         }
@@ -346,57 +344,25 @@ public final class InferenceModel implements AutoCloseable {
         return a.address() < b.address() + bBytes && b.address() < a.address() + aBytes;
     }
 
-    private static String where(MemorySegment s, long bytes) {
+    static String where(MemorySegment s, long bytes) {
         return "[" + (s.isNative() ? "0x" + Long.toHexString(s.address()) : "heap " + s.address()) + ", +" + bytes + ")";
     }
 
     // ---- sessions ----
 
     /** Scratch of one call: staging for heap or array input and output, two buffers for the steps. */
-    private static final class Session {
+    private static final class Session extends SessionPool.Session {
         final MemorySegment in;
         final MemorySegment out;
         final MemorySegment a;
         final MemorySegment b;
-        final boolean pooled;
 
         Session(Arena arena, int maxBatch, int inputWidth, int outputWidth, int maxWidth, boolean pooled) {
+            super(pooled);
             in = arena.allocate(4L * maxBatch * inputWidth, 64);
             out = arena.allocate(4L * maxBatch * outputWidth, 64);
             a = arena.allocate(4L * maxBatch * maxWidth, 64);
             b = arena.allocate(4L * maxBatch * maxWidth, 64);
-            this.pooled = pooled;
-        }
-    }
-
-    private Session acquire() {
-        int n = pool.length();
-        int start = (int) (Thread.currentThread().threadId() % n);
-        for (int k = 0; k < n; k++) {
-            int i = (start + k) % n;
-            Session s = pool.get(i);
-            if (s != null && pool.compareAndSet(i, s, null)) {
-                return s;
-            }
-        }
-        if (sessionsCreated.getAndIncrement() < n) {
-            return new Session(arena, maxBatch, inputWidth, outputWidth, maxWidth, true);
-        }
-        sessionsCreated.decrementAndGet();
-        return new Session(Arena.ofAuto(), maxBatch, inputWidth, outputWidth, maxWidth, false);
-    }
-
-    private void release(Session s) {
-        if (!s.pooled) {
-            return;
-        }
-        int n = pool.length();
-        int start = (int) (Thread.currentThread().threadId() % n);
-        for (int k = 0; k < n; k++) {
-            int i = (start + k) % n;
-            if (pool.get(i) == null && pool.compareAndSet(i, null, s)) {
-                return;
-            }
         }
     }
 
