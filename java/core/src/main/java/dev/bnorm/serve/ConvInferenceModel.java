@@ -80,6 +80,7 @@ public final class ConvInferenceModel implements AutoCloseable {
     private final LinearKernels linear;
     private final ConvKernels conv;
     private final SessionPool<Session> pool;
+    private final SessionPool.Runner<Session> runner = this::run; // made once, not per call
     private volatile boolean closed;
 
     private ConvInferenceModel(Module model, Layout layout, int channels, int height, int width, int maxBatch,
@@ -257,23 +258,7 @@ public final class ConvInferenceModel implements AutoCloseable {
             throw new IllegalArgumentException("out: expected no overlap with in, got out at "
                     + InferenceModel.where(out, outBytes) + " and in at " + InferenceModel.where(in, inBytes));
         }
-        int n = (int) batch;
-        Session s = pool.acquire();
-        try {
-            MemorySegment src = in;
-            if (!in.isNative()) {
-                MemorySegment.copy(in, 0, s.in, 0, inBytes);
-                src = s.in;
-            }
-            if (out.isNative()) {
-                run(s, src, out, n);
-            } else {
-                run(s, src, s.out, n);
-                MemorySegment.copy(s.out, 0, out, 0, outBytes);
-            }
-        } finally {
-            pool.release(s);
-        }
+        pool.call(in, inBytes, out, outBytes, (int) batch, runner);
     }
 
     /** {@code in} (N, C, H, W) or (N, H, W, C), as the model's layout, into {@code out} (N, outputWidth), format NC. */
@@ -345,8 +330,6 @@ public final class ConvInferenceModel implements AutoCloseable {
 
     /** Scratch of one call: staging for heap input and output, four activation buffers, the convolution scratch. */
     private static final class Session extends SessionPool.Session {
-        final MemorySegment in;
-        final MemorySegment out;
         final MemorySegment a;
         final MemorySegment b;
         final MemorySegment t1;
@@ -354,10 +337,8 @@ public final class ConvInferenceModel implements AutoCloseable {
         final MemorySegment scratch; // null when no convolution needs one
 
         Session(Arena arena, ConvInferenceModel m, boolean pooled) {
-            super(pooled);
+            super(arena, 4L * m.maxBatch * m.inputSize(), 4L * m.maxBatch * m.outputWidth, pooled);
             long act = 4L * m.maxBatch * m.maxSize;
-            in = arena.allocate(4L * m.maxBatch * m.inputSize(), 64);
-            out = arena.allocate(4L * m.maxBatch * m.outputWidth, 64);
             a = arena.allocate(act, 64);
             b = arena.allocate(act, 64);
             t1 = arena.allocate(act, 64);

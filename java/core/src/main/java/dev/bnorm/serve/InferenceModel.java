@@ -75,6 +75,7 @@ public final class InferenceModel implements AutoCloseable {
     private final int maxBatch;
     private final LinearKernels kernels;
     private final SessionPool<Session> pool;
+    private final SessionPool.Runner<Session> runner = this::run; // made once: a call allocates nothing
     private volatile boolean closed;
 
     private InferenceModel(Folder f, int maxBatch, int sessions, LinearKernels kernels) {
@@ -234,23 +235,7 @@ public final class InferenceModel implements AutoCloseable {
             throw new IllegalArgumentException("out: expected no overlap with in, got out at " + where(out, outBytes)
                     + " and in at " + where(in, inBytes));
         }
-        int n = (int) batch;
-        Session s = pool.acquire();
-        try {
-            MemorySegment src = in;
-            if (!in.isNative()) {
-                MemorySegment.copy(in, 0, s.in, 0, inBytes);
-                src = s.in;
-            }
-            if (out.isNative()) {
-                run(s, src, out, n);
-            } else {
-                run(s, src, s.out, n);
-                MemorySegment.copy(s.out, 0, out, 0, outBytes);
-            }
-        } finally {
-            pool.release(s);
-        }
+        pool.call(in, inBytes, out, outBytes, (int) batch, runner);
     }
 
     /** {@code in} (N, inputWidth) into {@code out} (N, outputWidth), both format NC. */
@@ -352,15 +337,11 @@ public final class InferenceModel implements AutoCloseable {
 
     /** Scratch of one call: staging for heap or array input and output, two buffers for the steps. */
     private static final class Session extends SessionPool.Session {
-        final MemorySegment in;
-        final MemorySegment out;
         final MemorySegment a;
         final MemorySegment b;
 
         Session(Arena arena, int maxBatch, int inputWidth, int outputWidth, int maxWidth, boolean pooled) {
-            super(pooled);
-            in = arena.allocate(4L * maxBatch * inputWidth, 64);
-            out = arena.allocate(4L * maxBatch * outputWidth, 64);
+            super(arena, 4L * maxBatch * inputWidth, 4L * maxBatch * outputWidth, pooled);
             a = arena.allocate(4L * maxBatch * maxWidth, 64);
             b = arena.allocate(4L * maxBatch * maxWidth, 64);
         }

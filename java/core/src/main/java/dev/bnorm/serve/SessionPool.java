@@ -1,6 +1,7 @@
 package dev.bnorm.serve;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.function.BiFunction;
@@ -13,13 +14,22 @@ import java.util.function.BiFunction;
  */
 final class SessionPool<S extends SessionPool.Session> {
 
-    /** A session knows whether it belongs to the pool. */
+    /** A session knows whether it belongs to the pool, and stages heap input and output. */
     abstract static class Session {
         final boolean pooled;
+        final MemorySegment in;  // staging for heap or array input
+        final MemorySegment out; // staging for heap or array output
 
-        Session(boolean pooled) {
+        Session(Arena arena, long inBytes, long outBytes, boolean pooled) {
             this.pooled = pooled;
+            this.in = arena.allocate(inBytes, 64);
+            this.out = arena.allocate(outBytes, 64);
         }
+    }
+
+    /** A model's work on native input and output of {@code n} rows or images. */
+    interface Runner<S> {
+        void run(S session, MemorySegment in, MemorySegment out, int n);
     }
 
     private final AtomicReferenceArray<S> slots;
@@ -54,6 +64,29 @@ final class SessionPool<S extends SessionPool.Session> {
         }
         created.decrementAndGet();
         return make.apply(Arena.ofAuto(), false);
+    }
+
+    /**
+     * {@code run} on a session of the pool with native memory: heap {@code in} or {@code out}
+     * goes through the session's staging buffers. The caller has checked both segments.
+     */
+    void call(MemorySegment in, long inBytes, MemorySegment out, long outBytes, int n, Runner<S> run) {
+        S s = acquire();
+        try {
+            MemorySegment src = in;
+            if (!in.isNative()) {
+                MemorySegment.copy(in, 0, s.in, 0, inBytes);
+                src = s.in;
+            }
+            if (out.isNative()) {
+                run.run(s, src, out, n);
+            } else {
+                run.run(s, src, s.out, n);
+                MemorySegment.copy(s.out, 0, out, 0, outBytes);
+            }
+        } finally {
+            release(s);
+        }
     }
 
     void release(S s) {
