@@ -35,11 +35,22 @@ public final class NativeKernels implements BatchNormKernels {
      * Elements (N*C*S) up to which a call is a critical downcall. The library uses its threads
      * only for calls that touch at least 256 KiB ({@code BN_PARALLEL_BYTES} in
      * {@code native/src/bn_internal.h}). The forwards count 8 bytes per element; a backward that
-     * computes dinp with batch statistics counts the most, 16 (inp, dout, and dinp twice: see
-     * {@code native/src/bn_backward.c}), so calls of up to 16,383 elements stay below the
-     * threshold in every kernel and never wait for the library's threads.
+     * computes dinp with batch statistics counts 16 (inp, dout, and dinp twice: see
+     * {@code native/src/bn_backward.c}), so unfused calls of up to 16,383 elements stay below the
+     * threshold in every kernel and never wait for the library's threads. A fused backward also
+     * reads the forward's out (FUSE_RELU) and writes dres (DIFF_RES), 4 bytes each: its limit is
+     * lower by that proportion ({@link #critical}).
      */
     public static final long CRITICAL_MAX = (1 << 14) - 1;
+
+    /**
+     * Whether a backward of {@code count} elements is a critical downcall: below the threading
+     * threshold with the fused streams counted too (see {@link #CRITICAL_MAX}).
+     */
+    static boolean critical(long count, int flags, int mask) {
+        int streams = 4 + ((flags & FUSE_RELU) != 0 ? 1 : 0) + ((mask & DIFF_RES) != 0 ? 1 : 0);
+        return count * streams <= 4 * CRITICAL_MAX;
+    }
 
     private static final NativeKernels INSTANCE = new NativeKernels();
 
@@ -120,7 +131,7 @@ public final class NativeKernels implements BatchNormKernels {
                          Layout layout, long n, long c, long s) {
         Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask, layout, n, c,
                 s, true);
-        MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_backward() : bn_h.bn_backward$handle();
+        MethodHandle h = critical(n * c * s, flags, mask) ? CriticalDowncalls.bn_backward() : bn_h.bn_backward$handle();
         int status;
         try {
             status = (int) h.invokeExact(p(dinp), p(dres), p(dgamma), p(dbeta), dout,

@@ -85,7 +85,7 @@ public final class NativeSplitKernels implements SplitKernels {
     public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp,
                                MemorySegment mean, int flags, Layout layout, long n, long c, long s) {
         Checks.checkBackwardReduce(sums, dout, out, inp, mean, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_reduce()
+        MethodHandle h = NativeKernels.critical(n * c * s, flags, 0) ? CriticalDowncalls.bn_backward_reduce()
                 : bn_h.bn_backward_reduce$handle();
         int status;
         try {
@@ -103,7 +103,8 @@ public final class NativeSplitKernels implements SplitKernels {
                               Layout layout, long n, long c, long s, long parts) {
         Checks.checkBackwardApply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask,
                 layout, n, c, s, parts, true);
-        MethodHandle h = Math.max(n * c * s, c * parts) <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_backward_apply()
+        MethodHandle h = NativeKernels.critical(n * c * s, flags, mask) && c * parts <= NativeKernels.CRITICAL_MAX
+                ? CriticalDowncalls.bn_backward_apply()
                 : bn_h.bn_backward_apply$handle();
         int status;
         try {

@@ -50,6 +50,21 @@ class CriticalThresholdTest {
     }
 
     /** Runs the calls on a thread named {@value #PROBE} and counts the process's threads of that name. */
+    /**
+     * A fused backward also reads out and writes dres: 24 bytes per element against the library's
+     * 256 KiB threshold, so its critical limit is 10,922 elements, not CRITICAL_MAX.
+     */
+    @Test
+    void fusedBackwardHasALowerCriticalLimit() {
+        int fuse = BatchNormKernels.FUSE_RELU | BatchNormKernels.FUSE_ADD;
+        int mask = BatchNormKernels.DIFF_INP | BatchNormKernels.DIFF_RES;
+        assertTrue(24 * 10_922 < 256 * 1024 && 24 * 10_923 >= 256 * 1024);
+        assertTrue(NativeKernels.critical(10_922, fuse, mask));
+        assertTrue(!NativeKernels.critical(10_923, fuse, mask));
+        assertTrue(!NativeKernels.critical(NativeKernels.CRITICAL_MAX, fuse, mask));
+        assertTrue(NativeKernels.critical(NativeKernels.CRITICAL_MAX, BatchNormKernels.USE_SCALE, BatchNormKernels.DIFF_INP));
+    }
+
     public static final class Probe {
         public static void main(String[] args) throws Exception {
             Thread t = new Thread(Probe::calls, PROBE);
@@ -77,6 +92,13 @@ class CriticalThresholdTest {
                         k.forwardInference(out, inp, mean, var, gamma, beta, 1e-5, flags, Layout.NC, n, c, 1);
                         k.backward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, BatchNormKernels.USE_SCALE, all,
                                 Layout.NC, n, c, 1);
+                        // the largest fused backward that is critical: 6 streams of 42 * 260 = 10,920 floats
+                        long fn = 42, fc = 260;
+                        int fuse = BatchNormKernels.FUSE_RELU | BatchNormKernels.FUSE_ADD;
+                        k.backward(values(arena, fn * fc), values(arena, fn * fc), null, null, values(arena, fn * fc),
+                                values(arena, fn * fc), values(arena, fn * fc), null, values(arena, fc),
+                                values(arena, fc), fuse, BatchNormKernels.DIFF_INP | BatchNormKernels.DIFF_RES,
+                                Layout.NC, fn, fc, 1);
                         System.out.println("critical calls: " + probeThreads() + " thread named " + PROBE);
                     } else {
                         k.forwardTraining(out, mean, rstd, null, null, inp, gamma, beta, 1e-5, 0.1, flags, Layout.NC, n, c, 1);
