@@ -105,6 +105,12 @@ typedef enum bn_layout {
  *   bn_backward: allows the mask bit BN_DIFF_RES. */
 #define BN_FUSE_ADD 0x20u
 
+/* BN_DATA_BF16, BN_DATA_F16: the element format of the (N,C,S) activation buffers (inp, res, out;
+ *   dout, dinp, dres): bfloat16 or IEEE binary16 (bn_dtype, below) instead of float32. At most
+ *   one of them (both: BN_ERR_BAD_DTYPE). Taken by every function of (N,C,S) buffers. */
+#define BN_DATA_BF16 0x40u
+#define BN_DATA_F16 0x80u
+
 /* Backward mask: which gradients to compute. Unrequested outputs must be NULL. */
 #define BN_DIFF_INP 0x1u
 #define BN_DIFF_SCALE 0x2u

@@ -268,6 +268,24 @@ public class bn_h {
     public static int BN_FUSE_ADD() {
         return BN_FUSE_ADD;
     }
+    private static final int BN_DATA_BF16 = (int)64L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_DATA_BF16 64
+     * }
+     */
+    public static int BN_DATA_BF16() {
+        return BN_DATA_BF16;
+    }
+    private static final int BN_DATA_F16 = (int)128L;
+    /**
+     * {@snippet lang=c :
+     * #define BN_DATA_F16 128
+     * }
+     */
+    public static int BN_DATA_F16() {
+        return BN_DATA_F16;
+    }
     private static final int BN_DIFF_INP = (int)1L;
     /**
      * {@snippet lang=c :
