@@ -40,9 +40,13 @@ public final class NativeSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s) {
-        Checks.checkStatsLocal(stats, inp, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
+    public void statsLocal(MemorySegment stats, MemorySegment inp, int flags, Layout layout, long n, long c, long s) {
+        Checks.checkStatsLocal(stats, inp, flags, layout, n, c, s, true);
+        if (flags != 0) { // this binding of bn_stats_local has no flags argument: float32 only
+            throw new IllegalArgumentException("flags: expected 0 (float32 inp) for this library's bn_stats_local, got 0x"
+                    + Integer.toHexString(flags));
+        }
+        MethodHandle h = NativeKernels.critical(n * c * s, flags) ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
         int status;
         try {
             status = (int) h.invokeExact(stats, inp, layout.code, n, c, s);
@@ -71,7 +75,7 @@ public final class NativeSplitKernels implements SplitKernels {
                              MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, Layout layout,
                              long n, long c, long s) {
         Checks.checkForwardApply(out, inp, res, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
+        MethodHandle h = NativeKernels.critical(n * c * s, flags) ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, inp, p(res), mean, rstd, p(gamma), p(beta), flags, layout.code, n, c, s);
