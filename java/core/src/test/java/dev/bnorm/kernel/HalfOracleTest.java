@@ -339,6 +339,33 @@ class HalfOracleTest {
     }
 
     @Test
+    void splitPhaseChecksNameHalfBuffers() {
+        SplitKernels k = JavaSplitKernels.INSTANCE;
+        int n = 4, c = 3, count = n * c;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment stats = arena.allocate(24L * c, 8), mean = arena.allocate(8L * c, 8);
+            MemorySegment small = arena.allocate(2L * count - 2, 2), half = arena.allocate(2L * count, 2);
+            expect("flags: expected at most one of DATA_BF16 (0x40) and DATA_F16 (0x80), got 0xc0",
+                    () -> k.statsLocal(stats, half, DType.BF16.flags() | DType.F16.flags(), Layout.NC, n, c, 1));
+            expect("flags: expected a subset of 0xc0 (DATA_BF16 | DATA_F16), got 0x1",
+                    () -> k.statsLocal(stats, half, USE_SCALE, Layout.NC, n, c, 1));
+            expect("inp: expected at least 24 bytes (N*C*S = 12 BF16 elements), got 22",
+                    () -> k.statsLocal(stats, small, DType.BF16.flags(), Layout.NC, n, c, 1));
+            expect("dout: expected at least 24 bytes (N*C*S = 12 F16 elements), got 22",
+                    () -> k.backwardReduce(stats, small, null, half, mean, DType.F16.flags(), Layout.NC, n, c, 1));
+            expect("out: expected a 2-byte aligned address",
+                    () -> k.forwardApply(arena.allocate(2L * count + 2, 2).asSlice(1, 2L * count), half, null, mean, mean,
+                            null, null, DType.BF16.flags(), Layout.NC, n, c, 1));
+        }
+    }
+
+    private static void expect(String message, Runnable r) {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, r::run);
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().startsWith(message),
+                () -> "expected \"" + message + "...\", got \"" + e.getMessage() + "\"");
+    }
+
+    @Test
     void dtypeFlagsRoundTrip() {
         for (DType d : DType.values()) assertEquals(d, DType.ofFlags(d.flags() | USE_SCALE | FUSE_RELU));
         assertEquals(0, DType.F32.flags());
