@@ -117,6 +117,53 @@ class HalfBatchNormTest {
         }
     }
 
+    /** Two ranks of a SyncBatchNorm with bf16 activations against the same ranks on float32 widened values. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"java", "native"})
+    void syncBatchNormRanksWithHalfActivations(String kernels) {
+        int c = 3, h = 2, w = 5;
+        long[] np = {3, 4};
+        Random r = new Random(8);
+        float[][] xs = {random(r, 3 * c * h * w, 1, 2), random(r, 4 * c * h * w, 1, 2)};
+        float[][] dys = {random(r, 3 * c * h * w, 0, 1), random(r, 4 * c * h * w, 0, 1)};
+        for (int i = 0; i < 2; i++) { // the values of the bf16 tensors, for both runs
+            try (Tensor t = Tensor.of(DType.BF16, Format.NCHW, xs[i], np[i], c, h, w);
+                 Tensor u = Tensor.of(DType.BF16, Format.NCHW, dys[i], np[i], c, h, w)) {
+                xs[i] = t.toArray();
+                dys[i] = u.toArray();
+            }
+        }
+        var half = ranks(kernels, DType.BF16, c, np, xs, dys);
+        var single = ranks(kernels, DType.F32, c, np, xs, dys);
+        for (int rank = 0; rank < 2; rank++) {
+            for (int k = 0; k < 2; k++) { // out, dinp: within one bf16 ulp of the float32 run's
+                float[] a = half.get(rank)[k], b = single.get(rank)[k];
+                for (int i = 0; i < a.length; i++) {
+                    assertTrue(Math.abs(a[i] - b[i]) <= ulp(DType.BF16, Math.max(Math.abs(a[i]), Math.abs(b[i]))),
+                            "rank " + rank + " output " + k + "[" + i + "]: " + a[i] + " vs " + b[i]);
+                }
+            }
+            for (int k = 2; k < 6; k++) { // dgamma, dbeta, running statistics: bit for bit
+                assertArrayEquals(single.get(rank)[k], half.get(rank)[k], "rank " + rank + " per-channel output " + k);
+            }
+        }
+    }
+
+    /** Per rank: out, dinp, weight grad, bias grad, running mean, running var (as floats) of one training step. */
+    private static java.util.List<float[][]> ranks(String kernels, DType d, int c, long[] np, float[][] xs, float[][] dys) {
+        return dev.bnorm.dist.InProcessCollective.run(np.length, java.time.Duration.ofSeconds(30), col -> {
+            int q = col.rank();
+            try (SyncBatchNorm bn = SyncBatchNorm.builder(c, col).kernels(Kernels.named(kernels)).build();
+                 Tensor x = Tensor.of(d, Format.NCHW, xs[q], np[q], c, 2, 5);
+                 Tensor dy = Tensor.of(d, Format.NCHW, dys[q], np[q], c, 2, 5)) {
+                float[] out = bn.forward(x).toArray();
+                float[] dinp = bn.backward(dy).toArray();
+                return new float[][] {out, dinp, bn.weight().grad().toArray(), bn.bias().grad().toArray(),
+                        bn.runningMean().toArray(), bn.runningVar().toArray()};
+            }
+        });
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource({"java", "native"})
     void mixingDTypesIsRefusedByNameAndChangesNothing(String kernels) {
