@@ -64,8 +64,11 @@ public interface BatchNormKernels {
      * {@code BN_DATA_BF16}: every (N,C,S) activation buffer of the call (inp, res, out, dout, dinp,
      * dres) holds bfloat16 elements, 2 bytes each, 2-byte aligned; the per-channel buffers stay
      * float32. Without it and without DATA_F16 the activations are float32 ({@link DType#flags()}).
-     * The result is the float32 call on the widened activations with each activation output
-     * rounded once to bf16 (nearest, ties to even); the per-channel outputs are the float32 call's.
+     * bn.h defines the result as the float32 call on the widened activations with each activation
+     * output rounded once to bf16 (nearest, ties to even), and the per-channel outputs as the
+     * float32 call's. {@link NativeKernels} computes exactly that; {@link JavaKernels} rounds each
+     * activation output once from double instead, which is one ulp away where the float32 value
+     * lies on a tie of the 16-bit format.
      */
     int DATA_BF16 = 0x40;
     /** {@code BN_DATA_F16}: as {@link #DATA_BF16} with IEEE binary16 activations; not together with DATA_BF16. */

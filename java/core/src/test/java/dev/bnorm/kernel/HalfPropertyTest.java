@@ -24,13 +24,15 @@ import net.jqwik.api.Provide;
  * (offsets up to 1e4 against spreads down to 1e-3, values in the formats' subnormal range, a NaN or
  * an infinity now and then, constant channels), scale/shift, fusion, global statistics and mask.
  * Each case runs the forward training, the forward inference on the updated running statistics and
- * the backward of one implementation twice: on 16-bit buffers, and on float32 buffers holding the
- * widened values. bn.h defines the first as the second with each activation output rounded once:
+ * the backward of one implementation twice, and the split phase over a random partition of the
+ * batch into parts (some empty): on 16-bit buffers, and on float32 buffers holding the widened
+ * values. bn.h defines the first as the second with each activation output rounded once:
  * <ul>
  * <li>native: every activation output is {@link Half#narrow} of the float32 call's, bit for bit;
  * <li>the oracle, which rounds once from double: within one ulp of that (the two differ only where
  *     the float32 value lies on a tie of the 16-bit format);
- * <li>both: every per-channel output bit for bit the float32 call's.
+ * <li>both: every per-channel output (split statistics and sums included) bit for bit the float32
+ *     call's.
  * </ul>
  */
 class HalfPropertyTest {
@@ -70,6 +72,96 @@ class HalfPropertyTest {
     @Property(tries = 200)
     void nativeIsTheFloat32CallNarrowedOnce(@ForAll("cases") Case k) {
         check(NativeKernels.get(), k, true);
+    }
+
+    @Property(tries = 200)
+    void splitOracleIsTheFloat32OracleRoundedOnce(@ForAll("cases") Case k) {
+        checkSplit(JavaSplitKernels.INSTANCE, k, false);
+    }
+
+    /** Needs the library's half kernels (DATA_BF16, DATA_F16). */
+    @Property(tries = 200)
+    void splitNativeIsTheFloat32CallNarrowedOnce(@ForAll("cases") Case k) {
+        checkSplit(NativeSplitKernels.get(), k, true);
+    }
+
+    /** The split pipeline over parts of the batch along N (random sizes, some empty). */
+    private static void checkSplit(SplitKernels kernels, Case k, boolean exact) {
+        DType d = k.d;
+        int count = k.n * k.c * k.s, c = k.c, per = k.c * k.s;
+        Random r = new Random(k.seed);
+        int parts = 1 + r.nextInt(4);
+        int[] start = new int[parts + 1];
+        for (int q = 1; q < parts; q++) start[q] = r.nextInt(k.n + 1);
+        start[parts] = k.n;
+        java.util.Arrays.sort(start);
+        try (Arena arena = Arena.ofConfined()) {
+            float[] xs = new float[count], res = new float[count], dy = new float[count];
+            for (int i = 0; i < count; i++) {
+                xs[i] = (float) (k.offset + k.spread * r.nextGaussian());
+                res[i] = (float) r.nextGaussian();
+                dy[i] = (float) r.nextGaussian();
+            }
+            if (k.special == 0) xs[r.nextInt(count)] = Float.NaN;
+            Pair x = Pair.of(arena, d, xs), rs = Pair.of(arena, d, res), dout = Pair.of(arena, d, dy);
+            boolean add = (k.fuse & FUSE_ADD) != 0, relu = (k.fuse & FUSE_RELU) != 0;
+            MemorySegment g = (k.affine & USE_SCALE) != 0 ? Buffers.of(arena, Buffers.uniform(r, c, 0.5, 2)) : null;
+            MemorySegment b = (k.affine & USE_SHIFT) != 0 ? Buffers.of(arena, Buffers.uniform(r, c, -1, 1)) : null;
+            String what = k + " parts=" + java.util.Arrays.toString(start);
+            MemorySegment stats = arena.allocate(24L * c * parts, 8), statsf = arena.allocate(24L * c * parts, 8);
+            for (int q = 0; q < parts; q++) {
+                int nq = start[q + 1] - start[q];
+                if (nq == 0) continue; // an empty part contributes zeros (allocate() zeroed them)
+                long at = (long) start[q] * per;
+                kernels.statsLocal(stats.asSlice(24L * c * q), x.half.asSlice(2 * at), d.flags(), k.layout, nq, c, k.s);
+                kernels.statsLocal(statsf.asSlice(24L * c * q), x.wide.asSlice(4 * at), k.layout, nq, c, k.s);
+            }
+            same(new MemorySegment[] {stats}, new MemorySegment[] {statsf}, what + " statistics");
+            MemorySegment mean = arena.allocate(8L * c, 8), rstd = arena.allocate(8L * c, 8);
+            kernels.statsMerge(mean, rstd, null, null, stats, EPS, 0, 0, c, parts);
+            Pair out = Pair.empty(arena, d, count), dinp = Pair.empty(arena, d, count), dres = Pair.empty(arena, d, count);
+            int flags = k.affine | k.fuse;
+            for (int q = 0; q < parts; q++) {
+                int nq = start[q + 1] - start[q];
+                if (nq == 0) continue;
+                long at = (long) start[q] * per;
+                kernels.forwardApply(out.half.asSlice(2 * at), x.half.asSlice(2 * at), add ? rs.half.asSlice(2 * at) : null,
+                        mean, rstd, g, b, flags | d.flags(), k.layout, nq, c, k.s);
+                kernels.forwardApply(out.wide.asSlice(4 * at), x.wide.asSlice(4 * at), add ? rs.wide.asSlice(4 * at) : null,
+                        mean, rstd, g, b, flags, k.layout, nq, c, k.s);
+            }
+            compare(d, out, count, exact, what + " out");
+            MemorySegment outw = Buffers.of(arena, HalfOracleTest.floats(HalfOracleTest.values(d, out.half, count)));
+            MemorySegment sums = arena.allocate(24L * c * parts, 8), sumsf = arena.allocate(24L * c * parts, 8);
+            for (int q = 0; q < parts; q++) {
+                int nq = start[q + 1] - start[q];
+                if (nq == 0) continue;
+                long at = (long) start[q] * per;
+                kernels.backwardReduce(sums.asSlice(24L * c * q), dout.half.asSlice(2 * at), relu ? out.half.asSlice(2 * at) : null,
+                        x.half.asSlice(2 * at), mean, (k.fuse & FUSE_RELU) | d.flags(), k.layout, nq, c, k.s);
+                kernels.backwardReduce(sumsf.asSlice(24L * c * q), dout.wide.asSlice(4 * at), relu ? outw.asSlice(4 * at) : null,
+                        x.wide.asSlice(4 * at), mean, k.fuse & FUSE_RELU, k.layout, nq, c, k.s);
+            }
+            same(new MemorySegment[] {sums}, new MemorySegment[] {sumsf}, what + " sums");
+            boolean di = (k.mask & DIFF_INP) != 0, dr = (k.mask & DIFF_RES) != 0;
+            boolean dg = (k.mask & BatchNormKernels.DIFF_SCALE) != 0, db = (k.mask & BatchNormKernels.DIFF_SHIFT) != 0;
+            MemorySegment[] dgb = perChannel(arena, c, 2), dgbf = perChannel(arena, c, 2);
+            int bflags = (k.affine & USE_SCALE) | k.fuse;
+            for (int q = 0; q < parts; q++) {
+                int nq = start[q + 1] - start[q];
+                if (nq == 0) continue;
+                long at = (long) start[q] * per;
+                kernels.backwardApply(di ? dinp.half.asSlice(2 * at) : null, dr ? dres.half.asSlice(2 * at) : null,
+                        dg ? dgb[0] : null, db ? dgb[1] : null, dout.half.asSlice(2 * at), relu ? out.half.asSlice(2 * at) : null,
+                        x.half.asSlice(2 * at), g, mean, rstd, sums, bflags | d.flags(), k.mask, k.layout, nq, c, k.s, parts);
+                kernels.backwardApply(di ? dinp.wide.asSlice(4 * at) : null, dr ? dres.wide.asSlice(4 * at) : null,
+                        dg ? dgbf[0] : null, db ? dgbf[1] : null, dout.wide.asSlice(4 * at), relu ? outw.asSlice(4 * at) : null,
+                        x.wide.asSlice(4 * at), g, mean, rstd, sumsf, bflags, k.mask, k.layout, nq, c, k.s, parts);
+            }
+            if (di) compare(d, dinp, count, exact, what + " dinp");
+            if (dr) compare(d, dres, count, true, what + " dres");
+            same(dgb, dgbf, what + " dgamma, dbeta");
+        }
     }
 
     private static void check(BatchNormKernels kernels, Case k, boolean exact) {
