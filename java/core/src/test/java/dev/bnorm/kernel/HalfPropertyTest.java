@@ -63,24 +63,24 @@ class HalfPropertyTest {
         });
     }
 
-    @Property(tries = 200)
+    @Property(tries = 100)
     void oracleIsTheFloat32OracleRoundedOnce(@ForAll("cases") Case k) {
         check(JavaKernels.INSTANCE, k, false);
     }
 
     /** Needs the library's half kernels (DATA_BF16, DATA_F16). */
-    @Property(tries = 200)
+    @Property(tries = 100)
     void nativeIsTheFloat32CallNarrowedOnce(@ForAll("cases") Case k) {
         check(NativeKernels.get(), k, true);
     }
 
-    @Property(tries = 200)
+    @Property(tries = 100)
     void splitOracleIsTheFloat32OracleRoundedOnce(@ForAll("cases") Case k) {
         checkSplit(JavaSplitKernels.INSTANCE, k, false);
     }
 
     /** Needs the library's half kernels (DATA_BF16, DATA_F16). */
-    @Property(tries = 200)
+    @Property(tries = 100)
     void splitNativeIsTheFloat32CallNarrowedOnce(@ForAll("cases") Case k) {
         checkSplit(NativeSplitKernels.get(), k, true);
     }
