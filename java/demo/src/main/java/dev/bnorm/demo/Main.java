@@ -50,7 +50,8 @@ public final class Main implements Callable<Integer> {
             description = "Mini-batch size, as in the paper (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr", paramLabel = "LR", defaultValue = "2", description = "SGD learning rate of the MLP (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "LR", defaultValue = "2",
+            description = "SGD learning rate of the MLP (default: ${DEFAULT-VALUE}).")
     double lr;
 
     @Option(names = "--cnn-lr", paramLabel = "LR", defaultValue = "0.1",
@@ -82,9 +83,9 @@ public final class Main implements Callable<Integer> {
     String experiment;
 
     @Option(names = "--norm", paramLabel = "NORM", defaultValue = "bn",
-            description = "The normalization of figure1a's normalized MLP runs (the CNN's is BN): bn (BatchNorm1d), renorm (Batch"
-                + " Renormalization, BatchRenorm1d) or ghost (Ghost BN: BatchNorm1d with --virtual-batch-size)"
-                + " (default: ${DEFAULT-VALUE}).")
+            description = "The normalization of figure1a's normalized MLP runs (the CNN's is BN): bn (BatchNorm1d),"
+                + " renorm (Batch Renormalization, BatchRenorm1d) or ghost (Ghost BN: BatchNorm1d with"
+                + " --virtual-batch-size) (default: ${DEFAULT-VALUE}).")
     String norm;
 
     @Option(names = "--virtual-batch-size", paramLabel = "G",
@@ -201,8 +202,8 @@ public final class Main implements Callable<Integer> {
         String title = small
                 ? String.format(Locale.ROOT, "3x%d %s MLP on %s, BN vs Batch Renorm vs Ghost BN (batch %d, lr %s, seed %d)",
                         Experiment.HIDDEN, activation, data.kind(), batchSize, lr, seed)
-                : String.format(Locale.ROOT, "3x%d %s MLP and small CNN on %s, with and without %s (batch %d, lr %s, CNN %s, seed %d)",
-                        Experiment.HIDDEN, activation, data.kind(), normalization.label, batchSize, lr, cnnLr, seed);
+                : String.format(Locale.ROOT, "3x%d %s MLP and small CNN on %s, with and without %s"
+                        + " (batch %d, lr %s, CNN %s, seed %d)", Experiment.HIDDEN, activation, data.kind(), normalization.label, batchSize, lr, cnnLr, seed);
         Chart.write(chart, title, results, "accuracy on " + split.test().n() + " held-out samples");
         stdout.println();
         stdout.println("chart: " + chart.toAbsolutePath().normalize());

@@ -152,7 +152,8 @@ class MainTest {
 
     /** The accuracy columns of the table row of run {@code name} (without the time, which varies). */
     private static String accuracies(String out, String name) {
-        String row = out.lines().filter(l -> l.startsWith(name + "  ")).findFirst().orElseThrow(() -> new AssertionError(name + " missing:\n" + out));
+        String row = out.lines().filter(l -> l.startsWith(name + "  ")).findFirst()
+                .orElseThrow(() -> new AssertionError(name + " missing:\n" + out));
         return row.substring(0, row.lastIndexOf('%') + 1);
     }
 
@@ -183,7 +184,7 @@ class MainTest {
 
     @Test
     void epochsAreConvertedToSteps() {
-        Outcome r = run("--epochs", "1", "--batch-size", "100", "--no-progress", "--out", dir.toString());
+        Outcome r = run("--epochs", "1", "--batch-size", "100", "--eval-every", "7", "--no-progress", "--out", dir.toString());
         assertEquals(0, r.code(), r.err());
         // 1,497 training samples in batches of 100: 14 full batches per epoch
         assertTrue(r.out().contains("training: 14 steps (1.0 epochs) of SGD, batch 100"), r.out());
@@ -197,6 +198,7 @@ class MainTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("BN, default init") && l.endsWith(" java")), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("no BN, default init") && l.endsWith(" -")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("CNN, BN ") && l.endsWith(" java")), r.out());
         assertTrue(r.err().isEmpty(), r.err());
     }
 }
