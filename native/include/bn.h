@@ -332,6 +332,50 @@ typedef enum bn_dtype {
  * (n < 0), BN_ERR_OVERFLOW, BN_ERR_MISALIGNED, BN_ERR_ALIAS, in this order of checking. */
 BN_API bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n);
 
+/* ---------------------------------------------------------------------------------------------
+ * Convolution as matrix products: the data movement around bn_linear_forward/backward for a 2-d
+ * convolution (PyTorch's Conv2d, dilation 1, no groups), float32:
+ *   forward:   cols (M, K) = im2col(inp),  rows (M, Cout) = cols . weight^T + bias
+ *   backward:  dcols (M, K) = drows . weight,  dinp = col2im(dcols),  dweight = drows^T . cols
+ * Dimensions: N samples of C channels and H x W pixels (layout BN_LAYOUT_NCHW or BN_LAYOUT_NHWC);
+ * KH x KW taps, stride_h, stride_w >= 1, zero padding pad_h, pad_w >= 0 on each side;
+ *   HO = (H + 2*pad_h - KH)/stride_h + 1, WO = (W + 2*pad_w - KW)/stride_w + 1 (KH <= H + 2*pad_h,
+ *   KW <= W + 2*pad_w), P = HO*WO output pixels per sample, K = C*KH*KW taps per output pixel.
+ * The functions take the samples n0 .. n0+count-1 of the N (0 <= n0, count >= 1, n0+count <= N):
+ * inp and dinp point to all N samples, cols and dcols to the count*P rows of these samples only.
+ * Row (n-n0)*P + y*WO + x of cols holds output pixel (y, x) of sample n; its K taps are ordered
+ * (c, i, j) for NCHW, the order of PyTorch's weight (Cout, C, KH, KW), and (i, j, c) for NHWC
+ * (the weight permuted to (Cout, KH, KW, C)). Tap (c, i, j) of pixel (y, x) is the input at row
+ * y*stride_h - pad_h + i, column x*stride_w - pad_w + j, or 0 outside the image.
+ * Statuses, in this order of checking: BN_ERR_NULL_POINTER, BN_ERR_BAD_LAYOUT, BN_ERR_BAD_DIMENSION
+ * (a size, stride, count < 1, a padding or n0 < 0, a kernel larger than the padded image,
+ * n0+count > N), BN_ERR_OVERFLOW (N*C*H*W, count*P*K or any dimension as floats does not fit in
+ * int64_t, size_t and ptrdiff_t bytes), BN_ERR_MISALIGNED, BN_ERR_ALIAS (the output overlaps the
+ * part of the input it reads). Nothing is written unless all pass. A call copies and adds in a
+ * fixed order on the calling thread: results are bit-identical for any thread count.
+ * ------------------------------------------------------------------------------------------- */
+
+/* cols (count*P, K) = im2col of samples n0 .. n0+count-1 of inp (N, C, H, W) or (N, H, W, C). */
+BN_API bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C,
+                           int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h,
+                           int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0,
+                           int64_t count);
+
+/* The adjoint of bn_im2col: samples n0 .. n0+count-1 of dinp are OVERWRITTEN with, at each input
+ * pixel and channel, the sum of the dcols (count*P, K) entries that im2col copied from there
+ * (0 where none), added in increasing row order of dcols. The other samples are not touched. */
+BN_API bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C,
+                           int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h,
+                           int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0,
+                           int64_t count);
+
+/* out[n][c][r] = inp[n][r][c] (+ bias[c]): N matrices (R, C) transposed, e.g. (N, P, Cout) rows
+ * of bn_linear_forward into an NCHW output (N, Cout, P), or an NCHW gradient (N, Cout, P) into
+ * rows (N, P, Cout) with R = Cout, C = P. bias: (C,), or NULL for none (then no addition at all,
+ * -0 stays -0). out: (N, C, R), must not overlap inp or bias. Statuses as above (no layout). */
+BN_API bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N,
+                              int64_t R, int64_t C);
+
 #ifdef __cplusplus
 }
 #endif

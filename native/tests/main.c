@@ -49,6 +49,9 @@ static const struct {
     {"half_narrow", test_half_narrow},
     {"half_lengths", test_half_lengths},
     {"convert_check", test_convert_check},
+    {"conv_im2col", test_conv_im2col},
+    {"conv_transpose", test_conv_transpose},
+    {"conv_check", test_conv_check},
 };
 
 int main(int argc, char **argv) {

@@ -1459,4 +1459,217 @@ public class bn_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class bn_im2col {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_im2col");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor bn_im2col$descriptor() {
+        return bn_im2col.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MethodHandle bn_im2col$handle() {
+        return bn_im2col.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MemorySegment bn_im2col$address() {
+        return bn_im2col.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static int bn_im2col(MemorySegment cols, MemorySegment inp, int layout, long N, long C, long H, long W, long KH, long KW, long stride_h, long stride_w, long pad_h, long pad_w, long n0, long count) {
+        var mh$ = bn_im2col.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_im2col", cols, inp, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+            }
+            return (int)mh$.invokeExact(cols, inp, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_col2im {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_col2im");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor bn_col2im$descriptor() {
+        return bn_col2im.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MethodHandle bn_col2im$handle() {
+        return bn_col2im.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MemorySegment bn_col2im$address() {
+        return bn_col2im.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static int bn_col2im(MemorySegment dinp, MemorySegment dcols, int layout, long N, long C, long H, long W, long KH, long KW, long stride_h, long stride_w, long pad_h, long pad_w, long n0, long count) {
+        var mh$ = bn_col2im.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_col2im", dinp, dcols, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+            }
+            return (int)mh$.invokeExact(dinp, dcols, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_transpose {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_transpose");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static FunctionDescriptor bn_transpose$descriptor() {
+        return bn_transpose.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static MethodHandle bn_transpose$handle() {
+        return bn_transpose.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static MemorySegment bn_transpose$address() {
+        return bn_transpose.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static int bn_transpose(MemorySegment out, MemorySegment inp, MemorySegment bias, long N, long R, long C) {
+        var mh$ = bn_transpose.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_transpose", out, inp, bias, N, R, C);
+            }
+            return (int)mh$.invokeExact(out, inp, bias, N, R, C);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
