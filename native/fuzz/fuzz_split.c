@@ -220,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     bn_status st;
     switch (op) {
-    case LOCAL: st = bn_stats_local(ptr[0], ptr[1], layout, N, C, S); break;
+    case LOCAL: st = bn_stats_local(ptr[0], ptr[1], 0, layout, N, C, S); break;
     case MERGE:
         st = bn_stats_merge(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], eps, momentum, flags, C, P);
         break;

@@ -135,9 +135,9 @@ BN_API const char *bn_strerror(int status);
  * eps > 0 and finite; momentum in [0, 1] (read only with BN_UPDATE_RUNNING).
  * Requires M = N*S > 1 (BN_ERR_SINGLE_VALUE otherwise).
  * NaN or Inf in a channel propagate to that channel's outputs and statistics only. */
-BN_API bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
+BN_API bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd,
                                      float *running_mean, float *running_var,
-                                     const float *inp, const float *res, const float *gamma,
+                                     const void *inp, const void *res, const float *gamma,
                                      const float *beta, double eps, double momentum,
                                      unsigned int flags, int layout, int64_t N, int64_t C,
                                      int64_t S);
@@ -146,7 +146,7 @@ BN_API bn_status bn_forward_training(float *out, float *save_mean, float *save_r
  * running_var). out: (N,C,S), may be the same buffer as inp or as res. res: (N,C,S) with
  * BN_FUSE_ADD, else NULL. mean, var: (C,); var is a variance, not rstd.
  * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. M = 1 is allowed. */
-BN_API bn_status bn_forward_inference(float *out, const float *inp, const float *res,
+BN_API bn_status bn_forward_inference(void *out, const void *inp, const void *res,
                                       const float *mean, const float *var, const float *gamma,
                                       const float *beta, double eps, unsigned int flags,
                                       int layout, int64_t N, int64_t C, int64_t S);
@@ -160,8 +160,8 @@ BN_API bn_status bn_forward_inference(float *out, const float *inp, const float 
  * running mean and 1/sqrt(running_var + eps). inp is read only when dgamma is wanted or without
  * BN_USE_GLOBAL_STATS; it must be non-NULL whenever it is read.
  * Flags: BN_USE_SCALE, BN_USE_GLOBAL_STATS, BN_FUSE_RELU, BN_FUSE_ADD. */
-BN_API bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta,
-                             const float *dout, const float *out, const float *inp,
+BN_API bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta,
+                             const void *dout, const void *out, const void *inp,
                              const float *gamma, const float *mean, const float *rstd,
                              unsigned int flags, unsigned int mask,
                              int layout, int64_t N, int64_t C, int64_t S);
@@ -208,7 +208,7 @@ BN_API int bn_get_num_threads(void);
  */
 
 /* stats: (3, C), written. inp: (N,C,S). M = N*S may be 1. */
-BN_API bn_status bn_stats_local(double *stats, const float *inp,
+BN_API bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags,
                                 int layout, int64_t N, int64_t C, int64_t S);
 
 /* Chan's merge of P partials, in order p = 0, 1, ..., P-1, per channel:
@@ -225,7 +225,7 @@ BN_API bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean,
  * ReLU), as bn_forward_training computes it. out: (N,C,S), may be the same buffer as inp or res.
  * res: (N,C,S) with BN_FUSE_ADD, else NULL. mean, rstd: (C,) double (bn_stats_merge).
  * gamma, beta: (C,) or NULL. Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. */
-BN_API bn_status bn_forward_apply(float *out, const float *inp, const float *res,
+BN_API bn_status bn_forward_apply(void *out, const void *inp, const void *res,
                                   const double *mean, const double *rstd, const float *gamma,
                                   const float *beta, unsigned int flags, int layout, int64_t N,
                                   int64_t C, int64_t S);
@@ -233,8 +233,8 @@ BN_API bn_status bn_forward_apply(float *out, const float *inp, const float *res
 /* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel, dout
  * gated with BN_FUSE_RELU. dout, inp: (N,C,S). out: (N,C,S), the forward's output, with
  * BN_FUSE_RELU, else NULL. mean: (C,) double. Flags: BN_FUSE_RELU. */
-BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *out,
-                                    const float *inp, const double *mean, unsigned int flags,
+BN_API bn_status bn_backward_reduce(double *sums, const void *dout, const void *out,
+                                    const void *inp, const double *mean, unsigned int flags,
                                     int layout, int64_t N, int64_t C, int64_t S);
 
 /* With M, T1 = sum(dout), T2 = sum(dout*(x - mean)) the totals of the P reductions in sums
@@ -249,8 +249,8 @@ BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float
  * BN_FUSE_ADD. dout, inp: (N,C,S). out: (N,C,S) with BN_FUSE_RELU, else NULL. gamma: (C,) with
  * BN_USE_SCALE, else NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE, BN_FUSE_RELU,
  * BN_FUSE_ADD. Requires M >= 1 in every channel (BN_ERR_SINGLE_VALUE). */
-BN_API bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta,
-                                   const float *dout, const float *out, const float *inp,
+BN_API bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta,
+                                   const void *dout, const void *out, const void *inp,
                                    const float *gamma, const double *mean, const double *rstd,
                                    const double *sums, unsigned int flags, unsigned int mask,
                                    int layout, int64_t N, int64_t C, int64_t S, int64_t P);
