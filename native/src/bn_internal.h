@@ -6,10 +6,11 @@
  * Every public entry point calls its bn_check_* function first and returns its status unless it
  * is BN_OK. The checks are the only place where arguments are validated: after BN_OK a kernel
  * trusts that
- *   - every buffer it reads or writes is non-NULL, 4-byte aligned and of its documented size,
+ *   - every buffer it reads or writes is non-NULL, aligned to its element size (4 bytes; 2 for
+ *     the (N,C,S) buffers of BN_DATA_BF16 / BN_DATA_F16) and of its documented size,
  *   - an optional buffer is non-NULL exactly when its flag or mask bit is set (gamma != NULL
  *     <=> BN_USE_SCALE, ...), so kernels test the pointer, not the flag,
- *   - N*C*S*sizeof(float) fits in ptrdiff_t, so every index can be a ptrdiff_t,
+ *   - N*C*S*(element size) fits in ptrdiff_t, so every index can be a ptrdiff_t,
  *   - outputs overlap nothing, except an (N,C,S) output that is the very same buffer as an
  *     (N,C,S) input (out == inp or out == res; dinp == dout or dinp == inp; dres == dout).
  */
@@ -160,7 +161,8 @@ BN_HIDDEN void *bn_team_scratch(void);
 BN_HIDDEN void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
 
 /* Statuses, in the order they are checked (the first failing check wins):
- *   BN_ERR_NULL_POINTER, BN_ERR_BAD_FLAGS, BN_ERR_BAD_MASK, BN_ERR_BAD_DIMENSION, BN_ERR_OVERFLOW,
+ *   BN_ERR_NULL_POINTER, BN_ERR_BAD_FLAGS, BN_ERR_BAD_DTYPE, BN_ERR_BAD_MASK, BN_ERR_BAD_DIMENSION,
+ *   BN_ERR_OVERFLOW,
  *   BN_ERR_BAD_LAYOUT, BN_ERR_BAD_EPS, BN_ERR_BAD_MOMENTUM, BN_ERR_SINGLE_VALUE,
  *   BN_ERR_MISALIGNED, BN_ERR_ALIAS.
  * See bn_check.c for the exact rules. The arguments are those of the public function. */

@@ -48,6 +48,13 @@ static const struct {
     {"half_widen", test_half_widen},
     {"half_narrow", test_half_narrow},
     {"half_lengths", test_half_lengths},
+    {"half_forward_training", test_half_forward_training},
+    {"half_forward_inference", test_half_forward_inference},
+    {"half_backward", test_half_backward},
+    {"half_threads", test_half_threads},
+    {"half_stream", test_half_stream},
+    {"half_split", test_half_split},
+    {"half_check", test_half_check},
     {"convert_check", test_convert_check},
 };
 
