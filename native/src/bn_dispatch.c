@@ -47,6 +47,7 @@ static bn_row generic_row = {&bn_kernels_generic, &bn_kernels_generic_bf16, &bn_
 #if defined(BN_X86_KERNELS)
 static bn_row avx2_row = {&bn_kernels_avx2, &bn_kernels_avx2_bf16, &bn_kernels_avx2_f16};
 static bn_row avx512_row = {&bn_kernels_avx512, &bn_kernels_avx512_bf16, &bn_kernels_avx512_f16};
+static bn_row avx512_bf16hw_row = {&bn_kernels_avx512, &bn_kernels_avx512_bf16hw, &bn_kernels_avx512_f16};
 // the 16-bit tables of avx2 and avx512 are compiled with F16C: without it, the generic ones
 static bn_row avx2_no_f16c = {&bn_kernels_avx2, &bn_kernels_generic_bf16, &bn_kernels_generic_f16};
 static bn_row avx512_no_f16c = {&bn_kernels_avx512, &bn_kernels_generic_bf16, &bn_kernels_generic_f16};
@@ -60,6 +61,19 @@ static int has_f16c(void) {
     return 0;
 #endif
 }
+
+// AVX512-BF16: CPUID 7.1, EAX bit 5; its narrowing unless BNORM_ISA is exactly "avx512" (which the
+// tests use to run the integer narrowing of CPUs without it, as bn_half.c does)
+static int use_avx512bf16(void) {
+    const char *v = getenv("BNORM_ISA");
+    if (v != NULL && strcmp(v, "avx512") == 0) return 0;
+#if defined(__GNUC__)
+    unsigned int a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1u);
+#else
+    return 0;
+#endif
+}
 #endif
 
 static const bn_kernels *const *choose(void) {
@@ -67,7 +81,8 @@ static const bn_kernels *const *choose(void) {
     const int cap = env_cap();
     if (cap < level) level = cap;
 #if defined(BN_X86_KERNELS)
-    if (level == 2) return has_f16c() ? avx512_row : avx512_no_f16c;
+    if (level == 2 && !has_f16c()) return avx512_no_f16c;
+    if (level == 2) return use_avx512bf16() ? avx512_bf16hw_row : avx512_row;
     if (level == 1) return has_f16c() ? avx2_row : avx2_no_f16c;
 #endif
     (void)level;

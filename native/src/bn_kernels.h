@@ -128,13 +128,15 @@ typedef struct bn_kernels {
 const bn_kernels *bn_kernels_get(void);
 // The table of the same instruction set for the activation format of flags (BN_DATA_BF16,
 // BN_DATA_F16 or neither; not both); for the 16-bit formats the instruction set also needs F16C,
-// else the generic table of the format. Never NULL.
+// else the generic table of the format; AVX-512's bf16 table narrows with AVX512-BF16 where the
+// CPU has it, unless BNORM_ISA is "avx512" (the same bits either way). Never NULL.
 const bn_kernels *bn_kernels_for(unsigned int flags);
 
 extern const bn_kernels bn_kernels_generic, bn_kernels_generic_bf16, bn_kernels_generic_f16;
 #if defined(BN_X86_KERNELS) // set by CMakeLists.txt when it builds the x86 files
 extern const bn_kernels bn_kernels_avx2, bn_kernels_avx2_bf16, bn_kernels_avx2_f16;
 extern const bn_kernels bn_kernels_avx512, bn_kernels_avx512_bf16, bn_kernels_avx512_f16;
+extern const bn_kernels bn_kernels_avx512_bf16hw; // bf16 narrowed by AVX512-BF16
 #endif
 
 #endif /* BN_KERNELS_H */

@@ -59,7 +59,17 @@ static void bn_sfence(void) { _mm_sfence(); }
 #include "bn_half.h"
 #if defined(BN_KERNELS_BF16)
 static vf va_load(const uint16_t *p) { return bn_avx512_load_bf16(p); }
+#if defined(BN_KERNELS_BF16_HW)
+// vcvtneps2bf16 reads float subnormals as zero: a vector holding one takes the integer path
+static __m256i narrow16(vf v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __mmask16 subnormal = _mm512_mask_test_epi32_mask(
+        _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)), u, _mm512_set1_epi32(0x007fffff));
+    return subnormal ? bn_avx512_bf16_int(v) : (__m256i)_mm512_cvtneps_pbh(v);
+}
+#else
 static __m256i narrow16(vf v) { return bn_avx512_bf16_int(v); }
+#endif
 static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_bf16(p)); }
 static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_bf16(p, _mm512_cvtpd_ps(v)); }
 #else

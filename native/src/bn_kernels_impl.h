@@ -43,7 +43,11 @@ typedef uint16_t bn_act;
 #if defined(BN_KERNELS_BF16)
 #define BN_KERNELS_WIDEN bn_bf16_to_float
 #define BN_KERNELS_DATA BN_DATA_BF16
+#if defined(BN_KERNELS_BF16_HW)
+#define BN_KERNELS_SUFFIX _bf16hw
+#else
 #define BN_KERNELS_SUFFIX _bf16
+#endif
 #else
 #define BN_KERNELS_WIDEN bn_f16_to_float
 #define BN_KERNELS_DATA BN_DATA_F16
