@@ -1,7 +1,7 @@
 /*
  * fuzz_split.c - libFuzzer target of the split-phase entry points of bn.h (bn_stats_local,
  * bn_stats_merge, bn_forward_apply, bn_backward_reduce, bn_backward_apply), one of them per
- * input, chosen by its first byte. Self-contained (fuzz.c's harness knows only float buffers).
+ * input, chosen by its first byte. Self-contained (fuzz.c's harness has no double buffers).
  *
  * N = batch, C = channels, S = spatial size, P = parts; statistics are (P, 3, C) doubles.
  *
