@@ -471,7 +471,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_training$descriptor() {
@@ -481,7 +481,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_training$handle() {
@@ -491,7 +491,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_training$address() {
@@ -500,7 +500,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_forward_training(MemorySegment out, MemorySegment save_mean, MemorySegment save_rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta, double eps, double momentum, int flags, int layout, long N, long C, long S) {
@@ -543,7 +543,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_inference$descriptor() {
@@ -553,7 +553,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_inference$handle() {
@@ -563,7 +563,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_inference$address() {
@@ -572,7 +572,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_forward_inference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags, int layout, long N, long C, long S) {
@@ -618,7 +618,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward$descriptor() {
@@ -628,7 +628,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward$handle() {
@@ -638,7 +638,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward$address() {
@@ -647,7 +647,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, int flags, int mask, int layout, long N, long C, long S) {
@@ -789,6 +789,7 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_INT,
+            bn_h.C_INT,
             bn_h.C_LONG,
             bn_h.C_LONG,
             bn_h.C_LONG
@@ -802,7 +803,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_stats_local$descriptor() {
@@ -812,7 +813,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_stats_local$handle() {
@@ -822,7 +823,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_stats_local$address() {
@@ -831,16 +832,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_stats_local(MemorySegment stats, MemorySegment inp, int layout, long N, long C, long S) {
+    public static int bn_stats_local(MemorySegment stats, MemorySegment inp, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_stats_local.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_stats_local", stats, inp, layout, N, C, S);
+                traceDowncall("bn_stats_local", stats, inp, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(stats, inp, layout, N, C, S);
+            return (int)mh$.invokeExact(stats, inp, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -940,7 +941,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_apply$descriptor() {
@@ -950,7 +951,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_apply$handle() {
@@ -960,7 +961,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_apply$address() {
@@ -969,7 +970,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
@@ -1008,7 +1009,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward_reduce$descriptor() {
@@ -1018,7 +1019,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward_reduce$handle() {
@@ -1028,7 +1029,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward_reduce$address() {
@@ -1037,7 +1038,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment mean, int flags, int layout, long N, long C, long S) {
@@ -1084,7 +1085,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static FunctionDescriptor bn_backward_apply$descriptor() {
@@ -1094,7 +1095,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MethodHandle bn_backward_apply$handle() {
@@ -1104,7 +1105,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MemorySegment bn_backward_apply$address() {
@@ -1113,7 +1114,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static int bn_backward_apply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
