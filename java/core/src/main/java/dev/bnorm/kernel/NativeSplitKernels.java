@@ -42,14 +42,10 @@ public final class NativeSplitKernels implements SplitKernels {
     @Override
     public void statsLocal(MemorySegment stats, MemorySegment inp, int flags, Layout layout, long n, long c, long s) {
         Checks.checkStatsLocal(stats, inp, flags, layout, n, c, s, true);
-        if (flags != 0) { // this binding of bn_stats_local has no flags argument: float32 only
-            throw new IllegalArgumentException("flags: expected 0 (float32 inp) for this library's bn_stats_local, got 0x"
-                    + Integer.toHexString(flags));
-        }
         MethodHandle h = NativeKernels.critical(n * c * s, flags) ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
         int status;
         try {
-            status = (int) h.invokeExact(stats, inp, 0, layout.code, n, c, s);
+            status = (int) h.invokeExact(stats, inp, flags, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
