@@ -44,7 +44,7 @@ import org.knowm.xchart.style.Styler;
  * <p>{@code Report --dtype bf16 <raw dir> <output dir>} writes {@code half.md} instead (see
  * {@link #halfMarkdown}): a run of bench/run --dtype, bnorm native in f32 and in the 16-bit dtype
  * ({@link KernelBench}'s dtype), the peers in that dtype, the floors at 4 and 2 bytes an element,
- * and {@code accuracy.txt} (PyTorch's accuracy figures) when present.
+ * and {@code accuracy.txt} (bnorm's and PyTorch's bf16 accuracy, bench/peers/half_accuracy.py) when present.
  */
 public final class Report {
 
@@ -424,9 +424,10 @@ public final class Report {
         }
         halfTargets(md, dtype, half);
         if (accuracy != null) {
-            md.append("\n## Accuracy\n\nThe output of `java/core/src/test/python/make_half_golden.py --figures`, run by "
-                    + "`bench/run --dtype` (PyTorch's ").append(dtype).append(" batch norm and its backward against float64 "
-                    + "on the same rounded inputs):\n\n```\n").append(accuracy.strip()).append("\n```\n");
+            md.append("\n## Accuracy\n\nThe output of `bench/peers/half_accuracy.py compare`, run by `bench/run --dtype "
+                    + "bf16` after `dev.bnorm.bench.HalfAccuracy` (bnorm's and PyTorch's ").append(dtype).append(" batch "
+                    + "norm and backward against float64 on the same rounded inputs):\n\n```\n").append(accuracy.strip())
+                    .append("\n```\n");
         }
         return md.toString();
     }
