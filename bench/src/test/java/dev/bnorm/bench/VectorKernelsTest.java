@@ -10,6 +10,7 @@ import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.bnorm.ffi.bn_h;
 import dev.bnorm.kernel.JavaKernels;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.Arena;
@@ -110,6 +111,20 @@ class VectorKernelsTest {
                     Data.floats(arena, 6), mean, rstd, null, null, heap, null, null, 1e-5, 0.1, 0,
                     Layout.NC, 2, 3, 1));
             assertTrue(e.getMessage().startsWith("inp"), e.getMessage());
+        }
+    }
+
+    @Test
+    void rejectsSixteenBitActivationsNamingTheFlags() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = Data.floats(arena, 6);
+            MemorySegment mean = Data.floats(arena, 3);
+            MemorySegment var = Data.uniform(arena, 3, 0.5, 1.5, 1);
+            for (int data : new int[] {bn_h.BN_DATA_BF16(), bn_h.BN_DATA_F16()}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VECTOR.forwardInference(
+                        Data.floats(arena, 6), x, mean, var, null, null, 1e-5, data, Layout.NC, 2, 3, 1));
+                assertTrue(e.getMessage().startsWith("flags: expected no BN_DATA_BF16 or BN_DATA_F16"), e.getMessage());
+            }
         }
     }
 
