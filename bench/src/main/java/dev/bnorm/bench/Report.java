@@ -719,7 +719,10 @@ public final class Report {
                 .map(l -> ", " + l.substring(l.indexOf(':') + 1).strip() + " MHz").orElse("");
         String flags = lines.stream().filter(l -> l.startsWith("flags")).findFirst()
                 .map(l -> Arrays.asList(l.substring(l.indexOf(':') + 1).strip().split(" "))).map(f ->
-                        f.contains("avx512f") ? ", AVX-512" : f.contains("avx2") ? ", AVX2" : "").orElse("");
+                        (f.contains("avx512f") ? ", AVX-512" : f.contains("avx2") ? ", AVX2" : "")
+                                + (f.contains("avx512_bf16") ? ", AVX512-BF16" : "")
+                                + (f.contains("avx512_fp16") ? ", AVX512-FP16" : f.contains("f16c") ? ", F16C" : ""))
+                .orElse("");
         return model + ", " + cpus + " logical CPUs (" + Runtime.getRuntime().availableProcessors()
                 + " available to the JVM)" + mhz + flags;
     }
