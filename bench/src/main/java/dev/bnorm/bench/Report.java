@@ -41,7 +41,7 @@ import org.knowm.xchart.style.Styler;
  * bytes per element). x floor is time / the time of the floor that applies at that size (see
  * {@link #floor}), measured by {@link FloorBench} in the same run with as many threads.
  *
- * <p>{@code Report --dtype bf16 <raw dir> <output dir>} writes {@code half.md} instead (see
+ * <p>{@code Report --dtype bf16 <raw dir> <output dir> [file]} writes {@code half.md} (or the file named) instead (see
  * {@link #halfMarkdown}): a run of bench/run --dtype, bnorm native in f32 and in the 16-bit dtype
  * ({@link KernelBench}'s dtype), the peers in that dtype, the floors at 4 and 2 bytes an element,
  * and {@code accuracy.txt} (bnorm's and PyTorch's bf16 accuracy, bench/peers/half_accuracy.py) when present.
@@ -152,8 +152,8 @@ public final class Report {
     Caches caches = Caches.of(Path.of("/sys/devices/system/cpu/cpu0/cache"), Runtime.getRuntime().availableProcessors());
 
     public static void main(String[] args) throws IOException {
-        if (args.length == 4 && "--dtype".equals(args[0])) {
-            half(args[1], Path.of(args[2]), Path.of(args[3]));
+        if ((args.length == 4 || args.length == 5) && "--dtype".equals(args[0])) {
+            half(args[1], Path.of(args[2]), Path.of(args[3]), args.length == 5 ? args[4] : "half.md");
             return;
         }
         if (args.length != 2) {
@@ -350,8 +350,8 @@ public final class Report {
     /** The 16-bit speed-up target over bnorm's own float32 (forward training and backward). */
     static final double TARGET_SPEEDUP = 1.7;
 
-    /** Reads a bench/run --dtype run from {@code raw} and writes {@code half.md} into {@code out}. */
-    static void half(String dtype, Path raw, Path out) throws IOException {
+    /** Reads a bench/run --dtype run from {@code raw} and writes {@code out}/{@code file}. */
+    static void half(String dtype, Path raw, Path out, String file) throws IOException {
         Report report = new Report();
         report.readJmh(raw.resolve("jmh.json"));
         if (Files.exists(raw.resolve("jmh-floor.json"))) {
@@ -361,9 +361,9 @@ public final class Report {
         report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
         Path accuracy = raw.resolve("accuracy.txt");
         Files.createDirectories(out);
-        Files.writeString(out.resolve("half.md"), report.halfMarkdown(dtype, readRun(raw.resolve("run.txt")),
+        Files.writeString(out.resolve(file), report.halfMarkdown(dtype, readRun(raw.resolve("run.txt")),
                 Files.exists(accuracy) ? Files.readString(accuracy) : null));
-        System.out.println("wrote " + out.resolve("half.md"));
+        System.out.println("wrote " + out.resolve(file));
     }
 
     /**
