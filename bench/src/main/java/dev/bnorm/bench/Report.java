@@ -403,7 +403,7 @@ public final class Report {
                 for (int bytes : new int[] {4, 2}) {
                     Floor f = floor(OPS[o], shape, bytes);
                     md.append(" | ").append(f == null ? "not measured"
-                            : f.kind() + " in " + f.where() + ": " + time(f.stat()).replaceAll(" \\(.*", ""));
+                            : f.kind() + " in " + f.where() + ": " + duration(f.stat().median()));
                 }
                 for (String who : new String[] {"native", half}) {
                     Stat st = result(who, OPS[o], shape);
@@ -455,7 +455,7 @@ public final class Report {
                 met += ok ? 1 : 0;
                 md.append(String.format(Locale.ROOT, "%.2fx", x)).append(ok ? ", met" : String.format(Locale.ROOT,
                         ", **not met** (%.2fx short; %s would have to take %s, it takes %s)", TARGET_SPEEDUP - x, dtype,
-                        sig(f32.median() / TARGET_SPEEDUP) + " µs", sig(h.median()) + " µs")).append("\n");
+                        duration(f32.median() / TARGET_SPEEDUP), duration(h.median()))).append("\n");
             }
         }
         if (cells == 0) {
@@ -647,6 +647,11 @@ public final class Report {
             unit = "µs";
         }
         return sig(s.median() / scale) + " " + unit + " (" + sig(s.min() / scale) + "–" + sig(s.max() / scale) + ")";
+    }
+
+    /** "12.3 ms": microseconds with the unit of {@link #time}. */
+    static String duration(double micros) {
+        return time(new Stat(micros, micros, micros)).replaceAll(" \\(.*", "");
     }
 
     /** Three significant digits. */

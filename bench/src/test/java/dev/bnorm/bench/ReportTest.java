@@ -106,7 +106,7 @@ class ReportTest {
                 + "| 900 µs (900–900) | 500 µs (500–500) | not measured | not measured | 1.80 | - | 2.50x |"), md);
         assertTrue(md.contains("- Forward training NC:4096x1024: 1.80x, met\n"), md);
         assertTrue(md.contains("- Backward NC:4096x1024: 1.50x, **not met** (0.20x short; bf16 would have to take 882 µs, "
-                + "it takes 1000 µs)\n"), md);
+                + "it takes 1.00 ms)\n"), md);
         assertFalse(md.contains("- Forward training NC:32x64: 1."), md); // below 8 MiB: not judged for the speed-up
         assertTrue(md.contains("Met in 1 of 2 cells.\n"), md);
         assertTrue(md.contains("- Forward training NC:4096x1024: PyTorch 2.00x, oneDNN 1.10x (peer time / bnorm time), met\n"),
