@@ -1,7 +1,9 @@
 /*
  * bn_bench.c - times bnorm's kernels side by side with memory-bandwidth floors and oneDNN.
  *
- *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [-x] [-f] [CASE ...]  (-x: without oneDNN)
+ *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [-x] [-f] [-d bf16|f16] [CASE ...]
+ *   (-x: without oneDNN; -d: bnorm's forward training, inference and backward with 16-bit
+ *   activations, BN_DATA_BF16 or BN_DATA_F16; the floors and oneDNN stay float32)
  *   CASE: layout:NxCxS with layout nc, nchw or nhwc, e.g. nc:256x1024 nchw:32x64x3136
  *
  * N = batch, C = channels, S = spatial size (H*W). Every variant of a case runs in each of ROUNDS
@@ -74,26 +76,28 @@ static void check(bn_status st, const char *what) {
     }
 }
 
+static unsigned int data_flags; // -d: BN_DATA_BF16 or BN_DATA_F16 (0: float32)
+
 // ----------------------------------------------------------------------------
 // variants
 
 static void bn_train(bench *b) {
     check(bn_forward_training(b->out, b->save_mean, b->save_rstd, b->running_mean,
                               b->running_var, b->inp, NULL, b->gamma, b->beta, 1e-5, 0.1,
-                              BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, b->layout, b->N,
+                              BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | data_flags, b->layout, b->N,
                               b->C, b->S),
           "bn_forward_training");
 }
 
 static void bn_infer(bench *b) {
     check(bn_forward_inference(b->out, b->inp, NULL, b->save_mean, b->var, b->gamma, b->beta, 1e-5,
-                               BN_USE_SCALE | BN_USE_SHIFT, b->layout, b->N, b->C, b->S),
+                               BN_USE_SCALE | BN_USE_SHIFT | data_flags, b->layout, b->N, b->C, b->S),
           "bn_forward_inference");
 }
 
 static void bn_back(bench *b) {
     check(bn_backward(b->dinp, NULL, b->dgamma, b->dbeta, b->dout, NULL, b->inp, b->gamma, b->save_mean,
-                      b->save_rstd, BN_USE_SCALE, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT,
+                      b->save_rstd, BN_USE_SCALE | data_flags, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT,
                       b->layout, b->N, b->C, b->S),
           "bn_backward");
 }
@@ -238,7 +242,7 @@ static void t_relu_back(void *ctx, ptrdiff_t t) {
 static void bn_unfused(bench *b, int add) {
     check(bn_forward_training(b->out, b->save_mean, b->save_rstd, b->running_mean,
                               b->running_var, b->inp, NULL, b->gamma, b->beta, 1e-5, 0.1,
-                              BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING, b->layout, b->N,
+                              BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | data_flags, b->layout, b->N,
                               b->C, b->S),
           "bn_forward_training");
     floor_run(b, NULL, add ? t_add_relu : t_relu);
@@ -520,6 +524,14 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "-m") == 0 && i + 1 < argc) ms = atof(argv[++i]);
         else if (strcmp(argv[i], "-x") == 0) with_dnnl = 0;
         else if (strcmp(argv[i], "-f") == 0) fusions = 1;
+        else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) {
+            const char *d = argv[++i];
+            data_flags = strcmp(d, "bf16") == 0 ? BN_DATA_BF16 : strcmp(d, "f16") == 0 ? BN_DATA_F16 : 0u;
+            if (data_flags == 0) {
+                fprintf(stderr, "bad dtype '%s' (want bf16 or f16)\n", d);
+                return 2;
+            }
+        }
         else if (nc < 64) cases[nc++] = argv[i];
     }
     if (nc == 0) {
@@ -551,6 +563,13 @@ int main(int argc, char **argv) {
         unsigned seed = 1;
         fill(b.inp, b.n, -2.0f, 3.0f, &seed);
         fill(b.dout, b.n, -1.0f, 1.0f, &seed);
+        if (data_flags != 0) { // inp and dout narrowed, into the first half of their bytes
+            const int dt = data_flags == BN_DATA_BF16 ? BN_BF16 : BN_F16;
+            check(bn_convert(b.dinp, dt, b.inp, BN_F32, (int64_t)b.n), "bn_convert");
+            memcpy(b.inp, b.dinp, b.n * 2);
+            check(bn_convert(b.dinp, dt, b.dout, BN_F32, (int64_t)b.n), "bn_convert");
+            memcpy(b.dout, b.dinp, b.n * 2);
+        }
         fill(b.gamma, c, 0.5f, 1.5f, &seed);
         fill(b.beta, c, -0.5f, 0.5f, &seed);
         fill(b.running_mean, c, -0.1f, 0.1f, &seed);

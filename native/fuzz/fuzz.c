@@ -10,6 +10,7 @@
  *   mutations: count, then (kind, buffer, parameters) each.
  */
 #include "fuzz.h"
+#include "bn_half.h"
 
 #include <float.h>
 #include <math.h>
@@ -206,13 +207,43 @@ static int decode_dims(fz_in *in, fz_call *k) {
     return k->N * k->C * k->S <= FZ_MAX_COUNT;
 }
 
-// N*C*S*sizeof(float) in *bytes when the dimensions are valid and it fits in int64_t
+// the element size of the (N,C,S) buffers: 2 with either 16-bit data flag (both: an invalid
+// call, sized as 16-bit), else 4
+static int64_t tensor_elem(const fz_call *k) {
+    return (k->flags & (BN_DATA_BF16 | BN_DATA_F16)) != 0 ? 2 : (int64_t)sizeof(float);
+}
+
+// the 16-bit format of the call's (N,C,S) buffers: BN_DATA_BF16 or BN_DATA_F16 (0: float32)
+static unsigned int half_format(const fz_call *k) {
+    const unsigned int d = k->flags & (BN_DATA_BF16 | BN_DATA_F16);
+    return d == BN_DATA_BF16 || d == BN_DATA_F16 ? d : 0u;
+}
+
+// element b (a byte offset) of buffer i widened to float
+static float read_value(const fz_state *st, int i, uint64_t b) {
+    const uint8_t *p = (const uint8_t *)st->k.p[i] + b;
+    if (st->api->args[i].tensor && half_format(&st->k) != 0) {
+        uint16_t h;
+        memcpy(&h, p, sizeof h);
+        return half_format(&st->k) == BN_DATA_BF16 ? bn_bf16_to_float(h) : bn_f16_to_float(h);
+    }
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// the element size of buffer i in bytes
+static uint64_t elem_bytes(const fz_state *st, int i) {
+    return st->api->args[i].tensor ? (uint64_t)tensor_elem(&st->k) : sizeof(float);
+}
+
+// N*C*S*(element size) in *bytes when the dimensions are valid and it fits in int64_t
 static int valid_dims(const fz_call *k, uint64_t *bytes) {
     if (k->N < 1 || k->C < 1 || k->S < 1) return 0;
     if (k->layout == BN_LAYOUT_NC && k->S != 1) return 0;
     int64_t count;
     if (__builtin_mul_overflow(k->N, k->C, &count) || __builtin_mul_overflow(count, k->S, &count) ||
-        __builtin_mul_overflow(count, (int64_t)sizeof(float), &count)) {
+        __builtin_mul_overflow(count, tensor_elem(k), &count)) {
         return 0;
     }
     *bytes = (uint64_t)count;
@@ -237,9 +268,14 @@ static unsigned int broken_rules(const fz_state *st) {
         const int need = required(&api->args[i], k);
         if (need == 1 && k->p[i] == NULL) broken |= BIT(BN_ERR_NULL_POINTER);
         if (need == 0 && k->p[i] != NULL) broken |= BIT(BN_ERR_BAD_FLAGS);
-        if (k->p[i] != NULL && ((uintptr_t)k->p[i] & 3u) != 0) broken |= BIT(BN_ERR_MISALIGNED);
+        if (k->p[i] != NULL && ((uintptr_t)k->p[i] & (elem_bytes(st, i) - 1u)) != 0) {
+            broken |= BIT(BN_ERR_MISALIGNED);
+        }
     }
     if ((k->flags & ~api->known_flags) != 0) broken |= BIT(BN_ERR_BAD_FLAGS);
+    if ((k->flags & (BN_DATA_BF16 | BN_DATA_F16)) == (BN_DATA_BF16 | BN_DATA_F16)) {
+        broken |= BIT(BN_ERR_BAD_DTYPE);
+    }
     if (api->has_mask && (k->mask == 0 || (k->mask & ~FZ_MASK_BITS) != 0 ||
                           ((k->mask & BN_DIFF_RES) != 0 && (k->flags & BN_FUSE_ADD) == 0))) {
         broken |= BIT(BN_ERR_BAD_MASK);
@@ -286,9 +322,8 @@ static int promise(const fz_state *st) {
     int level = FZ_FINITE;
     for (int i = 0; i < api->nargs; i++) {
         if (st->k.p[i] == NULL || !api->args[i].read) continue;
-        for (uint64_t b = 0; b < st->extent[i]; b += sizeof(float)) {
-            float v;
-            memcpy(&v, (const uint8_t *)st->k.p[i] + b, sizeof v);
+        for (uint64_t b = 0; b < st->extent[i]; b += elem_bytes(st, i)) {
+            const float v = read_value(st, i, b);
             if (!isfinite(v) || (api->args[i].nonneg && v < 0.0f)) return FZ_ANY;
             if (!(fabsf(v) <= FZ_MODERATE)) level = FZ_NOT_NAN;
         }
@@ -330,13 +365,15 @@ static void check_after(const fz_state *st, bn_status status, int expected) {
     if (expected == FZ_ANY) return;
     for (int i = 0; i < api->nargs; i++) {
         if (st->k.p[i] == NULL || !api->args[i].output) continue;
-        for (uint64_t b = 0; b < st->extent[i]; b += sizeof(float)) {
-            float v;
-            memcpy(&v, (const uint8_t *)st->k.p[i] + b, sizeof v);
-            if (expected == FZ_FINITE ? !isfinite(v) : isnan(v)) {
+        // an f16 output of a finite float overflows to +-Inf from 65520 on: not NaN
+        const int finite = expected == FZ_FINITE &&
+                           !(api->args[i].tensor && half_format(&st->k) == BN_DATA_F16);
+        for (uint64_t b = 0; b < st->extent[i]; b += elem_bytes(st, i)) {
+            const float v = read_value(st, i, b);
+            if (finite ? !isfinite(v) : isnan(v)) {
                 fz_fail(st, "%s finite input, but %s[%llu] = %g",
                         expected == FZ_FINITE ? "moderate" : "huge", api->args[i].name,
-                        (unsigned long long)(b / sizeof(float)), (double)v);
+                        (unsigned long long)(b / elem_bytes(st, i)), (double)v);
             }
         }
     }
@@ -423,9 +460,15 @@ int fz_run(const fz_api *api, fz_call_fn call, const uint8_t *data, size_t size)
         if (st.base[i] == NULL) continue;
         if (api->args[i].read) {
             size_t b = 0;
-            for (; b + sizeof(float) <= st.size[i]; b += sizeof(float)) {
+            const unsigned int half = api->args[i].tensor ? half_format(k) : 0u;
+            for (; half == 0 && b + sizeof(float) <= st.size[i]; b += sizeof(float)) {
                 const float v = value(&seed, st.vmode[i], api->args[i].nonneg);
                 memcpy(st.base[i] + b, &v, sizeof v);
+            }
+            for (; half != 0 && b + 2 <= st.size[i]; b += 2) { // narrowed (bn_half.h)
+                const float v = value(&seed, st.vmode[i], api->args[i].nonneg);
+                const uint16_t h = half == BN_DATA_BF16 ? bn_float_to_bf16(v) : bn_float_to_f16(v);
+                memcpy(st.base[i] + b, &h, sizeof h);
             }
             for (; b < st.size[i]; b++) st.base[i][b] = (uint8_t)mix(&seed);
         } else {

@@ -5,23 +5,27 @@
  *
  * A target describes its function's buffers in a table (fz_arg) and calls it (fz_call_fn);
  * fz_run turns the fuzz input into one call:
- *   scalars   layout, N, C, S, flags, mask, eps, momentum: mostly valid, sometimes anything
+ *   scalars   layout, N, C, S, flags (the data bits BN_DATA_BF16, BN_DATA_F16 included: then
+ *             the (N,C,S) buffers hold 16-bit elements), mask, eps, momentum: mostly valid,
+ *             sometimes anything
  *   buffers   each malloc'ed on its own, EXACTLY as large as the input says (the size the
  *             dimensions imply plus 0..16 bytes of slack, or an arbitrary small size); the
  *             values are moderate, constant, offset, near FLT_MAX, sprinkled with
  *             NaN/Inf/subnormal/-0, or raw bits
- *   mutations a buffer set to NULL, given without its flag, moved off 4-byte alignment, or
+ *   mutations a buffer set to NULL, given without its flag, moved by 1-3 bytes (off its element
+ *             size's alignment, or for a 16-bit buffer by 2 bytes onto another valid address), or
  *             pointed into another buffer (in place or overlapping)
  * and checks, independently of the library's own checks (the rules are bn.h's):
  *   - the status is BN_OK exactly when the arguments are valid, and otherwise one of the
  *     statuses that name a rule the arguments break;
  *   - a non-OK status left every byte of every buffer untouched;
- *   - BN_OK wrote nothing outside the outputs' extents ((N,C,S) or (C,) floats), changed no input
+ *   - BN_OK wrote nothing outside the outputs' extents ((N,C,S) elements or (C,) floats), changed no input
  *     that no output aliases, and, when every input value is finite and moderate
  *     (|v| <= 1e4, variances >= 0, eps >= 1e-30), left every output element finite (outputs
  *     start as NaN, so this also shows that every element was written), and when they are
  *     finite but not moderate (up to FLT_MAX), no output element NaN: every result is finite
- *     in double, and rounding it to float gives at worst +-Inf;
+ *     in double, and rounding it to float gives at worst +-Inf (an f16 output: never NaN, as it
+ *     overflows to +-Inf from 65520 on);
  *   - bn_strerror of the status (and of an arbitrary int) is a non-empty string.
  * A valid call is only made with every buffer at least as large as the dimensions imply (the
  * library sees pointers, not sizes, so it cannot detect a smaller buffer); an invalid one may

@@ -19,7 +19,8 @@ static const fz_arg args[] = {
 
 static const fz_api api = {
     "bn_backward", args, (int)(sizeof args / sizeof args[0]),
-    BN_USE_SCALE | BN_USE_GLOBAL_STATS | BN_FUSE_RELU | BN_FUSE_ADD, 1, 0, 0, 0,
+    BN_USE_SCALE | BN_USE_GLOBAL_STATS | BN_FUSE_RELU | BN_FUSE_ADD | BN_DATA_BF16 | BN_DATA_F16,
+    1, 0, 0, 0,
 };
 
 static bn_status call(const fz_call *k) {

@@ -16,7 +16,7 @@ static const fz_arg args[] = {
 
 static const fz_api api = {
     "bn_forward_inference", args, (int)(sizeof args / sizeof args[0]),
-    BN_USE_SCALE | BN_USE_SHIFT | BN_FUSE_RELU | BN_FUSE_ADD, 0, 1, 0, 0,
+    BN_USE_SCALE | BN_USE_SHIFT | BN_FUSE_RELU | BN_FUSE_ADD | BN_DATA_BF16 | BN_DATA_F16, 0, 1, 0, 0,
 };
 
 static bn_status call(const fz_call *k) {

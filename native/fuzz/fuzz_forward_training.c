@@ -18,7 +18,8 @@ static const fz_arg args[] = {
 
 static const fz_api api = {
     "bn_forward_training", args, (int)(sizeof args / sizeof args[0]),
-    BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | BN_FUSE_RELU | BN_FUSE_ADD, 0, 1, 1, 1,
+    BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | BN_FUSE_RELU | BN_FUSE_ADD | BN_DATA_BF16 |
+        BN_DATA_F16, 0, 1, 1, 1,
 };
 
 static bn_status call(const fz_call *k) {

@@ -1,7 +1,7 @@
 /*
  * fuzz_split.c - libFuzzer target of the split-phase entry points of bn.h (bn_stats_local,
  * bn_stats_merge, bn_forward_apply, bn_backward_reduce, bn_backward_apply), one of them per
- * input, chosen by its first byte. Self-contained (fuzz.c's harness knows only float buffers).
+ * input, chosen by its first byte. Self-contained (fuzz.c's harness has no double buffers).
  *
  * N = batch, C = channels, S = spatial size, P = parts; statistics are (P, 3, C) doubles.
  *
@@ -12,7 +12,9 @@
  *   - the status is BN_OK exactly when the call is valid (a call whose only fault is a short
  *     buffer is not made: the library sees pointers, not sizes);
  *   - a non-OK status changed no byte of any buffer;
- *   - BN_OK with moderate finite input left every output element finite (outputs start as NaN).
+ *   - BN_OK with moderate finite input left every output element finite (outputs start as NaN;
+ *     an f16 output: not NaN, as it overflows to +-Inf from 65520 on). Flags include the data
+ *     bits: (N,C,S) buffers then hold 16-bit elements.
  * Out-of-bounds accesses are ASan's to report (every buffer is malloc'ed on its own).
  */
 #include <math.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "bn.h"
+#include "bn_half.h"
 
 enum { LOCAL, MERGE, APPLY, REDUCE, BACK, N_OPS };
 enum { MAX_BUFS = 11 };
@@ -74,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int layout = lb < 250 ? (int)(lb % 3) : (int)lb - 250 - 2; // mostly valid, sometimes -2..3
     const int64_t N = dim(&in), C = dim(&in), S = layout == BN_LAYOUT_NC && u8(&in) < 250 ? 1 : dim(&in);
     const int64_t P = dim(&in) % 5 == 0 ? dim(&in) : 1 + (int64_t)(u8(&in) % 4);
-    const unsigned flags = u8(&in) % 64, mask = u8(&in) % 17;
+    const unsigned flags = u8(&in), mask = u8(&in) % 17; // flags: the data bits too
     const double eps = u8(&in) < 240 ? 1e-5 : (double[]){0.0, -1.0, NAN, INFINITY}[u8(&in) % 4];
     const double momentum = u8(&in) < 240 ? 0.1 : (double[]){-0.5, 1.5, NAN}[u8(&in) % 3];
     uint64_t seed = (uint64_t)u8(&in) | (uint64_t)u8(&in) << 8;
@@ -117,14 +120,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // validity of everything but the buffers' sizes and contents
     const int uses_tensor = op != MERGE;
     const unsigned fuse = BN_FUSE_RELU | BN_FUSE_ADD;
-    const unsigned taken = op == MERGE ? BN_UPDATE_RUNNING : op == APPLY ? BN_USE_SCALE | BN_USE_SHIFT | fuse
-                          : op == BACK ? BN_USE_SCALE | fuse : op == REDUCE ? BN_FUSE_RELU : 0u;
-    int valid = op == LOCAL || (flags & ~taken) == 0; // bn_stats_local takes no flags
+    const unsigned dbits = BN_DATA_BF16 | BN_DATA_F16, half = flags & dbits; // 16-bit (N,C,S) buffers
+    const unsigned taken = op == MERGE ? BN_UPDATE_RUNNING : op == APPLY ? BN_USE_SCALE | BN_USE_SHIFT | fuse | dbits
+                          : op == BACK ? BN_USE_SCALE | fuse | dbits : op == REDUCE ? BN_FUSE_RELU | dbits : dbits;
+    const size_t es = op != MERGE && half != 0 ? 2u : 4u; // element size of the (N,C,S) buffers
+    int valid = (flags & ~taken) == 0 && half != dbits;
     if (op == BACK && (mask == 0 || (mask & ~15u) != 0)) valid = 0;
     if (op == BACK && (mask & BN_DIFF_RES) && !(flags & BN_FUSE_ADD)) valid = 0;
     if (C < 1 || (uses_tensor && (N < 1 || S < 1))) valid = 0;
     // bytes beyond what int64_t and ptrdiff_t hold (the dimensions here are far from the edge)
-    if (uses_tensor && (double)N * (double)C * (double)S * 4.0 > 9.2e18) valid = 0;
+    if (uses_tensor && (double)N * (double)C * (double)S * (double)es > 9.2e18) valid = 0;
     if ((op == MERGE || op == BACK) && (P < 1 || (double)P * 3.0 * (double)C * 8.0 > 9.2e18)) valid = 0;
     if (uses_tensor && layout == BN_LAYOUT_NC && S != 1) valid = 0;
     if (uses_tensor && (layout < 0 || layout > 2)) valid = 0;
@@ -149,11 +154,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < nb; i++) {
         const unsigned mode = u8(&in) % 16;
         const int need = b[i].required == ALWAYS || (b[i].by_mask ? (mask & b[i].required) : (flags & b[i].required));
-        const size_t want = b[i].tensor ? (size_t)T * 4 : (size_t)(Cs * b[i].per) * (b[i].is_double ? 8u : 4u);
+        const size_t want = b[i].tensor ? (size_t)T * es : (size_t)(Cs * b[i].per) * (b[i].is_double ? 8u : 4u);
         int present = need, shortened = 0, misaligned = 0;
         if (mode == 0) present = !need; // given against its flag, or missing
         if (mode == 1 && want >= 8) shortened = 1;
-        if (mode == 2) misaligned = b[i].is_double ? 4 : 2;
+        if (mode == 2) misaligned = b[i].is_double ? 4 : b[i].tensor && es == 2 ? 1 : 2;
         if (!present) {
             valid &= !need;
             mem[i] = before[i] = ptr[i] = NULL;
@@ -199,6 +204,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
             memcpy(ptr[i], d, n * 8);
             free(d);
+        } else if (b[i].tensor && es == 2) { // values narrowed to the 16-bit format; outputs NaN
+            const size_t n = bytes[i] / 2;
+            uint16_t *h = malloc(n * 2 + 2);
+            for (size_t j = 0; j < n; j++) {
+                float v = (float)(value_mode == 1 ? 1000.0 + unit(&seed) : 4.0 * unit(&seed) - 2.0);
+                if (value_mode == 2) v = 0.5f;
+                if (value_mode == 3 && j == n / 2) v = INFINITY;
+                h[j] = b[i].output ? 0xffffu : half == BN_DATA_BF16 ? bn_float_to_bf16(v) : bn_float_to_f16(v);
+            }
+            memcpy(ptr[i], h, n * 2);
+            free(h);
         } else {
             const size_t n = bytes[i] / 4;
             float *f = malloc(n * 4 + 4);
@@ -220,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     bn_status st;
     switch (op) {
-    case LOCAL: st = bn_stats_local(ptr[0], ptr[1], layout, N, C, S); break;
+    case LOCAL: st = bn_stats_local(ptr[0], ptr[1], flags, layout, N, C, S); break;
     case MERGE:
         st = bn_stats_merge(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], eps, momentum, flags, C, P);
         break;
@@ -242,10 +258,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (value_mode != 3) { // moderate finite input: finite outputs, every element written
         for (int i = 0; i < nb; i++) {
             if (mem[i] == NULL || !b[i].output) continue;
-            const size_t n = bytes[i] / (b[i].is_double ? 8u : 4u);
+            const size_t eb = b[i].is_double ? 8u : b[i].tensor ? es : 4u, n = bytes[i] / eb;
             for (size_t j = 0; j < n; j++) {
-                const double v = b[i].is_double ? ((double *)ptr[i])[j] : ((float *)ptr[i])[j];
-                if (!isfinite(v)) fail(b[i].name, op, st);
+                const uint16_t hv = eb == 2 ? ((uint16_t *)ptr[i])[j] : 0;
+                const double v = b[i].is_double ? ((double *)ptr[i])[j]
+                                 : eb == 4 ? ((float *)ptr[i])[j]
+                                 : half == BN_DATA_BF16 ? bn_bf16_to_float(hv) : bn_f16_to_float(hv);
+                // an f16 output of a finite float overflows to +-Inf from 65520 on: not NaN
+                if (eb == 2 && half == BN_DATA_F16 ? isnan(v) : !isfinite(v)) fail(b[i].name, op, st);
             }
         }
     }

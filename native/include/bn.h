@@ -1,5 +1,5 @@
 /*
- * bn.h - Batch Normalization kernels for float32 tensors (libbnorm).
+ * bn.h - Batch Normalization kernels for float32, bfloat16 and float16 tensors (libbnorm).
  *
  * Dimensions: N (batch), C (channels / features), S (spatial size H*W, or L).
  *   The MLP case, an m x k activation matrix, is N = m, C = k, S = 1 (layout BN_LAYOUT_NC).
@@ -27,7 +27,17 @@
  * than BN_OK no output has been touched. Kernels OVERWRITE their outputs (they never accumulate).
  * Nothing is allocated, printed or aborted inside a kernel call (the helper threads of large
  * calls are started once, at the first such call; see bn_set_num_threads). Buffers are float32,
- * 4-byte aligned. Buffer shapes are given as (N, C, S) in the layout's order; per-channel buffers are (C,).
+ * 4-byte aligned, except the (N,C,S) activation buffers of a call with BN_DATA_BF16 or BN_DATA_F16
+ * (16-bit elements, 2-byte aligned) and the split phase's double buffers. Buffer shapes are given
+ * as (N, C, S) in the layout's order; per-channel buffers are (C,).
+ *
+ * 16-bit activations (BN_DATA_BF16, BN_DATA_F16): a call computes exactly what the float32 call
+ * computes on the widened inputs (widening is exact), and narrows each activation output once as
+ * bn_convert does: out == bn_convert(float32 out of the widened inputs), bit for bit, and the
+ * per-channel outputs (save_*, running_*, dgamma, dbeta, the split phase's statistics and sums)
+ * are bit-identical to the float32 call's (a NaN result is NaN in both; where two NaNs meet, its
+ * sign and payload are not specified). In place, dres == dout without BN_FUSE_RELU may be left
+ * as it is (a signaling NaN of dout then stays signaling). Every sum stays in double.
  *
  * Aliasing: an output may be the very same buffer as an elementwise input of equal size
  * (out == inp or out == res for in-place forward; dinp == dout or dinp == inp, and dres == dout,
@@ -65,10 +75,10 @@ typedef enum bn_status {
     BN_ERR_BAD_EPS = 6,        /* eps is not a finite number > 0 */
     BN_ERR_BAD_MOMENTUM = 7,   /* momentum is not in [0, 1] */
     BN_ERR_SINGLE_VALUE = 8,   /* training with M = N*S == 1 value per channel */
-    BN_ERR_MISALIGNED = 9,     /* a buffer is not aligned to its element size (4 bytes for float) */
+    BN_ERR_MISALIGNED = 9,     /* a buffer is not aligned to its element size (float 4, 16-bit 2) */
     BN_ERR_ALIAS = 10,         /* an output overlaps another buffer in a way that is not allowed */
     BN_ERR_BAD_MASK = 11,      /* backward: empty mask or unknown mask bits */
-    BN_ERR_BAD_DTYPE = 12      /* a dtype is not one of bn_dtype */
+    BN_ERR_BAD_DTYPE = 12      /* a dtype is not one of bn_dtype; or both BN_DATA_BF16 and _F16 */
 } bn_status;
 
 typedef enum bn_layout {
@@ -107,7 +117,8 @@ typedef enum bn_layout {
 
 /* BN_DATA_BF16, BN_DATA_F16: the element format of the (N,C,S) activation buffers (inp, res, out;
  *   dout, dinp, dres): bfloat16 or IEEE binary16 (bn_dtype, below) instead of float32. At most
- *   one of them (both: BN_ERR_BAD_DTYPE). Taken by every function of (N,C,S) buffers. */
+ *   one of them (both: BN_ERR_BAD_DTYPE). Taken by bn_forward_training, bn_forward_inference,
+ *   bn_backward, bn_stats_local, bn_forward_apply, bn_backward_reduce, bn_backward_apply. */
 #define BN_DATA_BF16 0x40u
 #define BN_DATA_F16 0x80u
 
@@ -131,13 +142,14 @@ BN_API const char *bn_strerror(int status);
  * save_mean, save_rstd: (C,), the batch mean and 1/sqrt(biased var + eps), for bn_backward.
  * running_mean, running_var: (C,), updated in place when BN_UPDATE_RUNNING, else NULL.
  * inp: (N,C,S). res: (N,C,S) with BN_FUSE_ADD, else NULL. gamma, beta: (C,) or NULL (see flags).
- * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_UPDATE_RUNNING, BN_FUSE_RELU, BN_FUSE_ADD.
+ * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_UPDATE_RUNNING, BN_FUSE_RELU, BN_FUSE_ADD, BN_DATA_BF16,
+ * BN_DATA_F16.
  * eps > 0 and finite; momentum in [0, 1] (read only with BN_UPDATE_RUNNING).
  * Requires M = N*S > 1 (BN_ERR_SINGLE_VALUE otherwise).
  * NaN or Inf in a channel propagate to that channel's outputs and statistics only. */
-BN_API bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
+BN_API bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd,
                                      float *running_mean, float *running_var,
-                                     const float *inp, const float *res, const float *gamma,
+                                     const void *inp, const void *res, const float *gamma,
                                      const float *beta, double eps, double momentum,
                                      unsigned int flags, int layout, int64_t N, int64_t C,
                                      int64_t S);
@@ -145,8 +157,9 @@ BN_API bn_status bn_forward_training(float *out, float *save_mean, float *save_r
 /* Forward, inference mode: normalizes with the given statistics (usually running_mean and
  * running_var). out: (N,C,S), may be the same buffer as inp or as res. res: (N,C,S) with
  * BN_FUSE_ADD, else NULL. mean, var: (C,); var is a variance, not rstd.
- * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. M = 1 is allowed. */
-BN_API bn_status bn_forward_inference(float *out, const float *inp, const float *res,
+ * Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD, BN_DATA_BF16, BN_DATA_F16.
+ * M = 1 is allowed. */
+BN_API bn_status bn_forward_inference(void *out, const void *inp, const void *res,
                                       const float *mean, const float *var, const float *gamma,
                                       const float *beta, double eps, unsigned int flags,
                                       int layout, int64_t N, int64_t C, int64_t S);
@@ -159,9 +172,10 @@ BN_API bn_status bn_forward_inference(float *out, const float *inp, const float 
  * flag). mean, rstd: (C,); save_mean/save_rstd of the forward, or with BN_USE_GLOBAL_STATS the
  * running mean and 1/sqrt(running_var + eps). inp is read only when dgamma is wanted or without
  * BN_USE_GLOBAL_STATS; it must be non-NULL whenever it is read.
- * Flags: BN_USE_SCALE, BN_USE_GLOBAL_STATS, BN_FUSE_RELU, BN_FUSE_ADD. */
-BN_API bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta,
-                             const float *dout, const float *out, const float *inp,
+ * Flags: BN_USE_SCALE, BN_USE_GLOBAL_STATS, BN_FUSE_RELU, BN_FUSE_ADD, BN_DATA_BF16,
+ * BN_DATA_F16. */
+BN_API bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta,
+                             const void *dout, const void *out, const void *inp,
                              const float *gamma, const float *mean, const float *rstd,
                              unsigned int flags, unsigned int mask,
                              int layout, int64_t N, int64_t C, int64_t S);
@@ -207,8 +221,8 @@ BN_API int bn_get_num_threads(void);
  * steps read the gated dout (steps 4 and 5 take the forward's out), as bn_backward does.
  */
 
-/* stats: (3, C), written. inp: (N,C,S). M = N*S may be 1. */
-BN_API bn_status bn_stats_local(double *stats, const float *inp,
+/* stats: (3, C), written. inp: (N,C,S). M = N*S may be 1. Flags: BN_DATA_BF16, BN_DATA_F16. */
+BN_API bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags,
                                 int layout, int64_t N, int64_t C, int64_t S);
 
 /* Chan's merge of P partials, in order p = 0, 1, ..., P-1, per channel:
@@ -224,17 +238,18 @@ BN_API bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean,
 /* out = gamma*(x - mean)*rstd + beta (with BN_FUSE_ADD plus res, with BN_FUSE_RELU then the
  * ReLU), as bn_forward_training computes it. out: (N,C,S), may be the same buffer as inp or res.
  * res: (N,C,S) with BN_FUSE_ADD, else NULL. mean, rstd: (C,) double (bn_stats_merge).
- * gamma, beta: (C,) or NULL. Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD. */
-BN_API bn_status bn_forward_apply(float *out, const float *inp, const float *res,
+ * gamma, beta: (C,) or NULL. Flags: BN_USE_SCALE, BN_USE_SHIFT, BN_FUSE_RELU, BN_FUSE_ADD,
+ * BN_DATA_BF16, BN_DATA_F16. */
+BN_API bn_status bn_forward_apply(void *out, const void *inp, const void *res,
                                   const double *mean, const double *rstd, const float *gamma,
                                   const float *beta, unsigned int flags, int layout, int64_t N,
                                   int64_t C, int64_t S);
 
 /* sums: (3, C), written: [count = N*S | sum(dout) | sum(dout*(x - mean))] per channel, dout
  * gated with BN_FUSE_RELU. dout, inp: (N,C,S). out: (N,C,S), the forward's output, with
- * BN_FUSE_RELU, else NULL. mean: (C,) double. Flags: BN_FUSE_RELU. */
-BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float *out,
-                                    const float *inp, const double *mean, unsigned int flags,
+ * BN_FUSE_RELU, else NULL. mean: (C,) double. Flags: BN_FUSE_RELU, BN_DATA_BF16, BN_DATA_F16. */
+BN_API bn_status bn_backward_reduce(double *sums, const void *dout, const void *out,
+                                    const void *inp, const double *mean, unsigned int flags,
                                     int layout, int64_t N, int64_t C, int64_t S);
 
 /* With M, T1 = sum(dout), T2 = sum(dout*(x - mean)) the totals of the P reductions in sums
@@ -248,9 +263,9 @@ BN_API bn_status bn_backward_reduce(double *sums, const float *dout, const float
  * buffer as dout or inp. dres: (N,C,S), may be the same buffer as dout; BN_DIFF_RES needs
  * BN_FUSE_ADD. dout, inp: (N,C,S). out: (N,C,S) with BN_FUSE_RELU, else NULL. gamma: (C,) with
  * BN_USE_SCALE, else NULL. mean, rstd: (C,) double. Flags: BN_USE_SCALE, BN_FUSE_RELU,
- * BN_FUSE_ADD. Requires M >= 1 in every channel (BN_ERR_SINGLE_VALUE). */
-BN_API bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta,
-                                   const float *dout, const float *out, const float *inp,
+ * BN_FUSE_ADD, BN_DATA_BF16, BN_DATA_F16. Requires M >= 1 in every channel (BN_ERR_SINGLE_VALUE). */
+BN_API bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta,
+                                   const void *dout, const void *out, const void *inp,
                                    const float *gamma, const double *mean, const double *rstd,
                                    const double *sums, unsigned int flags, unsigned int mask,
                                    int layout, int64_t N, int64_t C, int64_t S, int64_t P);
@@ -331,6 +346,50 @@ typedef enum bn_dtype {
  * the calling thread. Statuses: BN_ERR_NULL_POINTER, BN_ERR_BAD_DTYPE, BN_ERR_BAD_DIMENSION
  * (n < 0), BN_ERR_OVERFLOW, BN_ERR_MISALIGNED, BN_ERR_ALIAS, in this order of checking. */
 BN_API bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolution as matrix products: the data movement around bn_linear_forward/backward for a 2-d
+ * convolution (PyTorch's Conv2d, dilation 1, no groups), float32:
+ *   forward:   cols (M, K) = im2col(inp),  rows (M, Cout) = cols . weight^T + bias
+ *   backward:  dcols (M, K) = drows . weight,  dinp = col2im(dcols),  dweight = drows^T . cols
+ * Dimensions: N samples of C channels and H x W pixels (layout BN_LAYOUT_NCHW or BN_LAYOUT_NHWC);
+ * KH x KW taps, stride_h, stride_w >= 1, zero padding pad_h, pad_w >= 0 on each side;
+ *   HO = (H + 2*pad_h - KH)/stride_h + 1, WO = (W + 2*pad_w - KW)/stride_w + 1 (KH <= H + 2*pad_h,
+ *   KW <= W + 2*pad_w), P = HO*WO output pixels per sample, K = C*KH*KW taps per output pixel.
+ * The functions take the samples n0 .. n0+count-1 of the N (0 <= n0, count >= 1, n0+count <= N):
+ * inp and dinp point to all N samples, cols and dcols to the count*P rows of these samples only.
+ * Row (n-n0)*P + y*WO + x of cols holds output pixel (y, x) of sample n; its K taps are ordered
+ * (c, i, j) for NCHW, the order of PyTorch's weight (Cout, C, KH, KW), and (i, j, c) for NHWC
+ * (the weight permuted to (Cout, KH, KW, C)). Tap (c, i, j) of pixel (y, x) is the input at row
+ * y*stride_h - pad_h + i, column x*stride_w - pad_w + j, or 0 outside the image.
+ * Statuses, in this order of checking: BN_ERR_NULL_POINTER, BN_ERR_BAD_LAYOUT, BN_ERR_BAD_DIMENSION
+ * (a size, stride, count < 1, a padding or n0 < 0, a kernel larger than the padded image,
+ * n0+count > N), BN_ERR_OVERFLOW (N*C*H*W, count*P*K or any dimension as floats does not fit in
+ * int64_t, size_t and ptrdiff_t bytes), BN_ERR_MISALIGNED, BN_ERR_ALIAS (the output overlaps the
+ * part of the input it reads). Nothing is written unless all pass. A call copies and adds in a
+ * fixed order on the calling thread: results are bit-identical for any thread count.
+ * ------------------------------------------------------------------------------------------- */
+
+/* cols (count*P, K) = im2col of samples n0 .. n0+count-1 of inp (N, C, H, W) or (N, H, W, C). */
+BN_API bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C,
+                           int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h,
+                           int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0,
+                           int64_t count);
+
+/* The adjoint of bn_im2col: samples n0 .. n0+count-1 of dinp are OVERWRITTEN with, at each input
+ * pixel and channel, the sum of the dcols (count*P, K) entries that im2col copied from there
+ * (0 where none), added in increasing row order of dcols. The other samples are not touched. */
+BN_API bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C,
+                           int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h,
+                           int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0,
+                           int64_t count);
+
+/* out[n][c][r] = inp[n][r][c] (+ bias[c]): N matrices (R, C) transposed, e.g. (N, P, Cout) rows
+ * of bn_linear_forward into an NCHW output (N, Cout, P), or an NCHW gradient (N, Cout, P) into
+ * rows (N, P, Cout) with R = Cout, C = P. bias: (C,), or NULL for none (then no addition at all,
+ * -0 stays -0). out: (N, C, R), must not overlap inp or bias. Statuses as above (no layout). */
+BN_API bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N,
+                              int64_t R, int64_t C);
 
 #ifdef __cplusplus
 }

@@ -45,9 +45,10 @@
 typedef struct {
     const bn_plan *p;
     const bn_kernels *kern;
-    float *dinp, *dres, *dgamma, *dbeta;    // each NULL when not wanted
-    const float *dout, *gate;               // gate: the forward's out with BN_FUSE_RELU, else NULL
-    const float *x_sums, *x_dinp;           // inp where sum_dy_xmu / dinp reads it, else NULL
+    void *dinp, *dres;                      // (N,C,S) of kern->esize-byte elements, as dout..x_dinp
+    float *dgamma, *dbeta;                  // these four each NULL when not wanted
+    const void *dout, *gate;                // gate: the forward's out with BN_FUSE_RELU, else NULL
+    const void *x_sums, *x_dinp;            // inp where sum_dy_xmu / dinp reads it, else NULL
     const float *gamma, *mean, *rstd;       // (C,); gamma may be NULL
     int need_sums, stream;
     void *scratch;                          // the team's (bn_back_scratch), for groups
@@ -94,7 +95,9 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     }
     for (ptrdiff_t b = b0; b < b1; b++) {
         const bn_block blk = bn_plan_block(p, u, b);
-        const float *dy = d->dout + blk.at, *g = opt(d->gate, blk.at), *x = opt(d->x_sums, blk.at);
+        const size_t es = d->kern->esize;
+        const void *dy = bn_at(d->dout, blk.at, es), *g = bn_at(d->gate, blk.at, es);
+        const void *x = bn_at(d->x_sums, blk.at, es);
         if (p->view == BN_VIEW_ROWS) {
             d->kern->cl_sums(s1, s2, dy, g, x, mcols, blk.stride, blk.count, blk.tail, blk.len);
         } else if (p->view == BN_VIEW_RUNS) {
@@ -199,25 +202,28 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     for (ptrdiff_t b = b0; b < b1; b++) {
         const bn_block blk = bn_plan_block(p, u, b);
         const ptrdiff_t at = blk.at;
-        float *dinp = d->dinp, *dr = d->dres != NULL ? d->dres + at : NULL;
-        const float *dy = d->dout + at, *gt = opt(d->gate, at), *x = opt(d->x_dinp, at);
+        const size_t es = d->kern->esize;
+        const unsigned int data = d->kern->data;
+        void *dinp = d->dinp, *di = bn_at_w(dinp, at, es), *dr = bn_at_w(d->dres, at, es);
+        const void *dy = bn_at(d->dout, at, es), *gt = bn_at(d->gate, at, es), *x = bn_at(d->x_dinp, at, es);
         if (x != NULL && dinp != NULL && p->view == BN_VIEW_ROWS) {
-            d->kern->cl_dinp(dinp + at, dr, dy, gt, x, blk.stride, blk.count, blk.tail, blk.len,
+            d->kern->cl_dinp(di, dr, dy, gt, x, blk.stride, blk.count, blk.tail, blk.len,
                              o->mean, o->dy_mean, o->xmu_scale, o->a.scale, d->stream);
         } else if (x != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
-            d->kern->run_dinp(dinp + at, dr, dy, gt, x, blk.stride, blk.count, blk.len, o->mean[0],
+            d->kern->run_dinp(di, dr, dy, gt, x, blk.stride, blk.count, blk.len, o->mean[0],
                               o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);
         } else if (x != NULL && dinp != NULL) {
-            d->kern->short_dinp(dinp + at, dr, dy, gt, x, blk.count, blk.len, o->mean, o->dy_mean,
+            d->kern->short_dinp(di, dr, dy, gt, x, blk.count, blk.len, o->mean, o->dy_mean,
                                 o->xmu_scale, o->a.scale);
         } else {
-            const float *g = d->dout;
+            const void *g = d->dout;
             if (d->gate != NULL || (d->dres != NULL && d->dres != d->dout)) {
-                float *to = d->dres != NULL ? d->dres : dinp;
+                void *to = d->dres != NULL ? d->dres : dinp;
                 for (ptrdiff_t l = 0; l <= blk.count; l++) { // l == count: the partial line
                     const ptrdiff_t e = at + l * blk.stride, n = l < blk.count ? blk.len : blk.tail;
                     for (ptrdiff_t i = e; i < e + n; i++) {
-                        to[i] = d->gate != NULL && d->gate[i] <= 0.0f ? 0.0f : d->dout[i];
+                        const int shut = d->gate != NULL && bn_act_get(d->gate, i, data) <= 0.0f;
+                        bn_act_set(to, i, shut ? 0.0f : bn_act_get(d->dout, i, data), data);
                     }
                 }
                 g = to;
@@ -296,7 +302,7 @@ static void back_groups(bn_bwd *d, int nthreads) {
 // all units of the call, on the team when it is large enough
 static void backward(bn_bwd *d) {
     const bn_plan *p = d->p;
-    const size_t bytes = (size_t)(p->M * p->C) * sizeof(float);
+    const size_t bytes = (size_t)(p->M * p->C) * d->kern->esize;
     d->stream = d->dinp != NULL && bytes >= BN_STREAM_BYTES;
     const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0) +
                                             (d->gate ? 1 : 0) + (d->dres ? 1 : 0));
@@ -313,8 +319,8 @@ static void backward(bn_bwd *d) {
 // ----------------------------------------------------------------------------
 // entry point
 
-bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout,
-                      const float *out, const float *inp, const float *gamma, const float *mean,
+bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout,
+                      const void *out, const void *inp, const float *gamma, const float *mean,
                       const float *rstd, unsigned int flags, unsigned int mask,
                       int layout, int64_t N, int64_t C, int64_t S) {
     // dinp, dres, dout, out, inp: (N,C,S) in layout
@@ -326,11 +332,11 @@ bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, con
     // exactly with BN_USE_SCALE, out != NULL exactly with BN_FUSE_RELU, inp != NULL when read.
     const int global = (flags & BN_USE_GLOBAL_STATS) != 0;
     // sum_dy_xmu is needed for dgamma, and for dinp with batch statistics
-    const float *x_sums = (dgamma != NULL || (dinp != NULL && !global)) ? inp : NULL;
+    const void *x_sums = (dgamma != NULL || (dinp != NULL && !global)) ? inp : NULL;
     const int need_sums = dgamma != NULL || dbeta != NULL || (dinp != NULL && !global);
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), dinp, dres, dgamma, dbeta, dout, out, x_sums,
+    bn_bwd d = {&p, bn_kernels_for(flags), dinp, dres, dgamma, dbeta, dout, out, x_sums,
                 global ? NULL : inp, gamma, mean, rstd, need_sums, 0, NULL, NULL, NULL, NULL,
                 NULL, 0};
     backward(&d);
@@ -340,22 +346,22 @@ bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, con
 // ----------------------------------------------------------------------------
 // split phase (bn_split.c validates the arguments first)
 
-void bn_backward_sums(double *sums, const float *dout, const float *out, const float *inp,
-                      const double *mean, int layout, int64_t N, int64_t C, int64_t S) {
+void bn_backward_sums(double *sums, const void *dout, const void *out, const void *inp,
+                      const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), NULL, NULL, NULL, NULL, dout, out, inp, NULL, NULL, NULL,
+    bn_bwd d = {&p, bn_kernels_for(flags), NULL, NULL, NULL, NULL, dout, out, inp, NULL, NULL, NULL,
                 NULL, 1, 0, NULL, sums, NULL, mean, NULL, 0};
     backward(&d);
 }
 
-void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout,
-                       const float *out, const float *inp, const float *gamma, const double *mean,
-                       const double *rstd, const double *psums, int layout, int64_t N, int64_t C,
+void bn_backward_given(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout,
+                       const void *out, const void *inp, const float *gamma, const double *mean,
+                       const double *rstd, const double *psums, unsigned int flags, int layout, int64_t N, int64_t C,
                        int64_t S, int64_t P) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_bwd d = {&p, bn_kernels_get(), dinp, dres, dgamma, dbeta, dout, out, NULL, inp, gamma,
+    bn_bwd d = {&p, bn_kernels_for(flags), dinp, dres, dgamma, dbeta, dout, out, NULL, inp, gamma,
                 NULL, NULL, 0, 0, NULL, NULL, psums, mean, rstd, (ptrdiff_t)P};
     backward(&d);
 }

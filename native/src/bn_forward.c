@@ -52,8 +52,8 @@
 typedef struct {
     const bn_plan *p;
     const bn_kernels *kern;
-    float *out;
-    const float *inp, *res; // res: BN_FUSE_ADD, else NULL
+    void *out;
+    const void *inp, *res;  // (N,C,S) of kern->esize-byte elements; res: BN_FUSE_ADD, else NULL
     int relu;               // BN_FUSE_RELU
     // training: save_mean != NULL; inference: mean and var given
     float *save_mean, *save_rstd, *running_mean, *running_var; // (C,); running_* may be NULL
@@ -119,7 +119,7 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
     bn_plan_cols(p, u, &w0, &wn);
     for (ptrdiff_t b = b0; b < b1; b++) {
         const bn_block blk = bn_plan_block(p, u, b);
-        const float *x = f->inp + blk.at;
+        const void *x = bn_at(f->inp, blk.at, f->kern->esize);
         double *to = b == b0 ? T : bT, *to2 = b == b0 ? M2 : bM2; // the first: as merged into none
         if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, blk.stride, blk.count, blk.tail, blk.len);
         else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, blk.stride, blk.count, blk.len);
@@ -206,32 +206,34 @@ static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const doub
 // ----------------------------------------------------------------------------
 // apply
 
-void bn_apply_block(const bn_plan *p, const bn_kernels *kern, float *y, const float *x,
-                    const float *res, int relu, const bn_block *blk, const bn_affine *a,
+void bn_apply_block(const bn_plan *p, const bn_kernels *kern, void *y, const void *x,
+                    const void *res, int relu, const bn_block *blk, const bn_affine *a,
                     int stream) {
+    const size_t es = kern->esize;
     const ptrdiff_t ncol = p->view == BN_VIEW_ROWS ? blk->len : p->view == BN_VIEW_SHORT ? blk->count : 1;
     for (ptrdiff_t j0 = 0, j1; j0 < ncol; j0 = j1) { // ranges of columns with equal fast
         const unsigned char *e = ncol > 1 ? memchr(a->fast + j0, !a->fast[j0], (size_t)(ncol - j0)) : NULL;
         j1 = e != NULL ? e - a->fast : ncol;
         const bn_block s = j1 - j0 == ncol ? *blk : bn_block_cols(p, blk, j0, j1);
-        const float *r = res != NULL ? res + s.at : NULL;
+        const void *r = bn_at(res, s.at, es), *xs = bn_at(x, s.at, es);
+        void *ys = bn_at_w(y, s.at, es);
         if (a->fast[j0] && p->view == BN_VIEW_ROWS) {
-            kern->cl_apply(y + s.at, x + s.at, r, relu, s.stride, s.count, s.tail, s.len,
+            kern->cl_apply(ys, xs, r, relu, s.stride, s.count, s.tail, s.len,
                            a->mean_f + j0, a->scale_f + j0, a->shift_f + j0, stream && j1 - j0 == ncol);
         } else if (a->fast[j0] && p->view == BN_VIEW_RUNS) {
-            kern->run_apply(y + s.at, x + s.at, r, relu, s.stride, s.count, s.len, a->mean_f[0],
+            kern->run_apply(ys, xs, r, relu, s.stride, s.count, s.len, a->mean_f[0],
                             a->scale_f[0], a->shift_f[0], stream);
         } else if (a->fast[j0]) {
-            kern->short_apply(y + s.at, x + s.at, r, relu, s.count, s.len, a->mean_f + j0,
+            kern->short_apply(ys, xs, r, relu, s.count, s.len, a->mean_f + j0,
                               a->scale_f + j0, a->shift_f + j0);
         } else {
             for (ptrdiff_t l = 0; l <= s.count; l++) { // in double; l == count: the partial line
                 const ptrdiff_t at = s.at + l * s.stride, n = l < s.count ? s.len : s.tail;
                 for (ptrdiff_t i = 0; i < n; i++) {
                     const ptrdiff_t j = j0 + (p->view == BN_VIEW_ROWS ? i : p->view == BN_VIEW_SHORT ? l : 0);
-                    float v = (float)(((double)x[at + i] - a->mean[j]) * a->scale[j] + a->shift[j]);
-                    if (res != NULL) v += res[at + i];
-                    y[at + i] = relu && v <= 0.0f ? 0.0f : v;
+                    float v = (float)(((double)bn_act_get(x, at + i, kern->data) - a->mean[j]) * a->scale[j] + a->shift[j]);
+                    if (res != NULL) v += bn_act_get(res, at + i, kern->data);
+                    bn_act_set(y, at + i, relu && v <= 0.0f ? 0.0f : v, kern->data);
                 }
             }
         }
@@ -308,7 +310,7 @@ static void forward_groups(bn_fwd *f, int nthreads) {
 // all units of the call, on the team when it is large enough
 static void forward(bn_fwd *f) {
     const bn_plan *p = f->p;
-    const size_t bytes = (size_t)(p->M * p->C) * sizeof(float);
+    const size_t bytes = (size_t)(p->M * p->C) * f->kern->esize;
     f->stream = bytes >= BN_STREAM_BYTES;
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
@@ -320,9 +322,9 @@ static void forward(bn_fwd *f) {
 // ----------------------------------------------------------------------------
 // entry points
 
-bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
-                              float *running_mean, float *running_var, const float *inp,
-                              const float *res, const float *gamma, const float *beta,
+bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd,
+                              float *running_mean, float *running_var, const void *inp,
+                              const void *res, const float *gamma, const float *beta,
                               double eps, double momentum, unsigned int flags,
                               int layout, int64_t N, int64_t C, int64_t S) {
     // out, inp, res: (N,C,S) in layout
@@ -333,14 +335,14 @@ bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd,
     if (st != BN_OK) return st;
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, save_mean,
+    bn_fwd f = {&p, bn_kernels_for(flags), out, inp, res, (flags & BN_FUSE_RELU) != 0, save_mean,
                 save_rstd, running_mean, running_var, NULL, NULL, gamma, beta, eps, momentum,
                 (double)p.M / (double)(p.M - 1), 0, NULL, NULL, NULL, NULL};
     forward(&f);
     return BN_OK;
 }
 
-bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean,
+bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean,
                                const float *var, const float *gamma, const float *beta,
                                double eps, unsigned int flags,
                                int layout, int64_t N, int64_t C, int64_t S) {
@@ -351,7 +353,7 @@ bn_status bn_forward_inference(float *out, const float *inp, const float *res, c
     if (st != BN_OK) return st;
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
+    bn_fwd f = {&p, bn_kernels_for(flags), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
                 NULL, NULL, mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL, NULL, NULL, NULL};
     forward(&f);
     return BN_OK;
@@ -360,21 +362,21 @@ bn_status bn_forward_inference(float *out, const float *inp, const float *res, c
 // ----------------------------------------------------------------------------
 // split phase (bn_split.c validates the arguments first)
 
-void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N, int64_t C,
-                      int64_t S) {
+void bn_forward_stats(double *stats, const void *inp, unsigned int flags, int layout, int64_t N,
+                      int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), NULL, inp, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+    bn_fwd f = {&p, bn_kernels_for(flags), NULL, inp, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
                 NULL, NULL, 0.0, 0.0, 0.0, 0, NULL, stats, NULL, NULL};
     forward(&f);
 }
 
-void bn_forward_given(float *out, const float *inp, const float *res, const double *mean,
+void bn_forward_given(void *out, const void *inp, const void *res, const double *mean,
                       const double *rstd, const float *gamma, const float *beta,
                       unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
     bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
-    bn_fwd f = {&p, bn_kernels_get(), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
+    bn_fwd f = {&p, bn_kernels_for(flags), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
                 NULL, NULL, NULL, NULL, gamma, beta, 0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
     forward(&f);
 }

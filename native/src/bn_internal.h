@@ -6,10 +6,11 @@
  * Every public entry point calls its bn_check_* function first and returns its status unless it
  * is BN_OK. The checks are the only place where arguments are validated: after BN_OK a kernel
  * trusts that
- *   - every buffer it reads or writes is non-NULL, 4-byte aligned and of its documented size,
+ *   - every buffer it reads or writes is non-NULL, aligned to its element size (4 bytes; 2 for
+ *     the (N,C,S) buffers of BN_DATA_BF16 / BN_DATA_F16) and of its documented size,
  *   - an optional buffer is non-NULL exactly when its flag or mask bit is set (gamma != NULL
  *     <=> BN_USE_SCALE, ...), so kernels test the pointer, not the flag,
- *   - N*C*S*sizeof(float) fits in ptrdiff_t, so every index can be a ptrdiff_t,
+ *   - N*C*S*(element size) fits in ptrdiff_t, so every index can be a ptrdiff_t,
  *   - outputs overlap nothing, except an (N,C,S) output that is the very same buffer as an
  *     (N,C,S) input (out == inp or out == res; dinp == dout or dinp == inp; dres == dout).
  */
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "bn.h"
+#include "bn_half.h"
 
 #if defined(__GNUC__) && !defined(_WIN32)
 #  define BN_HIDDEN __attribute__((visibility("hidden")))
@@ -116,9 +118,29 @@ typedef struct bn_affine {
 // max(y, 0) (relu); the kernels on each range of columns whose terms are fast, the one double
 // loop on the others (so that a column's result never depends on its neighbours)
 struct bn_kernels;
-BN_HIDDEN void bn_apply_block(const bn_plan *p, const struct bn_kernels *kern, float *y,
-                              const float *x, const float *res, int relu, const bn_block *blk,
+BN_HIDDEN void bn_apply_block(const bn_plan *p, const struct bn_kernels *kern, void *y,
+                              const void *x, const void *res, int relu, const bn_block *blk,
                               const bn_affine *a, int stream);
+
+// activations ((N,C,S) buffers) of esize-byte elements in the format data (0: float32,
+// BN_DATA_BF16, BN_DATA_F16; bn_kernels.h): element i (p NULL: NULL), and element i read
+// widened to float or written narrowed from float (bn_half.h), for the loops outside the kernels
+static inline const void *bn_at(const void *p, ptrdiff_t i, size_t esize) {
+    return p != NULL ? (const char *)p + i * (ptrdiff_t)esize : NULL;
+}
+static inline void *bn_at_w(void *p, ptrdiff_t i, size_t esize) {
+    return p != NULL ? (char *)p + i * (ptrdiff_t)esize : NULL;
+}
+static inline float bn_act_get(const void *p, ptrdiff_t i, unsigned int data) {
+    if (data == BN_DATA_BF16) return bn_bf16_to_float(((const uint16_t *)p)[i]);
+    if (data == BN_DATA_F16) return bn_f16_to_float(((const uint16_t *)p)[i]);
+    return ((const float *)p)[i];
+}
+static inline void bn_act_set(void *p, ptrdiff_t i, float v, unsigned int data) {
+    if (data == BN_DATA_BF16) ((uint16_t *)p)[i] = bn_float_to_bf16(v);
+    else if (data == BN_DATA_F16) ((uint16_t *)p)[i] = bn_float_to_f16(v);
+    else ((float *)p)[i] = v;
+}
 
 // ----------------------------------------------------------------------------
 // threads (bn_threads.c)
@@ -139,27 +161,28 @@ BN_HIDDEN void *bn_team_scratch(void);
 BN_HIDDEN void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
 
 /* Statuses, in the order they are checked (the first failing check wins):
- *   BN_ERR_NULL_POINTER, BN_ERR_BAD_FLAGS, BN_ERR_BAD_MASK, BN_ERR_BAD_DIMENSION, BN_ERR_OVERFLOW,
+ *   BN_ERR_NULL_POINTER, BN_ERR_BAD_FLAGS, BN_ERR_BAD_DTYPE, BN_ERR_BAD_MASK, BN_ERR_BAD_DIMENSION,
+ *   BN_ERR_OVERFLOW,
  *   BN_ERR_BAD_LAYOUT, BN_ERR_BAD_EPS, BN_ERR_BAD_MOMENTUM, BN_ERR_SINGLE_VALUE,
  *   BN_ERR_MISALIGNED, BN_ERR_ALIAS.
  * See bn_check.c for the exact rules. The arguments are those of the public function. */
-BN_HIDDEN bn_status bn_check_forward_training(const float *out, const float *save_mean,
+BN_HIDDEN bn_status bn_check_forward_training(const void *out, const float *save_mean,
                                               const float *save_rstd, const float *running_mean,
-                                              const float *running_var, const float *inp,
-                                              const float *res, const float *gamma,
+                                              const float *running_var, const void *inp,
+                                              const void *res, const float *gamma,
                                               const float *beta, double eps, double momentum,
                                               unsigned int flags,
                                               int layout, int64_t N, int64_t C, int64_t S);
 
-BN_HIDDEN bn_status bn_check_forward_inference(const float *out, const float *inp,
-                                               const float *res, const float *mean, const float *var,
+BN_HIDDEN bn_status bn_check_forward_inference(const void *out, const void *inp,
+                                               const void *res, const float *mean, const float *var,
                                                const float *gamma, const float *beta,
                                                double eps, unsigned int flags,
                                                int layout, int64_t N, int64_t C, int64_t S);
 
-BN_HIDDEN bn_status bn_check_backward(const float *dinp, const float *dres, const float *dgamma,
-                                      const float *dbeta, const float *dout, const float *out,
-                                      const float *inp, const float *gamma, const float *mean,
+BN_HIDDEN bn_status bn_check_backward(const void *dinp, const void *dres, const float *dgamma,
+                                      const float *dbeta, const void *dout, const void *out,
+                                      const void *inp, const float *gamma, const float *mean,
                                       const float *rstd, unsigned int flags, unsigned int mask,
                                       int layout, int64_t N, int64_t C, int64_t S);
 
@@ -167,47 +190,48 @@ BN_HIDDEN bn_status bn_check_backward(const float *dinp, const float *dres, cons
 // split phase (bn_split.c): checks (bn_check.c), then the work (bn_forward.c, bn_backward.c),
 // the arguments as in bn.h; the work functions trust their arguments
 
-BN_HIDDEN bn_status bn_check_stats_local(const double *stats, const float *inp, int layout,
+BN_HIDDEN bn_status bn_check_stats_local(const double *stats, const void *inp,
+                                         unsigned int flags, int layout,
                                          int64_t N, int64_t C, int64_t S);
 BN_HIDDEN bn_status bn_check_stats_merge(const double *mean, const double *rstd,
                                          const float *running_mean, const float *running_var,
                                          const double *stats, double eps, double momentum,
                                          unsigned int flags, int64_t C, int64_t P);
-BN_HIDDEN bn_status bn_check_forward_apply(const float *out, const float *inp, const float *res,
+BN_HIDDEN bn_status bn_check_forward_apply(const void *out, const void *inp, const void *res,
                                            const double *mean, const double *rstd,
                                            const float *gamma, const float *beta,
                                            unsigned int flags, int layout, int64_t N, int64_t C,
                                            int64_t S);
-BN_HIDDEN bn_status bn_check_backward_reduce(const double *sums, const float *dout,
-                                             const float *out, const float *inp,
+BN_HIDDEN bn_status bn_check_backward_reduce(const double *sums, const void *dout,
+                                             const void *out, const void *inp,
                                              const double *mean, unsigned int flags, int layout,
                                              int64_t N, int64_t C, int64_t S);
-BN_HIDDEN bn_status bn_check_backward_apply(const float *dinp, const float *dres,
+BN_HIDDEN bn_status bn_check_backward_apply(const void *dinp, const void *dres,
                                             const float *dgamma, const float *dbeta,
-                                            const float *dout, const float *out,
-                                            const float *inp, const float *gamma,
+                                            const void *dout, const void *out,
+                                            const void *inp, const float *gamma,
                                             const double *mean, const double *rstd,
                                             const double *sums, unsigned int flags,
                                             unsigned int mask, int layout, int64_t N, int64_t C,
                                             int64_t S, int64_t P);
 
 // stats (3, C) of inp, through the forward's plan, kernels and threads
-BN_HIDDEN void bn_forward_stats(double *stats, const float *inp, int layout, int64_t N,
+BN_HIDDEN void bn_forward_stats(double *stats, const void *inp, unsigned int flags, int layout, int64_t N,
                                 int64_t C, int64_t S);
 // out of inp (and res, ReLU with BN_FUSE_RELU in flags) with mean, rstd given in double
-BN_HIDDEN void bn_forward_given(float *out, const float *inp, const float *res,
+BN_HIDDEN void bn_forward_given(void *out, const void *inp, const void *res,
                                 const double *mean, const double *rstd, const float *gamma,
                                 const float *beta, unsigned int flags, int layout, int64_t N,
                                 int64_t C, int64_t S);
 // sums (3, C) of dout (gated by out if not NULL), inp about mean, by the backward's passes
-BN_HIDDEN void bn_backward_sums(double *sums, const float *dout, const float *out,
-                                const float *inp, const double *mean, int layout, int64_t N,
-                                int64_t C, int64_t S);
+BN_HIDDEN void bn_backward_sums(double *sums, const void *dout, const void *out,
+                                const void *inp, const double *mean, unsigned int flags, int layout,
+                                int64_t N, int64_t C, int64_t S);
 // dinp, dres, dgamma, dbeta (each may be NULL) from the P parts' sums (P, 3, C), gated as above
-BN_HIDDEN void bn_backward_given(float *dinp, float *dres, float *dgamma, float *dbeta,
-                                 const float *dout, const float *out, const float *inp,
+BN_HIDDEN void bn_backward_given(void *dinp, void *dres, float *dgamma, float *dbeta,
+                                 const void *dout, const void *out, const void *inp,
                                  const float *gamma, const double *mean, const double *rstd,
-                                 const double *psums, int layout, int64_t N, int64_t C,
+                                 const double *psums, unsigned int flags, int layout, int64_t N, int64_t C,
                                  int64_t S, int64_t P);
 
 #endif /* BN_INTERNAL_H */

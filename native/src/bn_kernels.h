@@ -1,6 +1,7 @@
 /*
- * bn_kernels.h - the inner loops, one table per instruction set (bn_kernels_impl.h is compiled
- * once per ISA: generic C, AVX2+FMA, AVX-512), chosen at run time by bn_kernels_get().
+ * bn_kernels.h - the inner loops, one table per instruction set and activation format
+ * (bn_kernels_impl.h is compiled once per ISA: generic C, AVX2+FMA, AVX-512, and format: float32,
+ * bf16, f16), chosen at run time by bn_kernels_get() and bn_kernels_for().
  *
  * One set of kernels per view (bn_view, bn_internal.h); each call walks one block (bn_block):
  *
@@ -70,48 +71,52 @@ typedef struct {
 
 typedef struct bn_kernels {
     const char *name; // "generic", "avx2", "avx512"
+    // the activations' format: 0 (float32), BN_DATA_BF16 or BN_DATA_F16; their element size in
+    // bytes (4 or 2): every (N,C,S) pointer below points to such elements
+    unsigned int data;
+    size_t esize;
 
     // sum[w], m2[w] of the block for w < wn (0, 0 for a column without values)
-    void (*cl_stats)(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
+    void (*cl_stats)(double *sum, double *m2, const void *x, ptrdiff_t ld, ptrdiff_t nrows,
                      ptrdiff_t tailn, ptrdiff_t wn);
     // out = (x - mh[w])*sc[w] + sh[w], one rounding with FMA; then, fused (bn.h), out + res
     // (res != NULL) and max(out, 0) (relu != 0), each one float operation
-    void (*cl_apply)(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+    void (*cl_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
                      const float *sc, const float *sh, int stream);
     // with g = dy, or with gate != NULL g = (gate <= 0) ? 0 : dy (the ReLU's gate, bn.h):
     // t1[w] = sum(g) (sum_dy), t2[w] = sum(g*(x - mean[w])) (sum_dy_xmu, only when x != NULL,
     // else 0); overwrites
-    void (*cl_sums)(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+    void (*cl_sums)(double *t1, double *t2, const void *dy, const void *gate, const void *x,
                     const float *mean, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
                     ptrdiff_t wn);
     // with g as for cl_sums: dinp = scale[w]*((g - dy_mean[w]) - (x - mean[w])*xmu_scale[w]) in
     // double, rounded once to float, and dres = g when dres != NULL; the constant arrays are
     // padded with finite values to a multiple of 32 columns
-    void (*cl_dinp)(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+    void (*cl_dinp)(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale,
                     const double *scale, int stream);
 
     // *sum, *m2 of all nruns*len values
-    void (*run_stats)(double *sum, double *m2, const float *x, ptrdiff_t stride,
+    void (*run_stats)(double *sum, double *m2, const void *x, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len);
-    void (*run_apply)(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+    void (*run_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream);
-    void (*run_sums)(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+    void (*run_sums)(double *t1, double *t2, const void *dy, const void *gate, const void *x,
                      float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len);
-    void (*run_dinp)(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+    void (*run_dinp)(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean,
                      double dy_mean, double xmu_scale, double scale, int stream);
 
     // short runs: nch runs of len floats, contiguous (run j at x + j*len), each its own block
-    void (*short_stats)(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len);
-    void (*short_apply)(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+    void (*short_stats)(double *sum, double *m2, const void *x, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh);
-    void (*short_sums)(double *t1, double *t2, const float *dy, const float *gate,
-                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len);
-    void (*short_dinp)(float *dinp, float *dres, const float *dy, const float *gate,
-                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+    void (*short_sums)(double *t1, double *t2, const void *dy, const void *gate,
+                       const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len);
+    void (*short_dinp)(void *dinp, void *dres, const void *dy, const void *gate,
+                       const void *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale);
 
     void (*fwd_terms)(const bn_fwd_terms *t, ptrdiff_t n);
@@ -121,11 +126,17 @@ typedef struct bn_kernels {
 // The table of the best instruction set this CPU supports, capped by the environment variable
 // BNORM_ISA (generic, avx2, avx512; read once). Never NULL.
 const bn_kernels *bn_kernels_get(void);
+// The table of the same instruction set for the activation format of flags (BN_DATA_BF16,
+// BN_DATA_F16 or neither; not both); for the 16-bit formats the instruction set also needs F16C,
+// else the generic table of the format; AVX-512's bf16 table narrows with AVX512-BF16 where the
+// CPU has it, unless BNORM_ISA is "avx512" (the same bits either way). Never NULL.
+const bn_kernels *bn_kernels_for(unsigned int flags);
 
-extern const bn_kernels bn_kernels_generic;
+extern const bn_kernels bn_kernels_generic, bn_kernels_generic_bf16, bn_kernels_generic_f16;
 #if defined(BN_X86_KERNELS) // set by CMakeLists.txt when it builds the x86 files
-extern const bn_kernels bn_kernels_avx2;
-extern const bn_kernels bn_kernels_avx512;
+extern const bn_kernels bn_kernels_avx2, bn_kernels_avx2_bf16, bn_kernels_avx2_f16;
+extern const bn_kernels bn_kernels_avx512, bn_kernels_avx512_bf16, bn_kernels_avx512_f16;
+extern const bn_kernels bn_kernels_avx512_bf16hw; // bf16 narrowed by AVX512-BF16
 #endif
 
 #endif /* BN_KERNELS_H */

@@ -22,9 +22,9 @@ static __m256i mask8f(ptrdiff_t n) {
 
 static vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
 static vf vf_load_n(const float *p, ptrdiff_t n) { return _mm256_maskload_ps(p, mask8f(n)); }
-static void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
-static void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm256_maskstore_ps(p, mask8f(n), v); }
-static void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
+static inline void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm256_maskstore_ps(p, mask8f(n), v); }
+static inline void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
 static vf vf_set1(float a) { return _mm256_set1_ps(a); }
 static vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 static vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
@@ -52,9 +52,32 @@ static vd vd_load(const double *p) { return _mm256_loadu_pd(p); }
 static vf vf_from_vd(vd lo, vd hi) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
 }
-static vd vd_load_f(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
-static void vf_store_half(float *p, vd v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+static inline vd vd_load_f(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+static inline void vf_store_half(float *p, vd v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
 static void bn_sfence(void) { _mm_sfence(); }
+
+#if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h), with F16C
+#include "bn_half.h"
+#if defined(BN_KERNELS_BF16)
+static vf va_load(const uint16_t *p) { return bn_avx2_load_bf16(p); }
+// 8 floats narrowed, packed into 8 halves
+static __m128i narrow8(vf v) {
+    const __m256i lanes = bn_avx2_bf16_lanes(v);
+    return _mm_packus_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
+}
+static __m128 widen4(__m128i h) { return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16)); }
+#else
+static vf va_load(const uint16_t *p) { return bn_avx2_load_f16(p); }
+static __m128i narrow8(vf v) { return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static __m128 widen4(__m128i h) { return _mm_cvtph_ps(h); }
+#endif
+static void va_store(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, narrow8(v)); }
+static void va_stream(uint16_t *p, vf v) { _mm_stream_si128((__m128i *)p, narrow8(v)); }
+static vd vd_load_a(const uint16_t *p) { return _mm256_cvtps_pd(widen4(_mm_loadl_epi64((const __m128i *)p))); }
+static void va_store_half(uint16_t *p, vd v) {
+    _mm_storel_epi64((__m128i *)p, narrow8(_mm256_zextps128_ps256(_mm256_cvtpd_ps(v))));
+}
+#endif
 
 #include "bn_kernels_impl.h"
 

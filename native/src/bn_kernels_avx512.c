@@ -20,9 +20,9 @@ static __mmask8 mask8(ptrdiff_t n) { return (__mmask8)((1u << n) - 1u); }    // 
 
 static vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
 static vf vf_load_n(const float *p, ptrdiff_t n) { return _mm512_maskz_loadu_ps(mask16(n), p); }
-static void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
-static void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm512_mask_storeu_ps(p, mask16(n), v); }
-static void vf_stream(float *p, vf v) { _mm512_stream_ps(p, v); }
+static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline void vf_store_n(float *p, vf v, ptrdiff_t n) { _mm512_mask_storeu_ps(p, mask16(n), v); }
+static inline void vf_stream(float *p, vf v) { _mm512_stream_ps(p, v); }
 static vf vf_set1(float a) { return _mm512_set1_ps(a); }
 static vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 static vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
@@ -51,9 +51,36 @@ static vf vf_from_vd(vd lo, vd hi) {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(l)),
                                                _mm256_castps_pd(h), 1));
 }
-static vd vd_load_f(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
-static void vf_store_half(float *p, vd v) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(v)); }
+static inline vd vd_load_f(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+static inline void vf_store_half(float *p, vd v) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(v)); }
 static void bn_sfence(void) { _mm_sfence(); }
+
+#if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h), with F16C
+#include "bn_half.h"
+#if defined(BN_KERNELS_BF16)
+static vf va_load(const uint16_t *p) { return bn_avx512_load_bf16(p); }
+#if defined(BN_KERNELS_BF16_HW)
+// vcvtneps2bf16 reads float subnormals as zero: a vector holding one takes the integer path
+static __m256i narrow16(vf v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __mmask16 subnormal = _mm512_mask_test_epi32_mask(
+        _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)), u, _mm512_set1_epi32(0x007fffff));
+    return subnormal ? bn_avx512_bf16_int(v) : (__m256i)_mm512_cvtneps_pbh(v);
+}
+#else
+static __m256i narrow16(vf v) { return bn_avx512_bf16_int(v); }
+#endif
+static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_bf16(p)); }
+static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_bf16(p, _mm512_cvtpd_ps(v)); }
+#else
+static vf va_load(const uint16_t *p) { return bn_avx512_load_f16(p); }
+static __m256i narrow16(vf v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_f16(p)); }
+static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_f16(p, _mm512_cvtpd_ps(v)); }
+#endif
+static void va_store(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, narrow16(v)); }
+static void va_stream(uint16_t *p, vf v) { _mm256_stream_si256((__m256i *)p, narrow16(v)); }
+#endif
 
 #include "bn_kernels_impl.h"
 

@@ -30,10 +30,10 @@ static vf vf_load_n(const float *p, ptrdiff_t n) {
 static void vf_store(float *p, vf a) {
     for (int i = 0; i < VL; i++) p[i] = a.v[i];
 }
-static void vf_store_n(float *p, vf a, ptrdiff_t n) {
+static inline void vf_store_n(float *p, vf a, ptrdiff_t n) {
     for (int i = 0; i < n; i++) p[i] = a.v[i];
 }
-static void vf_stream(float *p, vf a) { vf_store(p, a); }
+static inline void vf_stream(float *p, vf a) { vf_store(p, a); }
 static vf vf_set1(float a) {
     vf r;
     for (int i = 0; i < VL; i++) r.v[i] = a;
@@ -112,15 +112,43 @@ static vf vf_from_vd(vd lo, vd hi) {
     }
     return r;
 }
-static vd vd_load_f(const float *p) {
+static inline vd vd_load_f(const float *p) {
     vd r;
     for (int i = 0; i < VL / 2; i++) r.v[i] = (double)p[i];
     return r;
 }
-static void vf_store_half(float *p, vd v) {
+static inline void vf_store_half(float *p, vd v) {
     for (int i = 0; i < VL / 2; i++) p[i] = (float)v.v[i];
 }
 static void bn_sfence(void) {}
+
+#if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h)
+#include "bn_half.h"
+#if defined(BN_KERNELS_BF16)
+#define WIDEN bn_bf16_to_float
+#define NARROW bn_float_to_bf16
+#else
+#define WIDEN bn_f16_to_float
+#define NARROW bn_float_to_f16
+#endif
+static vf va_load(const uint16_t *p) {
+    vf r;
+    for (int i = 0; i < VL; i++) r.v[i] = WIDEN(p[i]);
+    return r;
+}
+static void va_store(uint16_t *p, vf a) {
+    for (int i = 0; i < VL; i++) p[i] = NARROW(a.v[i]);
+}
+static void va_stream(uint16_t *p, vf a) { va_store(p, a); }
+static vd vd_load_a(const uint16_t *p) {
+    vd r;
+    for (int i = 0; i < VL / 2; i++) r.v[i] = (double)WIDEN(p[i]);
+    return r;
+}
+static void va_store_half(uint16_t *p, vd v) {
+    for (int i = 0; i < VL / 2; i++) p[i] = NARROW((float)v.v[i]);
+}
+#endif
 
 #include "bn_kernels_impl.h"
 

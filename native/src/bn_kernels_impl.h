@@ -11,6 +11,15 @@
  *   >= n set to 0), vd_finite_or_zero, vf_from_vd (two vd rounded to one vf), vd_load_f (HV
  *   floats loaded as doubles), vf_store_half (a vd rounded and stored as HV floats), bn_sfence.
  *
+ * Activations ((N,C,S) buffers: x, res, out, dy, gate, dinp, dres) are bn_act elements: float,
+ * or with BN_KERNELS_BF16 / BN_KERNELS_F16 defined, the 16-bit format of bn_half.h. The including file
+ * then also defines va_load (VL elements widened to floats, exactly), va_store (VL floats
+ * narrowed as bn_half.h does), va_stream (the same, non-temporal, to an address aligned to VL
+ * elements), vd_load_a (HV elements widened to doubles) and va_store_half (a vd rounded to
+ * float, then narrowed). The loops below are the same for every format: a 16-bit call computes
+ * in float and double exactly what the float32 call computes on the widened inputs, and each
+ * output element is narrowed once as it is stored.
+ *
  * N = batch, C = channels, S = spatial size. Views and sums: see bn_kernels.h.
  *
  * Lanes. Rows view: every column has its own accumulators and adds its rows in order, so a
@@ -26,6 +35,51 @@
 #define TILE (NV * VL)  // columns per tile; lanes of the runs view
 #define HV (VL / 2)     // doubles per vd
 
+#if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16)
+#include <string.h>
+#include "bn.h"
+#include "bn_half.h"
+typedef uint16_t bn_act;
+#if defined(BN_KERNELS_BF16)
+#define BN_KERNELS_WIDEN bn_bf16_to_float
+#define BN_KERNELS_DATA BN_DATA_BF16
+#if defined(BN_KERNELS_BF16_HW)
+#define BN_KERNELS_SUFFIX _bf16hw
+#else
+#define BN_KERNELS_SUFFIX _bf16
+#endif
+#else
+#define BN_KERNELS_WIDEN bn_f16_to_float
+#define BN_KERNELS_DATA BN_DATA_F16
+#define BN_KERNELS_SUFFIX _f16
+#endif
+static float va_get(const bn_act *p) { return BN_KERNELS_WIDEN(*p); }
+// the first n (<= VL) elements through a zeroed vector's worth: +0 widens to +0.0f as
+// vf_load_n's lanes past n are; nothing past p + n is read or written
+static vf va_load_n(const bn_act *p, ptrdiff_t n) {
+    bn_act t[VL] = {0};
+    memcpy(t, p, (size_t)n * sizeof *t);
+    return va_load(t);
+}
+static void va_store_n(bn_act *p, vf v, ptrdiff_t n) {
+    bn_act t[VL];
+    va_store(t, v);
+    memcpy(p, t, (size_t)n * sizeof *t);
+}
+#else
+typedef float bn_act;
+#define BN_KERNELS_DATA 0u
+#define BN_KERNELS_SUFFIX
+static float va_get(const float *p) { return *p; }
+static vf va_load(const float *p) { return vf_load(p); }
+static vf va_load_n(const float *p, ptrdiff_t n) { return vf_load_n(p, n); }
+static void va_store(float *p, vf v) { vf_store(p, v); }
+static void va_store_n(float *p, vf v, ptrdiff_t n) { vf_store_n(p, v, n); }
+static void va_stream(float *p, vf v) { vf_stream(p, v); }
+static vd vd_load_a(const float *p) { return vd_load_f(p); }
+static void va_store_half(float *p, vd v) { vf_store_half(p, v); }
+#endif
+
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
 // Kernels with optional fusions are written once (NAME_k) and compiled twice by their wrapper,
@@ -37,22 +91,22 @@ static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ?
 #endif
 
 // p + i, or NULL for an absent buffer
-static const float *opt(const float *p, ptrdiff_t i) { return p != NULL ? p + i : NULL; }
+static const bn_act *opt(const bn_act *p, ptrdiff_t i) { return p != NULL ? p + i : NULL; }
 
-static vf vf_load_k(const float *p, ptrdiff_t n) { return n == VL ? vf_load(p) : vf_load_n(p, n); }
+static vf vf_load_k(const bn_act *p, ptrdiff_t n) { return n == VL ? va_load(p) : va_load_n(p, n); }
 
 // the fused output (bn.h): y + res[at] when res is given, then max(y, 0) when relu
-static vf fuse(vf y, const float *res, ptrdiff_t at, ptrdiff_t n, int relu) {
+static vf fuse(vf y, const bn_act *res, ptrdiff_t at, ptrdiff_t n, int relu) {
     if (res != NULL) y = vf_add(y, vf_load_k(res + at, n));
     return relu ? vf_gate(y, y) : y;
 }
 
 // n (<= VL) values of dy at `at` through the ReLU's gate (gate == NULL: none), also stored to
 // dres when given
-static vf load_dy(const float *dy, const float *gate, float *dres, ptrdiff_t at, ptrdiff_t n) {
+static vf load_dy(const bn_act *dy, const bn_act *gate, bn_act *dres, ptrdiff_t at, ptrdiff_t n) {
     vf g = vf_load_k(dy + at, n);
     if (gate != NULL) g = vf_gate(g, vf_load_k(gate + at, n));
-    if (dres != NULL) vf_store_n(dres + at, g, n);
+    if (dres != NULL) va_store_n(dres + at, g, n);
     return g;
 }
 
@@ -71,8 +125,8 @@ static void lanes_store(double *d, const vd *v) {
 // x - k of the float vector at p, converted as it is loaded (no shuffle), as 2 vectors
 #define BN_DIFF_AT(d, p, k, i)                                                                     \
     do {                                                                                           \
-        (d)[0] = vd_sub(vd_load_f(p), (k)[2 * (i)]);                                               \
-        (d)[1] = vd_sub(vd_load_f((p) + HV), (k)[2 * (i) + 1]);                                    \
+        (d)[0] = vd_sub(vd_load_a(p), (k)[2 * (i)]);                                               \
+        (d)[1] = vd_sub(vd_load_a((p) + HV), (k)[2 * (i) + 1]);                                    \
     } while (0)
 
 // s1 += d, s2 += d*d of one float vector's two halves
@@ -111,17 +165,17 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // rows per slab for a row stride of ld floats and `ways` rows per L1 set: row starts repeat
 // their set every 4096/g rows, g the largest power of two dividing the stride in bytes
 static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t ways) {
-    const ptrdiff_t bytes = ld * (ptrdiff_t)sizeof(float), g = bytes & -bytes;
+    const ptrdiff_t bytes = ld * (ptrdiff_t)sizeof(bn_act), g = bytes & -bytes;
     const ptrdiff_t period = g >= 4096 ? 1 : 4096 / g;
     return ways * period < 64 ? ways * period : 64;
 }
 
 // the first n (< TILE) columns of one row into the accumulators
-static void stats_part(vd *s1, vd *s2, const vd *k, const float *xr, ptrdiff_t n) {
+static void stats_part(vd *s1, vd *s2, const vd *k, const bn_act *xr, ptrdiff_t n) {
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
         if (ni == 0) break;
-        const vf v = vf_load_n(xr + i * VL, ni);
+        const vf v = va_load_n(xr + i * VL, ni);
         vd d[2];
         BN_DIFF(d, v, k, i);
         d[0] = vd_keep_n(d[0], clampn(ni, HV));
@@ -131,7 +185,7 @@ static void stats_part(vd *s1, vd *s2, const vd *k, const float *xr, ptrdiff_t n
 }
 
 // rows [0, nr) of one tile of tw columns into the accumulators of the arrays at k, a1, a2
-static void stats_tile(double *a1, double *a2, const double *ks, const float *x, ptrdiff_t ld,
+static void stats_tile(double *a1, double *a2, const double *ks, const bn_act *x, ptrdiff_t ld,
                        ptrdiff_t nr, ptrdiff_t tw) {
     vd k[2 * NV], s1[2 * NV], s2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
@@ -154,15 +208,16 @@ static void stats_tile(double *a1, double *a2, const double *ks, const float *x,
     lanes_store(a2, s2);
 }
 
-static void cl_stats(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrdiff_t nrows,
+static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrdiff_t nrows,
                      ptrdiff_t tailn, ptrdiff_t wn) {
+    const bn_act *x = xv;
     // sum, m2: (wn,)
     // x: (nrows, ld) and a partial row of tailn
     double ks[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
     const ptrdiff_t kn = nrows > 0 ? wn : tailn; // K: the first row (or the partial one)
     for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
         for (int i = 0; i < NV; i++) {
-            const vf v = vf_load_n(x + w0 + i * VL, clampn(kn - w0 - i * VL, VL));
+            const vf v = va_load_n(x + w0 + i * VL, clampn(kn - w0 - i * VL, VL));
             vd_store(ks + w0 + 2 * i * HV, vd_finite_or_zero(vd_lo(v)));
             vd_store(ks + w0 + (2 * i + 1) * HV, vd_finite_or_zero(vd_hi(v)));
         }
@@ -195,14 +250,14 @@ static void cl_stats(double *sum, double *m2, const float *x, ptrdiff_t ld, ptrd
     }
 }
 
-static int aligned_vf(const float *p) { return ((uintptr_t)p % (sizeof(float) * VL)) == 0; }
+static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) * VL)) == 0; }
 
 // The elementwise kernels walk 4 rows at a time, column vector by column vector: 4 sequential
 // streams for the prefetchers, the constants of a vector loaded once for the 4 rows, and (per
 // column vector) all 4 rows read before any is written, so that a row stride of a multiple of
 // 4 KiB does not make a load wait for the store to the row above it (4K aliasing).
 
-static BN_ALWAYS_INLINE void cl_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
                      const float *sc, const float *sh, int stream) {
     // out, x: (nrows, ld) and a partial row of tailn
@@ -210,34 +265,34 @@ static BN_ALWAYS_INLINE void cl_apply_k(float *out, const float *x, const float 
     const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
     ptrdiff_t r = 0;
     for (; r + 4 <= nrows; r += 4) {
-        const float *x0 = x + r * ld;
-        float *o0 = out + r * ld;
+        const bn_act *x0 = x + r * ld;
+        bn_act *o0 = out + r * ld;
         ptrdiff_t j = 0;
         for (; j + VL <= wn; j += VL) {
             const vf m = vf_load(mh + j), s = vf_load(sc + j), h = vf_load(sh + j);
             const ptrdiff_t at = r * ld + j;
-            const vf y0 = fuse(vf_fma(vf_sub(vf_load(x0 + j), m), s, h), res, at, VL, relu);
-            const vf y1 = fuse(vf_fma(vf_sub(vf_load(x0 + ld + j), m), s, h), res, at + ld, VL, relu);
-            const vf y2 = fuse(vf_fma(vf_sub(vf_load(x0 + 2 * ld + j), m), s, h), res, at + 2 * ld, VL, relu);
-            const vf y3 = fuse(vf_fma(vf_sub(vf_load(x0 + 3 * ld + j), m), s, h), res, at + 3 * ld, VL, relu);
+            const vf y0 = fuse(vf_fma(vf_sub(va_load(x0 + j), m), s, h), res, at, VL, relu);
+            const vf y1 = fuse(vf_fma(vf_sub(va_load(x0 + ld + j), m), s, h), res, at + ld, VL, relu);
+            const vf y2 = fuse(vf_fma(vf_sub(va_load(x0 + 2 * ld + j), m), s, h), res, at + 2 * ld, VL, relu);
+            const vf y3 = fuse(vf_fma(vf_sub(va_load(x0 + 3 * ld + j), m), s, h), res, at + 3 * ld, VL, relu);
             if (st) {
-                vf_stream(o0 + j, y0);
-                vf_stream(o0 + ld + j, y1);
-                vf_stream(o0 + 2 * ld + j, y2);
-                vf_stream(o0 + 3 * ld + j, y3);
+                va_stream(o0 + j, y0);
+                va_stream(o0 + ld + j, y1);
+                va_stream(o0 + 2 * ld + j, y2);
+                va_stream(o0 + 3 * ld + j, y3);
             } else {
-                vf_store(o0 + j, y0);
-                vf_store(o0 + ld + j, y1);
-                vf_store(o0 + 2 * ld + j, y2);
-                vf_store(o0 + 3 * ld + j, y3);
+                va_store(o0 + j, y0);
+                va_store(o0 + ld + j, y1);
+                va_store(o0 + 2 * ld + j, y2);
+                va_store(o0 + 3 * ld + j, y3);
             }
         }
         if (j < wn) {
             const ptrdiff_t t = wn - j;
             const vf m = vf_load_n(mh + j, t), s = vf_load_n(sc + j, t), h = vf_load_n(sh + j, t);
             for (int i = 0; i < 4; i++) {
-                const vf v = vf_load_n(x0 + i * ld + j, t);
-                vf_store_n(o0 + i * ld + j, fuse(vf_fma(vf_sub(v, m), s, h), res, (r + i) * ld + j, t, relu), t);
+                const vf v = va_load_n(x0 + i * ld + j, t);
+                va_store_n(o0 + i * ld + j, fuse(vf_fma(vf_sub(v, m), s, h), res, (r + i) * ld + j, t, relu), t);
             }
         }
     }
@@ -245,15 +300,15 @@ static BN_ALWAYS_INLINE void cl_apply_k(float *out, const float *x, const float 
         const ptrdiff_t n = r < nrows ? wn : tailn;
         for (ptrdiff_t j = 0; j < n; j += VL) {
             const ptrdiff_t t = n - j < VL ? n - j : VL;
-            const vf y = vf_fma(vf_sub(vf_load_n(x + r * ld + j, t), vf_load_n(mh + j, t)),
+            const vf y = vf_fma(vf_sub(va_load_n(x + r * ld + j, t), vf_load_n(mh + j, t)),
                                 vf_load_n(sc + j, t), vf_load_n(sh + j, t));
-            vf_store_n(out + r * ld + j, fuse(y, res, r * ld + j, t, relu), t);
+            va_store_n(out + r * ld + j, fuse(y, res, r * ld + j, t, relu), t);
         }
     }
     if (stream) bn_sfence();
 }
 
-static void cl_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t ld,
+static void cl_apply(void *out, const void *x, const void *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
                      const float *sc, const float *sh, int stream) {
     if (res == NULL && !relu) cl_apply_k(out, x, NULL, 0, ld, nrows, tailn, wn, mh, sc, sh, stream);
@@ -261,9 +316,9 @@ static void cl_apply(float *out, const float *x, const float *res, int relu, ptr
 }
 
 // t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
-static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const float *dyr,
-                                        const float *gate,
-                      const float *xr, ptrdiff_t n) {
+static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const bn_act *dyr,
+                                        const bn_act *gate,
+                      const bn_act *xr, ptrdiff_t n) {
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
         if (ni == 0) break;
@@ -272,7 +327,7 @@ static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const float 
         t1[2 * i] = vd_add(t1[2 * i], g0);
         t1[2 * i + 1] = vd_add(t1[2 * i + 1], g1);
         if (xr == NULL) continue;
-        const vf v = ni == VL ? vf_load(xr + i * VL) : vf_load_n(xr + i * VL, ni);
+        const vf v = ni == VL ? va_load(xr + i * VL) : va_load_n(xr + i * VL, ni);
         vd d[2];
         BN_DIFF(d, v, m, i);
         d[0] = vd_keep_n(d[0], clampn(ni, HV)); // a NaN mean of a lane past n stays out
@@ -283,8 +338,8 @@ static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const float 
 }
 
 // rows [0, nr) of one tile of tw columns into the sums of the arrays at a1, a2
-static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *md, const float *dy,
-                      const float *gate, const float *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
+static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *md, const bn_act *dy,
+                      const bn_act *gate, const bn_act *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
     vd m[2 * NV], t1[2 * NV], t2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
         m[i] = vd_load(md + i * HV);
@@ -294,10 +349,10 @@ static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *m
     if (tw == TILE && x != NULL) {
         for (ptrdiff_t r = 0; r < nr; r++) {
             for (int i = 0; i < NV; i++) {
-                const float *gp = dy + r * ld + i * VL;
+                const bn_act *gp = dy + r * ld + i * VL;
                 const vf gv = gate != NULL ? load_dy(gp, gate + r * ld + i * VL, NULL, 0, VL) : vf_set1(0.0f);
-                const vd g0 = gate != NULL ? vd_lo(gv) : vd_load_f(gp);
-                const vd g1 = gate != NULL ? vd_hi(gv) : vd_load_f(gp + HV);
+                const vd g0 = gate != NULL ? vd_lo(gv) : vd_load_a(gp);
+                const vd g1 = gate != NULL ? vd_hi(gv) : vd_load_a(gp + HV);
                 vd d[2];
                 BN_DIFF_AT(d, x + r * ld + i * VL, m, i);
                 t1[2 * i] = vd_add(t1[2 * i], g0);
@@ -315,15 +370,16 @@ static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *m
     lanes_store(a2, t2);
 }
 
-static void sums_tile(double *a1, double *a2, const double *md, const float *dy,
-                      const float *gate, const float *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
+static void sums_tile(double *a1, double *a2, const double *md, const bn_act *dy,
+                      const bn_act *gate, const bn_act *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw) {
     if (gate == NULL) sums_tile_k(a1, a2, md, dy, NULL, x, ld, nr, tw);
     else sums_tile_k(a1, a2, md, dy, gate, x, ld, nr, tw);
 }
 
-static void cl_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, const void *xv,
                     const float *mean, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
                     ptrdiff_t wn) {
+    const bn_act *dy = dyv, *gate = gatev, *x = xv;
     // t1, t2, mean: (wn,)
     // dy, x: (nrows, ld) and a partial row of tailn
     double md[BN_KERNEL_COLS], a1[BN_KERNEL_COLS], a2[BN_KERNEL_COLS];
@@ -359,11 +415,11 @@ static vf dinp_vec(vf g, vf v, const vd *m, const vd *dm, const vd *xs, const vd
 }
 
 // the same for the HV floats at dy, x into o: converted as they are loaded, stored as converted
-static void dinp_half(float *o, const float *dy, const float *x, vd m, vd dm, vd xs, vd sc) {
-    vf_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_f(x), m), xs, vd_sub(vd_load_f(dy), dm)), sc));
+static void dinp_half(bn_act *o, const bn_act *dy, const bn_act *x, vd m, vd dm, vd xs, vd sc) {
+    va_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_a(x), m), xs, vd_sub(vd_load_a(dy), dm)), sc));
 }
 
-static BN_ALWAYS_INLINE void cl_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
                     int stream) {
@@ -389,13 +445,13 @@ static BN_ALWAYS_INLINE void cl_dinp_k(float *dinp, float *dres, const float *dy
             for (ptrdiff_t i = 0; i < nr; i++) {
                 const ptrdiff_t e = at + i * ld + j;
                 const vf g = load_dy(dy, gate, dres, e, t);
-                vf_store_n(dinp + e, dinp_vec(g, vf_load_k(x + e, t), m, dm, xs, sc), t);
+                va_store_n(dinp + e, dinp_vec(g, vf_load_k(x + e, t), m, dm, xs, sc), t);
             }
         }
     }
 }
 
-static void cl_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+static void cl_dinp(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
                     int stream) {
@@ -414,17 +470,18 @@ static double lanes_total(double *a) {
     return a[0];
 }
 
-static void run_stats(double *sum, double *m2, const float *x, ptrdiff_t stride,
+static void run_stats(double *sum, double *m2, const void *xv, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len) {
+    const bn_act *x = xv;
     // x: nruns runs of (len,) at stride
-    const double kd = isfinite(x[0]) ? (double)x[0] : 0.0;
+    const double kd = isfinite(va_get(x)) ? (double)va_get(x) : 0.0;
     vd k[2 * NV], s1[2 * NV], s2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
         k[i] = vd_set1(kd);
         s1[i] = s2[i] = vd_zero();
     }
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const float *xr = x + r * stride;
+        const bn_act *xr = x + r * stride;
         ptrdiff_t p = 0;
         for (; p + TILE <= len; p += TILE) {
             for (int i = 0; i < NV; i++) {
@@ -443,43 +500,43 @@ static void run_stats(double *sum, double *m2, const float *x, ptrdiff_t stride,
 }
 
 // first elements of o up to its next VL-float boundary (at most len)
-static ptrdiff_t head_to_aligned(const float *o, ptrdiff_t len) {
-    const ptrdiff_t mis = (ptrdiff_t)(((uintptr_t)o / sizeof(float)) % VL);
+static ptrdiff_t head_to_aligned(const bn_act *o, ptrdiff_t len) {
+    const ptrdiff_t mis = (ptrdiff_t)(((uintptr_t)o / sizeof(bn_act)) % VL);
     const ptrdiff_t h = mis == 0 ? 0 : VL - mis;
     return h < len ? h : len;
 }
 
-static BN_ALWAYS_INLINE void run_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+static BN_ALWAYS_INLINE void run_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
     // out, x, res: nruns runs of (len,) at stride
     const vf m = vf_set1(mh), s = vf_set1(sc), h = vf_set1(sh);
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const float *xr = x + r * stride, *rr = opt(res, r * stride);
-        float *o = out + r * stride;
+        const bn_act *xr = x + r * stride, *rr = opt(res, r * stride);
+        bn_act *o = out + r * stride;
         ptrdiff_t p = 0;
         if (stream) {
             p = head_to_aligned(o, len);
-            if (p > 0) vf_store_n(o, fuse(vf_fma(vf_sub(vf_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
+            if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
             for (; p + VL <= len; p += VL) {
-                vf_stream(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
+                va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
             }
         } else {
             for (; p + VL <= len; p += VL) {
-                vf_store(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
+                va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
             }
         }
-        if (p < len) vf_store_n(o + p, fuse(vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+        if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
     }
     if (stream) bn_sfence();
 }
 
-static void run_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t stride,
+static void run_apply(void *out, const void *x, const void *res, int relu, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
     if (res == NULL && !relu) run_apply_k(out, x, NULL, 0, stride, nruns, len, mh, sc, sh, stream);
     else run_apply_k(out, x, res, relu, stride, nruns, len, mh, sc, sh, stream);
 }
 
-static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy, const bn_act *gate, const bn_act *x,
                      float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
     // dy, gate, x: nruns runs of (len,) at stride; gate, x may be NULL (x NULL: *t2 = 0)
     vd m[2 * NV], a1[2 * NV], a2[2 * NV];
@@ -488,15 +545,15 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const float *dy,
         a1[i] = a2[i] = vd_zero();
     }
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const float *gr = dy + r * stride, *xr = opt(x, r * stride), *gt = opt(gate, r * stride);
+        const bn_act *gr = dy + r * stride, *xr = opt(x, r * stride), *gt = opt(gate, r * stride);
         ptrdiff_t p = 0;
         if (gt != NULL) { // the gated values go through the same lanes as below
             for (; p + TILE <= len; p += TILE) sums_part(a1, a2, m, gr + p, gt + p, opt(xr, p), TILE);
         } else if (xr != NULL) {
             for (; p + TILE <= len; p += TILE) {
                 for (int i = 0; i < NV; i++) {
-                    const float *gp = gr + p + i * VL;
-                    const vd g0 = vd_load_f(gp), g1 = vd_load_f(gp + HV);
+                    const bn_act *gp = gr + p + i * VL;
+                    const vd g0 = vd_load_a(gp), g1 = vd_load_a(gp + HV);
                     vd d[2];
                     BN_DIFF_AT(d, xr + p + i * VL, m, i);
                     a1[2 * i] = vd_add(a1[2 * i], g0);
@@ -508,8 +565,8 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const float *dy,
         } else {
             for (; p + TILE <= len; p += TILE) {
                 for (int i = 0; i < NV; i++) {
-                    a1[2 * i] = vd_add(a1[2 * i], vd_load_f(gr + p + i * VL));
-                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_load_f(gr + p + i * VL + HV));
+                    a1[2 * i] = vd_add(a1[2 * i], vd_load_a(gr + p + i * VL));
+                    a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_load_a(gr + p + i * VL + HV));
                 }
             }
         }
@@ -522,13 +579,13 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const float *dy,
     *t2 = x != NULL ? lanes_total(b2) : 0.0;
 }
 
-static void run_sums(double *t1, double *t2, const float *dy, const float *gate, const float *x,
+static void run_sums(double *t1, double *t2, const void *dy, const void *gate, const void *x,
                      float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
     if (gate == NULL) run_sums_k(t1, t2, dy, NULL, x, mean, stride, nruns, len);
     else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len);
 }
 
-static BN_ALWAYS_INLINE void run_dinp_k(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
                      double xmu_scale, double scale, int stream) {
     // dinp, dres, dy, gate, x: nruns runs of (len,) at stride: with g = dy through the gate,
@@ -537,28 +594,28 @@ static BN_ALWAYS_INLINE void run_dinp_k(float *dinp, float *dres, const float *d
     const vd xs[2] = {vd_set1(xmu_scale), vd_set1(xmu_scale)}, sc[2] = {vd_set1(scale), vd_set1(scale)};
     for (ptrdiff_t r = 0; r < nruns; r++) {
         const ptrdiff_t at = r * stride;
-        const float *xr = x + at;
-        float *o = dinp + at;
+        const bn_act *xr = x + at;
+        bn_act *o = dinp + at;
         ptrdiff_t p = 0;
         const ptrdiff_t head = stream ? head_to_aligned(o, len) : 0;
         if (head > 0) {
-            vf_store_n(o, dinp_vec(load_dy(dy, gate, dres, at, head), vf_load_n(xr, head), m, dm, xs, sc), head);
+            va_store_n(o, dinp_vec(load_dy(dy, gate, dres, at, head), va_load_n(xr, head), m, dm, xs, sc), head);
             p = head;
         }
         for (; p + VL <= len; p += VL) {
-            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, VL), vf_load(xr + p), m, dm, xs, sc);
-            if (stream) vf_stream(o + p, y);
-            else vf_store(o + p, y);
+            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(xr + p), m, dm, xs, sc);
+            if (stream) va_stream(o + p, y);
+            else va_store(o + p, y);
         }
         if (p < len) {
-            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, len - p), vf_load_n(xr + p, len - p), m, dm, xs, sc);
-            vf_store_n(o + p, y, len - p);
+            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, len - p), va_load_n(xr + p, len - p), m, dm, xs, sc);
+            va_store_n(o + p, y, len - p);
         }
     }
     if (stream) bn_sfence();
 }
 
-static void run_dinp(float *dinp, float *dres, const float *dy, const float *gate, const float *x,
+static void run_dinp(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
                      double xmu_scale, double scale, int stream) {
     if (gate == NULL && dres == NULL) run_dinp_k(dinp, NULL, dy, NULL, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
@@ -580,12 +637,13 @@ static double vd4_total(const vd *v) {
     return a[0];
 }
 
-static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, ptrdiff_t len) {
+static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, ptrdiff_t len) {
+    const bn_act *x = xv;
     // sum, m2: (nch,)
     // x: nch runs of (len,), contiguous
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const float *xr = x + j * len;
-        const double kd = isfinite(xr[0]) ? (double)xr[0] : 0.0;
+        const bn_act *xr = x + j * len;
+        const double kd = isfinite(va_get(xr)) ? (double)va_get(xr) : 0.0;
         vd k[4], s1[4], s2[4];
         for (int i = 0; i < 4; i++) {
             k[i] = vd_set1(kd);
@@ -601,7 +659,7 @@ static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, 
         }
         for (int i = 0; i < 2 && p + i * VL < len; i++) { // the tail, lanes past len kept 0
             const ptrdiff_t ni = clampn(len - p - i * VL, VL);
-            const vf v = vf_load_n(xr + p + i * VL, ni);
+            const vf v = va_load_n(xr + p + i * VL, ni);
             vd d[2];
             BN_DIFF(d, v, k, i);
             d[0] = vd_keep_n(d[0], clampn(ni, HV));
@@ -612,31 +670,31 @@ static void short_stats(double *sum, double *m2, const float *x, ptrdiff_t nch, 
     }
 }
 
-static BN_ALWAYS_INLINE void short_apply_k(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+static BN_ALWAYS_INLINE void short_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
     // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
-        const float *xr = x + j * len, *rr = opt(res, j * len);
-        float *o = out + j * len;
+        const bn_act *xr = x + j * len, *rr = opt(res, j * len);
+        bn_act *o = out + j * len;
         ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) vf_store(o + p, fuse(vf_fma(vf_sub(vf_load(xr + p), m), s, h), rr, p, VL, relu));
-        if (p < len) vf_store_n(o + p, fuse(vf_fma(vf_sub(vf_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+        for (; p + VL <= len; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
     }
 }
 
-static void short_apply(float *out, const float *x, const float *res, int relu, ptrdiff_t nch,
+static void short_apply(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
     if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, mh, sc, sh);
     else short_apply_k(out, x, res, relu, nch, len, mh, sc, sh);
 }
 
-static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const float *dy, const float *gate,
-                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *dy, const bn_act *gate,
+                       const bn_act *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
     // t1, t2, mean: (nch,); dy, gate, x: nch runs of (len,), contiguous; gate, x may be NULL
     // (x NULL: t2 = 0)
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const float *gr = dy + j * len, *gt = opt(gate, j * len), *xr = opt(x, j * len);
+        const bn_act *gr = dy + j * len, *gt = opt(gate, j * len), *xr = opt(x, j * len);
         vd m[2 * NV], a1[2 * NV], a2[2 * NV]; // sums_part's size; runs of <= 2*VL use 4
         for (int i = 0; i < 2 * NV; i++) {
             m[i] = vd_set1((double)mean[j]);
@@ -650,14 +708,14 @@ static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const float *d
     }
 }
 
-static void short_sums(double *t1, double *t2, const float *dy, const float *gate,
-                       const float *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
+static void short_sums(double *t1, double *t2, const void *dy, const void *gate,
+                       const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
     if (gate == NULL) short_sums_k(t1, t2, dy, NULL, x, mean, nch, len);
     else short_sums_k(t1, t2, dy, gate, x, mean, nch, len);
 }
 
-static BN_ALWAYS_INLINE void short_dinp_k(float *dinp, float *dres, const float *dy, const float *gate,
-                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+static BN_ALWAYS_INLINE void short_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate,
+                       const bn_act *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale) {
     // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
     for (ptrdiff_t j = 0; j < nch; j++) {
@@ -666,17 +724,17 @@ static BN_ALWAYS_INLINE void short_dinp_k(float *dinp, float *dres, const float 
         const ptrdiff_t at = j * len;
         ptrdiff_t p = 0;
         for (; p + VL <= len; p += VL) {
-            vf_store(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, VL), vf_load(x + at + p), m, dm, xs, sc));
+            va_store(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(x + at + p), m, dm, xs, sc));
         }
         if (p < len) {
             const ptrdiff_t t = len - p;
-            vf_store_n(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, t), vf_load_n(x + at + p, t), m, dm, xs, sc), t);
+            va_store_n(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, t), va_load_n(x + at + p, t), m, dm, xs, sc), t);
         }
     }
 }
 
-static void short_dinp(float *dinp, float *dres, const float *dy, const float *gate,
-                       const float *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
+static void short_dinp(void *dinp, void *dres, const void *dy, const void *gate,
+                       const void *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale) {
     if (gate == NULL && dres == NULL) short_dinp_k(dinp, NULL, dy, NULL, x, nch, len, mean, dy_mean, xmu_scale, scale);
     else short_dinp_k(dinp, dres, dy, gate, x, nch, len, mean, dy_mean, xmu_scale, scale);
@@ -795,8 +853,11 @@ static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
     }
 }
 
+#define BN_CAT3_(a, b, c) a##b##c
+#define BN_CAT3(a, b, c) BN_CAT3_(a, b, c)
 #define BN_KERNELS_TABLE(isa)                                                                      \
-    const bn_kernels bn_kernels_##isa = {#isa,        cl_stats,    cl_apply,   cl_sums,            \
+    const bn_kernels BN_CAT3(bn_kernels_, isa, BN_KERNELS_SUFFIX) = {#isa, BN_KERNELS_DATA, sizeof(bn_act), \
+                                         cl_stats,    cl_apply,   cl_sums,                         \
                                          cl_dinp,     run_stats,   run_apply,  run_sums,           \
                                          run_dinp,    short_stats, short_apply, short_sums,        \
                                          short_dinp,  fwd_terms,   back_terms}

@@ -27,12 +27,12 @@
 #include "bn.h"
 #include "bn_internal.h"
 
-bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C,
-                         int64_t S) {
+bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout,
+                         int64_t N, int64_t C, int64_t S) {
     // stats: (3, C); inp: (N,C,S) in layout
-    const bn_status st = bn_check_stats_local(stats, inp, layout, N, C, S);
+    const bn_status st = bn_check_stats_local(stats, inp, flags, layout, N, C, S);
     if (st != BN_OK) return st;
-    bn_forward_stats(stats, inp, layout, N, C, S);
+    bn_forward_stats(stats, inp, flags, layout, N, C, S);
     return BN_OK;
 }
 
@@ -72,7 +72,7 @@ bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float 
     return BN_OK;
 }
 
-bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean,
+bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean,
                            const double *rstd, const float *gamma, const float *beta,
                            unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     // out, inp, res: (N,C,S) in layout; mean, rstd, gamma, beta: (C,)
@@ -83,19 +83,19 @@ bn_status bn_forward_apply(float *out, const float *inp, const float *res, const
     return BN_OK;
 }
 
-bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp,
+bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp,
                              const double *mean, unsigned int flags, int layout, int64_t N,
                              int64_t C, int64_t S) {
     // sums: (3, C); dout, out, inp: (N,C,S) in layout; mean: (C,)
     const bn_status st = bn_check_backward_reduce(sums, dout, out, inp, mean, flags, layout, N, C,
                                                   S);
     if (st != BN_OK) return st;
-    bn_backward_sums(sums, dout, out, inp, mean, layout, N, C, S);
+    bn_backward_sums(sums, dout, out, inp, mean, flags, layout, N, C, S);
     return BN_OK;
 }
 
-bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta,
-                            const float *dout, const float *out, const float *inp,
+bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta,
+                            const void *dout, const void *out, const void *inp,
                             const float *gamma, const double *mean, const double *rstd,
                             const double *sums, unsigned int flags, unsigned int mask, int layout,
                             int64_t N, int64_t C, int64_t S, int64_t P) {
@@ -105,7 +105,7 @@ bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbet
                                                  mean, rstd, sums, flags, mask, layout, N, C, S,
                                                  P);
     if (st != BN_OK) return st;
-    bn_backward_given(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, layout,
-                      N, C, S, P);
+    bn_backward_given(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags,
+                      layout, N, C, S, P);
     return BN_OK;
 }

@@ -150,6 +150,16 @@ void test_half_widen(void);
 void test_half_narrow(void);
 void test_half_lengths(void);
 void test_convert_check(void);
+void test_conv_im2col(void);
+void test_conv_transpose(void);
+void test_conv_check(void);
+void test_half_forward_training(void);
+void test_half_forward_inference(void);
+void test_half_backward(void);
+void test_half_threads(void);
+void test_half_stream(void);
+void test_half_split(void);
+void test_half_check(void);
 
 // Statuses that the check tests produced, as bits 1u << status (test_status_coverage).
 extern unsigned int bt_statuses_seen;

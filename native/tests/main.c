@@ -48,7 +48,17 @@ static const struct {
     {"half_widen", test_half_widen},
     {"half_narrow", test_half_narrow},
     {"half_lengths", test_half_lengths},
+    {"half_forward_training", test_half_forward_training},
+    {"half_forward_inference", test_half_forward_inference},
+    {"half_backward", test_half_backward},
+    {"half_threads", test_half_threads},
+    {"half_stream", test_half_stream},
+    {"half_split", test_half_split},
+    {"half_check", test_half_check},
     {"convert_check", test_convert_check},
+    {"conv_im2col", test_conv_im2col},
+    {"conv_transpose", test_conv_transpose},
+    {"conv_check", test_conv_check},
 };
 
 int main(int argc, char **argv) {

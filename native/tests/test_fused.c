@@ -449,7 +449,7 @@ void test_fused_split(void) {
                                                beta, 1e-5, 0.1, aff | fl, layout, N, C, S);
             CHECK(st == BN_OK, "%s: training status %d", name, st);
             double *stats = bt_doubles(3 * nc), *mean = bt_doubles(nc), *rstd = bt_doubles(nc);
-            st = bn_stats_local(stats, inp, layout, N, C, S);
+            st = bn_stats_local(stats, inp, 0, layout, N, C, S);
             if (st == BN_OK) st = bn_stats_merge(mean, rstd, NULL, NULL, stats, 1e-5, 0.1, 0u, C, 1);
             if (st == BN_OK) st = bn_forward_apply(out2, inp, add ? res : NULL, mean, rstd, gamma, beta,
                                                    aff | fl, layout, N, C, S);

@@ -69,7 +69,7 @@ static void one_part_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S
     CHECK(st == BN_OK, "%s: one-shot status %d", name, st);
 
     double *stats = bt_doubles(3 * nc), *mean = bt_doubles(nc), *rstd = bt_doubles(nc);
-    st = bn_stats_local(stats, inp, layout, N, C, S);
+    st = bn_stats_local(stats, inp, 0, layout, N, C, S);
     CHECK(st == BN_OK, "%s: bn_stats_local status %d", name, st);
     st = bn_stats_merge(mean, rstd, rm2, rv2, stats, eps, f, BN_UPDATE_RUNNING, C, 1);
     CHECK(st == BN_OK, "%s: bn_stats_merge status %d", name, st);
@@ -172,7 +172,7 @@ static void parts_case(bt_rng *r, int layout, const int64_t *Np, int P, int64_t 
     size_t at = 0; // part q's first sample
     for (int q = 0; q < P; q++) { // an empty part stays (0, 0, 0)
         if (Np[q] > 0) {
-            bn_status st = bn_stats_local(stats + (size_t)q * 3 * nc, inp + at * per, layout,
+            bn_status st = bn_stats_local(stats + (size_t)q * 3 * nc, inp + at * per, 0, layout,
                                           Np[q], C, S);
             CHECK(st == BN_OK, "%s: stats of part %d: %d", name, q, st);
         }
@@ -281,7 +281,7 @@ void test_split_large_offset(void) {
     }
     for (int c = 0; c < C; c++) gamma[c] = 1.0f;
     double stats[3 * C], mean[C], rstd[C], sums[3 * C];
-    CHECK(bn_stats_local(stats, inp, BN_LAYOUT_NC, N, C, 1) == BN_OK, "stats");
+    CHECK(bn_stats_local(stats, inp, 0, BN_LAYOUT_NC, N, C, 1) == BN_OK, "stats");
     CHECK(bn_stats_merge(mean, rstd, NULL, NULL, stats, 1e-5, 0.0, 0u, C, 1) == BN_OK, "merge");
     CHECK(bn_backward_reduce(sums, dout, NULL, inp, mean, 0u, BN_LAYOUT_NC, N, C, 1) == BN_OK, "reduce");
     CHECK(bn_backward_apply(dinp, NULL, NULL, NULL, dout, NULL, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
@@ -318,7 +318,7 @@ static void split_all(double *stats, double *mean, double *rstd, float *rm, floa
                       int64_t S) {
     const size_t nc = (size_t)C;
     for (size_t c = 0; c < nc; c++) rm[c] = 0.0f, rv[c] = 1.0f;
-    CHECK(bn_stats_local(stats, inp, layout, N, C, S) == BN_OK, "stats");
+    CHECK(bn_stats_local(stats, inp, 0, layout, N, C, S) == BN_OK, "stats");
     CHECK(bn_stats_merge(mean, rstd, rm, rv, stats, 1e-5, 0.1, BN_UPDATE_RUNNING, C, 1) == BN_OK, "merge");
     CHECK(bn_forward_apply(out, inp, NULL, mean, rstd, gamma, NULL, BN_USE_SCALE, layout, N, C, S) == BN_OK, "apply");
     CHECK(bn_backward_reduce(sums, dout, NULL, inp, mean, 0u, layout, N, C, S) == BN_OK, "reduce");
@@ -394,13 +394,13 @@ void test_check_split(void) {
         bt_statuses_seen |= 1u << s_;                                                              \
         CHECK(s_ == (want), "%s: got %d (%s), want %d", #call, s_, bn_strerror(s_), (want));       \
     } while (0)
-    EXPECT(bn_stats_local(st3, inp, L, N, C, S), BN_OK);
-    EXPECT(bn_stats_local(NULL, inp, L, N, C, S), BN_ERR_NULL_POINTER);
-    EXPECT(bn_stats_local(st3, inp, L, 0, C, S), BN_ERR_BAD_DIMENSION);
-    EXPECT(bn_stats_local(st3, inp, 7, N, C, S), BN_ERR_BAD_LAYOUT);
-    EXPECT(bn_stats_local((double *)((char *)spare + 4), inp, L, N, C, S), BN_ERR_MISALIGNED);
-    EXPECT(bn_stats_local((double *)(void *)inp, inp, L, N, C, S), BN_ERR_ALIAS);
-    EXPECT(bn_stats_local(st3, inp, L, 1, C, 1), BN_OK); // M = 1 is a valid part
+    EXPECT(bn_stats_local(st3, inp, 0, L, N, C, S), BN_OK);
+    EXPECT(bn_stats_local(NULL, inp, 0, L, N, C, S), BN_ERR_NULL_POINTER);
+    EXPECT(bn_stats_local(st3, inp, 0, L, 0, C, S), BN_ERR_BAD_DIMENSION);
+    EXPECT(bn_stats_local(st3, inp, 0, 7, N, C, S), BN_ERR_BAD_LAYOUT);
+    EXPECT(bn_stats_local((double *)((char *)spare + 4), inp, 0, L, N, C, S), BN_ERR_MISALIGNED);
+    EXPECT(bn_stats_local((double *)(void *)inp, inp, 0, L, N, C, S), BN_ERR_ALIAS);
+    EXPECT(bn_stats_local(st3, inp, 0, L, 1, C, 1), BN_OK); // M = 1 is a valid part
     memcpy(st2, st3, sizeof st3);
     memcpy(st2 + 3 * C, st3, sizeof st3);
     EXPECT(bn_stats_merge(mean, rstd, rm, rv, st2, 1e-5, 0.1, BN_UPDATE_RUNNING, C, 2), BN_OK);

@@ -87,7 +87,8 @@ public final class NativeLibrary {
             "bn_set_num_threads", "bn_get_num_threads",
             "bn_stats_local", "bn_stats_merge", "bn_forward_apply", "bn_backward_reduce", "bn_backward_apply",
             "bn_linear_forward", "bn_linear_forward_t", "bn_linear_backward",
-            "bn_convert");
+            "bn_convert",
+            "bn_im2col", "bn_col2im", "bn_transpose");
     /** Age after which a temporary file in the extraction directory is a leftover. */
     private static final Duration STALE = Duration.ofHours(1);
     private static final System.Logger LOG = System.getLogger("dev.bnorm");

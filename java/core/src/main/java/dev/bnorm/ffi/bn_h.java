@@ -471,7 +471,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_training$descriptor() {
@@ -481,7 +481,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_training$handle() {
@@ -491,7 +491,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_training$address() {
@@ -500,7 +500,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_training(float *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const float *inp, const float *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd, float *running_mean, float *running_var, const void *inp, const void *res, const float *gamma, const float *beta, double eps, double momentum, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_forward_training(MemorySegment out, MemorySegment save_mean, MemorySegment save_rstd, MemorySegment running_mean, MemorySegment running_var, MemorySegment inp, MemorySegment res, MemorySegment gamma, MemorySegment beta, double eps, double momentum, int flags, int layout, long N, long C, long S) {
@@ -543,7 +543,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_inference$descriptor() {
@@ -553,7 +553,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_inference$handle() {
@@ -563,7 +563,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_inference$address() {
@@ -572,7 +572,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_inference(float *out, const float *inp, const float *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_inference(void *out, const void *inp, const void *res, const float *mean, const float *var, const float *gamma, const float *beta, double eps, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_forward_inference(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags, int layout, long N, long C, long S) {
@@ -618,7 +618,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward$descriptor() {
@@ -628,7 +628,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward$handle() {
@@ -638,7 +638,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward$address() {
@@ -647,7 +647,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const float *mean, const float *rstd, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_backward(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, int flags, int mask, int layout, long N, long C, long S) {
@@ -789,6 +789,7 @@ public class bn_h {
             bn_h.C_POINTER,
             bn_h.C_POINTER,
             bn_h.C_INT,
+            bn_h.C_INT,
             bn_h.C_LONG,
             bn_h.C_LONG,
             bn_h.C_LONG
@@ -802,7 +803,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_stats_local$descriptor() {
@@ -812,7 +813,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_stats_local$handle() {
@@ -822,7 +823,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_stats_local$address() {
@@ -831,16 +832,16 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_stats_local(double *stats, const float *inp, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
-    public static int bn_stats_local(MemorySegment stats, MemorySegment inp, int layout, long N, long C, long S) {
+    public static int bn_stats_local(MemorySegment stats, MemorySegment inp, int flags, int layout, long N, long C, long S) {
         var mh$ = bn_stats_local.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("bn_stats_local", stats, inp, layout, N, C, S);
+                traceDowncall("bn_stats_local", stats, inp, flags, layout, N, C, S);
             }
-            return (int)mh$.invokeExact(stats, inp, layout, N, C, S);
+            return (int)mh$.invokeExact(stats, inp, flags, layout, N, C, S);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -940,7 +941,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_forward_apply$descriptor() {
@@ -950,7 +951,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_forward_apply$handle() {
@@ -960,7 +961,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_forward_apply$address() {
@@ -969,7 +970,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_forward_apply(float *out, const float *inp, const float *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean, const double *rstd, const float *gamma, const float *beta, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_forward_apply(MemorySegment out, MemorySegment inp, MemorySegment res, MemorySegment mean, MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, int layout, long N, long C, long S) {
@@ -1008,7 +1009,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static FunctionDescriptor bn_backward_reduce$descriptor() {
@@ -1018,7 +1019,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MethodHandle bn_backward_reduce$handle() {
@@ -1028,7 +1029,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static MemorySegment bn_backward_reduce$address() {
@@ -1037,7 +1038,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_reduce(double *sums, const float *dout, const float *out, const float *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
+     * bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp, const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S)
      * }
      */
     public static int bn_backward_reduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment mean, int flags, int layout, long N, long C, long S) {
@@ -1084,7 +1085,7 @@ public class bn_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static FunctionDescriptor bn_backward_apply$descriptor() {
@@ -1094,7 +1095,7 @@ public class bn_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MethodHandle bn_backward_apply$handle() {
@@ -1104,7 +1105,7 @@ public class bn_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static MemorySegment bn_backward_apply$address() {
@@ -1113,7 +1114,7 @@ public class bn_h {
 
     /**
      * {@snippet lang=c :
-     * bn_status bn_backward_apply(float *dinp, float *dres, float *dgamma, float *dbeta, const float *dout, const float *out, const float *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
+     * bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta, const void *dout, const void *out, const void *inp, const float *gamma, const double *mean, const double *rstd, const double *sums, unsigned int flags, unsigned int mask, int layout, int64_t N, int64_t C, int64_t S, int64_t P)
      * }
      */
     public static int bn_backward_apply(MemorySegment dinp, MemorySegment dres, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment out, MemorySegment inp, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment sums, int flags, int mask, int layout, long N, long C, long S, long P) {
@@ -1453,6 +1454,219 @@ public class bn_h {
                 traceDowncall("bn_convert", dst, dst_dtype, src, src_dtype, n);
             }
             return (int)mh$.invokeExact(dst, dst_dtype, src, src_dtype, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_im2col {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_im2col");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor bn_im2col$descriptor() {
+        return bn_im2col.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MethodHandle bn_im2col$handle() {
+        return bn_im2col.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MemorySegment bn_im2col$address() {
+        return bn_im2col.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static int bn_im2col(MemorySegment cols, MemorySegment inp, int layout, long N, long C, long H, long W, long KH, long KW, long stride_h, long stride_w, long pad_h, long pad_w, long n0, long count) {
+        var mh$ = bn_im2col.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_im2col", cols, inp, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+            }
+            return (int)mh$.invokeExact(cols, inp, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_col2im {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_INT,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_col2im");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor bn_col2im$descriptor() {
+        return bn_col2im.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MethodHandle bn_col2im$handle() {
+        return bn_col2im.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static MemorySegment bn_col2im$address() {
+        return bn_col2im.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count)
+     * }
+     */
+    public static int bn_col2im(MemorySegment dinp, MemorySegment dcols, int layout, long N, long C, long H, long W, long KH, long KW, long stride_h, long stride_w, long pad_h, long pad_w, long n0, long count) {
+        var mh$ = bn_col2im.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_col2im", dinp, dcols, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+            }
+            return (int)mh$.invokeExact(dinp, dcols, layout, N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, n0, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class bn_transpose {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            bn_h.C_INT,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_POINTER,
+            bn_h.C_LONG,
+            bn_h.C_LONG,
+            bn_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = bn_h.findOrThrow("bn_transpose");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static FunctionDescriptor bn_transpose$descriptor() {
+        return bn_transpose.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static MethodHandle bn_transpose$handle() {
+        return bn_transpose.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static MemorySegment bn_transpose$address() {
+        return bn_transpose.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R, int64_t C)
+     * }
+     */
+    public static int bn_transpose(MemorySegment out, MemorySegment inp, MemorySegment bias, long N, long R, long C) {
+        var mh$ = bn_transpose.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("bn_transpose", out, inp, bias, N, R, C);
+            }
+            return (int)mh$.invokeExact(out, inp, bias, N, R, C);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -19,9 +19,19 @@ public final class ConvChecks {
     public static void checkForward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
                                     MemorySegment scratch, long scratchFloats, ConvShape s,
                                     boolean requireNative) {
+        checkForward(out, inp, weight, bias, scratch, scratchFloats, s, s == null ? 0 : s.n(), requireNative);
+    }
+
+    /** As above for the first {@code n} samples of {@code s} (1 &le; n &le; s.n()): out and inp hold n samples. */
+    public static void checkForward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
+                                    MemorySegment scratch, long scratchFloats, ConvShape s, long n,
+                                    boolean requireNative) {
         shape(s);
-        long ob = LinearChecks.buffer("out", out, s.outSize(), "N*Cout*Ho*Wo", true, true, requireNative);
-        long ib = LinearChecks.buffer("inp", inp, s.inpSize(), "N*Cin*H*W", false, true, requireNative);
+        if (n < 1 || n > s.n()) {
+            throw new IllegalArgumentException("n: expected 1 to " + s.n() + " samples (the shape's n), got " + n);
+        }
+        long ob = LinearChecks.buffer("out", out, n * s.cout() * s.p(), "N*Cout*Ho*Wo", true, true, requireNative);
+        long ib = LinearChecks.buffer("inp", inp, n * s.cin() * s.h() * s.w(), "N*Cin*H*W", false, true, requireNative);
         long wb = LinearChecks.buffer("weight", weight, s.weightSize(), "Cout*Cin*kh*kw", false, true, requireNative);
         long bb = LinearChecks.buffer("bias", bias, s.cout(), "Cout", false, false, requireNative);
         long sb = LinearChecks.buffer("scratch", scratch, scratchFloats, "scratchSize", true, scratchFloats > 0, requireNative);

@@ -10,8 +10,8 @@ import java.lang.foreign.MemorySegment;
  *   backward: dinp = the transposed convolution of dout, dweight[o][c][i][j] = Σ_{n,y,x} dout * inp,
  *             dbias[o] = Σ_{n,y,x} dout[n][o][y][x]
  * </pre>
- * Implementations: {@link Im2colConv} (im2col and col2im in Java over the segments, the products
- * in a {@link LinearKernels}: libbnorm's {@code bn_linear_forward}/{@code _backward} when native)
+ * Implementations: {@link Im2colConv} (im2col and col2im, the products in a {@link LinearKernels}:
+ * libbnorm's {@code bn_im2col}, {@code bn_linear_forward}/{@code _backward}, ... when native)
  * and {@link JavaConv} (direct loops in double: the test oracle). Every argument is checked before
  * any work by {@link dev.bnorm.internal.ConvChecks}: a bad one is an {@link IllegalArgumentException}
  * naming it with the expected and actual values, and nothing is written. No output may overlap

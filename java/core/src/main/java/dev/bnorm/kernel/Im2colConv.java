@@ -16,13 +16,16 @@ import java.lang.foreign.ValueLayout;
  * and col2im adds each row of {@code dcols} back onto the input pixels it came from. A row of
  * {@code cols} is ordered (c, i, j) for NCHW, so that W is PyTorch's weight as it is, and (i, j, c)
  * for NHWC, so that each tap copies Cin contiguous floats (W is then the weight permuted into the
- * scratch). For NHWC, {@code rows} is the output itself; for NCHW it is transposed into it.
+ * scratch). For NHWC, {@code rows} is the output itself; for NCHW the forward writes it into the
+ * output and transposes it through the scratch (whose {@code cols} are used up) back into the output.
  *
- * <p>The gathers, scatters and NCHW transposes work on heap arrays of one sample (or one row),
- * copied from and to the segments in bulk: element by element on the segments they were ~20×
- * slower (BlockBench.Conv, NCHW). They run on the calling thread in a fixed order, the products in the
- * {@link LinearKernels} (whose results do not depend on its threads): results are bit-identical
- * for any number of threads. Scratch: {@code cols} and {@code dcols} for at most
+ * <p>With {@link NativeLinear} the gathers, scatters and NCHW transposes are libbnorm's too
+ * ({@code bn_im2col}, {@code bn_col2im}, {@code bn_transpose}), on the segments. Otherwise (the
+ * pure-Java path) they work on heap arrays of one sample (or one row), copied from and to the
+ * segments in bulk: element by element on the segments they were ~20× slower (BlockBench.Conv,
+ * NCHW). Both copy and add in the same fixed order on the calling thread (the same bits), the
+ * products run in the {@link LinearKernels} (whose results do not depend on its threads): results
+ * are bit-identical for any number of threads. Scratch: {@code cols} and {@code dcols} for at most
  * {@value #CHUNK} floats each (at least one sample), plus {@code rows} and two (Cout, K) weights.
  */
 public final class Im2colConv implements ConvKernels {
@@ -66,24 +69,78 @@ public final class Im2colConv implements ConvKernels {
     public void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
                         MemorySegment scratch, ConvShape s) {
         ConvChecks.checkForward(out, inp, weight, bias, scratch, s == null ? 0 : scratchSize(s), s, requireNative);
-        Scratch sc = new Scratch(scratch, s);
+        MemorySegment w = s.layout() == Layout.NHWC ? permute(new Scratch(scratch, s).w, weight, s) : weight;
+        forwardChunks(out, inp, w, bias, scratch, s, s.n());
+    }
+
+    /**
+     * The forward of the first {@code n} samples of {@code s} (1 &le; n &le; s.n()), with the
+     * weight already in the row order of the im2col matrix ({@link #rowWeight}): what a model that
+     * is evaluated many times calls, with no reordering of the weight and no shape per call. The
+     * buffers are checked as {@link #forward} checks them, out and inp for n samples. With native
+     * products, a call whose n samples make one chunk of the im2col matrix allocates nothing.
+     */
+    public void forwardRows(MemorySegment out, MemorySegment inp, MemorySegment rowWeight, MemorySegment bias,
+                            MemorySegment scratch, ConvShape s, long n) {
+        ConvChecks.checkForward(out, inp, rowWeight, bias, scratch, s == null ? 0 : scratchSize(s), s, n, requireNative);
+        forwardChunks(out, inp, rowWeight, bias, scratch, s, n);
+    }
+
+    /**
+     * {@code to} = the weight (Cout, Cin, kh, kw) in the row order of the im2col matrix, as
+     * {@link #forwardRows} takes it: a copy for NCHW, (Cout, kh, kw, Cin) for NHWC.
+     */
+    public static void rowWeight(MemorySegment to, MemorySegment weight, ConvShape s) {
+        if (s == null) {
+            throw new IllegalArgumentException("shape: expected a ConvShape, got null");
+        }
+        long bytes = 4 * s.weightSize();
+        weightBuffer("to", to, s);
+        weightBuffer("weight", weight, s);
+        if (s.layout() == Layout.NHWC) {
+            permute(to, weight, s);
+        } else {
+            MemorySegment.copy(weight, 0, to, 0, bytes);
+        }
+    }
+
+    private static void weightBuffer(String name, MemorySegment m, ConvShape s) {
+        if (m == null) {
+            throw new IllegalArgumentException(name + ": expected a segment, got null");
+        }
+        if (m.byteSize() < 4 * s.weightSize()) {
+            throw new IllegalArgumentException(name + ": expected at least " + 4 * s.weightSize()
+                    + " bytes (Cout*Cin*kh*kw = " + s.weightSize() + " floats), got " + m.byteSize());
+        }
+    }
+
+    // the forward of samples 0 .. n-1, w in the row order; cols is the start of the scratch
+    private void forwardChunks(MemorySegment out, MemorySegment inp, MemorySegment w, MemorySegment bias,
+                               MemorySegment scratch, ConvShape s, long n) {
         boolean nhwc = s.layout() == Layout.NHWC;
-        MemorySegment w = nhwc ? permute(sc.w, weight, s) : weight;
+        long samples = chunk(s);
         long p = s.p();
         long co = s.cout();
-        for (long n0 = 0; n0 < s.n(); n0 += sc.samples) {
-            long m = Math.min(sc.samples, s.n() - n0);
-            im2col(sc.cols, inp, s, n0, m);
-            MemorySegment cols = sc.cols.asSlice(0, 4 * m * p * s.k());
-            if (nhwc) {
-                linear.forward(out.asSlice(4 * n0 * p * co, 4 * m * p * co), cols, w, bias,
-                        LinearKernels.Activation.NONE, m * p, s.k(), co);
+        for (long n0 = 0; n0 < n; n0 += samples) {
+            long m = Math.min(samples, n - n0);
+            MemorySegment to = n0 == 0 ? out : out.asSlice(4 * n0 * p * co); // the chunk's output
+            if (requireNative) {
+                NativeConv.im2col(scratch, inp, s, n0, m);
             } else {
-                MemorySegment rows = sc.rows.asSlice(0, 4 * m * p * co);
-                linear.forward(rows, cols, w, null, LinearKernels.Activation.NONE, m * p, s.k(), co);
-                for (long i = 0; i < m; i++) { // out[n][o][q] = rows[i*P + q][o] + bias[o]
-                    transpose(rows, i * p * co, out, (n0 + i) * co * p, (int) p, (int) co, bias);
+                im2col(scratch, inp, s, n0, m);
+            }
+            if (nhwc) {
+                linear.forward(to, scratch, w, bias, LinearKernels.Activation.NONE, m * p, s.k(), co);
+            } else { // rows (m*P, Cout) into the chunk's output, transposed through the used-up scratch:
+                linear.forward(to, scratch, w, null, LinearKernels.Activation.NONE, m * p, s.k(), co);
+                if (requireNative) { // out[n][o][q] = rows[i*P + q][o] + bias[o]
+                    NativeConv.transpose(scratch, to, bias, m, p, co);
+                } else {
+                    for (long i = 0; i < m; i++) {
+                        transpose(to, i * p * co, scratch, i * co * p, (int) p, (int) co, bias);
+                    }
                 }
+                MemorySegment.copy(scratch, 0, to, 0, 4 * m * p * co);
             }
         }
     }
@@ -107,20 +164,30 @@ public final class Im2colConv implements ConvKernels {
                 drows = dout.asSlice(4 * n0 * p * co, 4 * m * p * co);
             } else {
                 drows = sc.rows.asSlice(0, 4 * m * p * co);
-                for (long i = 0; i < m; i++) { // rows[i*P + q][o] = dout[n][o][q]
-                    transpose(dout, (n0 + i) * co * p, drows, i * p * co, (int) co, (int) p, null);
+                if (requireNative) { // rows[i*P + q][o] = dout[n][o][q]
+                    NativeConv.transpose(drows, dout.asSlice(4 * n0 * co * p), null, m, co, p);
+                } else {
+                    for (long i = 0; i < m; i++) {
+                        transpose(dout, (n0 + i) * co * p, drows, i * p * co, (int) co, (int) p, null);
+                    }
                 }
             }
             MemorySegment cols = null;
             if (dw != null) {
-                im2col(sc.cols, inp, s, n0, m);
+                if (requireNative) {
+                    NativeConv.im2col(sc.cols, inp, s, n0, m);
+                } else {
+                    im2col(sc.cols, inp, s, n0, m);
+                }
                 cols = sc.cols.asSlice(0, 4 * m * p * k);
             }
             MemorySegment dcols = dinp == null ? null : sc.dcols.asSlice(0, 4 * m * p * k);
             // the first chunk starts each sum as the caller asked (nhwc: dw was zeroed), the others add to it
             int f = n0 == 0 ? flags : ACCUMULATE;
             linear.backward(dcols, dw, dbias, drows, cols, w, f, m * p, k, co);
-            if (dcols != null) {
+            if (dcols != null && requireNative) {
+                NativeConv.col2im(dinp, dcols, s, n0, m);
+            } else if (dcols != null) {
                 col2im(dinp, dcols, s, n0, m);
             }
         }
@@ -144,7 +211,7 @@ public final class Im2colConv implements ConvKernels {
      * to[at + c*R + r] = from[at + r*C + c] (+ bias[c] if not null), floats at the given element
      * offsets: an R x C matrix transposed, through heap arrays (bulk copies in and out).
      */
-    private static void transpose(MemorySegment from, long fromAt, MemorySegment to, long toAt, int r, int c,
+    static void transpose(MemorySegment from, long fromAt, MemorySegment to, long toAt, int r, int c,
                                   MemorySegment bias) {
         float[] a = new float[r * c];
         float[] t = new float[r * c];
@@ -207,7 +274,7 @@ public final class Im2colConv implements ConvKernels {
      * samples. Each sample is copied to a heap array and each row assembled in one, so that the
      * segments see bulk copies only.
      */
-    private static void im2col(MemorySegment cols, MemorySegment inp, ConvShape s, long n0, long m) {
+    static void im2col(MemorySegment cols, MemorySegment inp, ConvShape s, long n0, long m) {
         int k = (int) s.k();
         int cin = (int) s.cin();
         int h = (int) s.h();
@@ -262,7 +329,7 @@ public final class Im2colConv implements ConvKernels {
      * dinp of samples n0 .. n0+m-1 = the sum of the dcols entries gathered from each pixel, added
      * in row order (into a heap array per sample, copied out once).
      */
-    private static void col2im(MemorySegment dinp, MemorySegment dcols, ConvShape s, long n0, long m) {
+    static void col2im(MemorySegment dinp, MemorySegment dcols, ConvShape s, long n0, long m) {
         int k = (int) s.k();
         int cin = (int) s.cin();
         int h = (int) s.h();

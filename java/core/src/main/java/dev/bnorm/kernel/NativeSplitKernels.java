@@ -45,7 +45,7 @@ public final class NativeSplitKernels implements SplitKernels {
         MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
         int status;
         try {
-            status = (int) h.invokeExact(stats, inp, layout.code, n, c, s);
+            status = (int) h.invokeExact(stats, inp, 0, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -48,10 +48,12 @@ import java.util.List;
  * the plan.
  *
  * <p>Memory: the folded weights live in off-heap memory of a shared arena, handed to the kernels
- * only as read-only segments and shared by all callers (for NHWC, {@link Im2colConv} reorders a
- * convolution's weight into the session's scratch during each call). Each call borrows a session from a
- * lock-free pool ({@code SessionPool}, as {@link InferenceModel}): four activation buffers and
- * the convolution scratch, sized for {@code maxBatch} images at construction.
+ * only as read-only segments and shared by all callers; a convolution's weight is stored in the
+ * row order of {@link Im2colConv}'s im2col matrix (for NHWC reordered once, at construction).
+ * Each call borrows a session from a lock-free pool ({@code SessionPool}, as {@link InferenceModel}):
+ * four activation buffers and the convolution scratch, sized for {@code maxBatch} images at
+ * construction. Once a caller's session exists, a call allocates nothing on the heap (the shapes
+ * are made at construction, im2col works in the session's scratch).
  *
  * <p>Calls: {@code predict} with {@code float[]}, {@link MemorySegment} or {@link Tensor}: 1 to
  * {@link #maxBatch()} images of {@link #inputSize()} floats in the model's layout, {@link #outputWidth()}
@@ -78,7 +80,7 @@ public final class ConvInferenceModel implements AutoCloseable {
     private final long scratchFloats;
     private final int maxBatch;
     private final LinearKernels linear;
-    private final ConvKernels conv;
+    private final Im2colConv conv;
     private final SessionPool<Session> pool;
     private final SessionPool.Runner<Session> runner = this::run; // made once, not per call
     private volatile boolean closed;
@@ -204,6 +206,11 @@ public final class ConvInferenceModel implements AutoCloseable {
             s.add(p.toString());
         }
         return s;
+    }
+
+    /** Sessions made for the pool so far (at most the pool's size); for tests of allocation. */
+    int sessionsCreated() {
+        return pool.created();
     }
 
     // ---- calls ----
@@ -353,16 +360,16 @@ public final class ConvInferenceModel implements AutoCloseable {
         void run(ConvInferenceModel m, Session s, MemorySegment in, MemorySegment out, int n);
     }
 
-    /** out = conv(in) + b, then ReLU in place if {@code relu}; {@code shape} is for maxBatch images. */
+    /**
+     * out = conv(in) + b, then ReLU in place if {@code relu}; {@code shape} is for maxBatch images,
+     * {@code w} in the row order of the im2col matrix ({@link Im2colConv#rowWeight}).
+     */
     private record Conv(MemorySegment w, MemorySegment b, ConvShape shape, boolean relu, String from) implements Step {
         @Override
         public void run(ConvInferenceModel m, Session s, MemorySegment x, MemorySegment y, int n) {
-            ConvShape c = shape;
-            ConvShape sh = new ConvShape(c.layout(), n, c.cin(), c.h(), c.w(), c.cout(), c.kh(), c.kw(), c.sh(), c.sw(),
-                    c.ph(), c.pw());
-            m.conv.forward(y, x, w, b, s.scratch, sh);
+            m.conv.forwardRows(y, x, w, b, s.scratch, shape, n);
             if (relu) {
-                for (long i = 0, size = sh.outSize(); i < size; i++) {
+                for (long i = 0, size = n * shape.cout() * shape.p(); i < size; i++) {
                     y.setAtIndex(F, i, Activation.RELU.apply(y.getAtIndex(F, i)));
                 }
             }
@@ -497,7 +504,7 @@ public final class ConvInferenceModel implements AutoCloseable {
         final Arena arena;
         final Layout layout;
         final int maxBatch;
-        final ConvKernels conv;
+        final Im2colConv conv;
         final List<Step> steps = new ArrayList<>();
         int c;
         long h;
@@ -505,7 +512,7 @@ public final class ConvInferenceModel implements AutoCloseable {
         long maxSize;
         long scratch;
 
-        Planner(Arena arena, Layout layout, int c, long h, long w, int maxBatch, ConvKernels conv) {
+        Planner(Arena arena, Layout layout, int c, long h, long w, int maxBatch, Im2colConv conv) {
             this.arena = arena;
             this.layout = layout;
             this.c = c;
@@ -587,11 +594,11 @@ public final class ConvInferenceModel implements AutoCloseable {
                     throw new IllegalArgumentException("model: module " + name + ": " + e.getMessage(), e);
                 }
                 try (folded) {
-                    weight = copy(folded.weight().value().segment(), shape.weightSize());
+                    weight = rowWeight(folded.weight().value().segment(), shape);
                     bias = copy(folded.bias().value().segment(), cv.out());
                 }
             } else {
-                weight = copy(cv.weight().value().segment(), shape.weightSize());
+                weight = rowWeight(cv.weight().value().segment(), shape);
                 bias = cv.bias() == null ? null : copy(cv.bias().value().segment(), cv.out());
             }
             c = cv.out();
@@ -689,6 +696,13 @@ public final class ConvInferenceModel implements AutoCloseable {
 
         private void grow() {
             maxSize = Math.max(maxSize, (long) c * h * w);
+        }
+
+        /** A read-only copy of a convolution's weight in the model's arena, in the im2col matrix's row order. */
+        private MemorySegment rowWeight(MemorySegment weight, ConvShape shape) {
+            MemorySegment s = arena.allocate(4L * shape.weightSize(), 64);
+            Im2colConv.rowWeight(s, weight, shape);
+            return s.asReadOnly();
         }
 
         /** A read-only copy of {@code count} floats in the model's arena. */

@@ -132,6 +132,36 @@ class ConvInferenceModelTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(value = Layout.class, names = {"NCHW", "NHWC"})
+    void callsAfterWarmUpAllocateNothing(Layout layout) throws Exception {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        int batch = 4;
+        try (ConvInferenceModel m = trained(layout, batch); Arena arena = Arena.ofConfined()) {
+            float[] x = random(new SplittableRandom(5), batch * m.inputSize());
+            float[] y = new float[batch * CLASSES];
+            MemorySegment in = arena.allocate(4L * x.length);
+            MemorySegment out = arena.allocate(4L * y.length);
+            MemorySegment.copy(x, 0, in, F, 0, x.length);
+            for (int i = 0; i < 10_000; i++) { // warm-up: the JIT compiles the call path
+                m.predict(x, y);
+                m.predict(in, out, 1 + i % batch);
+            }
+            int sessions = m.sessionsCreated();
+            long tensorBytes = Tensor.allocatedBytes();
+            long before = threads.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 2_000; i++) {
+                m.predict(x, y);
+                m.predict(in, out, 1 + i % batch);
+            }
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertTrue(allocated < 4_000, "4,000 calls allocated " + allocated + " bytes on the heap, " + layout);
+            assertEquals(1, sessions, "one caller needs one session");
+            assertEquals(sessions, m.sessionsCreated(), "sessions created after warm-up");
+            assertEquals(tensorBytes, Tensor.allocatedBytes());
+        }
+    }
+
     @Test
     void aSequentialOfEverySupportedModuleGivesItsEvalForward() {
         for (Layout layout : new Layout[] {Layout.NCHW, Layout.NHWC}) {

@@ -20,7 +20,11 @@ import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
-/** The PNG: held-out accuracy and training loss against steps, one line per run, side by side. */
+/**
+ * The PNG: held-out accuracy and training loss against steps, one line per run, side by side, one
+ * legend for both. Colour by normalization (the CNN's in colours of its own), dashed lines for the
+ * badly initialized runs.
+ */
 final class Chart {
 
     static final int PANEL_WIDTH = 720;
@@ -32,6 +36,8 @@ final class Chart {
     private static final Color NO_BN = new Color(0xd62728);
     private static final Color RENORM = new Color(0x2ca02c);
     private static final Color GHOST = new Color(0xff7f0e);
+    private static final Color CNN_BN = new Color(0x9467bd);
+    private static final Color CNN_NO_BN = new Color(0x8c564b);
 
     private Chart() {}
 
@@ -44,7 +50,9 @@ final class Chart {
         boolean cut = maxLoss > LOSS_AXIS_MAX;
         XYChart loss = panel("Training loss", "cross-entropy (mean since the previous point)"
                 + (cut ? ", axis cut at " + LOSS_AXIS_MAX : ""), runs, Run.Point::trainLoss);
-        loss.getStyler().setYAxisMin(0.0).setYAxisMax(cut ? LOSS_AXIS_MAX : null);
+        loss.getStyler().setYAxisMin(0.0).setYAxisMax(cut ? LOSS_AXIS_MAX : null)
+                .setLegendPosition(Styler.LegendPosition.OutsideE).setLegendLayout(Styler.LegendLayout.Vertical);
+        accuracy.getStyler().setLegendVisible(false);
 
         BufferedImage img = new BufferedImage(2 * PANEL_WIDTH, TITLE_HEIGHT + PANEL_HEIGHT, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
@@ -80,7 +88,6 @@ final class Chart {
         XYChart chart = new XYChartBuilder().width(PANEL_WIDTH).height(PANEL_HEIGHT)
                 .title(title).xAxisTitle("training step").yAxisTitle(yTitle).build();
         chart.getStyler().setPlotGridLinesColor(new Color(0xdddddd)).setChartBackgroundColor(Color.WHITE)
-                .setLegendPosition(Styler.LegendPosition.OutsideS).setLegendLayout(Styler.LegendLayout.Horizontal)
                 .setLegendBorderColor(Color.WHITE).setMarkerSize(0);
         for (Run.Result r : runs) {
             List<Double> xs = new ArrayList<>();
@@ -95,7 +102,7 @@ final class Chart {
             if (xs.isEmpty()) continue;
             XYSeries s = chart.addSeries(r.spec().name(), xs, ys);
             s.setMarker(SeriesMarkers.NONE);
-            s.setLineColor(switch (r.spec().norm()) {
+            s.setLineColor(r.spec().cnn() ? (r.spec().batchNorm() ? CNN_BN : CNN_NO_BN) : switch (r.spec().norm()) {
                 case BN -> BN;
                 case RENORM -> RENORM;
                 case GHOST -> GHOST;

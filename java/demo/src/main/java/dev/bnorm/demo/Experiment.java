@@ -32,6 +32,7 @@ import java.util.SplittableRandom;
  *   <li>the output layer is {@code Linear(100, classes)} in both, trained with softmax
  *       cross-entropy and plain SGD (no momentum, no weight decay).</li>
  * </ul>
+ * The same comparison for a small CNN ({@link #cnn}) on the images, with its own learning rate.
  * The held-out accuracy is measured in eval mode (BN uses its running statistics).
  */
 final class Experiment {
@@ -55,6 +56,11 @@ final class Experiment {
                double initStd, BatchNormKernels kernels) {
             this(activation, steps, batchSize, lr, seed, evalEvery, initStd, kernels, Math.max(2, batchSize / 2),
                     renormSchedule(steps));
+        }
+
+        /** This configuration with learning rate {@code lr} (the CNN's; the MLP's is too large for it). */
+        Config withLr(double lr) {
+            return new Config(activation, steps, batchSize, lr, seed, evalEvery, initStd, kernels, virtualBatchSize, renorm);
         }
     }
 
@@ -99,7 +105,7 @@ final class Experiment {
         layers.add(Conv2d.builder(16, 32, 3).stride(2).padding(1).bias(!bn).seed(seed + 1).build());
         if (bn) layers.add(BatchNorm2d.builder(32).kernels(cfg.kernels()).build());
         layers.add(new ReLU());
-        layers.add(BasicBlock.builder(32, 32).batchNorm(bn).seed(seed + 2).build());
+        layers.add(BasicBlock.builder(32, 32).batchNorm(bn).batchNormKernels(cfg.kernels()).seed(seed + 2).build());
         layers.add(new AdaptiveAvgPool2d(1));
         layers.add(new Flatten());
         layers.add(Linear.builder(32, classes).seed(seed + 5).build());

@@ -2,6 +2,7 @@ package dev.bnorm.demo;
 
 import dev.bnorm.NativeLibraryException;
 import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.kernel.ConvKernels;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.nn.BatchRenorm;
 import java.io.IOException;
@@ -22,8 +23,9 @@ import picocli.CommandLine.Spec;
 
 /**
  * The demo: trains a 3x100 MLP with and without Batch Normalization, from a default and from a
- * badly scaled initialization, shows a progress bar per run, then a summary table, and writes a
- * chart. {@link #run} returns the exit code: 0, 1 (data or output error), 2 (bad options).
+ * badly scaled initialization, and a small CNN with and without BN, shows a progress bar per run,
+ * then a summary table, and writes a chart. {@link #run} returns the exit code: 0, 1 (data or
+ * output error), 2 (bad options).
  */
 @Command(name = "bnorm-demo", mixinStandardHelpOptions = true, sortOptions = false,
         versionProvider = Main.Version.class, usageHelpAutoWidth = true,
@@ -32,7 +34,8 @@ import picocli.CommandLine.Spec;
                 + " (Ioffe & Szegedy 2015, Figure 1a). This trains the same MLP (3 hidden layers of 100 units)"
                 + " with BN (Linear(bias=false) -> BatchNorm1d -> activation) and without (Linear -> activation),"
                 + " from PyTorch's default initialization and from a badly scaled one, with the same seed, steps"
-                + " and learning rate, and compares held-out accuracy (eval mode) and training loss.",
+                + " and learning rate, and compares held-out accuracy (eval mode) and training loss. A small CNN"
+                + " (BatchNorm2d, per channel) on the same data as images runs the same comparison.",
             ""})
 public final class Main implements Callable<Integer> {
 
@@ -47,8 +50,13 @@ public final class Main implements Callable<Integer> {
             description = "Mini-batch size, as in the paper (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr", paramLabel = "LR", defaultValue = "2", description = "SGD learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "LR", defaultValue = "2",
+            description = "SGD learning rate of the MLP (default: ${DEFAULT-VALUE}).")
     double lr;
+
+    @Option(names = "--cnn-lr", paramLabel = "LR", defaultValue = "0.1",
+            description = "SGD learning rate of the CNN (default: ${DEFAULT-VALUE}).")
+    double cnnLr;
 
     @Option(names = "--activation", paramLabel = "A", defaultValue = "sigmoid",
             description = "sigmoid (as in the paper) or relu (default: ${DEFAULT-VALUE}).")
@@ -67,17 +75,17 @@ public final class Main implements Callable<Integer> {
     String kernels;
 
     @Option(names = "--experiment", paramLabel = "X", defaultValue = "figure1a",
-            description = "figure1a: with and without normalization, from the default and a bad initialization;"
-                + " small-batch: BN, Batch Renorm, Ghost BN and no BN from the default initialization, with batch 4,"
-                + " 400 steps and lr 0.15 unless --batch-size, --steps or --lr say otherwise; cnn: a small CNN (two"
-                + " conv-BN-ReLU blocks, a residual block, global average pool, Linear) on the images, with and without"
-                + " BN, lr 0.1 unless --lr says otherwise (default: ${DEFAULT-VALUE}).")
+            description = "figure1a: the MLP with and without normalization, from the default and a bad initialization,"
+                + " then a small CNN (two conv-BN-ReLU blocks, a residual block, global average pool, Linear) on the"
+                + " images with and without BN; small-batch: the MLP with BN, Batch Renorm, Ghost BN and no BN from the"
+                + " default initialization, with batch 4, 400 steps and lr 0.15 unless --batch-size, --steps or --lr say"
+                + " otherwise (default: ${DEFAULT-VALUE}).")
     String experiment;
 
     @Option(names = "--norm", paramLabel = "NORM", defaultValue = "bn",
-            description = "The normalization of figure1a's normalized runs: bn (BatchNorm1d), renorm (Batch"
-                + " Renormalization, BatchRenorm1d) or ghost (Ghost BN: BatchNorm1d with --virtual-batch-size)"
-                + " (default: ${DEFAULT-VALUE}).")
+            description = "The normalization of figure1a's normalized MLP runs (the CNN's is BN): bn (BatchNorm1d),"
+                + " renorm (Batch Renormalization, BatchRenorm1d) or ghost (Ghost BN: BatchNorm1d with"
+                + " --virtual-batch-size) (default: ${DEFAULT-VALUE}).")
     String norm;
 
     @Option(names = "--virtual-batch-size", paramLabel = "G",
@@ -143,9 +151,6 @@ public final class Main implements Callable<Integer> {
         Dataset.Split split = data.load();
         Experiment.Config cfg = config(split.train().n());
         boolean small = experiment.equals("small-batch");
-        if (experiment.equals("cnn")) {
-            return cnn(split, cfg);
-        }
         Run.Norm normalization = Run.Norm.valueOf(norm.toUpperCase(Locale.ROOT));
         List<Run.Spec> specs = small ? Run.smallBatchSpecs(cfg.virtualBatchSize()) : Run.specs(initStd, normalization);
         int perEpoch = split.train().n() / batchSize;
@@ -163,23 +168,30 @@ public final class Main implements Callable<Integer> {
                             case GHOST -> "BatchNorm1d(virtualBatchSize=" + cfg.virtualBatchSize() + ")";
                             default -> "BatchNorm1d";
                         }, activation);
+        if (!small) {
+            int side = Experiment.side(split.train().features());
+            stdout.println("  CNN:      1x" + side + "x" + side + " images (NCHW) -> conv3x3(1->16) -> BN -> ReLU"
+                    + " -> conv3x3(16->32, stride 2) -> BN -> ReLU -> BasicBlock(32) -> global avg pool -> Linear(32, "
+                    + split.train().classes() + "); without BN: convolutions with bias, no BN layers");
+        }
         if (small || normalization == Run.Norm.RENORM) {
             BatchRenorm.Schedule r = cfg.renorm();
             stdout.printf(Locale.ROOT, "  renorm:   rmax = 1, dmax = 0 for %d steps, then rmax -> %s over %d steps,"
                     + " dmax -> %s over %d steps%n", r.warmup(), r.rmax(), r.rmaxSteps(), r.dmax(), r.dmaxSteps());
         }
-        stdout.printf(Locale.ROOT, "  training: %d steps (%.1f epochs) of SGD, batch %d, lr %s, seed %d; "
+        stdout.printf(Locale.ROOT, "  training: %d steps (%.1f epochs) of SGD, batch %d, lr %s%s, seed %d; "
                         + "held-out accuracy every %d steps%n",
-                cfg.steps(), (double) cfg.steps() / perEpoch, batchSize, lr, seed, cfg.evalEvery());
+                cfg.steps(), (double) cfg.steps() / perEpoch, batchSize, lr, small ? "" : " (CNN: " + cnnLr + ")", seed,
+                cfg.evalEvery());
         if (!small) stdout.printf(Locale.ROOT, "  init:     default = PyTorch's U(-1/sqrt(in), 1/sqrt(in)); bad = weights N(0, %s²)%n",
                 initStd);
-        stdout.println("  BN kernels: " + cfg.kernels().name());
+        stdout.println("  BN kernels: " + cfg.kernels().name() + (small ? "" : "; convolutions: " + ConvKernels.best().name()));
         stdout.println();
 
         List<Run.Result> results = new ArrayList<>();
         for (Run.Spec s : specs) {
             try (Progress p = noProgress ? Progress.NONE : Progress.bar(stderr, String.format("%-24s", s.name()), cfg.steps())) {
-                results.add(Experiment.run(s, cfg, split, p));
+                results.add(Experiment.run(s, s.cnn() ? cfg.withLr(cnnLr) : cfg, split, p));
             }
         }
 
@@ -187,41 +199,11 @@ public final class Main implements Callable<Integer> {
         stdout.print(Table.format(results, Table.checkpoints(results.getFirst().curve(), cfg.steps()), cfg.steps()));
         stdout.println("(acc@k: held-out accuracy after k steps, eval mode; ms/step: mean wall time of forward, backward"
                 + " and update, JIT warm-up included: not a benchmark)");
-        String title = String.format(Locale.ROOT, "3x%d %s MLP on %s, %s (batch %d, lr %s, seed %d)",
-                Experiment.HIDDEN, activation, data.kind(), small ? "BN vs Batch Renorm vs Ghost BN"
-                        : "with and without " + normalization.label, batchSize, lr, seed);
-        Chart.write(chart, title, results, "accuracy on " + split.test().n() + " held-out samples");
-        stdout.println();
-        stdout.println("chart: " + chart.toAbsolutePath().normalize());
-        return 0;
-    }
-
-    /** The CNN experiment: the same CNN with and without BN, the MLP runs' protocol (steps, batches, seed, SGD). */
-    private int cnn(Dataset.Split split, Experiment.Config cfg) {
-        int side = Experiment.side(split.train().features());
-        Path chart = prepareOutput(out).resolve("cnn.png");
-        stdout.println("bnorm demo: Batch Normalization in a small CNN (BatchNorm2d, per channel) on real data");
-        stdout.println("  data:     " + split.description() + ", as 1x" + side + "x" + side + " images (NCHW)");
-        stdout.println("  model:    conv3x3(1->16) -> BN -> ReLU -> conv3x3(16->32, stride 2) -> BN -> ReLU"
-                + " -> BasicBlock(32) -> global avg pool -> Linear(32, " + split.train().classes() + ");"
-                + " without BN: convolutions with bias, no BN layers");
-        stdout.printf(Locale.ROOT, "  training: %d steps (%.1f epochs) of SGD, batch %d, lr %s, seed %d; "
-                        + "held-out accuracy every %d steps%n",
-                cfg.steps(), (double) cfg.steps() / (split.train().n() / batchSize), batchSize, lr, seed, cfg.evalEvery());
-        stdout.println("  BN kernels: " + cfg.kernels().name() + "; convolutions: " + dev.bnorm.kernel.ConvKernels.best().name());
-        stdout.println();
-        List<Run.Result> results = new ArrayList<>();
-        for (Run.Spec s : Run.cnnSpecs()) {
-            try (Progress p = noProgress ? Progress.NONE : Progress.bar(stderr, String.format("%-24s", s.name()), cfg.steps())) {
-                results.add(Experiment.run(s, cfg, split, p));
-            }
-        }
-        stdout.println();
-        stdout.print(Table.format(results, Table.checkpoints(results.getFirst().curve(), cfg.steps()), cfg.steps()));
-        stdout.println("(acc@k: held-out accuracy after k steps, eval mode; ms/step: mean wall time of forward, backward"
-                + " and update, JIT warm-up included: not a benchmark)");
-        String title = String.format(Locale.ROOT, "small ResNet-style CNN on %s, with and without BN (batch %d, lr %s, seed %d)",
-                data.kind(), batchSize, lr, seed);
+        String title = small
+                ? String.format(Locale.ROOT, "3x%d %s MLP on %s, BN vs Batch Renorm vs Ghost BN (batch %d, lr %s, seed %d)",
+                        Experiment.HIDDEN, activation, data.kind(), batchSize, lr, seed)
+                : String.format(Locale.ROOT, "3x%d %s MLP and small CNN on %s, with and without %s"
+                        + " (batch %d, lr %s, CNN %s, seed %d)", Experiment.HIDDEN, activation, data.kind(), normalization.label, batchSize, lr, cnnLr, seed);
         Chart.write(chart, title, results, "accuracy on " + split.test().n() + " held-out samples");
         stdout.println();
         stdout.println("chart: " + chart.toAbsolutePath().normalize());
@@ -231,17 +213,8 @@ public final class Main implements Callable<Integer> {
     /** Checks the options against each other and the data; a {@link ParameterException} (exit code 2) names the bad one. */
     private Experiment.Config config(int trainCount) {
         var parsed = spec.commandLine().getParseResult();
-        if (!List.of("figure1a", "small-batch", "cnn").contains(experiment)) {
-            throw bad("--experiment: expected figure1a, small-batch or cnn, got \"" + experiment + "\"");
-        }
-        if (experiment.equals("cnn")) {
-            if (parsed.hasMatchedOption("--norm") || parsed.hasMatchedOption("--activation")
-                    || parsed.hasMatchedOption("--init-std")) {
-                throw bad("--norm, --activation, --init-std: not for --experiment cnn (BN or none, ReLU, PyTorch's init)");
-            }
-            if (!parsed.hasMatchedOption("--lr")) {
-                lr = 0.1;
-            }
+        if (!List.of("figure1a", "small-batch").contains(experiment)) {
+            throw bad("--experiment: expected figure1a or small-batch, got \"" + experiment + "\"");
         }
         if (!List.of("bn", "renorm", "ghost").contains(norm)) {
             throw bad("--norm: expected bn, renorm or ghost, got \"" + norm + "\"");
@@ -249,6 +222,9 @@ public final class Main implements Callable<Integer> {
         if (experiment.equals("small-batch")) {
             if (parsed.hasMatchedOption("--norm")) {
                 throw bad("--norm: only for --experiment figure1a (small-batch runs every normalization)");
+            }
+            if (parsed.hasMatchedOption("--cnn-lr")) {
+                throw bad("--cnn-lr: only for --experiment figure1a (small-batch trains no CNN)");
             }
             if (!parsed.hasMatchedOption("--batch-size")) {
                 batchSize = 4;
@@ -272,6 +248,7 @@ public final class Main implements Callable<Integer> {
                 + (epochs != null ? epochs : steps));
         int total = (int) n;
         if (!(lr > 0) || !Double.isFinite(lr)) throw bad("--lr: expected a finite value > 0, got " + lr);
+        if (!(cnnLr > 0) || !Double.isFinite(cnnLr)) throw bad("--cnn-lr: expected a finite value > 0, got " + cnnLr);
         if (!(initStd > 0) || !Double.isFinite(initStd)) throw bad("--init-std: expected a finite value > 0, got " + initStd);
         int every = evalEvery != null ? evalEvery : Math.max(1, total / 60);
         if (every < 1) throw bad("--eval-every: expected >= 1, got " + every);

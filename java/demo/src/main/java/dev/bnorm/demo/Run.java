@@ -18,19 +18,25 @@ final class Run {
         }
     }
 
-    /** The four runs: BN or not, default or badly scaled initialization (weights N(0, initStd²)). */
+    /** The six runs of {@link #specs(double, Norm)} with BN. */
     static List<Spec> specs(double initStd) {
         return specs(initStd, Norm.BN);
     }
 
-    /** The four runs with {@code norm} or none, default or badly scaled initialization. */
+    /**
+     * The default experiment's six runs: the MLP with {@code norm} or none, from the default and a
+     * badly scaled initialization (weights N(0, initStd²)), then the CNN with BN or none, from the
+     * default initialization.
+     */
     static List<Spec> specs(double initStd, Norm norm) {
         String bad = "init N(0, " + initStd + "²)";
         return List.of(
                 new Spec(norm, false, norm.label + ", default init"),
                 new Spec(Norm.NONE, false, "no BN, default init"),
                 new Spec(norm, true, norm.label + ", " + bad),
-                new Spec(Norm.NONE, true, "no BN, " + bad));
+                new Spec(Norm.NONE, true, "no BN, " + bad),
+                new Spec(Norm.BN, false, "CNN, BN", true),
+                new Spec(Norm.NONE, false, "CNN, no BN", true));
     }
 
     /** The small-batch experiment: BN, Batch Renorm, Ghost BN and none, from the default initialization. */
@@ -40,13 +46,6 @@ final class Run {
                 new Spec(Norm.RENORM, false, "Batch Renorm"),
                 new Spec(Norm.GHOST, false, "Ghost BN, virtual batch " + virtualBatchSize),
                 new Spec(Norm.NONE, false, "no BN"));
-    }
-
-    /** The CNN experiment: the same small CNN with BN and without, from the default initialization. */
-    static List<Spec> cnnSpecs() {
-        return List.of(
-                new Spec(Norm.BN, false, "CNN, BN", true),
-                new Spec(Norm.NONE, false, "CNN, no BN", true));
     }
 
     /**

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.bnorm.kernel.Kernels;
+import dev.bnorm.nn.BasicBlock;
+import dev.bnorm.nn.BatchNorm;
 import dev.bnorm.nn.Sequential;
 import java.util.HashSet;
 import java.util.List;
@@ -40,6 +42,21 @@ class ExperimentTest {
         assertTrue(acc[2] > acc[3] + 0.25, "bad init: BN should lead by more than 25 points: " + all);
     }
 
+    /**
+     * The CNN's point: with BN (BatchNorm2d) the small CNN classifies the held-out digits well after
+     * 150 steps at the demo's CNN rate (0.1, seed 1); without BN the same CNN is still near chance.
+     * Measured after 150 steps on the 2-core Xeon, seeds 1-5, native and Java kernels: with BN
+     * 92.3-98.0% (seed 1: 98.0% with either), without 7.7-17.0% (seed 1: 9.7%).
+     */
+    @Test
+    void theCnnWithBatchNormReaches90PercentIn150StepsAndWithoutIsFarBehind() {
+        Experiment.Config cfg = config(150, 150).withLr(0.1);
+        double bn = run(SPECS.get(4), cfg).finalAccuracy();
+        double plain = run(SPECS.get(5), cfg).finalAccuracy();
+        assertTrue(bn >= 0.90, "CNN with BN: " + bn);
+        assertTrue(bn > plain + 0.6, "CNN with BN should lead by more than 60 points: " + bn + " vs " + plain);
+    }
+
     @Test
     void theSameSeedGivesTheSameCurve() {
         Experiment.Config cfg = config(30, 10);
@@ -70,6 +87,25 @@ class ExperimentTest {
                 assertTrue(!bn.namedParameters().containsKey("0.bias"), "BN model: Linear without bias");
                 assertTrue(plain.namedParameters().containsKey("0.bias"));
             }
+        }
+    }
+
+    /** With and without BN, the CNN's convolutions and Linear start from the same weights. */
+    @Test
+    void bothCnnsStartFromTheSameWeights() {
+        Experiment.Config cfg = config(1, 1);
+        assertTrue(SPECS.get(4).cnn() && SPECS.get(4).batchNorm() && SPECS.get(5).cnn() && !SPECS.get(5).batchNorm());
+        try (Sequential bn = Experiment.cnn(SPECS.get(4), cfg, 10);
+             Sequential plain = Experiment.cnn(SPECS.get(5), cfg, 10)) {
+            // BN: conv, BN, ReLU, conv, BN, ReLU, block, pool, flatten, Linear; plain: without the two BN layers
+            String[][] same = {{"0.weight", "0.weight"}, {"3.weight", "2.weight"}, {"6.conv1.weight", "4.conv1.weight"},
+                               {"6.conv2.weight", "4.conv2.weight"}, {"9.weight", "7.weight"}};
+            for (String[] p : same) {
+                assertArrayEquals(plain.namedParameters().get(p[1]).value().toArray(),
+                        bn.namedParameters().get(p[0]).value().toArray(), p[0]);
+            }
+            assertTrue(!bn.namedParameters().containsKey("0.bias") && plain.namedParameters().containsKey("0.bias"));
+            assertTrue(bn.namedParameters().containsKey("6.bn1.weight") && !plain.namedParameters().containsKey("4.bn1.weight"));
         }
     }
 
@@ -123,6 +159,18 @@ class ExperimentTest {
         Run.Result renorm = run(new Run.Spec(Run.Norm.RENORM, false, "Batch Renorm"), cfg);
         assertEquals(bn.curve().subList(0, 3), renorm.curve().subList(0, 3)); // steps 0, 5, 10
         assertTrue(!bn.curve().equals(renorm.curve()), "the runs must differ after the warm-up");
+    }
+
+    /** The BN kernels of the configuration (as the table reports them) run every BN layer of the CNN. */
+    @Test
+    void theCnnsBatchNormLayersUseTheConfiguredKernels() {
+        Experiment.Config cfg = new Experiment.Config(Experiment.Activation.RELU, 1, 8, 0.1, 1, 1, 0.01, Kernels.named("java"));
+        try (Sequential cnn = Experiment.cnn(SPECS.get(4), cfg, 10)) {
+            BasicBlock block = (BasicBlock) cnn.get(6);
+            for (BatchNorm bn : List.of((BatchNorm) cnn.get(1), (BatchNorm) cnn.get(4), block.bn1(), block.bn2())) {
+                assertEquals("java", bn.kernels().name());
+            }
+        }
     }
 
     @Test

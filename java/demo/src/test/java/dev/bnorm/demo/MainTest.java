@@ -10,6 +10,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -46,7 +48,7 @@ class MainTest {
     void helpListsTheOptions() {
         Outcome r = run("--help");
         assertEquals(0, r.code());
-        for (String o : new String[] {"--steps", "--epochs", "--batch-size", "--lr", "--activation", "--seed",
+        for (String o : new String[] {"--steps", "--epochs", "--batch-size", "--lr", "--cnn-lr", "--activation", "--seed",
                 "--kernels", "--data", "--out", "--eval-every", "--init-std", "--no-progress", "--experiment", "--norm",
                 "--virtual-batch-size"}) {
             assertTrue(r.out().contains(o), o + " missing from:\n" + r.out());
@@ -67,7 +69,9 @@ class MainTest {
         assertOneLineError(2, "--kernels: expected auto, native or java, got \"gpu\"", "--kernels", "gpu");
         assertOneLineError(2, "expected digits, digits:<file> or mnist:<dir>, got \"cifar\"", "--data", "cifar");
         assertOneLineError(2, "--eval-every: expected >= 1, got 0", "--eval-every", "0");
-        assertOneLineError(2, "--experiment: expected figure1a, small-batch or cnn, got \"big\"", "--experiment", "big");
+        assertOneLineError(2, "--cnn-lr: expected a finite value > 0, got 0.0", "--cnn-lr", "0");
+        assertOneLineError(2, "--experiment: expected figure1a or small-batch, got \"big\"", "--experiment", "big");
+        assertOneLineError(2, "--cnn-lr: only for --experiment figure1a", "--experiment", "small-batch", "--cnn-lr", "0.1");
         assertOneLineError(2, "--norm: expected bn, renorm or ghost, got \"ln\"", "--norm", "ln");
         assertOneLineError(2, "--norm: only for --experiment figure1a", "--experiment", "small-batch", "--norm", "bn");
         assertOneLineError(2, "--virtual-batch-size: expected in [2, 3] (below the batch size 4), got 4",
@@ -105,11 +109,19 @@ class MainTest {
         for (int i = 0; i < lines.length; i++) if (lines[i].startsWith("run ")) header = i;
         assertTrue(header > 0, "table header missing:\n" + r.out());
         assertTrue(lines[header].matches("run\\s+acc@10\\s+acc@20\\s+final@40 \\(eval\\)\\s+ms/step\\s+BN kernels"), lines[header]);
-        for (Run.Spec s : Run.specs(0.01)) assertTrue(r.out().contains("\n" + s.name() + " "), s.name() + " missing:\n" + r.out());
+        // the MLP's four runs, then the CNN's two, each a row of percentages, a time and the BN kernels
+        assertEquals(6, Run.specs(0.01).size());
+        for (Run.Spec s : Run.specs(0.01)) {
+            String row = "\n" + Pattern.quote(s.name()) + "(\\s+\\d{1,3}\\.\\d%){3}\\s+\\d+\\.\\d{3}  (native|java|-)\n";
+            assertTrue(Pattern.compile(row).matcher(r.out()).find(), s.name() + " missing:\n" + r.out());
+        }
+        assertTrue(r.out().contains("\nCNN, BN ") && r.out().contains("\nCNN, no BN "), r.out());
+        assertTrue(r.out().contains("  CNN:      1x8x8 images (NCHW) -> conv3x3(1->16) -> BN"), r.out());
+        assertTrue(r.out().contains("lr 2.0 (CNN: 0.1), seed 1"), r.out());
         // one progress bar per run (redrawn after \r, ended by \n), each finished
         String[] bars = r.err().split("\n");
-        assertEquals(4, bars.length, r.err());
-        for (int i = 0; i < 4; i++) {
+        assertEquals(6, bars.length, r.err());
+        for (int i = 0; i < 6; i++) {
             String last = bars[i].substring(bars[i].lastIndexOf('\r') + 1);
             assertTrue(last.startsWith(Run.specs(0.01).get(i).name()) && last.contains("100%"), last);
         }
@@ -117,6 +129,32 @@ class MainTest {
         assertTrue(r.out().contains("chart: " + png.toAbsolutePath()), r.out());
         BufferedImage img = ImageIO.read(png.toFile());
         assertEquals(2 * Chart.PANEL_WIDTH, img.getWidth());
+    }
+
+    /**
+     * --cnn-lr trains the CNN runs with its rate and leaves the MLP runs alone (--lr is theirs). The
+     * CNN without BN is not compared: at either rate it can stay at one class for 20 steps.
+     */
+    @Test
+    void cnnLrIsTheLearningRateOfTheCnnRunsOnly() {
+        String[] common = {"--steps", "20", "--eval-every", "10", "--no-progress", "--out", dir.toString()};
+        Outcome slow = run(Stream.concat(Stream.of(common), Stream.of("--cnn-lr", "0.01")).toArray(String[]::new));
+        Outcome fast = run(Stream.concat(Stream.of(common), Stream.of("--cnn-lr", "0.5")).toArray(String[]::new));
+        assertEquals(0, slow.code(), slow.err());
+        assertEquals(0, fast.code(), fast.err());
+        for (Run.Spec s : Run.specs(0.01)) {
+            if (s.cnn() && !s.batchNorm()) continue;
+            String a = accuracies(slow.out(), s.name());
+            String b = accuracies(fast.out(), s.name());
+            assertEquals(!s.cnn(), a.equals(b), s.name() + ": " + a + " vs " + b);
+        }
+    }
+
+    /** The accuracy columns of the table row of run {@code name} (without the time, which varies). */
+    private static String accuracies(String out, String name) {
+        String row = out.lines().filter(l -> l.startsWith(name + "  ")).findFirst()
+                .orElseThrow(() -> new AssertionError(name + " missing:\n" + out));
+        return row.substring(0, row.lastIndexOf('%') + 1);
     }
 
     @Test
@@ -146,7 +184,7 @@ class MainTest {
 
     @Test
     void epochsAreConvertedToSteps() {
-        Outcome r = run("--epochs", "1", "--batch-size", "100", "--no-progress", "--out", dir.toString());
+        Outcome r = run("--epochs", "1", "--batch-size", "100", "--eval-every", "7", "--no-progress", "--out", dir.toString());
         assertEquals(0, r.code(), r.err());
         // 1,497 training samples in batches of 100: 14 full batches per epoch
         assertTrue(r.out().contains("training: 14 steps (1.0 epochs) of SGD, batch 100"), r.out());
@@ -160,6 +198,7 @@ class MainTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("BN, default init") && l.endsWith(" java")), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("no BN, default init") && l.endsWith(" -")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("CNN, BN ") && l.endsWith(" java")), r.out());
         assertTrue(r.err().isEmpty(), r.err());
     }
 }

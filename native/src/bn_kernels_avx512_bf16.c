@@ -1,0 +1,3 @@
+/* bn_kernels_avx512_bf16.c - the kernels of bn_kernels_avx512.c for bf16 activations (bn_kernels_impl.h). */
+#define BN_KERNELS_BF16
+#include "bn_kernels_avx512.c"
