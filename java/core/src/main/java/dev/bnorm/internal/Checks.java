@@ -1,5 +1,7 @@
 package dev.bnorm.internal;
 
+import static dev.bnorm.kernel.BatchNormKernels.DATA_BF16;
+import static dev.bnorm.kernel.BatchNormKernels.DATA_F16;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_RES;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
@@ -12,6 +14,7 @@ import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 
 import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.kernel.DType;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -29,12 +32,16 @@ import java.util.List;
  * are {@code null}; a missing required buffer is an {@code IllegalArgumentException} too.
  *
  * <p>In the order checked: layout, dimensions (N, C, S &gt;= 1; S == 1 for NC; N*C*S*4 fits in a
- * long), flags, mask, eps, momentum (only with UPDATE_RUNNING), M = N*S &gt; 1 (training), then
- * each buffer (present exactly when its flag or mask bit says so; alive; accessible by this
- * thread; native when {@code requireNative}; writable if an output; 4-byte aligned address;
- * large enough), then aliasing.
+ * long), flags (at most one of DATA_BF16 and DATA_F16), mask, eps, momentum (only with
+ * UPDATE_RUNNING), M = N*S &gt; 1 (training), then each buffer (present exactly when its flag or
+ * mask bit says so; alive; accessible by this thread; native when {@code requireNative}; writable
+ * if an output; aligned to its element size; large enough), then aliasing.
  *
- * <p>Aliasing: only the extents a kernel touches are compared ({@code 4*N*C*S} or {@code 4*C}
+ * <p>Element sizes: the (N,C,S) activation buffers hold the dtype the flags name
+ * ({@link DType#ofFlags}: 2 bytes with DATA_BF16 or DATA_F16, else 4); per-channel buffers are
+ * float32 (4 bytes) and the split phase's statistics doubles (8 bytes).
+ *
+ * <p>Aliasing: only the extents a kernel touches are compared ({@code esize*N*C*S} or {@code 4*C}
  * bytes from the segment's address), like the C library, which sees only pointers. An output may
  * not overlap any other buffer, except exact identity (same start) where bn.h allows it:
  * {@code out == inp} or {@code out == res} in the forwards, {@code dinp == dout},
@@ -51,11 +58,13 @@ import java.util.List;
 public final class Checks {
 
     private static final int FUSE = FUSE_RELU | FUSE_ADD;
-    private static final int TRAINING_FLAGS = USE_SCALE | USE_SHIFT | UPDATE_RUNNING | FUSE;
-    private static final int INFERENCE_FLAGS = USE_SCALE | USE_SHIFT | FUSE;
-    private static final int BACKWARD_FLAGS = USE_SCALE | USE_GLOBAL_STATS | FUSE;
+    private static final int DATA = DATA_BF16 | DATA_F16;
+    private static final int TRAINING_FLAGS = USE_SCALE | USE_SHIFT | UPDATE_RUNNING | FUSE | DATA;
+    private static final int INFERENCE_FLAGS = USE_SCALE | USE_SHIFT | FUSE | DATA;
+    private static final int BACKWARD_FLAGS = USE_SCALE | USE_GLOBAL_STATS | FUSE | DATA;
     private static final int ALL_MASK = DIFF_INP | DIFF_SCALE | DIFF_SHIFT | DIFF_RES;
-    private static final String FORWARD_NAMES = "USE_SCALE | USE_SHIFT | FUSE_RELU | FUSE_ADD";
+    private static final String DATA_NAMES = " | DATA_BF16 | DATA_F16";
+    private static final String FORWARD_NAMES = "USE_SCALE | USE_SHIFT | FUSE_RELU | FUSE_ADD" + DATA_NAMES;
 
     private Checks() {
     }
@@ -67,7 +76,8 @@ public final class Checks {
                                             MemorySegment beta, double eps, double momentum, int flags,
                                             Layout layout, long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, TRAINING_FLAGS, "USE_SCALE | USE_SHIFT | UPDATE_RUNNING | FUSE_RELU | FUSE_ADD");
+        DType dtype = flags(flags, TRAINING_FLAGS, "USE_SCALE | USE_SHIFT | UPDATE_RUNNING | FUSE_RELU | FUSE_ADD"
+                + DATA_NAMES);
         eps(eps);
         if ((flags & UPDATE_RUNNING) != 0) {
             momentum(momentum);
@@ -76,7 +86,7 @@ public final class Checks {
             throw new IllegalArgumentException("inp: expected more than 1 value per channel when training, got N="
                     + n + ", S=" + s + " (M = N*S = 1)");
         }
-        Buffers b = new Buffers(count, c, requireNative);
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.output("out", out, true, ALWAYS);
         b.output("saveMean", saveMean, false, ALWAYS);
         b.output("saveRstd", saveRstd, false, ALWAYS);
@@ -95,9 +105,9 @@ public final class Checks {
                                              MemorySegment beta, double eps, int flags, Layout layout,
                                              long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, INFERENCE_FLAGS, FORWARD_NAMES);
+        DType dtype = flags(flags, INFERENCE_FLAGS, FORWARD_NAMES);
         eps(eps);
-        Buffers b = new Buffers(count, c, requireNative);
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.output("out", out, true, ALWAYS);
         b.input("inp", inp, true, ALWAYS);
         b.input("res", res, true, bit(flags, FUSE_ADD, "flags", "FUSE_ADD"));
@@ -115,11 +125,11 @@ public final class Checks {
                                      MemorySegment rstd, int flags, int mask,
                                      Layout layout, long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, BACKWARD_FLAGS, "USE_SCALE | USE_GLOBAL_STATS | FUSE_RELU | FUSE_ADD");
+        DType dtype = flags(flags, BACKWARD_FLAGS, "USE_SCALE | USE_GLOBAL_STATS | FUSE_RELU | FUSE_ADD" + DATA_NAMES);
         mask(mask, flags);
         boolean global = (flags & USE_GLOBAL_STATS) != 0;
         boolean wantScale = (mask & DIFF_SCALE) != 0;
-        Buffers b = new Buffers(count, c, requireNative);
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.output("dinp", dinp, true, bit(mask, DIFF_INP, "mask", "DIFF_INP"));
         b.output("dres", dres, true, bit(mask, DIFF_RES, "mask", "DIFF_RES"));
         b.output("dgamma", dgamma, false, bit(mask, DIFF_SCALE, "mask", "DIFF_SCALE"));
@@ -180,11 +190,13 @@ public final class Checks {
         }
     }
 
-    private static void flags(int flags, int allowed, String names) {
+    /** Checks that flags are a subset of {@code allowed}; returns the activations' dtype they name. */
+    private static DType flags(int flags, int allowed, String names) {
         if ((flags & ~allowed) != 0) {
             throw new IllegalArgumentException("flags: expected a subset of 0x" + Integer.toHexString(allowed)
                     + " (" + names + "), got 0x" + Integer.toHexString(flags));
         }
+        return DType.ofFlags(flags);
     }
 
     private static void eps(double eps) {
@@ -234,12 +246,15 @@ public final class Checks {
     /** Collects and validates the buffers of one call, then checks their overlaps. */
     private static final class Buffers {
         private final long count;
+        private final DType dtype;
         private final long channels;
         private final boolean requireNative;
         private final List<Buffer> present = new ArrayList<>();
 
-        Buffers(long count, long channels, boolean requireNative) {
+        /** @param dtype the element type of the (N,C,S) buffers */
+        Buffers(long count, DType dtype, long channels, boolean requireNative) {
             this.count = count;
+            this.dtype = dtype;
             this.channels = channels;
             this.requireNative = requireNative;
         }
@@ -252,10 +267,15 @@ public final class Checks {
             add(name, segment, tensor, need, false);
         }
 
-        /** @param tensor (N,C,S) if true, else (C,) */
+        /** @param tensor (N,C,S) of {@link #dtype} if true, else (C,) floats */
         private void add(String name, MemorySegment segment, boolean tensor, Need need, boolean output) {
-            long floats = tensor ? count : channels;
-            add(name, segment, floats * 4, (tensor ? "N*C*S" : "C") + " = " + floats + " floats", 4, need, output);
+            if (!tensor || dtype == DType.F32) {
+                long floats = tensor ? count : channels;
+                add(name, segment, floats * 4, (tensor ? "N*C*S" : "C") + " = " + floats + " floats", 4, need, output);
+            } else {
+                add(name, segment, count * dtype.bytes(), "N*C*S = " + count + " " + dtype + " elements",
+                        dtype.bytes(), need, output);
+            }
         }
 
         /** A buffer of {@code bytes} ({@code what} says of which elements), aligned to {@code align} bytes. */
@@ -354,10 +374,11 @@ public final class Checks {
 
 
     /** Validates the arguments of {@link SplitKernels#statsLocal}. */
-    public static void checkStatsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s,
-                                       boolean requireNative) {
+    public static void checkStatsLocal(MemorySegment stats, MemorySegment inp, int flags, Layout layout, long n,
+                                       long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        Buffers b = new Buffers(count, c, requireNative);
+        DType dtype = flags(flags, DATA, "DATA_BF16 | DATA_F16");
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.add("stats", stats, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
         b.input("inp", inp, true, ALWAYS);
         b.checkOverlaps(NO_IDENTITIES);
@@ -373,7 +394,7 @@ public final class Checks {
         if ((flags & UPDATE_RUNNING) != 0) {
             momentum(momentum);
         }
-        Buffers b = new Buffers(c, c, requireNative);
+        Buffers b = new Buffers(c, DType.F32, c, requireNative);
         b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, true);
         b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, true);
         b.output("runningMean", runningMean, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
@@ -388,8 +409,8 @@ public final class Checks {
                                          MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags,
                                          Layout layout, long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, INFERENCE_FLAGS, FORWARD_NAMES);
-        Buffers b = new Buffers(count, c, requireNative);
+        DType dtype = flags(flags, INFERENCE_FLAGS, FORWARD_NAMES);
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.output("out", out, true, ALWAYS);
         b.input("inp", inp, true, ALWAYS);
         b.input("res", res, true, bit(flags, FUSE_ADD, "flags", "FUSE_ADD"));
@@ -405,8 +426,8 @@ public final class Checks {
                                            MemorySegment inp, MemorySegment mean, int flags, Layout layout,
                                            long n, long c, long s, boolean requireNative) {
         long count = dimensions(layout, n, c, s);
-        flags(flags, FUSE_RELU, "FUSE_RELU");
-        Buffers b = new Buffers(count, c, requireNative);
+        DType dtype = flags(flags, FUSE_RELU | DATA, "FUSE_RELU" + DATA_NAMES);
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.add("sums", sums, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
         b.input("dout", dout, true, ALWAYS);
         b.input("out", out, true, bit(flags, FUSE_RELU, "flags", "FUSE_RELU"));
@@ -424,9 +445,9 @@ public final class Checks {
                                           boolean requireNative) {
         long count = dimensions(layout, n, c, s);
         long doubles = parts(c, parts);
-        flags(flags, USE_SCALE | FUSE, "USE_SCALE | FUSE_RELU | FUSE_ADD");
+        DType dtype = flags(flags, USE_SCALE | FUSE | DATA, "USE_SCALE | FUSE_RELU | FUSE_ADD" + DATA_NAMES);
         mask(mask, flags);
-        Buffers b = new Buffers(count, c, requireNative);
+        Buffers b = new Buffers(count, dtype, c, requireNative);
         b.output("dinp", dinp, true, bit(mask, DIFF_INP, "mask", "DIFF_INP"));
         b.output("dres", dres, true, bit(mask, DIFF_RES, "mask", "DIFF_RES"));
         b.output("dgamma", dgamma, false, bit(mask, DIFF_SCALE, "mask", "DIFF_SCALE"));

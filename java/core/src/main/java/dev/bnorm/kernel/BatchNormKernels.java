@@ -17,7 +17,9 @@ import java.lang.foreign.MemorySegment;
  * an {@link IllegalArgumentException} names the argument with the expected and actual values,
  * an {@link IllegalStateException} names a closed segment, and nothing is written. Absent
  * optional buffers are {@code null}. Outputs are overwritten, never accumulated.
- * Float buffers are float32 in native byte order, 4-byte aligned, {@code byteSize() >= 4 * count}.
+ * Float buffers are float32 in native byte order, 4-byte aligned, {@code byteSize() >= 4 * count};
+ * the (N,C,S) activation buffers are of the dtype the flags name (DATA_BF16, DATA_F16: 2 bytes,
+ * 2-byte aligned; neither: float32), the same for all of them in one call.
  *
  * <p>Fused forms (flags FUSE_RELU, FUSE_ADD): the ResNet block's {@code relu(bn(x) + identity)} and
  * {@code relu(bn(x))} in one pass over the data, forward and backward. Backward takes the ReLU's
@@ -57,6 +59,20 @@ public interface BatchNormKernels {
      * first, then one float addition) before the activation; backward may return dres (DIFF_RES).
      */
     int FUSE_ADD = 0x20;
+
+    /**
+     * {@code BN_DATA_BF16}: every (N,C,S) activation buffer of the call (inp, res, out, dout, dinp,
+     * dres) holds bfloat16 elements, 2 bytes each, 2-byte aligned; the per-channel buffers stay
+     * float32. Without it and without DATA_F16 the activations are float32 ({@link DType#flags()}).
+     * bn.h defines the result as the float32 call on the widened activations with each activation
+     * output rounded once to bf16 (nearest, ties to even), and the per-channel outputs as the
+     * float32 call's. {@link NativeKernels} computes exactly that; {@link JavaKernels} rounds each
+     * activation output once from double instead, which is one ulp away where the float32 value
+     * lies on a tie of the 16-bit format.
+     */
+    int DATA_BF16 = 0x40;
+    /** {@code BN_DATA_F16}: as {@link #DATA_BF16} with IEEE binary16 activations; not together with DATA_BF16. */
+    int DATA_F16 = 0x80;
 
     /** A short name for logs and reports: "native" or "java". */
     String name();

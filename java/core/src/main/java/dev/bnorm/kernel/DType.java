@@ -26,4 +26,31 @@ public enum DType {
     public int bytes() {
         return bytes;
     }
+
+    /**
+     * The kernel flag naming this dtype for the activations: 0 for F32,
+     * {@link BatchNormKernels#DATA_BF16}, {@link BatchNormKernels#DATA_F16}.
+     */
+    public int flags() {
+        return switch (this) {
+            case F32 -> 0;
+            case BF16 -> BatchNormKernels.DATA_BF16;
+            case F16 -> BatchNormKernels.DATA_F16;
+        };
+    }
+
+    /**
+     * The activations' dtype named by kernel {@code flags} (other bits are ignored).
+     *
+     * @throws IllegalArgumentException if both DATA_BF16 and DATA_F16 are set
+     */
+    public static DType ofFlags(int flags) {
+        return switch (flags & (BatchNormKernels.DATA_BF16 | BatchNormKernels.DATA_F16)) {
+            case 0 -> F32;
+            case BatchNormKernels.DATA_BF16 -> BF16;
+            case BatchNormKernels.DATA_F16 -> F16;
+            default -> throw new IllegalArgumentException("flags: expected at most one of DATA_BF16 (0x40) and DATA_F16"
+                    + " (0x80), got 0x" + Integer.toHexString(flags));
+        };
+    }
 }

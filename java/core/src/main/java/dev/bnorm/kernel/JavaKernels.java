@@ -7,7 +7,13 @@ import java.lang.foreign.ValueLayout;
 /**
  * The Batch Normalization kernels in plain Java: the test oracle and the fallback where no native
  * library exists. Clear rather than fast; every sum is accumulated in double and every result is
- * computed in double, then rounded once to float.
+ * computed in double, then rounded once: to float for the per-channel outputs, and to the
+ * activations' dtype ({@link DType#ofFlags}: float32, or bf16/f16 with DATA_BF16/DATA_F16) for
+ * {@code out}, {@code dinp} and {@code dres}. Activations are read widened exactly to double.
+ * A 16-bit output is rounded straight from double, to nearest, ties to even
+ * ({@link Half#roundDouble}), except that the fused add is float arithmetic by its definition (see
+ * {@link #fuse}): its float sum is what gets rounded. With float32 activations the outputs are
+ * those of the float32 definition bit for bit.
  *
  * <p>Per channel c, over the M = N*S values x of that channel (see {@code bn.h}):
  * <pre>
@@ -33,6 +39,7 @@ public final class JavaKernels implements BatchNormKernels {
     public static final JavaKernels INSTANCE = new JavaKernels();
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort H = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     private JavaKernels() {
     }
@@ -50,13 +57,14 @@ public final class JavaKernels implements BatchNormKernels {
                                 Layout layout, long n, long c, long s) {
         Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, false);
+        DType dt = DType.ofFlags(flags);
         long m = n * s;
         for (long ch = 0; ch < c; ch++) {
             // pass 1: mean
             double sum = 0;
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
-                    sum += get(inp, layout.index(i, ch, j, c, s));
+                    sum += load(inp, dt, layout.index(i, ch, j, c, s));
                 }
             }
             double mean = sum / m;
@@ -64,7 +72,7 @@ public final class JavaKernels implements BatchNormKernels {
             double sq = 0;
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
-                    double d = get(inp, layout.index(i, ch, j, c, s)) - mean;
+                    double d = load(inp, dt, layout.index(i, ch, j, c, s)) - mean;
                     sq += d * d;
                 }
             }
@@ -99,6 +107,7 @@ public final class JavaKernels implements BatchNormKernels {
                          Layout layout, long n, long c, long s) {
         Checks.checkBackward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, flags, mask,
                 layout, n, c, s, false);
+        DType dt = DType.ofFlags(flags);
         boolean global = (flags & USE_GLOBAL_STATS) != 0;
         boolean readInp = !global || (mask & DIFF_SCALE) != 0;
         long m = n * s;
@@ -115,7 +124,7 @@ public final class JavaKernels implements BatchNormKernels {
                     double dy = gate(dout, out, k, flags);
                     sumDy += dy;
                     if (readInp) {
-                        sumDyXhat += dy * (get(inp, k) - mu) * r;
+                        sumDyXhat += dy * (load(inp, dt, k) - mu) * r;
                     }
                 }
             }
@@ -128,14 +137,14 @@ public final class JavaKernels implements BatchNormKernels {
                         if (global) {
                             dx = g * r * dy;
                         } else {
-                            double xhat = (get(inp, k) - mu) * r;
+                            double xhat = (load(inp, dt, k) - mu) * r;
                             dx = g * r * (dy - sumDy / m - xhat * sumDyXhat / m);
                         }
                         if ((mask & DIFF_INP) != 0) {
-                            set(dinp, k, dx);
+                            store(dinp, dt, k, dx);
                         }
                         if ((mask & DIFF_RES) != 0) {
-                            set(dres, k, dy);
+                            store(dres, dt, k, dy);
                         }
                     }
                 }
@@ -149,38 +158,55 @@ public final class JavaKernels implements BatchNormKernels {
         }
     }
 
-    /** out = fuse(gamma*(x - mean)*rstd + beta) over channel ch. */
+    /** out = fuse(gamma*(x - mean)*rstd + beta) over channel ch, rounded to the activations' dtype. */
     private static void normalize(MemorySegment out, MemorySegment inp, MemorySegment res, double mean, double rstd,
                                   double gamma, double beta, int flags, Layout layout, long n, long ch, long c,
                                   long s) {
+        DType dt = DType.ofFlags(flags);
         for (long i = 0; i < n; i++) {
             for (long j = 0; j < s; j++) {
                 long k = layout.index(i, ch, j, c, s);
-                out.set(F, k * 4, fuse(gamma * (get(inp, k) - mean) * rstd + beta, res, k, flags));
+                store(out, dt, k, fuse(gamma * (load(inp, dt, k) - mean) * rstd + beta, res, k, flags));
             }
         }
     }
 
     /**
-     * Element k of a forward's output from its normalized value y (in double): y rounded to float,
-     * then with FUSE_ADD one float addition of res[k], then with FUSE_RELU z &gt; 0 ? z : 0 (NaN
-     * stays NaN; -0 gives +0).
+     * Element k of a forward's output from its normalized value y (in double), before the one
+     * rounding to the activations' dtype ({@link #store}): with FUSE_ADD y rounded to float, then
+     * one float addition of res[k]; then with FUSE_RELU z &gt; 0 ? z : 0 (NaN stays NaN; -0 gives
+     * +0). The ReLU commutes with rounding, so for float32 this is float(y), relu'd, bit for bit.
      */
-    static float fuse(double y, MemorySegment res, long k, int flags) {
-        float z = (float) y;
+    static double fuse(double y, MemorySegment res, long k, int flags) {
+        double z = y;
         if ((flags & FUSE_ADD) != 0) {
-            z += res.get(F, k * 4);
+            z = (float) y + (float) load(res, DType.ofFlags(flags), k);
         }
         if ((flags & FUSE_RELU) != 0 && !(z > 0) && z == z) {
-            z = 0f;
+            z = 0.0;
         }
         return z;
     }
 
     /** dout[k], with FUSE_RELU gated by the forward's output: out[k] &lt;= 0 ? 0 : dout[k]. */
     static double gate(MemorySegment dout, MemorySegment out, long k, int flags) {
-        double dy = get(dout, k);
-        return (flags & FUSE_RELU) != 0 && get(out, k) <= 0 ? 0.0 : dy;
+        DType dt = DType.ofFlags(flags);
+        double dy = load(dout, dt, k);
+        return (flags & FUSE_RELU) != 0 && load(out, dt, k) <= 0 ? 0.0 : dy;
+    }
+
+    /** Activation element k of {@code dtype}, widened exactly to double. */
+    static double load(MemorySegment segment, DType dtype, long k) {
+        return dtype == DType.F32 ? segment.get(F, k * 4) : Half.widen(dtype, segment.get(H, k * 2));
+    }
+
+    /** Sets activation element k of {@code dtype} to {@code value} rounded once to the dtype. */
+    static void store(MemorySegment segment, DType dtype, long k, double value) {
+        if (dtype == DType.F32) {
+            segment.set(F, k * 4, (float) value);
+        } else {
+            segment.set(H, k * 2, Half.roundDouble(dtype, value));
+        }
     }
 
     private static double scale(MemorySegment gamma, long ch) {

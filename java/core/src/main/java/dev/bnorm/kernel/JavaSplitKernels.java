@@ -12,8 +12,9 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The split-phase kernels in plain Java: the test oracle of {@link NativeSplitKernels} and the
- * fallback without the native library. Every sum and result in double, rounded once to float;
- * statistics two-pass per part (never E[x^2] - E[x]^2). The merge is Chan's formula in part
+ * fallback without the native library. Every sum and result in double, rounded once to float
+ * (the activation outputs to the dtype the flags name, as in {@link JavaKernels}); statistics
+ * two-pass per part (never E[x^2] - E[x]^2). The merge is Chan's formula in part
  * order, written as in {@code bn_split.c}, so the same partials give the same bits in both.
  * Accepts heap and native segments; aliasing as {@link JavaKernels} (a channel's sums are
  * complete before any of its elements is written).
@@ -35,21 +36,22 @@ public final class JavaSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s) {
-        Checks.checkStatsLocal(stats, inp, layout, n, c, s, false);
+    public void statsLocal(MemorySegment stats, MemorySegment inp, int flags, Layout layout, long n, long c, long s) {
+        Checks.checkStatsLocal(stats, inp, flags, layout, n, c, s, false);
+        DType dt = DType.ofFlags(flags);
         long m = n * s;
         for (long ch = 0; ch < c; ch++) {
             double sum = 0;
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
-                    sum += f(inp, layout.index(i, ch, j, c, s));
+                    sum += JavaKernels.load(inp, dt, layout.index(i, ch, j, c, s));
                 }
             }
             double mean = sum / m;
             double m2 = 0;
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
-                    double d = f(inp, layout.index(i, ch, j, c, s)) - mean;
+                    double d = JavaKernels.load(inp, dt, layout.index(i, ch, j, c, s)) - mean;
                     m2 += d * d;
                 }
             }
@@ -104,6 +106,7 @@ public final class JavaSplitKernels implements SplitKernels {
                              MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, Layout layout,
                              long n, long c, long s) {
         Checks.checkForwardApply(out, inp, res, mean, rstd, gamma, beta, flags, layout, n, c, s, false);
+        DType dt = DType.ofFlags(flags);
         for (long ch = 0; ch < c; ch++) {
             double mu = mean.getAtIndex(D, ch);
             double r = rstd.getAtIndex(D, ch);
@@ -112,7 +115,8 @@ public final class JavaSplitKernels implements SplitKernels {
             for (long i = 0; i < n; i++) {
                 for (long j = 0; j < s; j++) {
                     long k = layout.index(i, ch, j, c, s);
-                    out.setAtIndex(F, k, JavaKernels.fuse(g * (f(inp, k) - mu) * r + b, res, k, flags));
+                    JavaKernels.store(out, dt, k, JavaKernels.fuse(g * (JavaKernels.load(inp, dt, k) - mu) * r + b, res,
+                            k, flags));
                 }
             }
         }
@@ -122,6 +126,7 @@ public final class JavaSplitKernels implements SplitKernels {
     public void backwardReduce(MemorySegment sums, MemorySegment dout, MemorySegment out, MemorySegment inp,
                                MemorySegment mean, int flags, Layout layout, long n, long c, long s) {
         Checks.checkBackwardReduce(sums, dout, out, inp, mean, flags, layout, n, c, s, false);
+        DType dt = DType.ofFlags(flags);
         for (long ch = 0; ch < c; ch++) {
             double mu = mean.getAtIndex(D, ch);
             double sumDy = 0;    // sum_dy
@@ -131,7 +136,7 @@ public final class JavaSplitKernels implements SplitKernels {
                     long k = layout.index(i, ch, j, c, s);
                     double dy = JavaKernels.gate(dout, out, k, flags);
                     sumDy += dy;
-                    sumDyXmu += dy * (f(inp, k) - mu);
+                    sumDyXmu += dy * (JavaKernels.load(inp, dt, k) - mu);
                 }
             }
             sums.setAtIndex(D, ch, (double) (n * s));
@@ -147,6 +152,7 @@ public final class JavaSplitKernels implements SplitKernels {
                               Layout layout, long n, long c, long s, long parts) {
         Checks.checkBackwardApply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean, rstd, sums, flags, mask,
                 layout, n, c, s, parts, false);
+        DType dt = DType.ofFlags(flags);
         for (long ch = 0; ch < c; ch++) {
             double m = 0;
             double sumDy = 0;    // sum_dy
@@ -165,12 +171,12 @@ public final class JavaSplitKernels implements SplitKernels {
                     for (long j = 0; j < s; j++) {
                         long k = layout.index(i, ch, j, c, s);
                         double dy = JavaKernels.gate(dout, out, k, flags);
-                        double xhat = (f(inp, k) - mu) * r;
+                        double xhat = (JavaKernels.load(inp, dt, k) - mu) * r;
                         if ((mask & DIFF_INP) != 0) {
-                            dinp.setAtIndex(F, k, (float) (g * r * (dy - sumDy / m - xhat * r * sumDyXmu / m)));
+                            JavaKernels.store(dinp, dt, k, g * r * (dy - sumDy / m - xhat * r * sumDyXmu / m));
                         }
                         if ((mask & DIFF_RES) != 0) {
-                            dres.setAtIndex(F, k, (float) dy);
+                            JavaKernels.store(dres, dt, k, dy);
                         }
                     }
                 }
@@ -182,9 +188,5 @@ public final class JavaSplitKernels implements SplitKernels {
                 dbeta.setAtIndex(F, ch, (float) sumDy);
             }
         }
-    }
-
-    private static double f(MemorySegment segment, long index) {
-        return segment.getAtIndex(F, index);
     }
 }

@@ -39,17 +39,24 @@ public final class NativeKernels implements BatchNormKernels {
      * {@code native/src/bn_backward.c}), so unfused calls of up to 16,383 elements stay below the
      * threshold in every kernel and never wait for the library's threads. A fused backward also
      * reads the forward's out (FUSE_RELU) and writes dres (DIFF_RES), 4 bytes each: its limit is
-     * lower by that proportion ({@link #critical}).
+     * lower by that proportion ({@link #critical}). With 16-bit activations (DATA_BF16, DATA_F16)
+     * every stream moves half the bytes, and the limits in elements are twice as high.
      */
     public static final long CRITICAL_MAX = (1 << 14) - 1;
 
     /**
      * Whether a backward of {@code count} elements is a critical downcall: below the threading
-     * threshold with the fused streams counted too (see {@link #CRITICAL_MAX}).
+     * threshold with the fused streams counted too and each element of the activations' dtype
+     * (see {@link #CRITICAL_MAX}).
      */
     static boolean critical(long count, int flags, int mask) {
         int streams = 4 + ((flags & FUSE_RELU) != 0 ? 1 : 0) + ((mask & DIFF_RES) != 0 ? 1 : 0);
-        return count * streams <= 4 * CRITICAL_MAX;
+        return count * streams * DType.ofFlags(flags).bytes() <= 16 * CRITICAL_MAX;
+    }
+
+    /** Whether a forward (or a split-phase pass over inp) of {@code count} elements is a critical downcall. */
+    static boolean critical(long count, int flags) {
+        return count * DType.ofFlags(flags).bytes() <= 4 * CRITICAL_MAX;
     }
 
     private static final NativeKernels INSTANCE = new NativeKernels();
@@ -97,7 +104,7 @@ public final class NativeKernels implements BatchNormKernels {
                                 double eps, double momentum, int flags, Layout layout, long n, long c, long s) {
         Checks.checkForwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, res, gamma, beta,
                 eps, momentum, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_training() : bn_h.bn_forward_training$handle();
+        MethodHandle h = critical(n * c * s, flags) ? CriticalDowncalls.bn_forward_training() : bn_h.bn_forward_training$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, saveMean, saveRstd, p(runningMean), p(runningVar),
@@ -113,7 +120,7 @@ public final class NativeKernels implements BatchNormKernels {
                                  MemorySegment var, MemorySegment gamma, MemorySegment beta, double eps, int flags,
                                  Layout layout, long n, long c, long s) {
         Checks.checkForwardInference(out, inp, res, mean, var, gamma, beta, eps, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= CRITICAL_MAX ? CriticalDowncalls.bn_forward_inference() : bn_h.bn_forward_inference$handle();
+        MethodHandle h = critical(n * c * s, flags) ? CriticalDowncalls.bn_forward_inference() : bn_h.bn_forward_inference$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, inp, p(res), mean, var, p(gamma), p(beta), eps, flags,

@@ -40,12 +40,12 @@ public final class NativeSplitKernels implements SplitKernels {
     }
 
     @Override
-    public void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s) {
-        Checks.checkStatsLocal(stats, inp, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
+    public void statsLocal(MemorySegment stats, MemorySegment inp, int flags, Layout layout, long n, long c, long s) {
+        Checks.checkStatsLocal(stats, inp, flags, layout, n, c, s, true);
+        MethodHandle h = NativeKernels.critical(n * c * s, flags) ? CriticalDowncalls.bn_stats_local() : bn_h.bn_stats_local$handle();
         int status;
         try {
-            status = (int) h.invokeExact(stats, inp, 0, layout.code, n, c, s);
+            status = (int) h.invokeExact(stats, inp, flags, layout.code, n, c, s);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -71,7 +71,7 @@ public final class NativeSplitKernels implements SplitKernels {
                              MemorySegment rstd, MemorySegment gamma, MemorySegment beta, int flags, Layout layout,
                              long n, long c, long s) {
         Checks.checkForwardApply(out, inp, res, mean, rstd, gamma, beta, flags, layout, n, c, s, true);
-        MethodHandle h = n * c * s <= NativeKernels.CRITICAL_MAX ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
+        MethodHandle h = NativeKernels.critical(n * c * s, flags) ? CriticalDowncalls.bn_forward_apply() : bn_h.bn_forward_apply$handle();
         int status;
         try {
             status = (int) h.invokeExact(out, inp, p(res), mean, rstd, p(gamma), p(beta), flags, layout.code, n, c, s);

@@ -26,7 +26,9 @@ import java.lang.foreign.MemorySegment;
  * <p>Statistics are doubles (8-byte aligned): a partial is (3, C) = [count | mean | M2] with
  * M2 = sum((x - mean)^2); P partials are (P, 3, C), part p from double index p*3*C. A part
  * with no values contributes zeros (the caller writes them). Counts must be whole numbers in
- * [0, 2^53]. Validation, aliasing and thread rules are those of {@link BatchNormKernels}.
+ * [0, 2^53]. Validation, aliasing and thread rules are those of {@link BatchNormKernels}, and so
+ * are the activations' dtype flags (DATA_BF16, DATA_F16: every (N,C,S) buffer of a call; the
+ * statistics stay doubles and gamma, beta, dgamma, dbeta, running statistics float32).
  */
 public interface SplitKernels {
 
@@ -37,9 +39,15 @@ public interface SplitKernels {
      * {@code bn_stats_local}.
      *
      * @param stats (3, C) doubles, written
-     * @param inp   (N,C,S); M = N*S may be 1
+     * @param inp   (N,C,S) of the dtype {@code flags} names; M = N*S may be 1
+     * @param flags 0 (float32), {@link BatchNormKernels#DATA_BF16} or {@link BatchNormKernels#DATA_F16}
      */
-    void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s);
+    void statsLocal(MemorySegment stats, MemorySegment inp, int flags, Layout layout, long n, long c, long s);
+
+    /** {@link #statsLocal} of a float32 {@code inp}. */
+    default void statsLocal(MemorySegment stats, MemorySegment inp, Layout layout, long n, long c, long s) {
+        statsLocal(stats, inp, 0, layout, n, c, s);
+    }
 
     /**
      * {@code bn_stats_merge}: Chan's merge of the partials in part order.

@@ -14,6 +14,7 @@ import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 import dev.bnorm.Tensor;
 import dev.bnorm.Tensor.Format;
 import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.kernel.DType;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.Layout;
 import dev.bnorm.kernel.SplitKernels;
@@ -87,6 +88,13 @@ import java.util.function.Function;
  * batch mean and rstd stay in double from the forward to the backward (more accurate input
  * gradients than PyTorch's when |mean| is large against the standard deviation), and
  * {@link SyncBatchNorm} combines the statistics of several replicas between the phases.
+ *
+ * <p>Half-precision activations (mixed precision): {@code inp} may be a {@link DType#BF16} or
+ * {@link DType#F16} tensor. The output, the input gradient and the residual's gradient are then of
+ * that dtype, and the residual and dout must be of it too; the parameters, their gradients and the
+ * running statistics stay float32 (master weights), and every statistic and sum stays in double as
+ * with float32. Each activation output is the float32 computation on the (exactly) widened values
+ * rounded once to the dtype (the kernels' DATA_BF16 and DATA_F16).
  *
  * <p>Defaults, PyTorch's: eps 1e-5, momentum 0.1, affine true, trackRunningStats true, kernels
  * {@link Kernels#best()}.
@@ -174,7 +182,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
     }
 
     /**
-     * @param inp N x C x S in one of this module's formats, with C = {@code numFeatures}
+     * @param inp N x C x S in one of this module's formats, with C = {@code numFeatures}; float32,
+     *            bf16 or f16 (the output is of the same dtype)
      * @throws IllegalArgumentException for the wrong format or channel count, and for M = N*S = 1
      *                                  when batch statistics are used
      */
@@ -188,26 +197,30 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
      * one pass; backward also computes {@link #residualGrad()}.
      *
      * @param inp      as {@link #forward(Tensor)}
-     * @param residual the format and shape of {@code inp}; read only during this call; its memory
-     *                 apart from this module's output
+     * @param residual the format, shape and dtype of {@code inp}; read only during this call; its
+     *                 memory apart from this module's output
      * @throws IllegalArgumentException as {@link #forward(Tensor)}, and for a residual of another
-     *                                  format or shape or in this module's output memory
+     *                                  format, shape or dtype or in this module's output memory
      */
     public Tensor forward(Tensor inp, Tensor residual) {
-        checkOpen("residual", residual);
+        checkAlive("residual", residual);
         return forward(inp, residual, relu);
     }
 
     /** The forward with an optional residual and ReLU ({@link Sequential} fuses a following ReLU). */
     final Tensor forward(Tensor inp, Tensor residual, boolean withRelu) {
         checkUsable();
-        checkOpen("inp", inp);
+        checkAlive("inp", inp);
         checkInput(Input.of(inp)); // before any change
         if (residual != null) {
-            checkOpen("residual", residual);
+            checkAlive("residual", residual);
             if (!residual.sameShape(inp)) {
                 throw new IllegalArgumentException("residual: expected the format and shape of inp "
                         + Arrays.toString(inp.shape()) + " " + inp.format() + ", got " + residual);
+            }
+            if (residual.dtype() != inp.dtype()) {
+                throw new IllegalArgumentException("residual: expected dtype " + inp.dtype() + " (that of inp), got "
+                        + residual.dtype() + " (" + residual + ")");
             }
             checkClear("residual", residual, "output", output, false);
         }
@@ -215,7 +228,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         residualGradReady = false;
         Tensor out = output.like(inp);
         int fuse = (withRelu ? FUSE_RELU : 0) | (residual != null ? FUSE_ADD : 0);
-        int flags = (affine ? USE_SCALE | USE_SHIFT : 0) | fuse;
+        int data = inp.dtype().flags();
+        int flags = (affine ? USE_SCALE | USE_SHIFT : 0) | fuse | data;
         boolean global = !isTraining() && trackRunningStats;
         if (global) {
             kernels.forwardInference(out.segment(), inp.segment(), residual == null ? null : residual.segment(),
@@ -234,7 +248,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
             for (int v = 0; v + 1 < bounds.length; v++) {
                 long n = bounds[v + 1] - bounds[v];
                 MemorySegment x = samples(inp, bounds[v], n);
-                split.statsLocal(stats.segment(), x, inp.format().layout(), n, inp.c(), inp.s());
+                split.statsLocal(stats.segment(), x, data, inp.format().layout(), n, inp.c(), inp.s());
                 mergeStatistics(v);
                 split.forwardApply(samples(out, bounds[v], n), x, residual == null ? null : samples(residual, bounds[v], n),
                         mean(v), rstd(v), seg(weight), seg(bias), flags, inp.format().layout(), n, inp.c(), inp.s());
@@ -329,9 +343,9 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         return meanRstd.current().segment().asSlice(16L * numFeatures * v + 8L * numFeatures, 8L * numFeatures);
     }
 
-    /** Samples [first, first + count) of {@code t}: contiguous in every format (a sample is C*S floats). */
+    /** Samples [first, first + count) of {@code t}: contiguous in every format (a sample is C*S elements). */
     private static MemorySegment samples(Tensor t, long first, long count) {
-        long bytes = 4L * t.c() * t.s();
+        long bytes = (long) t.dtype().bytes() * t.c() * t.s();
         return t.segment().asSlice(first * bytes, count * bytes);
     }
 
@@ -371,8 +385,9 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
         Tensor dinp = inputGrad.like(dout);
         Tensor dres = add ? residualGrad.like(dout) : null;
         Tensor y = (savedFuse & FUSE_RELU) != 0 ? output.current() : null; // the ReLU's gate
+        int data = dout.dtype().flags(); // checked: the dtype of the output and of inp
         if (savedGlobalStats) {
-            int flags = (affine ? USE_SCALE : 0) | USE_GLOBAL_STATS | savedFuse;
+            int flags = (affine ? USE_SCALE : 0) | USE_GLOBAL_STATS | savedFuse | data;
             int mask = DIFF_INP | (affine ? DIFF_SCALE | DIFF_SHIFT : 0) | (add ? DIFF_RES : 0);
             kernels.backward(dinp.segment(), add ? dres.segment() : null, affine ? dgamma.segment() : null,
                     affine ? dbeta.segment() : null, dout.segment(), y == null ? null : y.segment(),
@@ -391,7 +406,8 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 MemorySegment dy = samples(dout, savedBounds[v], n);
                 MemorySegment x = samples(savedInp, savedBounds[v], n);
                 MemorySegment yv = y == null ? null : samples(y, savedBounds[v], n);
-                split.backwardReduce(sums, dy, yv, x, mean(v), savedFuse & FUSE_RELU, layout, n, dout.c(), dout.s());
+                split.backwardReduce(sums, dy, yv, x, mean(v), (savedFuse & FUSE_RELU) | data, layout, n, dout.c(),
+                        dout.s());
                 MemorySegment r = rstd(v);
                 for (int c = 0; c < numFeatures; c++) {
                     double sumDy = sums.getAtIndex(D, numFeatures + c);
@@ -401,7 +417,7 @@ public abstract sealed class BatchNorm extends Module permits BatchNorm1d, Batch
                 }
                 MemorySegment all = combine(sums);
                 split.backwardApply(samples(dinp, savedBounds[v], n), add ? samples(dres, savedBounds[v], n) : null,
-                        null, null, dy, yv, x, seg(weight), mean(v), r, all, (affine ? USE_SCALE : 0) | savedFuse,
+                        null, null, dy, yv, x, seg(weight), mean(v), r, all, (affine ? USE_SCALE : 0) | savedFuse | data,
                         DIFF_INP | (add ? DIFF_RES : 0), layout, n, dout.c(), dout.s(),
                         all.byteSize() / (24L * numFeatures));
             }

@@ -2,6 +2,8 @@ package dev.bnorm.nn;
 
 import dev.bnorm.Tensor;
 import dev.bnorm.Tensor.Format;
+import dev.bnorm.kernel.DType;
+import dev.bnorm.kernel.Half;
 import dev.bnorm.kernel.LinearKernels;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,6 +33,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>The matrix products run on the tensors' memory (no heap copies) in {@link LinearKernels#best()}:
  * libbnorm's {@code bn_linear_forward}/{@code bn_linear_backward}, or the pure-Java loops of
  * {@link dev.bnorm.kernel.JavaLinear} where the library does not load.
+ *
+ * <p>A {@link DType#BF16} or {@link DType#F16} input is accepted, but the product is not computed
+ * in half precision: the input is widened (exactly) into float32 scratch memory of the module
+ * ({@link Half#convert}: libbnorm's {@code bn_convert} where the library loads), the product runs
+ * in float32 as above, and the output is that float32 result rounded once to the input's dtype.
+ * Backward likewise: dout must be of the input's dtype; it and the saved input are widened, the
+ * gradients computed in float32, and the input gradient rounded once to the dtype. The weight, the
+ * bias and their gradients stay float32.
  */
 public final class Linear extends Module {
 
@@ -43,6 +53,10 @@ public final class Linear extends Module {
     private final Parameter bias; // null without bias
     private final Workspace output = workspace();
     private final Workspace inputGrad = workspace();
+    // float32 staging of half-precision activations (used only with a BF16 or F16 input)
+    private final Workspace wideInp = workspace();  // (N, in): inp widened
+    private final Workspace wideOut = workspace();  // (N, out): the float32 out, or dout widened
+    private final Workspace wideGrad = workspace(); // (N, in): the float32 input gradient
     private Tensor savedInp;
 
     /**
@@ -118,19 +132,32 @@ public final class Linear extends Module {
         return bias;
     }
 
-    /** @param inp {@code (N, in)}, format NC */
+    /** @param inp {@code (N, in)}, format NC; float32, or bf16/f16 (computed in float32, see the class comment) */
     @Override
     public Tensor forward(Tensor inp) {
         checkUsable();
-        checkOpen("inp", inp);
+        checkAlive("inp", inp);
         checkInput(Input.of(inp));
         savedInp = null;
         long n = inp.n();
-        Tensor result = output.get(Format.NC, n, out);
-        KERNELS.forward(result.segment(), inp.segment(), weight.value().segment(),
+        DType dtype = inp.dtype();
+        Tensor result = output.get(dtype, Format.NC, n, out);
+        Tensor x = dtype == DType.F32 ? inp : widen(wideInp, inp);
+        Tensor y = dtype == DType.F32 ? result : wideOut.get(Format.NC, n, out);
+        KERNELS.forward(y.segment(), x.segment(), weight.value().segment(),
                 bias == null ? null : bias.value().segment(), LinearKernels.Activation.NONE, n, in, out);
+        if (y != result) {
+            result.copyFrom(y); // rounded once to the dtype
+        }
         savedInp = inp;
         return result;
+    }
+
+    /** {@code t} widened into float32 memory of {@code ws}. */
+    private static Tensor widen(Workspace ws, Tensor t) {
+        Tensor wide = ws.get(Format.NC, t.shape());
+        wide.copyFrom(t);
+        return wide;
     }
 
     @Override
@@ -163,9 +190,16 @@ public final class Linear extends Module {
             checkClear("inp (saved by forward)", savedInp, "parameter gradient", p.grad(), false);
         }
         long n = dout.n();
-        Tensor result = inputGrad.get(Format.NC, n, in);
-        KERNELS.backward(result.segment(), weight.grad().segment(), bias == null ? null : bias.grad().segment(),
-                dout.segment(), savedInp.segment(), weight.value().segment(), LinearKernels.ACCUMULATE, n, in, out);
+        DType dtype = dout.dtype(); // checked: that of the output and of the saved inp
+        Tensor result = inputGrad.get(dtype, Format.NC, n, in);
+        Tensor dy = dtype == DType.F32 ? dout : widen(wideOut, dout);
+        Tensor x = dtype == DType.F32 ? savedInp : widen(wideInp, savedInp);
+        Tensor dx = dtype == DType.F32 ? result : wideGrad.get(Format.NC, n, in);
+        KERNELS.backward(dx.segment(), weight.grad().segment(), bias == null ? null : bias.grad().segment(),
+                dy.segment(), x.segment(), weight.value().segment(), LinearKernels.ACCUMULATE, n, in, out);
+        if (dx != result) {
+            result.copyFrom(dx); // rounded once to the dtype
+        }
         return result;
     }
 

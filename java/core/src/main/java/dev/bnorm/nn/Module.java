@@ -439,7 +439,7 @@ public abstract class Module implements AutoCloseable {
      * evaluation). The memory is released only by the module's {@link Module#close()}.
      *
      * <p>{@link #get} returns a borrowed view (see {@link Tensor#ownsMemory()}) of the first
-     * floats of that memory, in the requested format and shape. A caller that closes the view only
+     * bytes of that memory, in the requested dtype (float32 unless named), format and shape. A caller that closes the view only
      * ends its own use of it: the memory stays the module's, and the module makes a new view when it
      * needs one. Its contents are what was last written there (zeros in new memory).
      */
@@ -456,25 +456,32 @@ public abstract class Module implements AutoCloseable {
          * memory is allocated before the smaller is freed, so a failed allocation changes nothing).
          */
         public Tensor get(Tensor.Format format, long... shape) {
-            if (view != null && view.isAlive() && view.format() == format && Arrays.equals(view.shape(), shape)) {
+            return get(DType.F32, format, shape);
+        }
+
+        /** As {@link #get(Tensor.Format, long...)}, a view of elements of {@code dtype}. */
+        public Tensor get(DType dtype, Tensor.Format format, long... shape) {
+            if (view != null && view.isAlive() && view.dtype() == dtype && view.format() == format
+                    && Arrays.equals(view.shape(), shape)) {
                 return view;
             }
             long size = 1;
             for (long d : shape) {
                 size = Math.multiplyExact(size, d);
             }
-            if (storage == null || storage.size() < size) {
-                Tensor grown = Tensor.zeros(Tensor.Format.C, size);
+            long floats = (Math.multiplyExact(size, dtype.bytes()) + 3) / 4; // the memory, in floats
+            if (storage == null || storage.size() < floats) {
+                Tensor grown = Tensor.zeros(Tensor.Format.C, floats);
                 close();
                 storage = grown;
             }
-            view = Tensor.wrap(storage.segment(), format, shape);
+            view = Tensor.wrap(storage.segment(), dtype, format, shape);
             return view;
         }
 
-        /** A view of the format and shape of {@code like}. */
+        /** A view of the dtype, format and shape of {@code like}. */
         public Tensor like(Tensor like) {
-            return get(like.format(), like.shape());
+            return get(like.dtype(), like.format(), like.shape());
         }
 
         /**
@@ -483,7 +490,7 @@ public abstract class Module implements AutoCloseable {
          */
         public Tensor current() {
             if (view != null && !view.isAlive() && storage.isAlive()) {
-                view = Tensor.wrap(storage.segment(), view.format(), view.shape());
+                view = Tensor.wrap(storage.segment(), view.dtype(), view.format(), view.shape());
             }
             return view;
         }
@@ -515,13 +522,18 @@ public abstract class Module implements AutoCloseable {
 
     /** Throws if {@code t} is null, closed, or not float32 (the modules compute on float32 tensors). */
     static void checkOpen(String name, Tensor t) {
+        checkAlive(name, t);
+        checkF32(name, t);
+    }
+
+    /** Throws if {@code t} is null or closed (any dtype). */
+    static void checkAlive(String name, Tensor t) {
         if (t == null) {
             throw new IllegalArgumentException(name + ": expected a tensor, got null");
         }
         if (!t.isAlive()) {
             throw new IllegalStateException(name + ": " + t + " is closed");
         }
-        checkF32(name, t);
     }
 
     /** Throws unless {@code t} is float32. */
@@ -544,7 +556,7 @@ public abstract class Module implements AutoCloseable {
 
     /**
      * Throws unless there was a forward ({@code saved}, the tensor backward needs from it, is not
-     * null and still alive) and {@code dout} has the format and shape of its output {@code out}.
+     * null and still alive) and {@code dout} has the format, shape and dtype of its output {@code out}.
      */
     static void checkBackward(Tensor dout, Tensor out, Tensor saved) {
         if (saved == null || out == null) {
@@ -560,7 +572,10 @@ public abstract class Module implements AutoCloseable {
         if (!dout.isAlive()) {
             throw new IllegalStateException("dout: " + dout + " is closed");
         }
-        checkF32("dout", dout);
+        if (dout.dtype() != out.dtype()) {
+            throw new IllegalArgumentException("dout: expected dtype " + out.dtype() + " (that of the last output), got "
+                    + dout.dtype() + " (" + dout + ")");
+        }
     }
 
     /**
@@ -597,6 +612,6 @@ public abstract class Module implements AutoCloseable {
     }
 
     private static String range(Tensor t) {
-        return "[0x" + Long.toHexString(t.segment().address()) + ", +" + 4 * t.size() + ")";
+        return "[0x" + Long.toHexString(t.segment().address()) + ", +" + t.dtype().bytes() * t.size() + ")";
     }
 }

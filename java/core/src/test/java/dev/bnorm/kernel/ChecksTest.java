@@ -1,5 +1,7 @@
 package dev.bnorm.kernel;
 
+import static dev.bnorm.kernel.BatchNormKernels.DATA_BF16;
+import static dev.bnorm.kernel.BatchNormKernels.DATA_F16;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_RES;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
@@ -105,6 +107,16 @@ class ChecksTest {
         MemorySegment[] pair(int floats, int shift) {
             MemorySegment both = data(floats + shift);
             return new MemorySegment[] {both.asSlice(0, 4L * floats), both.asSlice(4L * shift, 4L * floats)};
+        }
+
+        /** A segment one 16-bit element too small for {@code count} of them, 2-byte aligned. */
+        MemorySegment smallHalf(int count) {
+            return arena.allocate(2L * count - 2, 2);
+        }
+
+        /** A segment of {@code count} 16-bit elements at an odd address. */
+        MemorySegment oddHalf(int count) {
+            return arena.allocate(2L * count + 2, 2).asSlice(1, 2L * count);
         }
 
         /** A segment one float too small. */
@@ -222,7 +234,9 @@ class ChecksTest {
                         "fit in a long"),
                 reject("N*C*S*4 overflows", (Call t) -> { t.n = 1L << 31; t.c = 1L << 31; t.s = 1; }, IAE,
                         "n, c, s", "fit in a long"),
-                reject("flags unknown bit", (Call t) -> t.flags |= 0x40, IAE, "flags", "got 0x"),
+                reject("flags unknown bit", (Call t) -> t.flags |= 0x100, IAE, "flags", "got 0x"),
+                reject("flags both dtypes", (Call t) -> t.flags |= DATA_BF16 | DATA_F16, IAE, "flags",
+                        "expected at most one of DATA_BF16 (0x40) and DATA_F16 (0x80), got 0x"),
                 reject("flags all bits", (Call t) -> t.flags = -1, IAE, "flags", "got 0xffffffff"));
     }
 
@@ -246,7 +260,7 @@ class ChecksTest {
                 reject("running stats without flag", (Training t) -> t.flags &= ~UPDATE_RUNNING, IAE, "runningMean",
                         "flags lacks UPDATE_RUNNING"),
                 reject("flags USE_GLOBAL_STATS", (Training t) -> t.flags |= USE_GLOBAL_STATS, IAE, "flags",
-                        "expected a subset of 0x37"),
+                        "expected a subset of 0xf7"),
                 reject("eps 0", (Training t) -> t.eps = 0, IAE, "eps", "expected a finite number > 0, got 0.0"),
                 reject("eps < 0", (Training t) -> t.eps = -1e-5, IAE, "eps", "got -1.0E-5"),
                 reject("eps NaN", (Training t) -> t.eps = Double.NaN, IAE, "eps", "got NaN"),
@@ -295,6 +309,19 @@ class ChecksTest {
                 reject("runningVar overlaps runningMean",
                         (Training t) -> { var p = t.pair(C, 1); t.runningMean = p[0]; t.runningVar = p[1]; },
                         IAE, "runningMean", "overlap with runningVar"),
+                reject("bf16 inp too small", (Training t) -> { t.flags |= DATA_BF16; t.inp = t.smallHalf(COUNT); },
+                        IAE, "inp", "expected at least 120 bytes (N*C*S = 60 BF16 elements), got 118"),
+                reject("f16 out too small", (Training t) -> { t.flags |= DATA_F16; t.out = t.smallHalf(COUNT); },
+                        IAE, "out", "(N*C*S = 60 F16 elements), got 118"),
+                reject("bf16 res too small", (Training t) -> { t.flags |= DATA_BF16 | FUSE_ADD; t.res = t.smallHalf(COUNT); },
+                        IAE, "res", "expected at least 120 bytes (N*C*S = 60 BF16 elements), got 118"),
+                reject("f16 out at an odd address", (Training t) -> { t.flags |= DATA_F16; t.out = t.oddHalf(COUNT); },
+                        IAE, "out", "expected a 2-byte aligned address, got 0x"),
+                reject("bf16 out overlaps inp by one element", (Training t) -> { t.flags |= DATA_BF16;
+                            MemorySegment both = t.data(COUNT); t.out = both; t.inp = both.asSlice(2L * COUNT - 2); },
+                        IAE, "out", "expected no overlap with inp except exact identity (out == inp), got out at [0x"),
+                reject("float32 gamma is still 4-byte aligned with bf16", (Training t) -> { t.flags |= DATA_BF16;
+                            t.gamma = t.misaligned(C); }, IAE, "gamma", "4-byte aligned"),
                 reject("res missing", (Training t) -> t.flags |= FUSE_ADD, IAE, "res", "because flags has FUSE_ADD"),
                 reject("res without flag", (Training t) -> t.res = t.data(COUNT), IAE, "res",
                         "expected null because flags lacks FUSE_ADD, got a segment"),
@@ -318,7 +345,7 @@ class ChecksTest {
                 reject("beta missing", (Inference t) -> t.beta = null, IAE, "beta", "flags has USE_SHIFT"),
                 reject("beta without flag", (Inference t) -> t.flags = USE_SCALE, IAE, "beta", "flags lacks USE_SHIFT"),
                 reject("flags UPDATE_RUNNING", (Inference t) -> t.flags |= UPDATE_RUNNING, IAE, "flags",
-                        "expected a subset of 0x33"),
+                        "expected a subset of 0xf3"),
                 reject("eps 0", (Inference t) -> t.eps = 0, IAE, "eps", "finite number > 0"),
                 reject("eps NaN", (Inference t) -> t.eps = Double.NaN, IAE, "eps", "got NaN"),
                 reject("var closed", (Inference t) -> t.var = t.closed(C), ISE, "var", "segment is closed"),
@@ -374,7 +401,7 @@ class ChecksTest {
                 reject("mean null", (Backward t) -> t.mean = null, IAE, "mean", "got null"),
                 reject("rstd null", (Backward t) -> t.rstd = null, IAE, "rstd", "got null"),
                 reject("flags UPDATE_RUNNING", (Backward t) -> t.flags |= UPDATE_RUNNING, IAE, "flags",
-                        "expected a subset of 0x39"),
+                        "expected a subset of 0xf9"),
                 reject("flags USE_SHIFT", (Backward t) -> t.flags |= USE_SHIFT, IAE, "flags", "got 0x3"),
                 reject("rstd closed", (Backward t) -> t.rstd = t.closed(C), ISE, "rstd", "segment is closed"),
                 reject("dinp read-only", (Backward t) -> t.dinp = t.dinp.asReadOnly(), IAE, "dinp", "read-only"),
@@ -396,7 +423,16 @@ class ChecksTest {
                 reject("dbeta overlaps dinp", (Backward t) -> { MemorySegment both = t.data(COUNT + C - 1);
                             t.dinp = both.asSlice(0, 4L * COUNT); t.dbeta = both.asSlice(4L * (COUNT - 1)); },
                         IAE, "dinp", "overlap with dbeta"),
-                reject("dinp == mean start", (Backward t) -> t.mean = t.dinp, IAE, "dinp", "overlap with mean")));
+                reject("dinp == mean start", (Backward t) -> t.mean = t.dinp, IAE, "dinp", "overlap with mean"),
+                reject("f16 dout too small", (Backward t) -> { t.flags |= DATA_F16; t.dout = t.smallHalf(COUNT); },
+                        IAE, "dout", "expected at least 120 bytes (N*C*S = 60 F16 elements), got 118"),
+                reject("bf16 dres too small", (Backward t) -> { t.flags |= DATA_BF16 | FUSE_ADD; t.mask |= DIFF_RES;
+                            t.dres = t.smallHalf(COUNT); }, IAE, "dres", "60 BF16 elements), got 118"),
+                reject("bf16 out (gate) at an odd address", (Backward t) -> { t.flags |= DATA_BF16 | FUSE_RELU;
+                            t.out = t.oddHalf(COUNT); }, IAE, "out", "2-byte aligned"),
+                reject("f16 dinp overlaps dout by one element", (Backward t) -> { t.flags |= DATA_F16;
+                            MemorySegment both = t.data(COUNT); t.dout = both; t.dinp = both.asSlice(2L * COUNT - 2); },
+                        IAE, "dinp", "overlap with dout")));
         return list.stream();
     }
 
@@ -497,6 +533,24 @@ class ChecksTest {
         training.out = both;                     // larger than needed: its tail is inp
         training.inp = both.asSlice(4L * COUNT); // no overlap of the touched extents
         training.run();
+    }
+
+    @Test
+    void halfExtentsAreHalfAsLongAndTwoByteAligned() {
+        for (int dtype : new int[] {DATA_BF16, DATA_F16}) {
+            Training training = new Training(arena);
+            training.flags |= dtype;
+            MemorySegment both = Buffers.filled(arena, COUNT, 1); // 4*COUNT bytes: room for two 16-bit tensors
+            training.out = both.asSlice(0, 2L * COUNT);
+            training.inp = both.asSlice(2L * COUNT); // touching, not overlapping
+            training.run();
+            Backward backward = new Backward(arena);
+            backward.flags |= dtype;
+            backward.dinp = arena.allocate(2L * COUNT + 2, 4).asSlice(2); // 2-byte, not 4-byte, aligned
+            backward.dout = arena.allocate(2L * COUNT, 2);
+            backward.inp = arena.allocate(2L * COUNT, 2);
+            backward.run();
+        }
     }
 
     @Test

@@ -27,7 +27,7 @@ class ConstantsTest {
         }
         Set<String> header = new TreeSet<>();
         for (Method m : bn_h.class.getMethods()) {
-            if (m.getName().matches("BN_(USE|UPDATE|DIFF|FUSE)_\\w+") && m.getParameterCount() == 0) header.add(m.getName());
+            if (m.getName().matches("BN_(USE|UPDATE|DIFF|FUSE|DATA)_\\w+") && m.getParameterCount() == 0) header.add(m.getName());
         }
         assertEquals(header, java, "flags of bn.h and of BatchNormKernels");
     }

@@ -65,6 +65,23 @@ class CriticalThresholdTest {
         assertTrue(NativeKernels.critical(NativeKernels.CRITICAL_MAX, BatchNormKernels.USE_SCALE, BatchNormKernels.DIFF_INP));
     }
 
+    /** 16-bit activations move half the bytes per element: the critical limits in elements double. */
+    @Test
+    void halfActivationsHaveTwiceTheCriticalLimit() {
+        int fuse = BatchNormKernels.FUSE_RELU | BatchNormKernels.FUSE_ADD;
+        int mask = BatchNormKernels.DIFF_INP | BatchNormKernels.DIFF_RES;
+        for (int data : new int[] {BatchNormKernels.DATA_BF16, BatchNormKernels.DATA_F16}) {
+            assertTrue(NativeKernels.critical(2 * 10_922, fuse | data, mask));
+            assertTrue(!NativeKernels.critical(2 * 10_922 + 2, fuse | data, mask));
+            assertTrue(NativeKernels.critical(2 * NativeKernels.CRITICAL_MAX, data, BatchNormKernels.DIFF_INP));
+            assertTrue(!NativeKernels.critical(2 * NativeKernels.CRITICAL_MAX + 1, data, BatchNormKernels.DIFF_INP));
+            assertTrue(NativeKernels.critical(2 * NativeKernels.CRITICAL_MAX, data));
+            assertTrue(!NativeKernels.critical(2 * NativeKernels.CRITICAL_MAX + 1, data));
+        }
+        assertTrue(NativeKernels.critical(NativeKernels.CRITICAL_MAX, 0));
+        assertTrue(!NativeKernels.critical(NativeKernels.CRITICAL_MAX + 1, 0));
+    }
+
     public static final class Probe {
         public static void main(String[] args) throws Exception {
             Thread t = new Thread(Probe::calls, PROBE);

@@ -35,15 +35,16 @@ class HalfGoldenTest {
 
     void forwardTraining(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp, MemorySegment gamma,
                          MemorySegment beta, double eps, DType dtype, Layout layout, long n, long c, long s) {
-        JavaHalfKernels.forwardTraining(out, mean, rstd, null, null, inp, gamma, beta, eps, 0,
-                BatchNormKernels.USE_SCALE | BatchNormKernels.USE_SHIFT, dtype, layout, n, c, s);
+        JavaKernels.INSTANCE.forwardTraining(out, mean, rstd, null, null, inp, gamma, beta, eps, 0,
+                BatchNormKernels.USE_SCALE | BatchNormKernels.USE_SHIFT | dtype.flags(), layout, n, c, s);
     }
 
     void backward(MemorySegment dinp, MemorySegment dgamma, MemorySegment dbeta, MemorySegment dout, MemorySegment inp,
                   MemorySegment gamma, MemorySegment mean, MemorySegment rstd, DType dtype, Layout layout, long n, long c,
                   long s) {
-        JavaHalfKernels.backward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, BatchNormKernels.USE_SCALE,
-                BatchNormKernels.DIFF_INP | BatchNormKernels.DIFF_SCALE | BatchNormKernels.DIFF_SHIFT, dtype, layout, n, c, s);
+        JavaKernels.INSTANCE.backward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd,
+                BatchNormKernels.USE_SCALE | dtype.flags(),
+                BatchNormKernels.DIFF_INP | BatchNormKernels.DIFF_SCALE | BatchNormKernels.DIFF_SHIFT, layout, n, c, s);
     }
 
     @ParameterizedTest
@@ -91,7 +92,7 @@ class HalfGoldenTest {
 
     static double[] widened(DType d, MemorySegment s, int count) {
         double[] v = new double[count];
-        for (int i = 0; i < count; i++) v[i] = JavaHalfKernelsTest.widen(d, s.getAtIndex(ValueLayout.JAVA_SHORT, i));
+        for (int i = 0; i < count; i++) v[i] = HalfOracleTest.widen(d, s.getAtIndex(ValueLayout.JAVA_SHORT, i));
         return v;
     }
 
@@ -99,7 +100,7 @@ class HalfGoldenTest {
     static double ulps(DType d, double[] got, double[] truth, double bound, String what) {
         double worst = 0;
         for (int i = 0; i < truth.length; i++) {
-            double e = Math.abs(got[i] - truth[i]) / (2 * JavaHalfKernelsTest.halfUlp(d, truth[i]));
+            double e = Math.abs(got[i] - truth[i]) / (2 * HalfOracleTest.halfUlp(d, truth[i]));
             worst = Math.max(worst, e);
             if (!(e <= bound + 1e-9)) {
                 throw new AssertionError(what + "[" + i + "]: " + got[i] + ", truth " + truth[i] + ": " + e + " ulps, more than " + bound);
