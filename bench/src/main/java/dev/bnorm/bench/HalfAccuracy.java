@@ -1,12 +1,12 @@
 package dev.bnorm.bench;
 
+import static dev.bnorm.kernel.BatchNormKernels.DATA_BF16;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 
-import dev.bnorm.ffi.bn_h;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.Layout;
@@ -32,7 +32,6 @@ import java.util.stream.Stream;
 public final class HalfAccuracy {
 
     private static final double EPS = 1e-5;
-    private static final int BF16 = bn_h.BN_DATA_BF16();
 
     private HalfAccuracy() {
     }
@@ -79,9 +78,9 @@ public final class HalfAccuracy {
             MemorySegment rstd = arena.allocate(4 * c, 64);
             MemorySegment dgamma = arena.allocate(4 * c, 64);
             MemorySegment dbeta = arena.allocate(4 * c, 64);
-            kernels.forwardTraining(out, mean, rstd, null, null, x, gamma, beta, EPS, 0.1, USE_SCALE | USE_SHIFT | BF16,
+            kernels.forwardTraining(out, mean, rstd, null, null, x, gamma, beta, EPS, 0.1, USE_SCALE | USE_SHIFT | DATA_BF16,
                     Layout.NCHW, n, c, s);
-            kernels.backward(dinp, dgamma, dbeta, dout, x, gamma, mean, rstd, USE_SCALE | BF16,
+            kernels.backward(dinp, dgamma, dbeta, dout, x, gamma, mean, rstd, USE_SCALE | DATA_BF16,
                     DIFF_INP | DIFF_SCALE | DIFF_SHIFT, Layout.NCHW, n, c, s);
             Files.write(dir.resolve("bnorm.out.bf16"), out.toArray(ValueLayout.JAVA_BYTE));
             Files.write(dir.resolve("bnorm.dinp.bf16"), dinp.toArray(ValueLayout.JAVA_BYTE));

@@ -7,7 +7,6 @@ import static dev.bnorm.kernel.BatchNormKernels.UPDATE_RUNNING;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 
-import dev.bnorm.ffi.bn_h;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.DType;
 import dev.bnorm.kernel.JavaKernels;
@@ -45,7 +44,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * write out, 8 bytes per element; backward, read dout and inp and write dinp, 12 bytes per element.
  *
  * <p>{@code dtype} is the activations' element format (inp, out, dout, dinp): {@code f32}, or
- * {@code bf16} / {@code f16} (flags BN_DATA_BF16 / BN_DATA_F16: half the bytes, parameters and
+ * {@code bf16} / {@code f16} (flags DATA_BF16 / DATA_F16: half the bytes, parameters and
  * statistics still float32) for the native and Java kernels; bench/run --dtype bf16 runs native in
  * f32 and bf16 side by side. The 16-bit data are the float32 data rounded to the dtype, and the
  * check allows the oracle's result one ulp of the dtype besides the float32 tolerance (a half
@@ -104,7 +103,7 @@ public class KernelBench {
     private BatchNormKernels kernels;
     private Layout layout;
     private DType type;
-    private int data;    // the flag naming type: 0, BN_DATA_BF16 or BN_DATA_F16
+    private int data;    // the flag naming type: 0, DATA_BF16 or DATA_F16
     private long n;
     private long c;
     private long s;
@@ -149,7 +148,7 @@ public class KernelBench {
         if (type != DType.F32 && kernels == VectorKernels.INSTANCE) {
             throw new IllegalArgumentException("dtype: the vector kernels take f32 only, got " + dtype);
         }
-        data = type == DType.BF16 ? bn_h.BN_DATA_BF16() : type == DType.F16 ? bn_h.BN_DATA_F16() : 0;
+        data = type.flags();
         layout = sh.layout();
         n = sh.n();
         c = sh.c();

@@ -3,7 +3,6 @@ package dev.bnorm.bench;
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.F2D;
 
-import dev.bnorm.ffi.bn_h;
 import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.internal.Checks;
 import dev.bnorm.kernel.Layout;
@@ -573,8 +572,8 @@ public final class VectorKernels implements BatchNormKernels {
             throw new IllegalArgumentException("flags: expected no FUSE_RELU or FUSE_ADD (the Vector API kernels have no "
                     + "fused forms), got 0x" + Integer.toHexString(flags));
         }
-        if ((flags & (bn_h.BN_DATA_BF16() | bn_h.BN_DATA_F16())) != 0) {
-            throw new IllegalArgumentException("flags: expected no BN_DATA_BF16 or BN_DATA_F16 (the Vector API kernels "
+        if ((flags & (DATA_BF16 | DATA_F16)) != 0) {
+            throw new IllegalArgumentException("flags: expected no DATA_BF16 or DATA_F16 (the Vector API kernels "
                     + "take float32 activations only), got 0x" + Integer.toHexString(flags));
         }
     }

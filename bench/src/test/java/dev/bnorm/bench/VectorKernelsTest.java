@@ -1,5 +1,7 @@
 package dev.bnorm.bench;
 
+import static dev.bnorm.kernel.BatchNormKernels.DATA_BF16;
+import static dev.bnorm.kernel.BatchNormKernels.DATA_F16;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
@@ -10,7 +12,6 @@ import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.bnorm.ffi.bn_h;
 import dev.bnorm.kernel.JavaKernels;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.Arena;
@@ -120,10 +121,10 @@ class VectorKernelsTest {
             MemorySegment x = Data.floats(arena, 6);
             MemorySegment mean = Data.floats(arena, 3);
             MemorySegment var = Data.uniform(arena, 3, 0.5, 1.5, 1);
-            for (int data : new int[] {bn_h.BN_DATA_BF16(), bn_h.BN_DATA_F16()}) {
+            for (int data : new int[] {DATA_BF16, DATA_F16}) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VECTOR.forwardInference(
                         Data.floats(arena, 6), x, mean, var, null, null, 1e-5, data, Layout.NC, 2, 3, 1));
-                assertTrue(e.getMessage().startsWith("flags: expected no BN_DATA_BF16 or BN_DATA_F16"), e.getMessage());
+                assertTrue(e.getMessage().startsWith("flags: expected no DATA_BF16 or DATA_F16"), e.getMessage());
             }
         }
     }
