@@ -3,7 +3,7 @@
 bnorm's benchmark shapes.
 
 Usage: /usr/bin/python3 pytorch_bn.py --shapes NC:32x64,NCHW:32x64x56x56,... [--threads 1]
-                                      [--warmup 3] [--iterations 6] [--time-ms 200]
+                                      [--warmup 3] [--iterations 6] [--time-ms 200] [--dtype f32]
 Writes CSV to stdout (comment lines start with '#'), the same format as bn_onednn:
   op,shape,calls,median_us,min_us,max_us,impl
 
@@ -14,6 +14,9 @@ What is timed, per shape and op (tensors created once beforehand):
   backward          native_batch_norm_backward(..., train=True, output_mask=[True]*3)
 Layouts: NC is an (N, C) tensor, NCHW a contiguous (N, C, H, W) tensor, NHWC the same tensor in
 torch.channels_last memory format.
+--dtype bf16 (or f16): x, dout and the outputs out and dinp in that dtype (the float32 data
+rounded to it), weight, bias and the statistics float32, PyTorch's mixed-precision CPU path;
+when PyTorch has no CPU kernel for the dtype (1.13: float16), the output says '# absent: ...'.
 
 Allocation: the out= variants of these ops exist in the schema but have no CPU kernel in
 PyTorch 1.13, so each call allocates its outputs. To keep page faults and mmap/munmap out of the
@@ -93,9 +96,20 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--time-ms", type=float, default=200)
+    parser.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
     args = parser.parse_args()
 
     import torch
+
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[args.dtype]
+    if dtype != torch.float32:
+        try:
+            torch.ops.aten.native_batch_norm(torch.ones(2, 1, dtype=dtype), torch.ones(1), torch.zeros(1),
+                                             None, None, True, 0.1, 1e-5)
+        except RuntimeError as e:
+            print(f"# absent: PyTorch {torch.__version__} has no CPU batch norm for {dtype}: "
+                  + str(e).splitlines()[0])
+            return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
@@ -103,6 +117,8 @@ def main():
     eps, momentum = 1e-5, 0.1
     print(f"# peer: PyTorch {torch.__version__} (aten::native_batch_norm, CPU)")
     print(f"# threads: {torch.get_num_threads()}")
+    if dtype != torch.float32:
+        print(f"# dtype: {args.dtype} x, out, dout, dinp (float32 data rounded to it); float32 weight, bias, statistics")
     print(f"# timing: {args.warmup} warm-up + {args.iterations} iterations of >= {args.time_ms:g} ms; "
           "median, min, max of the iteration means")
     print("# allocation: outputs allocated by each call (no CPU out= kernel in this version); "
@@ -111,8 +127,8 @@ def main():
     for text in args.shapes.split(","):
         layout, d = parse_shape(text)
         c = d[1]
-        x = torch.randn(*d)
-        dout = torch.randn(*d)
+        x = torch.randn(*d).to(dtype)
+        dout = torch.randn(*d).to(dtype)
         if layout == "NHWC":
             x = x.contiguous(memory_format=torch.channels_last)
             dout = dout.contiguous(memory_format=torch.channels_last)
@@ -125,6 +141,8 @@ def main():
         check_stats(text, x, save_mean, save_invstd, eps)
         if layout == "NHWC" and not out.is_contiguous(memory_format=torch.channels_last):
             sys.exit(f"pytorch_bn: {text}: out is not channels_last")
+        if out.dtype != dtype:
+            sys.exit(f"pytorch_bn: {text}: out is {out.dtype}, expected {dtype}")
         runs = {
             "forwardTraining": (lambda: aten.native_batch_norm(x, weight, bias, running_mean, running_var,
                                                                True, momentum, eps), "aten::native_batch_norm"),

@@ -1,7 +1,7 @@
 // bn_onednn.cpp - oneDNN's batch_normalization primitive (2.x API) on bnorm's benchmark shapes.
 //
 // Usage: bn_onednn --shapes NC:32x64,NCHW:32x64x56x56,... [--threads 1] [--warmup 3]
-//                  [--iterations 6] [--time-ms 200]
+//                  [--iterations 6] [--time-ms 200] [--dtype f32]
 // Writes CSV to stdout (comment lines start with '#'):
 //   op,shape,calls,median_us,min_us,max_us,impl
 // op is forwardTraining, forwardInference or backward, as in bnorm's KernelBench.
@@ -14,6 +14,10 @@
 //   backward          prop_kind::backward, use_scale | use_shift: diff_src, diff_scale, diff_shift
 // Layouts: NCHW is format_tag::nchw, NHWC is nhwc, and NC (an m x k matrix) is nhwc with
 // H = W = 1 (plain nchw would take oneDNN's slow generic kernel).
+// --dtype bf16: src, dst, diff_dst and diff_src are bf16 (the float data rounded to nearest,
+// ties to even), scale, shift, mean and variance f32; a dtype oneDNN cannot run batch norm in on
+// this CPU makes the output say '# absent: ...'. f16 is not offered (oneDNN 2.6 has no f16
+// batch norm on CPU).
 // Timing, the same scheme as the JMH benchmarks: `warmup` then `iterations` iterations; an
 // iteration runs calls back to back for at least time-ms (at least one call) and records their
 // mean; the median, min and max of the iteration means are reported.
@@ -27,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -102,29 +107,55 @@ template <class F> Timing measure(F call, int warmup, int iterations, double tim
 
 float *data(const memory &m) { return static_cast<float *>(m.get_data_handle()); }
 
+// f rounded to bf16 (to nearest, ties to even; the values here are finite)
+uint16_t to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+float from_bf16(uint16_t h) {
+    const uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+// element i of an f32 or bf16 memory, as float
+float at(const memory &m, size_t i) {
+    return m.get_desc().data_type() == memory::data_type::bf16
+            ? from_bf16(static_cast<const uint16_t *>(m.get_data_handle())[i]) : data(m)[i];
+}
+
 memory filled(const memory::desc &md, const engine &eng, std::mt19937 &rng, float lo, float hi, bool normal) {
     memory m(md, eng);
-    float *p = data(m);
-    const size_t count = md.get_size() / sizeof(float);
+    const bool bf16 = md.data_type() == memory::data_type::bf16;
+    const size_t count = md.get_size() / (bf16 ? sizeof(uint16_t) : sizeof(float));
     std::uniform_real_distribution<float> uniform(lo, hi);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
-    for (size_t i = 0; i < count; i++) p[i] = normal ? lo + (hi - lo) * gauss(rng) : uniform(rng);
+    for (size_t i = 0; i < count; i++) {
+        const float v = normal ? lo + (hi - lo) * gauss(rng) : uniform(rng);
+        if (bf16) static_cast<uint16_t *>(m.get_data_handle())[i] = to_bf16(v);
+        else data(m)[i] = v;
+    }
     return m;
 }
 
 // mean and biased variance of every channel, two passes in double, against oneDNN's outputs
-void check_stats(const Shape &sh, const float *x, const float *mean, const float *var) {
+void check_stats(const Shape &sh, const memory &x, const float *mean, const float *var) {
     const int64_t N = sh.n, C = sh.c, S = sh.s();
     const bool nchw = sh.layout == "NCHW";
-    const auto at = [&](int64_t n, int64_t c, int64_t s) { return nchw ? (n * C + c) * S + s : (n * S + s) * C + c; };
+    const auto index = [&](int64_t n, int64_t c, int64_t s) {
+        return size_t(nchw ? (n * C + c) * S + s : (n * S + s) * C + c);
+    };
     const double M = double(N * S), tol = 1e-5 * (1 + std::sqrt(M) / 32);
     for (int64_t c = 0; c < C; c++) {
         double sum = 0, ssd = 0;
         for (int64_t n = 0; n < N; n++)
-            for (int64_t s = 0; s < S; s++) sum += x[at(n, c, s)];
+            for (int64_t s = 0; s < S; s++) sum += at(x, index(n, c, s));
         const double mu = sum / M;
         for (int64_t n = 0; n < N; n++)
-            for (int64_t s = 0; s < S; s++) ssd += (x[at(n, c, s)] - mu) * (x[at(n, c, s)] - mu);
+            for (int64_t s = 0; s < S; s++) ssd += (at(x, index(n, c, s)) - mu) * (at(x, index(n, c, s)) - mu);
         const double v = ssd / M;
         if (std::fabs(mean[c] - mu) > tol * (1 + std::fabs(mu)) || std::fabs(var[c] - v) > tol * (1 + v)) {
             std::fprintf(stderr, "bn_onednn: %s channel %lld: mean %.9g var %.9g, expected %.9g %.9g\n",
@@ -139,9 +170,10 @@ void row(const char *op, const Shape &sh, const Timing &t, const char *impl) {
     std::fflush(stdout);
 }
 
-void run_shape(const Shape &sh, engine &eng, stream &strm, int warmup, int iterations, double time_ms) {
+void run_shape(const Shape &sh, memory::data_type dt, engine &eng, stream &strm, int warmup, int iterations,
+               double time_ms) {
     const float eps = 1e-5f;
-    const memory::desc data_md({sh.n, sh.c, sh.h, sh.w}, memory::data_type::f32,
+    const memory::desc data_md({sh.n, sh.c, sh.h, sh.w}, dt,
                                sh.layout == "NCHW" ? tag::nchw : tag::nhwc);
     const memory::desc chan_md({sh.c}, memory::data_type::f32, tag::a);
     primitive_attr attr;
@@ -182,7 +214,7 @@ void run_shape(const Shape &sh, engine &eng, stream &strm, int warmup, int itera
 
     train.execute(strm, train_args);
     strm.wait();
-    check_stats(sh, data(src), data(mean), data(var));
+    check_stats(sh, src, data(mean), data(var));
 
     row("forwardTraining", sh, measure([&] { train.execute(strm, train_args); strm.wait(); }, warmup, iterations, time_ms),
         train_pd.impl_info_str());
@@ -196,7 +228,7 @@ void run_shape(const Shape &sh, engine &eng, stream &strm, int warmup, int itera
 }  // namespace
 
 int main(int argc, char **argv) {
-    std::string shapes;
+    std::string shapes, dtype = "f32";
     int threads = 1, warmup = 3, iterations = 6;
     double time_ms = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -206,14 +238,15 @@ int main(int argc, char **argv) {
         else if (k == "--warmup") warmup = std::stoi(v);
         else if (k == "--iterations") iterations = std::stoi(v);
         else if (k == "--time-ms") time_ms = std::stod(v);
+        else if (k == "--dtype") dtype = v;
         else {
             std::fprintf(stderr, "bn_onednn: unknown option %s\n", k.c_str());
             return 2;
         }
     }
-    if (shapes.empty() || iterations < 1 || warmup < 0 || threads < 1) {
+    if (shapes.empty() || iterations < 1 || warmup < 0 || threads < 1 || (dtype != "f32" && dtype != "bf16")) {
         std::fprintf(stderr, "usage: bn_onednn --shapes NC:32x64,NCHW:32x64x56x56,... [--threads 1] "
-                             "[--warmup 3] [--iterations 6] [--time-ms 200]\n");
+                             "[--warmup 3] [--iterations 6] [--time-ms 200] [--dtype f32|bf16]\n");
         return 2;
     }
 #ifdef BN_HAVE_OPENMP
@@ -225,6 +258,11 @@ int main(int argc, char **argv) {
     const dnnl_version_t *v = dnnl_version();
     std::printf("# peer: oneDNN %d.%d.%d (%s)\n", v->major, v->minor, v->patch, v->hash ? v->hash : "no hash");
     std::printf("# threads: %d\n", actual_threads);
+    const memory::data_type dt = dtype == "bf16" ? memory::data_type::bf16 : memory::data_type::f32;
+    if (dt == memory::data_type::bf16) {
+        std::printf("# dtype: bf16 src, dst, diff_dst, diff_src (float data rounded to it); f32 scale, shift, mean, "
+                    "variance\n");
+    }
     std::printf("# timing: %d warm-up + %d iterations of >= %g ms; median, min, max of the iteration means\n",
                 warmup, iterations, time_ms);
     std::printf("op,shape,calls,median_us,min_us,max_us,impl\n");
@@ -233,7 +271,7 @@ int main(int argc, char **argv) {
         stream strm(eng);
         std::stringstream list(shapes);
         for (std::string text; std::getline(list, text, ',');) {
-            run_shape(parse_shape(text), eng, strm, warmup, iterations, time_ms);
+            run_shape(parse_shape(text), dt, eng, strm, warmup, iterations, time_ms);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bn_onednn: %s\n", e.what());

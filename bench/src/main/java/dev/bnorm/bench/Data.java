@@ -1,12 +1,17 @@
 package dev.bnorm.bench;
 
+import dev.bnorm.kernel.DType;
+import dev.bnorm.kernel.Half;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
-/** Benchmark buffers: 64-byte aligned off-heap float32 segments with reproducible contents. */
+/**
+ * Benchmark buffers: 64-byte aligned off-heap segments with reproducible contents, float32 or
+ * (activations) a 16-bit {@link DType}.
+ */
 final class Data {
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -17,6 +22,38 @@ final class Data {
     /** count zeroed floats, 64-byte aligned (the same alignment for every implementation). */
     static MemorySegment floats(Arena arena, long count) {
         return arena.allocate(4 * count, 64);
+    }
+
+    /** count zeroed elements of dtype, 64-byte aligned. */
+    static MemorySegment elements(Arena arena, long count, DType dtype) {
+        return arena.allocate(dtype.bytes() * count, 64);
+    }
+
+    /**
+     * {@link #activation(Arena, Shape, long)} in {@code dtype}: the float32 values rounded to
+     * nearest, ties to even ({@link Half#convert}), so that every dtype's benchmark sees the same
+     * data up to that rounding.
+     */
+    static MemorySegment activation(Arena arena, Shape shape, long seed, DType dtype) {
+        if (dtype == DType.F32) {
+            return activation(arena, shape, seed);
+        }
+        long count = shape.elements();
+        MemorySegment segment = elements(arena, count, dtype);
+        try (Arena scratch = Arena.ofConfined()) {
+            Half.convert(segment, dtype, activation(scratch, shape, seed), DType.F32, count);
+        }
+        return segment;
+    }
+
+    /** count float32 values of a segment of dtype, widened (exact) into a new segment; itself if F32. */
+    static MemorySegment widened(Arena arena, MemorySegment segment, long count, DType dtype) {
+        if (dtype == DType.F32) {
+            return segment;
+        }
+        MemorySegment floats = floats(arena, count);
+        Half.convert(floats, DType.F32, segment, dtype, count);
+        return floats;
     }
 
     /** count floats uniform in [lo, hi). */

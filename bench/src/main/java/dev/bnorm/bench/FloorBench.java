@@ -43,6 +43,9 @@ import org.openjdk.jmh.infra.ThreadParams;
  * <p>Threads: with JMH's {@code -t T} (bench/run --threads T), each of the T threads moves its
  * own 1/T of the elements at the same time, so a call's time is that of T threads moving the
  * whole tensor, as the kernels' thread team does.
+ *
+ * <p>{@code elementBytes} 2 is the floor of 16-bit activations (bf16, f16): tensors of half the
+ * bytes, moved as floats (elements * 2 / 4 of them), since only the bytes matter here.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -62,6 +65,10 @@ public class FloorBench {
             "32x64x56x56", "32x256x56x56", "32x512x28x28", "32x2048x7x7"})
     public String dims;
 
+    /** The activations' element size: 4 (float32) or 2 (bf16, f16). */
+    @Param({"4"})
+    public int elementBytes;
+
     private Arena arena;
     private long bytes;
     private MemorySegment a;
@@ -71,7 +78,10 @@ public class FloorBench {
     /** Allocates and fills this thread's share of the buffers, then checks each method once. */
     @Setup(Level.Trial)
     public void setup(ThreadParams threads) {
-        long total = Shape.elements(dims);
+        if (elementBytes != 4 && elementBytes != 2) {
+            throw new IllegalArgumentException("elementBytes: expected 4 or 2, got " + elementBytes);
+        }
+        long total = Shape.elements(dims) * elementBytes / 4; // floats
         int t = threads.getThreadIndex();
         int nt = threads.getThreadCount();
         long count = Math.max(1, total * (t + 1) / nt - total * t / nt);

@@ -8,6 +8,7 @@ import static dev.bnorm.kernel.BatchNormKernels.USE_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.USE_SHIFT;
 
 import dev.bnorm.kernel.BatchNormKernels;
+import dev.bnorm.kernel.DType;
 import dev.bnorm.kernel.JavaKernels;
 import dev.bnorm.kernel.Kernels;
 import dev.bnorm.kernel.Layout;
@@ -41,6 +42,13 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * with gamma and batch statistics, all three gradients (dinp, dgamma, dbeta). Minimal bytes per
  * call (the per-channel (C,) vectors are negligible and not counted): forward, read inp once and
  * write out, 8 bytes per element; backward, read dout and inp and write dinp, 12 bytes per element.
+ *
+ * <p>{@code dtype} is the activations' element format (inp, out, dout, dinp): {@code f32}, or
+ * {@code bf16} / {@code f16} (flags DATA_BF16 / DATA_F16: half the bytes, parameters and
+ * statistics still float32) for the native and Java kernels; bench/run --dtype bf16 runs native in
+ * f32 and bf16 side by side. The 16-bit data are the float32 data rounded to the dtype, and the
+ * check allows the oracle's result one ulp of the dtype besides the float32 tolerance (a half
+ * output is the float32 result rounded once, the oracle's is the double result rounded once).
  *
  * <p>Measurement choices (the native peers in bench/peers use the same scheme):
  * <ul>
@@ -87,9 +95,15 @@ public class KernelBench {
             "NHWC:32x64x56x56", "NHWC:32x256x56x56", "NHWC:32x512x28x28", "NHWC:32x2048x7x7"})
     public String shape;
 
+    /** f32, bf16 or f16: the activations' element format (bf16 and f16: native and java only). */
+    @Param({"f32"})
+    public String dtype;
+
     private Arena arena;
     private BatchNormKernels kernels;
     private Layout layout;
+    private DType type;
+    private int data;    // the flag naming type: 0, DATA_BF16 or DATA_F16
     private long n;
     private long c;
     private long s;
@@ -125,6 +139,16 @@ public class KernelBench {
     public void setup(String op) {
         Shape sh = Shape.parse(shape);
         kernels = kernels(impl);
+        type = switch (dtype) {
+            case "f32" -> DType.F32;
+            case "bf16" -> DType.BF16;
+            case "f16" -> DType.F16;
+            default -> throw new IllegalArgumentException("dtype: expected f32, bf16 or f16, got " + dtype);
+        };
+        if (type != DType.F32 && kernels == VectorKernels.INSTANCE) {
+            throw new IllegalArgumentException("dtype: the vector kernels take f32 only, got " + dtype);
+        }
+        data = type.flags();
         layout = sh.layout();
         n = sh.n();
         c = sh.c();
@@ -132,31 +156,32 @@ public class KernelBench {
         arena = Arena.ofShared();
         gamma = Data.uniform(arena, c, 0.5, 1.5, 1);
         beta = Data.uniform(arena, c, -0.5, 0.5, 2);
-        inp = Data.activation(arena, sh, 3);
+        inp = Data.activation(arena, sh, 3, type);
         switch (op) {
             case "forwardTraining" -> {
-                out = Data.floats(arena, sh.elements());
+                out = Data.elements(arena, sh.elements(), type);
                 saveMean = Data.floats(arena, c);
                 saveRstd = Data.floats(arena, c);
                 runningMean = Data.floats(arena, c);
                 runningVar = Data.uniform(arena, c, 0.5, 1.5, 0);
             }
             case "forwardInference" -> {
-                out = Data.floats(arena, sh.elements());
+                out = Data.elements(arena, sh.elements(), type);
                 runningMean = Data.uniform(arena, c, -1, 1, 4);
                 runningVar = Data.uniform(arena, c, 0.25, 4, 5);
             }
             case "backward" -> {
-                dout = Data.activation(arena, sh, 6);
-                dinp = Data.floats(arena, sh.elements());
+                dout = Data.activation(arena, sh, 6, type);
+                dinp = Data.elements(arena, sh.elements(), type);
                 dgamma = Data.floats(arena, c);
                 dbeta = Data.floats(arena, c);
                 saveMean = Data.floats(arena, c);
                 saveRstd = Data.floats(arena, c);
                 // the statistics backward needs, from a forward pass (out is scratch here)
                 try (Arena scratch = Arena.ofConfined()) {
-                    JavaKernels.INSTANCE.forwardTraining(Data.floats(scratch, sh.elements()), saveMean, saveRstd,
-                            null, null, inp, gamma, beta, EPS, MOMENTUM, USE_SCALE | USE_SHIFT, layout, n, c, s);
+                    JavaKernels.INSTANCE.forwardTraining(Data.elements(scratch, sh.elements(), type), saveMean,
+                            saveRstd, null, null, inp, gamma, beta, EPS, MOMENTUM, USE_SCALE | USE_SHIFT | data,
+                            layout, n, c, s);
                 }
             }
             default -> throw new IllegalArgumentException("op: expected forwardTraining, forwardInference or backward, got " + op);
@@ -169,39 +194,43 @@ public class KernelBench {
     private void check(String op, Shape sh) {
         long count = sh.elements();
         double tol = Verify.tol(sh.m());
-        String what = impl + " " + op + " " + shape + ": ";
+        double ulp = type == DType.BF16 ? 0x1p-7 : type == DType.F16 ? 0x1p-10 : 0; // relative, at most
+        String what = impl + " " + op + " " + shape + (type == DType.F32 ? "" : " " + dtype) + ": ";
         try (Arena ref = Arena.ofConfined()) {
             switch (op) {
                 case "forwardTraining" -> {
-                    MemorySegment outRef = Data.floats(ref, count);
+                    MemorySegment outRef = Data.elements(ref, count, type);
                     MemorySegment meanRef = Data.floats(ref, c);
                     MemorySegment rstdRef = Data.floats(ref, c);
                     MemorySegment runningMeanRef = Data.floats(ref, c).copyFrom(runningMean);
                     MemorySegment runningVarRef = Data.floats(ref, c).copyFrom(runningVar);
                     forwardTraining();
                     JavaKernels.INSTANCE.forwardTraining(outRef, meanRef, rstdRef, runningMeanRef, runningVarRef,
-                            inp, gamma, beta, EPS, MOMENTUM, TRAINING_FLAGS, layout, n, c, s);
-                    Verify.close(what + "out", outRef, out, count, tol, tol);
+                            inp, gamma, beta, EPS, MOMENTUM, TRAINING_FLAGS | data, layout, n, c, s);
+                    Verify.close(what + "out", Data.widened(ref, outRef, count, type), Data.widened(ref, out, count, type),
+                            count, tol, tol + ulp);
                     Verify.close(what + "save_mean", meanRef, saveMean, c, tol, tol);
                     Verify.close(what + "save_rstd", rstdRef, saveRstd, c, tol, tol);
                     Verify.close(what + "running_mean", runningMeanRef, runningMean, c, tol, tol);
                     Verify.close(what + "running_var", runningVarRef, runningVar, c, tol, tol);
                 }
                 case "forwardInference" -> {
-                    MemorySegment outRef = Data.floats(ref, count);
+                    MemorySegment outRef = Data.elements(ref, count, type);
                     forwardInference();
                     JavaKernels.INSTANCE.forwardInference(outRef, inp, runningMean, runningVar, gamma, beta, EPS,
-                            INFERENCE_FLAGS, layout, n, c, s);
-                    Verify.close(what + "out", outRef, out, count, tol, tol);
+                            INFERENCE_FLAGS | data, layout, n, c, s);
+                    Verify.close(what + "out", Data.widened(ref, outRef, count, type), Data.widened(ref, out, count, type),
+                            count, tol, tol + ulp);
                 }
                 default -> {
-                    MemorySegment dinpRef = Data.floats(ref, count);
+                    MemorySegment dinpRef = Data.elements(ref, count, type);
                     MemorySegment dgammaRef = Data.floats(ref, c);
                     MemorySegment dbetaRef = Data.floats(ref, c);
                     backward();
                     JavaKernels.INSTANCE.backward(dinpRef, dgammaRef, dbetaRef, dout, inp, gamma, saveMean, saveRstd,
-                            BACKWARD_FLAGS, BACKWARD_MASK, layout, n, c, s);
-                    Verify.closeToScale(what + "dinp", dinpRef, dinp, count, tol);
+                            BACKWARD_FLAGS | data, BACKWARD_MASK, layout, n, c, s);
+                    Verify.closeToScale(what + "dinp", Data.widened(ref, dinpRef, count, type),
+                            Data.widened(ref, dinp, count, type), count, tol, tol + ulp);
                     Verify.close(what + "dgamma", dgammaRef, dgamma, c, Verify.sumTol(sh.m()), tol);
                     Verify.close(what + "dbeta", dbetaRef, dbeta, c, Verify.sumTol(sh.m()), tol);
                 }
@@ -217,17 +246,18 @@ public class KernelBench {
     @Benchmark
     public void forwardTraining() {
         kernels.forwardTraining(out, saveMean, saveRstd, runningMean, runningVar, inp, gamma, beta,
-                EPS, MOMENTUM, TRAINING_FLAGS, layout, n, c, s);
+                EPS, MOMENTUM, TRAINING_FLAGS | data, layout, n, c, s);
     }
 
     @Benchmark
     public void forwardInference() {
-        kernels.forwardInference(out, inp, runningMean, runningVar, gamma, beta, EPS, INFERENCE_FLAGS, layout, n, c, s);
+        kernels.forwardInference(out, inp, runningMean, runningVar, gamma, beta, EPS, INFERENCE_FLAGS | data, layout,
+                n, c, s);
     }
 
     @Benchmark
     public void backward() {
-        kernels.backward(dinp, dgamma, dbeta, dout, inp, gamma, saveMean, saveRstd, BACKWARD_FLAGS, BACKWARD_MASK,
-                layout, n, c, s);
+        kernels.backward(dinp, dgamma, dbeta, dout, inp, gamma, saveMean, saveRstd, BACKWARD_FLAGS | data,
+                BACKWARD_MASK, layout, n, c, s);
     }
 }

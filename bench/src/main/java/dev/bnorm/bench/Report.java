@@ -40,6 +40,11 @@ import org.knowm.xchart.style.Styler;
  * read inp once, write out = 8 bytes per element; backward: read dout and inp, write dinp = 12
  * bytes per element). x floor is time / the time of the floor that applies at that size (see
  * {@link #floor}), measured by {@link FloorBench} in the same run with as many threads.
+ *
+ * <p>{@code Report --dtype bf16 <raw dir> <output dir> [file]} writes {@code half.md} (or the file named) instead (see
+ * {@link #halfMarkdown}): a run of bench/run --dtype, bnorm native in f32 and in the 16-bit dtype
+ * ({@link KernelBench}'s dtype), the peers in that dtype, the floors at 4 and 2 bytes an element,
+ * and {@code accuracy.txt} (bnorm's and PyTorch's bf16 accuracy, bench/peers/half_accuracy.py) when present.
  */
 public final class Report {
 
@@ -140,13 +145,17 @@ public final class Report {
 
     private final Map<String, Stat> jmh = new LinkedHashMap<>();   // impl|op|shape, floor|method|dims
     private final Set<String> shapes = new LinkedHashSet<>();
-    private final List<Peer> peers = new ArrayList<>();
+    final List<Peer> peers = new ArrayList<>();
     private JsonObject jmhRun;                                       // the first JMH result: the JVM
     private final Map<String, String> jmhSettings = new TreeMap<>(); // benchmark class -> its JMH settings
     private int floorThreads = 1;                                    // FloorBench's JMH threads
     Caches caches = Caches.of(Path.of("/sys/devices/system/cpu/cpu0/cache"), Runtime.getRuntime().availableProcessors());
 
     public static void main(String[] args) throws IOException {
+        if ((args.length == 4 || args.length == 5) && "--dtype".equals(args[0])) {
+            half(args[1], Path.of(args[2]), Path.of(args[3]), args.length == 5 ? args[4] : "half.md");
+            return;
+        }
         if (args.length != 2) {
             System.err.println("usage: Report <raw dir: jmh.json, jmh-floor.json, onednn.csv, pytorch.csv, run.txt> <output dir>");
             System.exit(2);
@@ -194,11 +203,14 @@ public final class Report {
             }
             if (benchmark.contains(".FloorBench.")) {
                 floorThreads = r.get("threads").getAsInt();
-                jmh.put(key("floor", method, params.get("dims").getAsString()), Stat.of(values));
+                jmh.put(key(floorName(params.has("elementBytes") ? params.get("elementBytes").getAsInt() : 4), method,
+                        params.get("dims").getAsString()), Stat.of(values));
             } else {
                 String shape = params.get("shape").getAsString();
                 shapes.add(shape);
-                jmh.put(key(params.get("impl").getAsString(), method, shape), Stat.of(values));
+                String dtype = params.has("dtype") ? params.get("dtype").getAsString() : "f32";
+                jmh.put(key(params.get("impl").getAsString() + ("f32".equals(dtype) ? "" : "-" + dtype), method, shape),
+                        Stat.of(values));
             }
         }
     }
@@ -257,6 +269,11 @@ public final class Report {
         return who + "|" + op + "|" + shape;
     }
 
+    /** The floor's results of FloorBench's elementBytes: "floor" (4), "floor-2" (2). */
+    private static String floorName(int elementBytes) {
+        return elementBytes == 4 ? "floor" : "floor-" + elementBytes;
+    }
+
     // ------------------------------------------------------------------------------------------
     // derived figures
 
@@ -273,8 +290,13 @@ public final class Report {
      * forward training 2R1W (sumCopy), backward 4R1W (sumAdd); inference is 1R1W at any size.
      */
     Floor floor(String op, String shape) {
+        return floor(op, shape, 4);
+    }
+
+    /** {@link #floor(String, String)} for activations of {@code elementBytes} (4, or 2 for bf16 and f16). */
+    Floor floor(String op, String shape, int elementBytes) {
         Shape sh = Shape.parse(shape);
-        long tensor = 4 * sh.elements();
+        long tensor = elementBytes * sh.elements();
         boolean backward = "backward".equals(op);
         String where = caches.where((backward ? 3 : 2) * tensor, floorThreads);
         boolean inCache = !"memory".equals(where);
@@ -296,7 +318,7 @@ public final class Report {
         Floor best = null;
         long bytes = tensor * (kind.charAt(0) - '0' + 1);
         for (String m : methods) {
-            Stat s = jmh.get(key("floor", m, sh.dims()));
+            Stat s = jmh.get(key(floorName(elementBytes), m, sh.dims()));
             if (s != null && (best == null || s.median() < best.stat().median())) {
                 best = new Floor(kind, where, m, s, bytes);
             }
@@ -318,6 +340,182 @@ public final class Report {
         Stat s = result(who, op, shape);
         Floor f = floor(op, shape);
         return s == null || f == null ? Double.NaN : s.median() / f.stat().median();
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // 16-bit activations (bench/run --dtype)
+
+    /** The float32 tensor size from which the 16-bit speed-up target applies (issue 20: shapes >= 8 MiB). */
+    static final long TARGET_BYTES = 8L << 20;
+    /** The 16-bit speed-up target over bnorm's own float32 (forward training and backward). */
+    static final double TARGET_SPEEDUP = 1.7;
+
+    /** Reads a bench/run --dtype run from {@code raw} and writes {@code out}/{@code file}. */
+    static void half(String dtype, Path raw, Path out, String file) throws IOException {
+        Report report = new Report();
+        report.readJmh(raw.resolve("jmh.json"));
+        if (Files.exists(raw.resolve("jmh-floor.json"))) {
+            report.readJmh(raw.resolve("jmh-floor.json"));
+        }
+        report.peers.add(readPeer(raw.resolve("pytorch.csv"), "PyTorch"));
+        report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
+        Path accuracy = raw.resolve("accuracy.txt");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve(file), report.halfMarkdown(dtype, readRun(raw.resolve("run.txt")),
+                Files.exists(accuracy) ? Files.readString(accuracy) : null));
+        System.out.println("wrote " + out.resolve(file));
+    }
+
+    /**
+     * One table per run: per pass and shape, the floors at 4 and 2 bytes an element, bnorm native
+     * in f32 and in {@code dtype}, the peers in {@code dtype}, and the ratios; then each target of
+     * issue 20 cell by cell, and the accuracy figures ({@code accuracy}: a script's output, or null).
+     */
+    String halfMarkdown(String dtype, Map<String, String> run, String accuracy) {
+        String half = "native-" + dtype;
+        StringBuilder md = new StringBuilder();
+        md.append("# bnorm benchmarks: ").append(dtype).append(" activations\n\n");
+        md.append("Batch norm with ").append(dtype).append(" activations (inp, out, dout, dinp; float32 parameters and "
+                + "statistics) next to bnorm's float32, the peers in ").append(dtype).append(" and the floors, on ")
+                .append(floorThreads).append(" thread(s), all measured in one run on the machine below (shared and "
+                + "noisy: compare within this run only). Written by `bench/run --dtype ").append(dtype)
+                .append("` (`dev.bnorm.bench.Report`); the terms are those of [results.md](results.md).\n\n");
+        md.append("- **Time**: median time of one call over the iteration means, min-max in parentheses.\n");
+        md.append("- **floor f32 / ").append(dtype).append("**: the floor of the pass (as in results.md) at 4 and at "
+                + "2 bytes an element (`FloorBench -p elementBytes=4,2`): the time of only moving the pass's bytes, "
+                + "its kind (reads and writes of a tensor) and where the tensors fit at that size.\n");
+        md.append("- **f32 / ").append(dtype).append("**: bnorm f32's time / bnorm ").append(dtype)
+                .append("'s (the speed-up; 2.0 would be all the halved bytes); **faster peer / bnorm**: the faster ")
+                .append(dtype).append(" peer's time / bnorm ").append(dtype).append("'s (> 1: bnorm is faster); **x floor**: bnorm ")
+                .append(dtype).append("'s time / its floor.\n\n");
+        machine(md, run);
+        md.append("\n## Times\n\n| op | shape | tensor f32 | floor f32 | floor ").append(dtype).append(" | bnorm f32 | bnorm ")
+                .append(dtype);
+        for (Peer p : peers) {
+            md.append(" | ").append(p.name()).append(' ').append(dtype);
+        }
+        md.append(" | f32 / ").append(dtype).append(" | faster peer / bnorm | x floor |\n|---|---|---:|---:|---:|---:|---:")
+                .append("|---:".repeat(peers.size() + 3)).append("|\n");
+        for (int o = 0; o < OPS.length; o++) {
+            for (String shape : shapes) {
+                md.append("| ").append(OP_TITLES[o]).append(" | ").append(shape).append(" | ")
+                        .append(mib(4 * Shape.parse(shape).elements()));
+                for (int bytes : new int[] {4, 2}) {
+                    Floor f = floor(OPS[o], shape, bytes);
+                    md.append(" | ").append(f == null ? "not measured"
+                            : f.kind() + " in " + f.where() + ": " + duration(f.stat().median()));
+                }
+                for (String who : new String[] {"native", half}) {
+                    Stat st = result(who, OPS[o], shape);
+                    md.append(" | ").append(st == null ? "not measured" : time(st));
+                }
+                for (Peer p : peers) {
+                    Stat st = p.present() ? result(p.name(), OPS[o], shape) : null;
+                    md.append(" | ").append(!p.present() ? "absent" : st == null ? "not measured" : time(st));
+                }
+                Stat f32 = result("native", OPS[o], shape);
+                Stat h = result(half, OPS[o], shape);
+                Stat peer = fasterPeer(OPS[o], shape);
+                Floor f = floor(OPS[o], shape, 2);
+                md.append(" | ").append(ratio(f32, h)).append(" | ").append(ratio(peer, h)).append(" | ")
+                        .append(h == null || f == null ? "-" : String.format(Locale.ROOT, "%.2fx", h.median() / f.stat().median()))
+                        .append(" |\n");
+            }
+        }
+        halfTargets(md, dtype, half);
+        if (accuracy != null) {
+            md.append("\n## Accuracy\n\nThe output of `bench/peers/half_accuracy.py compare`, run by `bench/run --dtype "
+                    + "bf16` after `dev.bnorm.bench.HalfAccuracy` (bnorm's and PyTorch's ").append(dtype).append(" batch "
+                    + "norm and backward against float64 on the same rounded inputs):\n\n```\n").append(accuracy.strip())
+                    .append("\n```\n");
+        }
+        return md.toString();
+    }
+
+    private void halfTargets(StringBuilder md, String dtype, String half) {
+        md.append("\n## Targets (issue 20)\n\n### ").append(dtype).append(" forward training and backward >= ")
+                .append(TARGET_SPEEDUP).append("x bnorm's f32 on shapes >= 8 MiB (float32 tensor)\n\n");
+        int met = 0;
+        int cells = 0;
+        for (String op : new String[] {"forwardTraining", "backward"}) {
+            for (String shape : shapes) {
+                if (4 * Shape.parse(shape).elements() < TARGET_BYTES) {
+                    continue;
+                }
+                Stat f32 = result("native", op, shape);
+                Stat h = result(half, op, shape);
+                md.append("- ").append(title(op)).append(' ').append(shape).append(": ");
+                cells++;
+                if (f32 == null || h == null) {
+                    md.append("not measured\n");
+                    continue;
+                }
+                double x = f32.median() / h.median();
+                boolean ok = x >= TARGET_SPEEDUP;
+                met += ok ? 1 : 0;
+                md.append(String.format(Locale.ROOT, "%.2fx", x)).append(ok ? ", met" : String.format(Locale.ROOT,
+                        ", **not met** (%.2fx short; %s would have to take %s, it takes %s)", TARGET_SPEEDUP - x, dtype,
+                        duration(f32.median() / TARGET_SPEEDUP), duration(h.median()))).append("\n");
+            }
+        }
+        if (cells == 0) {
+            md.append("- no shape of this run is >= 8 MiB\n");
+        }
+        md.append("\nMet in ").append(met).append(" of ").append(cells).append(" cells.\n\n### bnorm ").append(dtype)
+                .append(" faster than every ").append(dtype).append(" peer on every shape (each pass)\n\n");
+        met = 0;
+        cells = 0;
+        for (int o = 0; o < OPS.length; o++) {
+            for (String shape : shapes) {
+                Stat h = result(half, OPS[o], shape);
+                md.append("- ").append(OP_TITLES[o]).append(' ').append(shape).append(": ");
+                cells++;
+                if (h == null) {
+                    md.append("not measured\n");
+                    continue;
+                }
+                boolean ok = true;
+                int measured = 0;
+                List<String> parts = new ArrayList<>();
+                for (Peer p : peers) {
+                    Stat st = p.present() ? result(p.name(), OPS[o], shape) : null;
+                    if (st == null) {
+                        parts.add(p.name() + " " + (p.present() ? "not measured" : "absent"));
+                        continue;
+                    }
+                    ok &= h.median() < st.median();
+                    measured++;
+                    parts.add(p.name() + String.format(Locale.ROOT, " %.2fx", st.median() / h.median()));
+                }
+                ok &= measured > 0;
+                met += ok ? 1 : 0;
+                md.append(String.join(", ", parts)).append(measured == 0 ? ": no peer to compare with"
+                        : " (peer time / bnorm time)" + (ok ? ", met" : ", **not met**")).append("\n");
+            }
+        }
+        md.append("\nMet in ").append(met).append(" of ").append(cells).append(" cells (a cell counts as met when bnorm is "
+                + "faster than each peer present).\n");
+    }
+
+    /** The faster present peer's result for op at shape, or null. */
+    private Stat fasterPeer(String op, String shape) {
+        Stat fastest = null;
+        for (Peer p : peers) {
+            Stat st = p.present() ? result(p.name(), op, shape) : null;
+            if (st != null && (fastest == null || st.median() < fastest.median())) {
+                fastest = st;
+            }
+        }
+        return fastest;
+    }
+
+    private static String ratio(Stat numerator, Stat denominator) {
+        return numerator == null || denominator == null ? "-"
+                : String.format(Locale.ROOT, "%.2f", numerator.median() / denominator.median());
+    }
+
+    private static String title(String op) {
+        return OP_TITLES[Arrays.asList(OPS).indexOf(op)];
     }
 
     // ------------------------------------------------------------------------------------------
@@ -451,6 +649,11 @@ public final class Report {
         return sig(s.median() / scale) + " " + unit + " (" + sig(s.min() / scale) + "–" + sig(s.max() / scale) + ")";
     }
 
+    /** "12.3 ms": microseconds with the unit of {@link #time}. */
+    static String duration(double micros) {
+        return time(new Stat(micros, micros, micros)).replaceAll(" \\(.*", "");
+    }
+
     /** Three significant digits. */
     static String sig(double v) {
         if (v >= 100) {
@@ -521,7 +724,10 @@ public final class Report {
                 .map(l -> ", " + l.substring(l.indexOf(':') + 1).strip() + " MHz").orElse("");
         String flags = lines.stream().filter(l -> l.startsWith("flags")).findFirst()
                 .map(l -> Arrays.asList(l.substring(l.indexOf(':') + 1).strip().split(" "))).map(f ->
-                        f.contains("avx512f") ? ", AVX-512" : f.contains("avx2") ? ", AVX2" : "").orElse("");
+                        (f.contains("avx512f") ? ", AVX-512" : f.contains("avx2") ? ", AVX2" : "")
+                                + (f.contains("avx512_bf16") ? ", AVX512-BF16" : "")
+                                + (f.contains("avx512_fp16") ? ", AVX512-FP16" : f.contains("f16c") ? ", F16C" : ""))
+                .orElse("");
         return model + ", " + cpus + " logical CPUs (" + Runtime.getRuntime().availableProcessors()
                 + " available to the JVM)" + mhz + flags;
     }

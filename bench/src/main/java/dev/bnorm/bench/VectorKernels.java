@@ -572,5 +572,9 @@ public final class VectorKernels implements BatchNormKernels {
             throw new IllegalArgumentException("flags: expected no FUSE_RELU or FUSE_ADD (the Vector API kernels have no "
                     + "fused forms), got 0x" + Integer.toHexString(flags));
         }
+        if ((flags & (DATA_BF16 | DATA_F16)) != 0) {
+            throw new IllegalArgumentException("flags: expected no DATA_BF16 or DATA_F16 (the Vector API kernels "
+                    + "take float32 activations only), got 0x" + Integer.toHexString(flags));
+        }
     }
 }

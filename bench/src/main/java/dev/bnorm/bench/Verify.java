@@ -68,6 +68,12 @@ public final class Verify {
      * magnitude varies across elements (dinp, sums), errors are judged against the largest one.
      */
     public static void closeToScale(String what, MemorySegment expected, MemorySegment actual, long count, double tol) {
+        closeToScale(what, expected, actual, count, tol, tol);
+    }
+
+    /** As {@link #closeToScale(String, MemorySegment, MemorySegment, long, double)} with its own rtol. */
+    public static void closeToScale(String what, MemorySegment expected, MemorySegment actual, long count, double tol,
+                                    double rtol) {
         double scale = 1;
         for (long i = 0; i < count; i++) {
             double e = expected.getAtIndex(F, i);
@@ -75,6 +81,6 @@ public final class Verify {
                 scale = Math.max(scale, Math.abs(e));
             }
         }
-        close(what, expected, actual, count, tol * scale, tol);
+        close(what, expected, actual, count, tol * scale, rtol);
     }
 }

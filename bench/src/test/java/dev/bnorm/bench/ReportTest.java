@@ -1,16 +1,20 @@
 package dev.bnorm.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The floor that applies to a pass (issue: forward training 1R1W in cache and 2R1W out of it,
- * backward 2R1W and 4R1W, inference 1R1W), and the cache sizes it is decided by.
+ * backward 2R1W and 4R1W, inference 1R1W), and the cache sizes it is decided by; the 16-bit
+ * report's floors, ratios and verdicts on the targets of issue 20.
  */
 class ReportTest {
 
@@ -63,6 +67,66 @@ class ReportTest {
         assertFloor(report.floor("forwardInference", "NCHW:128x256x56x56"), "1R1W", "memory", "copy", 90000, 2 * big);
         assertFloor(report.floor("backward", "NHWC:128x256x56x56"), "4R1W", "memory", "sumAdd", 260000, 5 * big);
         assertEquals(null, report.floor("backward", "NC:64x4096")); // no floor measured at that size
+    }
+
+    @Test
+    void halfReportJudgesEachCellAgainstTheTargets(@TempDir Path dir) throws IOException {
+        // NC:4096x1024 is 16 MiB in float32 (the speed-up target applies), NC:32x64 8 KiB (it does not)
+        StringBuilder json = new StringBuilder("[");
+        String[] ops = {"forwardTraining", "forwardInference", "backward"};
+        double[] f32 = {1800, 900, 1500};
+        double[] bf16 = {1000, 500, 1000};
+        for (int o = 0; o < 3; o++) {
+            json.append(kernel(ops[o], "NC:4096x1024", "f32", f32[o])).append(',')
+                    .append(kernel(ops[o], "NC:4096x1024", "bf16", bf16[o])).append(',')
+                    .append(kernel(ops[o], "NC:32x64", "f32", 3)).append(',')
+                    .append(kernel(ops[o], "NC:32x64", "bf16", 2.5)).append(o < 2 ? "," : "]");
+        }
+        Files.writeString(dir.resolve("jmh.json"), json.toString());
+        Files.writeString(dir.resolve("jmh-floor.json"), "[" + floor("copy", "4096x1024", 4, 400) + ","
+                + floor("copy", "4096x1024", 2, 200) + "]");
+        Files.writeString(dir.resolve("pytorch.csv"), "# peer: PyTorch\nop,shape,calls,median_us,min_us,max_us,impl\n"
+                + "forwardTraining,NC:4096x1024,10,2000,1900,2100,aten\nbackward,NC:4096x1024,10,3000,2900,3100,aten\n"
+                + "forwardTraining,NC:32x64,10,10,9,11,aten\n");
+        Files.writeString(dir.resolve("onednn.csv"), "# peer: oneDNN\nop,shape,calls,median_us,min_us,max_us,impl\n"
+                + "forwardTraining,NC:4096x1024,10,1100,1000,1200,jit\nbackward,NC:4096x1024,10,800,700,900,jit\n"
+                + "forwardTraining,NC:32x64,10,4,3,5,jit\n");
+        Report report = new Report();
+        report.caches = new Report.Caches(2 * MIB, 2, 300 * MIB);
+        report.readJmh(dir.resolve("jmh.json"));
+        report.readJmh(dir.resolve("jmh-floor.json"));
+        report.peers.add(Report.readPeer(dir.resolve("pytorch.csv"), "PyTorch"));
+        report.peers.add(Report.readPeer(dir.resolve("onednn.csv"), "oneDNN"));
+        String md = report.halfMarkdown("bf16", Map.of(), "figures");
+
+        // 16 MiB in f32 and 8 MiB in bf16: inference 1R1W in L3 either way, 400 and 200 us
+        assertEquals(200, report.floor("forwardInference", "NC:4096x1024", 2).stat().median());
+        assertEquals(2L * 2 * 4096 * 1024, report.floor("forwardInference", "NC:4096x1024", 2).bytes());
+        assertTrue(md.contains("| Forward inference | NC:4096x1024 | 16.0 MiB | 1R1W in L3: 400 µs | 1R1W in L3: 200 µs "
+                + "| 900 µs (900–900) | 500 µs (500–500) | not measured | not measured | 1.80 | - | 2.50x |"), md);
+        assertTrue(md.contains("- Forward training NC:4096x1024: 1.80x, met\n"), md);
+        assertTrue(md.contains("- Backward NC:4096x1024: 1.50x, **not met** (0.20x short; bf16 would have to take 882 µs, "
+                + "it takes 1.00 ms)\n"), md);
+        assertFalse(md.contains("- Forward training NC:32x64: 1."), md); // below 8 MiB: not judged for the speed-up
+        assertTrue(md.contains("Met in 1 of 2 cells.\n"), md);
+        assertTrue(md.contains("- Forward training NC:4096x1024: PyTorch 2.00x, oneDNN 1.10x (peer time / bnorm time), met\n"),
+                md);
+        assertTrue(md.contains("- Backward NC:4096x1024: PyTorch 3.00x, oneDNN 0.80x (peer time / bnorm time), **not met**\n"),
+                md);
+        assertTrue(md.contains("- Forward training NC:32x64: PyTorch 4.00x, oneDNN 1.60x (peer time / bnorm time), met\n"), md);
+        assertTrue(md.contains("- Backward NC:32x64: PyTorch not measured, oneDNN not measured: no peer to compare with\n"), md);
+        assertTrue(md.contains("Met in 2 of 6 cells"), md);
+        assertTrue(md.contains("```\nfigures\n```"), md);
+    }
+
+    private static String kernel(String op, String shape, String dtype, double micros) {
+        return "{\"benchmark\":\"dev.bnorm.bench.KernelBench." + op + "\",\"mode\":\"avgt\",\"threads\":1,\"forks\":1,"
+                + "\"params\":{\"impl\":\"native\",\"shape\":\"" + shape + "\",\"dtype\":\"" + dtype + "\"},"
+                + "\"primaryMetric\":{\"scoreUnit\":\"us/op\",\"rawData\":[[" + micros + "]]}}";
+    }
+
+    private static String floor(String method, String dims, int elementBytes, double micros) {
+        return result(method, dims, micros).replace("\"params\":{", "\"params\":{\"elementBytes\":\"" + elementBytes + "\",");
     }
 
     private static void assertFloor(Report.Floor f, String kind, String where, String method, double micros, long bytes) {

@@ -1,5 +1,7 @@
 package dev.bnorm.bench;
 
+import static dev.bnorm.kernel.BatchNormKernels.DATA_BF16;
+import static dev.bnorm.kernel.BatchNormKernels.DATA_F16;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_INP;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SCALE;
 import static dev.bnorm.kernel.BatchNormKernels.DIFF_SHIFT;
@@ -110,6 +112,20 @@ class VectorKernelsTest {
                     Data.floats(arena, 6), mean, rstd, null, null, heap, null, null, 1e-5, 0.1, 0,
                     Layout.NC, 2, 3, 1));
             assertTrue(e.getMessage().startsWith("inp"), e.getMessage());
+        }
+    }
+
+    @Test
+    void rejectsSixteenBitActivationsNamingTheFlags() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = Data.floats(arena, 6);
+            MemorySegment mean = Data.floats(arena, 3);
+            MemorySegment var = Data.uniform(arena, 3, 0.5, 1.5, 1);
+            for (int data : new int[] {DATA_BF16, DATA_F16}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VECTOR.forwardInference(
+                        Data.floats(arena, 6), x, mean, var, null, null, 1e-5, data, Layout.NC, 2, 3, 1));
+                assertTrue(e.getMessage().startsWith("flags: expected no DATA_BF16 or DATA_F16"), e.getMessage());
+            }
         }
     }
 
