@@ -51,12 +51,22 @@ static bn_row avx512_bf16hw_row = {&bn_kernels_avx512, &bn_kernels_avx512_bf16hw
 // the 16-bit tables of avx2 and avx512 are compiled with F16C: without it, the generic ones
 static bn_row avx2_no_f16c = {&bn_kernels_avx2, &bn_kernels_generic_bf16, &bn_kernels_generic_f16};
 static bn_row avx512_no_f16c = {&bn_kernels_avx512, &bn_kernels_generic_bf16, &bn_kernels_generic_f16};
+// the 16-bit tables of avx512 also use AVX512-BW/VL: without them, those of avx2
+static bn_row avx512_no_bw = {&bn_kernels_avx512, &bn_kernels_avx2_bf16, &bn_kernels_avx2_f16};
 
 // F16C: CPUID 1, ECX bit 29
 static int has_f16c(void) {
 #if defined(__GNUC__)
     unsigned int a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+#else
+    return 0;
+#endif
+}
+
+static int has_avx512bw_vl(void) {
+#if defined(__GNUC__)
+    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif
@@ -82,6 +92,7 @@ static const bn_kernels *const *choose(void) {
     if (cap < level) level = cap;
 #if defined(BN_X86_KERNELS)
     if (level == 2 && !has_f16c()) return avx512_no_f16c;
+    if (level == 2 && !has_avx512bw_vl()) return avx512_no_bw;
     if (level == 2) return use_avx512bf16() ? avx512_bf16hw_row : avx512_row;
     if (level == 1) return has_f16c() ? avx2_row : avx2_no_f16c;
 #endif

@@ -58,6 +58,7 @@ static void bn_sfence(void) { _mm_sfence(); }
 #if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h), with F16C
 #include "bn_half.h"
 #if defined(BN_KERNELS_BF16)
+static vf widen16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 static vf va_load(const uint16_t *p) { return bn_avx512_load_bf16(p); }
 #if defined(BN_KERNELS_BF16_HW)
 // vcvtneps2bf16 reads float subnormals as zero: a vector holding one takes the integer path
@@ -73,6 +74,7 @@ static __m256i narrow16(vf v) { return bn_avx512_bf16_int(v); }
 static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_bf16(p)); }
 static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_bf16(p, _mm512_cvtpd_ps(v)); }
 #else
+static vf widen16(__m256i h) { return _mm512_cvtph_ps(h); }
 static vf va_load(const uint16_t *p) { return bn_avx512_load_f16(p); }
 static __m256i narrow16(vf v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_f16(p)); }
@@ -80,6 +82,11 @@ static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_f16(p, _mm512_cvtpd
 #endif
 static void va_store(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, narrow16(v)); }
 static void va_stream(uint16_t *p, vf v) { _mm256_stream_si256((__m256i *)p, narrow16(v)); }
+// the first n (<= VL) elements by masked 16-bit moves (AVX512-BW/VL; bn_dispatch.c picks these
+// tables only on CPUs with both): lanes past n are +0 on load and neither read nor written
+#define BN_VA_MASKED
+static vf va_load_n(const uint16_t *p, ptrdiff_t n) { return widen16(_mm256_maskz_loadu_epi16(mask16(n), p)); }
+static void va_store_n(uint16_t *p, vf v, ptrdiff_t n) { _mm256_mask_storeu_epi16(p, mask16(n), narrow16(v)); }
 #endif
 
 #include "bn_kernels_impl.h"

@@ -56,6 +56,8 @@ typedef uint16_t bn_act;
 static float va_get(const bn_act *p) { return BN_KERNELS_WIDEN(*p); }
 // the first n (<= VL) elements through a zeroed vector's worth: +0 widens to +0.0f as
 // vf_load_n's lanes past n are; nothing past p + n is read or written
+// (unless the including file has masked 16-bit moves: BN_VA_MASKED)
+#if !defined(BN_VA_MASKED)
 static vf va_load_n(const bn_act *p, ptrdiff_t n) {
     bn_act t[VL] = {0};
     memcpy(t, p, (size_t)n * sizeof *t);
@@ -66,6 +68,7 @@ static void va_store_n(bn_act *p, vf v, ptrdiff_t n) {
     va_store(t, v);
     memcpy(p, t, (size_t)n * sizeof *t);
 }
+#endif
 #else
 typedef float bn_act;
 #define BN_KERNELS_DATA 0u
