@@ -3,7 +3,8 @@
  *
  *   bn_bench [-t THREADS] [-r ROUNDS] [-m MS] [-x] [-f] [-d bf16|f16] [CASE ...]
  *   (-x: without oneDNN; -d: bnorm's forward training, inference and backward with 16-bit
- *   activations, BN_DATA_BF16 or BN_DATA_F16; the floors and oneDNN stay float32)
+ *   activations, BN_DATA_BF16 or BN_DATA_F16; the floors and oneDNN stay float32; the
+ *   header gives the float32 tensor size, bnorm's GB/s count its 2-byte elements)
  *   CASE: layout:NxCxS with layout nc, nchw or nhwc, e.g. nc:256x1024 nchw:32x64x3136
  *
  * N = batch, C = channels, S = spatial size (H*W). Every variant of a case runs in each of ROUNDS
@@ -428,9 +429,10 @@ static void run_case(bench *b, int rounds, double ms) {
         }
 #endif
     } else {
-    v[nv++] = (variant){"bnorm fwd training", bn_train, 2 * t};
-    v[nv++] = (variant){"bnorm fwd inference", bn_infer, 2 * t};
-    v[nv++] = (variant){"bnorm backward", bn_back, 3 * t};
+    const double tb = data_flags != 0 ? t / 2 : t; // bnorm's tensors in its dtype (-d)
+    v[nv++] = (variant){"bnorm fwd training", bn_train, 2 * tb};
+    v[nv++] = (variant){"bnorm fwd inference", bn_infer, 2 * tb};
+    v[nv++] = (variant){"bnorm backward", bn_back, 3 * tb};
     v[nv++] = (variant){"floor fwd 1R1W", floor_fwd_1r1w, 2 * t};
     v[nv++] = (variant){"floor fwd 2R1W", floor_fwd_2r1w, 3 * t};
     v[nv++] = (variant){"floor bwd 2R1W", floor_bwd_2r1w, 3 * t};
