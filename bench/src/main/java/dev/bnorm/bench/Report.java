@@ -156,12 +156,13 @@ public final class Report {
             half(args[1], Path.of(args[2]), Path.of(args[3]), args.length == 5 ? args[4] : "half.md");
             return;
         }
-        if (args.length != 2) {
-            System.err.println("usage: Report <raw dir: jmh.json, jmh-floor.json, onednn.csv, pytorch.csv, run.txt> <output dir>");
+        if (args.length != 2 && args.length != 3) {
+            System.err.println("usage: Report <raw dir: jmh.json, jmh-floor.json, onednn.csv, pytorch.csv, run.txt> <output dir> [base name, default results]");
             System.exit(2);
         }
         Path raw = Path.of(args[0]);
         Path out = Path.of(args[1]);
+        String base = args.length == 3 ? args[2] : "results";
         Report report = new Report();
         report.readJmh(raw.resolve("jmh.json"));
         if (Files.exists(raw.resolve("jmh-floor.json"))) {
@@ -170,9 +171,9 @@ public final class Report {
         report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
         report.peers.add(readPeer(raw.resolve("pytorch.csv"), "PyTorch"));
         Files.createDirectories(out);
-        Files.writeString(out.resolve("results.md"), report.markdown(readRun(raw.resolve("run.txt"))));
-        report.chart(out.resolve("results.png"));
-        System.out.println("wrote " + out.resolve("results.md") + " and " + out.resolve("results.png"));
+        Files.writeString(out.resolve(base + ".md"), report.markdown(readRun(raw.resolve("run.txt"))));
+        report.chart(out.resolve(base + ".png"));
+        System.out.println("wrote " + out.resolve(base + ".md") + " and " + out.resolve(base + ".png"));
     }
 
     // ------------------------------------------------------------------------------------------
