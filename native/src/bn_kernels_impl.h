@@ -588,6 +588,13 @@ static void run_sums(double *t1, double *t2, const void *dy, const void *gate, c
     else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len);
 }
 
+// dinp_vec of the VL values at dy, x, each half converted as it is loaded (no shuffle)
+static vf dinp_at(const bn_act *dy, const bn_act *x, const vd *m, const vd *dm, const vd *xs, const vd *sc) {
+    const vd t0 = vd_fnma(vd_sub(vd_load_a(x), m[0]), xs[0], vd_sub(vd_load_a(dy), dm[0]));
+    const vd t1 = vd_fnma(vd_sub(vd_load_a(x + HV), m[1]), xs[1], vd_sub(vd_load_a(dy + HV), dm[1]));
+    return vf_from_vd(vd_mul(t0, sc[0]), vd_mul(t1, sc[1]));
+}
+
 static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
                      double xmu_scale, double scale, int stream) {
@@ -606,7 +613,9 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
             p = head;
         }
         for (; p + VL <= len; p += VL) {
-            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(xr + p), m, dm, xs, sc);
+            const vf y = gate == NULL && dres == NULL
+                             ? dinp_at(dy + at + p, xr + p, m, dm, xs, sc)
+                             : dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(xr + p), m, dm, xs, sc);
             if (stream) va_stream(o + p, y);
             else va_store(o + p, y);
         }
