@@ -58,8 +58,13 @@ static void bn_sfence(void) { _mm_sfence(); }
 #if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h), with F16C
 #include "bn_half.h"
 #if defined(BN_KERNELS_BF16)
-static vf widen16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-static vf va_load(const uint16_t *p) { return bn_avx512_load_bf16(p); }
+// bf16 -> float moves each 16-bit value to the top half of a zeroed 32-bit lane: one word
+// permute (vpermw, AVX512-BW) with odd words from the index, even words zeroed by the mask
+static vf widen16(__m256i h) {
+    const __m512i idx = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 16);
+    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xaaaaaaaau, idx, _mm512_castsi256_si512(h)));
+}
+static vf va_load(const uint16_t *p) { return widen16(_mm256_loadu_si256((const __m256i *)p)); }
 #if defined(BN_KERNELS_BF16_HW)
 // vcvtneps2bf16 reads float subnormals as zero: a vector holding one takes the integer path
 static __m256i narrow16(vf v) {
@@ -71,7 +76,11 @@ static __m256i narrow16(vf v) {
 #else
 static __m256i narrow16(vf v) { return bn_avx512_bf16_int(v); }
 #endif
-static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_bf16(p)); }
+static vd vd_load_a(const uint16_t *p) {
+    const __m256i idx = _mm256_slli_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), 16);
+    const __m256i h = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_maskz_permutexvar_epi16(0xaaaau, idx, h)));
+}
 static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_bf16(p, _mm512_cvtpd_ps(v)); }
 #else
 static vf widen16(__m256i h) { return _mm512_cvtph_ps(h); }

@@ -473,6 +473,21 @@ static double lanes_total(double *a) {
     return a[0];
 }
 
+// The runs of a block are `stride` elements apart and each starts cold: the hardware prefetcher
+// needs a few of its lines before it follows (measured: the stats and sums passes of NCHW
+// 32x256x56x56, in L3, took about 1.4x as long without this). So while a tile or vector of one
+// run is read, the same bytes of the next run (the block's next line, or the next block's
+// first) are fetched towards L2. Past the last run this touches memory that is not the
+// caller's: a prefetch never faults, and the address is formed as an integer.
+static void prefetch_next(const bn_act *p, ptrdiff_t stride, size_t bytes) {
+#if defined(__GNUC__)
+    const uintptr_t at = (uintptr_t)p + (uintptr_t)stride * sizeof(bn_act);
+    for (size_t j = 0; j < bytes; j += 64) __builtin_prefetch((const void *)(at + j), 0, 2);
+#else
+    (void)p, (void)stride, (void)bytes;
+#endif
+}
+
 static void run_stats(double *sum, double *m2, const void *xv, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len) {
     const bn_act *x = xv;
@@ -487,6 +502,7 @@ static void run_stats(double *sum, double *m2, const void *xv, ptrdiff_t stride,
         const bn_act *xr = x + r * stride;
         ptrdiff_t p = 0;
         for (; p + TILE <= len; p += TILE) {
+            prefetch_next(xr + p, stride, TILE * sizeof(bn_act));
             for (int i = 0; i < NV; i++) {
                 vd d[2];
                 BN_DIFF_AT(d, xr + p + i * VL, k, i);
@@ -521,10 +537,12 @@ static BN_ALWAYS_INLINE void run_apply_k(bn_act *out, const bn_act *x, const bn_
             p = head_to_aligned(o, len);
             if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
             for (; p + VL <= len; p += VL) {
+                prefetch_next(xr + p, stride, VL * sizeof(bn_act));
                 va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
             }
         } else {
             for (; p + VL <= len; p += VL) {
+                prefetch_next(xr + p, stride, VL * sizeof(bn_act));
                 va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
             }
         }
@@ -554,6 +572,8 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy
             for (; p + TILE <= len; p += TILE) sums_part(a1, a2, m, gr + p, gt + p, opt(xr, p), TILE);
         } else if (xr != NULL) {
             for (; p + TILE <= len; p += TILE) {
+                prefetch_next(gr + p, stride, TILE * sizeof(bn_act));
+                prefetch_next(xr + p, stride, TILE * sizeof(bn_act));
                 for (int i = 0; i < NV; i++) {
                     const bn_act *gp = gr + p + i * VL;
                     const vd g0 = vd_load_a(gp), g1 = vd_load_a(gp + HV);
@@ -567,6 +587,7 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy
             }
         } else {
             for (; p + TILE <= len; p += TILE) {
+                prefetch_next(gr + p, stride, TILE * sizeof(bn_act));
                 for (int i = 0; i < NV; i++) {
                     a1[2 * i] = vd_add(a1[2 * i], vd_load_a(gr + p + i * VL));
                     a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_load_a(gr + p + i * VL + HV));
@@ -588,6 +609,13 @@ static void run_sums(double *t1, double *t2, const void *dy, const void *gate, c
     else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len);
 }
 
+// dinp_vec of the VL values at dy, x, each half converted as it is loaded (no shuffle)
+static vf dinp_at(const bn_act *dy, const bn_act *x, const vd *m, const vd *dm, const vd *xs, const vd *sc) {
+    const vd t0 = vd_fnma(vd_sub(vd_load_a(x), m[0]), xs[0], vd_sub(vd_load_a(dy), dm[0]));
+    const vd t1 = vd_fnma(vd_sub(vd_load_a(x + HV), m[1]), xs[1], vd_sub(vd_load_a(dy + HV), dm[1]));
+    return vf_from_vd(vd_mul(t0, sc[0]), vd_mul(t1, sc[1]));
+}
+
 static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
                      double xmu_scale, double scale, int stream) {
@@ -606,7 +634,11 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
             p = head;
         }
         for (; p + VL <= len; p += VL) {
-            const vf y = dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(xr + p), m, dm, xs, sc);
+            prefetch_next(dy + at + p, stride, VL * sizeof(bn_act));
+            prefetch_next(xr + p, stride, VL * sizeof(bn_act));
+            const vf y = gate == NULL && dres == NULL
+                             ? dinp_at(dy + at + p, xr + p, m, dm, xs, sc)
+                             : dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(xr + p), m, dm, xs, sc);
             if (stream) va_stream(o + p, y);
             else va_store(o + p, y);
         }
