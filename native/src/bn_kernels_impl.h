@@ -669,7 +669,14 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
                     BN_DIFF_AT(d, xr + p, k, 0);
                     acc_stats(s1, s2, d);
                 }
-                if (p < len) stats_part(s1, s2, k, xr + p, len - p); // lanes past len kept 0
+                if (p < len) { // lanes past len kept 0
+                    const ptrdiff_t t = len - p;
+                    vd d[2];
+                    BN_DIFF(d, va_load_n(xr + p, t), k, 0);
+                    d[0] = vd_keep_n(d[0], clampn(t, HV));
+                    d[1] = vd_keep_n(d[1], clampn(t - HV, HV));
+                    acc_stats(s1, s2, d);
+                }
                 vd_store(l1, s1[0]);
                 vd_store(l1 + HV, s1[1]);
                 vd_store(l2, s2[0]);
