@@ -649,6 +649,7 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
     // sum, m2: (nch,); shift K of a channel: its first value (0 if not finite)
     // x: nsamp samples, sstride apart, of nch runs of (len,), contiguous
     double ks[SHORT_TILE], a1[SHORT_TILE * VL], a2[SHORT_TILE * VL];
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j0 = 0; j0 < nch; j0 += SHORT_TILE) {
         const ptrdiff_t jn = nch - j0 < SHORT_TILE ? nch - j0 : SHORT_TILE;
         for (ptrdiff_t j = 0; j < jn; j++) {
@@ -663,16 +664,14 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
                 const vd k[2] = {vd_set1(ks[j]), vd_set1(ks[j])};
                 double *l1 = a1 + j * VL, *l2 = a2 + j * VL;
                 vd s1[2] = {vd_load(l1), vd_load(l1 + HV)}, s2[2] = {vd_load(l2), vd_load(l2 + HV)};
-                ptrdiff_t p = 0;
-                for (; p + VL <= len; p += VL) {
+                for (ptrdiff_t p = 0; p < full; p += VL) {
                     vd d[2];
                     BN_DIFF_AT(d, xr + p, k, 0);
                     acc_stats(s1, s2, d);
                 }
-                if (p < len) { // lanes past len kept 0
-                    const ptrdiff_t t = len - p;
+                if (t > 0) { // lanes past len kept 0
                     vd d[2];
-                    BN_DIFF(d, va_load_n(xr + p, t), k, 0);
+                    BN_DIFF(d, va_load_n(xr + full, t), k, 0);
                     d[0] = vd_keep_n(d[0], clampn(t, HV));
                     d[1] = vd_keep_n(d[1], clampn(t - HV, HV));
                     acc_stats(s1, s2, d);
@@ -693,13 +692,13 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
 static BN_ALWAYS_INLINE void short_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
     // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
         const bn_act *xr = x + j * len, *rr = opt(res, j * len);
         bn_act *o = out + j * len;
-        ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
-        if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+        for (ptrdiff_t p = 0; p < full; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        if (t > 0) va_store_n(o + full, fuse(vf_fma(vf_sub(va_load_n(xr + full, t), m), s, h), rr, full, t, relu), t);
     }
 }
 
@@ -715,6 +714,7 @@ static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *
     // t1, t2, mean: (nch,); dy, gate, x: nsamp samples, sstride apart, of nch runs of (len,),
     // contiguous; gate, x may be NULL (x NULL: t2 = 0)
     double a1[SHORT_TILE * VL], a2[SHORT_TILE * VL];
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j0 = 0; j0 < nch; j0 += SHORT_TILE) {
         const ptrdiff_t jn = nch - j0 < SHORT_TILE ? nch - j0 : SHORT_TILE;
         for (ptrdiff_t i = 0; i < jn * VL; i++) a1[i] = a2[i] = 0.0;
@@ -726,7 +726,7 @@ static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *
                 double *l1 = a1 + j * VL, *l2 = a2 + j * VL;
                 vd s1[2] = {vd_load(l1), vd_load(l1 + HV)}, s2[2] = {vd_load(l2), vd_load(l2 + HV)};
                 ptrdiff_t p = 0;
-                for (; gt == NULL && xr != NULL && p + VL <= len; p += VL) {
+                for (; gt == NULL && xr != NULL && p < full; p += VL) {
                     const vd g0 = vd_load_a(gr + p), g1 = vd_load_a(gr + p + HV);
                     vd d[2];
                     BN_DIFF_AT(d, xr + p, m, 0);
@@ -735,9 +735,10 @@ static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *
                     s2[0] = vd_fma(g0, d[0], s2[0]);
                     s2[1] = vd_fma(g1, d[1], s2[1]);
                 }
-                for (; p < len; p += VL) { // the same lanes, through the gate, without x, the tail
-                    sums_part(s1, s2, m, gr + p, opt(gt, p), opt(xr, p), len - p < VL ? len - p : VL);
+                for (; p < full; p += VL) { // the same lanes, through the gate or without x
+                    sums_part(s1, s2, m, gr + p, opt(gt, p), opt(xr, p), VL);
                 }
+                if (t > 0) sums_part(s1, s2, m, gr + full, opt(gt, full), opt(xr, full), t);
                 vd_store(l1, s1[0]);
                 vd_store(l1 + HV, s1[1]);
                 vd_store(l2, s2[0]);
@@ -762,17 +763,17 @@ static BN_ALWAYS_INLINE void short_dinp_k(bn_act *dinp, bn_act *dres, const bn_a
                        const bn_act *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale) {
     // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vd m[2] = {vd_set1(mean[j]), vd_set1(mean[j])}, dm[2] = {vd_set1(dy_mean[j]), vd_set1(dy_mean[j])};
         const vd xs[2] = {vd_set1(xmu_scale[j]), vd_set1(xmu_scale[j])}, sc[2] = {vd_set1(scale[j]), vd_set1(scale[j])};
         const ptrdiff_t at = j * len;
-        ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) {
+        for (ptrdiff_t p = 0; p < full; p += VL) {
             va_store(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(x + at + p), m, dm, xs, sc));
         }
-        if (p < len) {
-            const ptrdiff_t t = len - p;
-            va_store_n(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, t), va_load_n(x + at + p, t), m, dm, xs, sc), t);
+        if (t > 0) {
+            const ptrdiff_t e = at + full;
+            va_store_n(dinp + e, dinp_vec(load_dy(dy, gate, dres, e, t), va_load_n(x + e, t), m, dm, xs, sc), t);
         }
     }
 }
