@@ -79,7 +79,8 @@ static const float *opt(const float *p, ptrdiff_t i) { return p != NULL ? p + i 
 // ----------------------------------------------------------------------------
 // reduce: t1 = sum_dy, t2 = sum_dy_xmu per column of a unit
 
-// Sums of blocks [b0, b1) of unit u, added block by block in order.
+// Sums of blocks [b0, b1) of unit u, added block by block in order (short runs: the kernel takes
+// the blocks at once).
 static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, double *t1,
                        double *t2) {
     const bn_plan *p = d->p;
@@ -93,7 +94,8 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         const ptrdiff_t c = (w0 + w) % p->C;
         mcols[w] = d->dmean != NULL ? (float)d->dmean[c] : d->mean[c];
     }
-    for (ptrdiff_t b = b0; b < b1; b++) {
+    const ptrdiff_t step = p->view == BN_VIEW_SHORT ? b1 - b0 : 1; // short runs: all in one call
+    for (ptrdiff_t b = b0; b < b1; b += step) {
         const bn_block blk = bn_plan_block(p, u, b);
         const size_t es = d->kern->esize;
         const void *dy = bn_at(d->dout, blk.at, es), *g = bn_at(d->gate, blk.at, es);
@@ -103,7 +105,7 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         } else if (p->view == BN_VIEW_RUNS) {
             d->kern->run_sums(s1, s2, dy, g, x, mcols[0], blk.stride, blk.count, blk.len);
         } else {
-            d->kern->short_sums(s1, s2, dy, g, x, mcols, blk.count, blk.len);
+            d->kern->short_sums(s1, s2, dy, g, x, mcols, blk.count, blk.len, step, p->C * p->S);
         }
         for (ptrdiff_t j = 0; j < wn; j++) {
             t1[j] += s1[j];

@@ -110,21 +110,23 @@ static void merge_cols(double *T, double *M2, double n, const double *Tb, const 
 }
 
 // Statistics of blocks [b0, b1) of unit u: T, M2 per column (of the unit), merged block by block
-// in order. Returns the values per column, the partial line not counted.
+// in order (short runs: the kernel takes the blocks at once). Returns the values per column, the
+// partial line not counted.
 static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, double *T,
                           double *M2) {
     const bn_plan *p = f->p;
     double bT[BN_CHUNK], bM2[BN_CHUNK], n = 0.0;
     ptrdiff_t w0, wn;
     bn_plan_cols(p, u, &w0, &wn);
-    for (ptrdiff_t b = b0; b < b1; b++) {
+    const ptrdiff_t step = p->view == BN_VIEW_SHORT ? b1 - b0 : 1; // short runs: all in one call
+    for (ptrdiff_t b = b0; b < b1; b += step) {
         const bn_block blk = bn_plan_block(p, u, b);
         const void *x = bn_at(f->inp, blk.at, f->kern->esize);
         double *to = b == b0 ? T : bT, *to2 = b == b0 ? M2 : bM2; // the first: as merged into none
         if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, blk.stride, blk.count, blk.tail, blk.len);
         else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, blk.stride, blk.count, blk.len);
-        else f->kern->short_stats(to, to2, x, blk.count, blk.len);
-        const double nb = (double)bn_block_values(p, &blk);
+        else f->kern->short_stats(to, to2, x, blk.count, blk.len, step, p->C * p->S);
+        const double nb = (double)(bn_block_values(p, &blk) * step);
         if (b > b0) merge_cols(T, M2, n, bT, bM2, nb, blk.tail, wn);
         n += nb;
     }

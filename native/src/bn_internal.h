@@ -40,7 +40,8 @@
 //   unit    the columns done together, start to end: up to BN_CHUNK wide columns, a channel
 //           (runs view), or up to BN_CHUNK channels (short runs)
 //   block   the part of a unit that one kernel call walks (bn_block): `count` lines of `len`
-//           floats, `stride` apart, then a partial line of `tail` floats
+//           floats, `stride` apart, then a partial line of `tail` floats (short runs: the
+//           reductions take a group's blocks in one call)
 //   line    a row of a block (rows view) or a run of one channel (runs views)
 //   group   contiguous blocks of a unit that one thread reduces (large units only)
 // Every pass is: reduce over blocks (statistics, or sum_dy and sum_dy_xmu) -> per-channel terms

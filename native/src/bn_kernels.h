@@ -109,12 +109,15 @@ typedef struct bn_kernels {
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean,
                      double dy_mean, double xmu_scale, double scale, int stream);
 
-    // short runs: nch runs of len floats, contiguous (run j at x + j*len), each its own block
-    void (*short_stats)(double *sum, double *m2, const void *x, ptrdiff_t nch, ptrdiff_t len);
+    // short runs: nch runs of len floats, contiguous (run j at x + j*len), a sample's block;
+    // the reductions take nsamp such blocks, sstride apart, and give a result per run j
+    void (*short_stats)(double *sum, double *m2, const void *x, ptrdiff_t nch, ptrdiff_t len,
+                        ptrdiff_t nsamp, ptrdiff_t sstride);
     void (*short_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh);
     void (*short_sums)(double *t1, double *t2, const void *dy, const void *gate,
-                       const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len);
+                       const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len,
+                       ptrdiff_t nsamp, ptrdiff_t sstride);
     void (*short_dinp)(void *dinp, void *dres, const void *dy, const void *gate,
                        const void *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale);

@@ -658,63 +658,79 @@ static void run_dinp(void *dinp, void *dres, const void *dy, const void *gate, c
 }
 
 // ----------------------------------------------------------------------------
-// short runs (NCHW with S < BN_SHORT_RUN): nch runs of len floats, run j at x + j*len (the
-// consecutive channels of one sample), each its own block. Lanes: element p of a run goes to
-// lane p mod 2*VL... of two float vectors' halves (4 vd), added by a fixed tree.
+// short runs (NCHW with S < BN_SHORT_RUN): a block is one sample's nch runs of len values, run j
+// at x + j*len (consecutive channels). The reductions take nsamp such blocks at once, sstride
+// apart, channel by channel in a sample's order, sample after sample: each channel has its own
+// VL lanes (element p of a run goes to lane p mod VL), kept in arrays across the samples, and
+// totalled once by a fixed pairwise tree. SHORT_TILE channels at a time, so that their lanes stay
+// in L1; the tile changes no result.
 
-// horizontal sum of 4 vd in a fixed order: ((v0 + v1) + (v2 + v3)), then the lanes pairwise
-static double vd4_total(const vd *v) {
-    double a[4 * HV];
-    for (int i = 0; i < 4; i++) vd_store(a + i * HV, v[i]);
-    for (int h = 2 * HV; h >= 1; h /= 2) {
+#define SHORT_TILE 32
+
+// the pairwise tree over the VL lanes at a: ((l0 + l(VL/2)) + ...)
+static double vl_total(double *a) {
+    for (int h = VL / 2; h >= 1; h /= 2) {
         for (int j = 0; j < h; j++) a[j] += a[j + h];
     }
     return a[0];
 }
 
-static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, ptrdiff_t len) {
+static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, ptrdiff_t len,
+                        ptrdiff_t nsamp, ptrdiff_t sstride) {
     const bn_act *x = xv;
-    // sum, m2: (nch,)
-    // x: nch runs of (len,), contiguous
-    for (ptrdiff_t j = 0; j < nch; j++) {
-        const bn_act *xr = x + j * len;
-        const double kd = isfinite(va_get(xr)) ? (double)va_get(xr) : 0.0;
-        vd k[4], s1[4], s2[4];
-        for (int i = 0; i < 4; i++) {
-            k[i] = vd_set1(kd);
-            s1[i] = s2[i] = vd_zero();
+    // sum, m2: (nch,); shift K of a channel: its first value (0 if not finite)
+    // x: nsamp samples, sstride apart, of nch runs of (len,), contiguous
+    double ks[SHORT_TILE], a1[SHORT_TILE * VL], a2[SHORT_TILE * VL];
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
+    for (ptrdiff_t j0 = 0; j0 < nch; j0 += SHORT_TILE) {
+        const ptrdiff_t jn = nch - j0 < SHORT_TILE ? nch - j0 : SHORT_TILE;
+        for (ptrdiff_t j = 0; j < jn; j++) {
+            const float v = va_get(x + (j0 + j) * len);
+            ks[j] = isfinite(v) ? (double)v : 0.0;
         }
-        ptrdiff_t p = 0;
-        for (; p + 2 * VL <= len; p += 2 * VL) {
-            for (int i = 0; i < 2; i++) {
-                vd d[2];
-                BN_DIFF_AT(d, xr + p + i * VL, k, i);
-                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+        for (ptrdiff_t i = 0; i < jn * VL; i++) a1[i] = a2[i] = 0.0;
+        for (ptrdiff_t n = 0; n < nsamp; n++) {
+            const bn_act *xs = x + n * sstride + j0 * len;
+            for (ptrdiff_t j = 0; j < jn; j++) {
+                const bn_act *xr = xs + j * len;
+                const vd k[2] = {vd_set1(ks[j]), vd_set1(ks[j])};
+                double *l1 = a1 + j * VL, *l2 = a2 + j * VL;
+                vd s1[2] = {vd_load(l1), vd_load(l1 + HV)}, s2[2] = {vd_load(l2), vd_load(l2 + HV)};
+                for (ptrdiff_t p = 0; p < full; p += VL) {
+                    vd d[2];
+                    BN_DIFF_AT(d, xr + p, k, 0);
+                    acc_stats(s1, s2, d);
+                }
+                if (t > 0) { // lanes past len kept 0
+                    vd d[2];
+                    BN_DIFF(d, va_load_n(xr + full, t), k, 0);
+                    d[0] = vd_keep_n(d[0], clampn(t, HV));
+                    d[1] = vd_keep_n(d[1], clampn(t - HV, HV));
+                    acc_stats(s1, s2, d);
+                }
+                vd_store(l1, s1[0]);
+                vd_store(l1 + HV, s1[1]);
+                vd_store(l2, s2[0]);
+                vd_store(l2 + HV, s2[1]);
             }
         }
-        for (int i = 0; i < 2 && p + i * VL < len; i++) { // the tail, lanes past len kept 0
-            const ptrdiff_t ni = clampn(len - p - i * VL, VL);
-            const vf v = va_load_n(xr + p + i * VL, ni);
-            vd d[2];
-            BN_DIFF(d, v, k, i);
-            d[0] = vd_keep_n(d[0], clampn(ni, HV));
-            d[1] = vd_keep_n(d[1], clampn(ni - HV, HV));
-            acc_stats(s1 + 2 * i, s2 + 2 * i, d);
+        for (ptrdiff_t j = 0; j < jn; j++) {
+            shifted_result(&sum[j0 + j], &m2[j0 + j], (double)(nsamp * len), ks[j],
+                           vl_total(a1 + j * VL), vl_total(a2 + j * VL));
         }
-        shifted_result(&sum[j], &m2[j], (double)len, kd, vd4_total(s1), vd4_total(s2));
     }
 }
 
 static BN_ALWAYS_INLINE void short_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
     // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
         const bn_act *xr = x + j * len, *rr = opt(res, j * len);
         bn_act *o = out + j * len;
-        ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
-        if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+        for (ptrdiff_t p = 0; p < full; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        if (t > 0) va_store_n(o + full, fuse(vf_fma(vf_sub(va_load_n(xr + full, t), m), s, h), rr, full, t, relu), t);
     }
 }
 
@@ -725,45 +741,71 @@ static void short_apply(void *out, const void *x, const void *res, int relu, ptr
 }
 
 static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *dy, const bn_act *gate,
-                       const bn_act *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
-    // t1, t2, mean: (nch,); dy, gate, x: nch runs of (len,), contiguous; gate, x may be NULL
-    // (x NULL: t2 = 0)
-    for (ptrdiff_t j = 0; j < nch; j++) {
-        const bn_act *gr = dy + j * len, *gt = opt(gate, j * len), *xr = opt(x, j * len);
-        vd m[2 * NV], a1[2 * NV], a2[2 * NV]; // sums_part's size; runs of <= 2*VL use 4
-        for (int i = 0; i < 2 * NV; i++) {
-            m[i] = vd_set1((double)mean[j]);
-            a1[i] = a2[i] = vd_zero();
+                       const bn_act *x, const float *mean, ptrdiff_t nch, ptrdiff_t len,
+                       ptrdiff_t nsamp, ptrdiff_t sstride) {
+    // t1, t2, mean: (nch,); dy, gate, x: nsamp samples, sstride apart, of nch runs of (len,),
+    // contiguous; gate, x may be NULL (x NULL: t2 = 0)
+    double a1[SHORT_TILE * VL], a2[SHORT_TILE * VL];
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
+    for (ptrdiff_t j0 = 0; j0 < nch; j0 += SHORT_TILE) {
+        const ptrdiff_t jn = nch - j0 < SHORT_TILE ? nch - j0 : SHORT_TILE;
+        for (ptrdiff_t i = 0; i < jn * VL; i++) a1[i] = a2[i] = 0.0;
+        for (ptrdiff_t n = 0; n < nsamp; n++) {
+            for (ptrdiff_t j = 0; j < jn; j++) {
+                const ptrdiff_t at = n * sstride + (j0 + j) * len;
+                const bn_act *gr = dy + at, *gt = opt(gate, at), *xr = opt(x, at);
+                const vd m[2] = {vd_set1((double)mean[j0 + j]), vd_set1((double)mean[j0 + j])};
+                double *l1 = a1 + j * VL, *l2 = a2 + j * VL;
+                vd s1[2] = {vd_load(l1), vd_load(l1 + HV)}, s2[2] = {vd_load(l2), vd_load(l2 + HV)};
+                ptrdiff_t p = 0;
+                for (; gt == NULL && xr != NULL && p < full; p += VL) {
+                    const vd g0 = vd_load_a(gr + p), g1 = vd_load_a(gr + p + HV);
+                    vd d[2];
+                    BN_DIFF_AT(d, xr + p, m, 0);
+                    s1[0] = vd_add(s1[0], g0);
+                    s1[1] = vd_add(s1[1], g1);
+                    s2[0] = vd_fma(g0, d[0], s2[0]);
+                    s2[1] = vd_fma(g1, d[1], s2[1]);
+                }
+                for (; p < full; p += VL) { // the same lanes, through the gate or without x
+                    sums_part(s1, s2, m, gr + p, opt(gt, p), opt(xr, p), VL);
+                }
+                if (t > 0) sums_part(s1, s2, m, gr + full, opt(gt, full), opt(xr, full), t);
+                vd_store(l1, s1[0]);
+                vd_store(l1 + HV, s1[1]);
+                vd_store(l2, s2[0]);
+                vd_store(l2 + HV, s2[1]);
+            }
         }
-        ptrdiff_t p = 0;
-        for (; p + 2 * VL <= len; p += 2 * VL) sums_part(a1, a2, m, gr + p, opt(gt, p), opt(xr, p), 2 * VL);
-        if (p < len) sums_part(a1, a2, m, gr + p, opt(gt, p), opt(xr, p), len - p);
-        t1[j] = vd4_total(a1);
-        t2[j] = xr != NULL ? vd4_total(a2) : 0.0;
+        for (ptrdiff_t j = 0; j < jn; j++) {
+            t1[j0 + j] = vl_total(a1 + j * VL);
+            t2[j0 + j] = x != NULL ? vl_total(a2 + j * VL) : 0.0;
+        }
     }
 }
 
 static void short_sums(double *t1, double *t2, const void *dy, const void *gate,
-                       const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len) {
-    if (gate == NULL) short_sums_k(t1, t2, dy, NULL, x, mean, nch, len);
-    else short_sums_k(t1, t2, dy, gate, x, mean, nch, len);
+                       const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len,
+                       ptrdiff_t nsamp, ptrdiff_t sstride) {
+    if (gate == NULL) short_sums_k(t1, t2, dy, NULL, x, mean, nch, len, nsamp, sstride);
+    else short_sums_k(t1, t2, dy, gate, x, mean, nch, len, nsamp, sstride);
 }
 
 static BN_ALWAYS_INLINE void short_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate,
                        const bn_act *x, ptrdiff_t nch, ptrdiff_t len, const double *mean,
                        const double *dy_mean, const double *xmu_scale, const double *scale) {
     // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
+    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vd m[2] = {vd_set1(mean[j]), vd_set1(mean[j])}, dm[2] = {vd_set1(dy_mean[j]), vd_set1(dy_mean[j])};
         const vd xs[2] = {vd_set1(xmu_scale[j]), vd_set1(xmu_scale[j])}, sc[2] = {vd_set1(scale[j]), vd_set1(scale[j])};
         const ptrdiff_t at = j * len;
-        ptrdiff_t p = 0;
-        for (; p + VL <= len; p += VL) {
+        for (ptrdiff_t p = 0; p < full; p += VL) {
             va_store(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, VL), va_load(x + at + p), m, dm, xs, sc));
         }
-        if (p < len) {
-            const ptrdiff_t t = len - p;
-            va_store_n(dinp + at + p, dinp_vec(load_dy(dy, gate, dres, at + p, t), va_load_n(x + at + p, t), m, dm, xs, sc), t);
+        if (t > 0) {
+            const ptrdiff_t e = at + full;
+            va_store_n(dinp + e, dinp_vec(load_dy(dy, gate, dres, e, t), va_load_n(x + e, t), m, dm, xs, sc), t);
         }
     }
 }
