@@ -53,7 +53,6 @@ static vf vf_from_vd(vd lo, vd hi) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
 }
 static inline vd vd_load_f(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
-static inline void vf_store_half(float *p, vd v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
 static void bn_sfence(void) { _mm_sfence(); }
 
 #if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h), with F16C
@@ -74,9 +73,6 @@ static __m128 widen4(__m128i h) { return _mm_cvtph_ps(h); }
 static void va_store(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, narrow8(v)); }
 static void va_stream(uint16_t *p, vf v) { _mm_stream_si128((__m128i *)p, narrow8(v)); }
 static vd vd_load_a(const uint16_t *p) { return _mm256_cvtps_pd(widen4(_mm_loadl_epi64((const __m128i *)p))); }
-static void va_store_half(uint16_t *p, vd v) {
-    _mm_storel_epi64((__m128i *)p, narrow8(_mm256_zextps128_ps256(_mm256_cvtpd_ps(v))));
-}
 #endif
 
 #include "bn_kernels_impl.h"

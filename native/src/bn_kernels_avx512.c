@@ -52,7 +52,6 @@ static vf vf_from_vd(vd lo, vd hi) {
                                                _mm256_castps_pd(h), 1));
 }
 static inline vd vd_load_f(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
-static inline void vf_store_half(float *p, vd v) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(v)); }
 static void bn_sfence(void) { _mm_sfence(); }
 
 #if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h), with F16C
@@ -81,13 +80,11 @@ static vd vd_load_a(const uint16_t *p) {
     const __m256i h = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p));
     return _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_maskz_permutexvar_epi16(0xaaaau, idx, h)));
 }
-static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_bf16(p, _mm512_cvtpd_ps(v)); }
 #else
 static vf widen16(__m256i h) { return _mm512_cvtph_ps(h); }
 static vf va_load(const uint16_t *p) { return bn_avx512_load_f16(p); }
 static __m256i narrow16(vf v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static vd vd_load_a(const uint16_t *p) { return _mm512_cvtps_pd(bn_avx2_load_f16(p)); }
-static void va_store_half(uint16_t *p, vd v) { bn_avx2_store_f16(p, _mm512_cvtpd_ps(v)); }
 #endif
 static void va_store(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, narrow16(v)); }
 static void va_stream(uint16_t *p, vf v) { _mm256_stream_si256((__m256i *)p, narrow16(v)); }

@@ -117,9 +117,6 @@ static inline vd vd_load_f(const float *p) {
     for (int i = 0; i < VL / 2; i++) r.v[i] = (double)p[i];
     return r;
 }
-static inline void vf_store_half(float *p, vd v) {
-    for (int i = 0; i < VL / 2; i++) p[i] = (float)v.v[i];
-}
 static void bn_sfence(void) {}
 
 #if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16) // 16-bit activations (bn_kernels_impl.h)
@@ -144,9 +141,6 @@ static vd vd_load_a(const uint16_t *p) {
     vd r;
     for (int i = 0; i < VL / 2; i++) r.v[i] = (double)WIDEN(p[i]);
     return r;
-}
-static void va_store_half(uint16_t *p, vd v) {
-    for (int i = 0; i < VL / 2; i++) p[i] = NARROW((float)v.v[i]);
 }
 #endif
 

@@ -9,16 +9,15 @@
  *   vd_lo, vd_hi (exact float -> double of the lower / upper half), vd_zero, vd_set1, vd_add,
  *   vd_sub, vd_mul, vd_fma (a*b + c), vd_fnma (c - a*b), vd_load, vd_store, vd_keep_n (lanes
  *   >= n set to 0), vd_finite_or_zero, vf_from_vd (two vd rounded to one vf), vd_load_f (HV
- *   floats loaded as doubles), vf_store_half (a vd rounded and stored as HV floats), bn_sfence.
+ *   floats loaded as doubles), bn_sfence.
  *
  * Activations ((N,C,S) buffers: x, res, out, dy, gate, dinp, dres) are bn_act elements: float,
  * or with BN_KERNELS_BF16 / BN_KERNELS_F16 defined, the 16-bit format of bn_half.h. The including file
  * then also defines va_load (VL elements widened to floats, exactly), va_store (VL floats
  * narrowed as bn_half.h does), va_stream (the same, non-temporal, to an address aligned to VL
- * elements), vd_load_a (HV elements widened to doubles) and va_store_half (a vd rounded to
- * float, then narrowed). The loops below are the same for every format: a 16-bit call computes
- * in float and double exactly what the float32 call computes on the widened inputs, and each
- * output element is narrowed once as it is stored.
+ * elements) and vd_load_a (HV elements widened to doubles). The loops below are the same for
+ * every format: a 16-bit call computes in float and double exactly what the float32 call
+ * computes on the widened inputs, and each output element is narrowed once as it is stored.
  *
  * N = batch, C = channels, S = spatial size. Views and sums: see bn_kernels.h.
  *
@@ -80,7 +79,6 @@ static void va_store(float *p, vf v) { vf_store(p, v); }
 static void va_store_n(float *p, vf v, ptrdiff_t n) { vf_store_n(p, v, n); }
 static void va_stream(float *p, vf v) { vf_stream(p, v); }
 static vd vd_load_a(const float *p) { return vd_load_f(p); }
-static void va_store_half(float *p, vd v) { vf_store_half(p, v); }
 #endif
 
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
@@ -161,13 +159,19 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // (64 sets of 64 bytes) and miss on each access. A slab is `ways` rows per L1 set period of the
 // stride: 16 rows for C = 1024 (slightly more than the 12 ways of recent x86 L1s: the longer
 // sequential run per row pays for the few lines refetched from L2), 64 rows for C = 64 (256-byte
-// rows, 16 before a set repeats). Between slabs the accumulators wait in small arrays (at most
-// BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds its rows in order, so the
-// slab height changes no result.
+// rows, 16 before a set repeats). Contiguous rows of more than one tile (the unit is the whole
+// row, e.g. NHWC C = 256) are walked 4 rows per slab instead: 4 nearly sequential streams for
+// the prefetchers, where a tile walking down 64 rows reads a quarter of each row at a time (on a
+// 2-core Xeon, NHWC 32x256x56x56 backward 4-15% faster; on pieces of longer rows, C = 1024 or
+// 2048, 4 rows were slightly slower than the rule above). Between slabs the accumulators wait
+// in small arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds
+// its rows in order, so the slab height changes no result.
 
-// rows per slab for a row stride of ld floats and `ways` rows per L1 set: row starts repeat
-// their set every 4096/g rows, g the largest power of two dividing the stride in bytes
-static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t ways) {
+// rows per slab for a row stride of ld elements, wn columns and `ways` rows per L1 set: row
+// starts repeat their set every 4096/g rows, g the largest power of two dividing the stride in
+// bytes
+static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t wn, ptrdiff_t ways) {
+    if (ld == wn && wn > TILE) return 4;
     const ptrdiff_t bytes = ld * (ptrdiff_t)sizeof(bn_act), g = bytes & -bytes;
     const ptrdiff_t period = g >= 4096 ? 1 : 4096 / g;
     return ways * period < 64 ? ways * period : 64;
@@ -226,7 +230,7 @@ static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrd
         }
         for (ptrdiff_t j = w0; j < w0 + TILE; j++) a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, 16);
+    const ptrdiff_t slab = slab_rows(ld, wn, 16);
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
@@ -391,7 +395,7 @@ static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, 
         md[j] = j < wn ? (double)mean[j] : 0.0;
         a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, 16);
+    const ptrdiff_t slab = slab_rows(ld, wn, 16);
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
@@ -417,33 +421,33 @@ static vf dinp_vec(vf g, vf v, const vd *m, const vd *dm, const vd *xs, const vd
     return vf_from_vd(vd_mul(t0, sc[0]), vd_mul(t1, sc[1]));
 }
 
-// the same for the HV floats at dy, x into o: converted as they are loaded, stored as converted
-static void dinp_half(bn_act *o, const bn_act *dy, const bn_act *x, vd m, vd dm, vd xs, vd sc) {
-    va_store_half(o, vd_mul(vd_fnma(vd_sub(vd_load_a(x), m), xs, vd_sub(vd_load_a(dy), dm)), sc));
-}
-
 static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
                     int stream) {
     // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
-    (void)stream; // the double results are stored in halves: no streaming stores here
+    const int st = stream && aligned_vf(dinp) && ld % VL == 0; // then every full vector is aligned
     for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) { // 4 rows at a time as in cl_apply, then
         nr = r + 4 <= nrows ? 4 : 1;                  // one by one, and the partial row
         const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
-        ptrdiff_t j = 0;
-        for (; nr == 4 && gate == NULL && dres == NULL && j + HV <= n; j += HV) {
-            const vd m = vd_load(mean + j), dm = vd_load(dy_mean + j), xs = vd_load(xmu_scale + j), sc = vd_load(scale + j);
-            for (int i = 0; i < 4; i++) {
-                dinp_half(dinp + at + i * ld + j, dy + at + i * ld + j, x + at + i * ld + j, m, dm, xs, sc);
-            }
-        }
-        for (; j < n; j += VL) {
+        for (ptrdiff_t j = 0; j < n; j += VL) {
             const vd m[2] = {vd_load(mean + j), vd_load(mean + j + HV)};
             const vd dm[2] = {vd_load(dy_mean + j), vd_load(dy_mean + j + HV)};
             const vd xs[2] = {vd_load(xmu_scale + j), vd_load(xmu_scale + j + HV)};
             const vd sc[2] = {vd_load(scale + j), vd_load(scale + j + HV)};
+            if (nr == 4 && j + VL <= n) { // the 4 rows read before any is written
+                vf y[4];
+                for (int i = 0; i < 4; i++) {
+                    const ptrdiff_t e = at + i * ld + j;
+                    y[i] = dinp_vec(load_dy(dy, gate, dres, e, VL), va_load(x + e), m, dm, xs, sc);
+                }
+                for (int i = 0; i < 4; i++) {
+                    if (st) va_stream(dinp + at + i * ld + j, y[i]);
+                    else va_store(dinp + at + i * ld + j, y[i]);
+                }
+                continue;
+            }
             const ptrdiff_t t = n - j < VL ? n - j : VL;
             for (ptrdiff_t i = 0; i < nr; i++) {
                 const ptrdiff_t e = at + i * ld + j;
@@ -452,6 +456,7 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
             }
         }
     }
+    if (st) bn_sfence();
 }
 
 static void cl_dinp(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
