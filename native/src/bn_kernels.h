@@ -109,8 +109,9 @@ typedef struct bn_kernels {
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean,
                      double dy_mean, double xmu_scale, double scale, int stream);
 
-    // short runs: nch runs of len floats, contiguous (run j at x + j*len), a sample's block;
-    // the reductions take nsamp such blocks, sstride apart, and give a result per run j
+    // short runs: nch runs of len elements, contiguous (run j at x + j*len), a sample's block;
+    // the reductions take nsamp such blocks, sstride apart, and give one result per channel j
+    // (run j of every sample)
     void (*short_stats)(double *sum, double *m2, const void *x, ptrdiff_t nch, ptrdiff_t len,
                         ptrdiff_t nsamp, ptrdiff_t sstride);
     void (*short_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
