@@ -259,10 +259,14 @@ static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrd
 
 static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) * VL)) == 0; }
 
-// The elementwise kernels walk 4 rows at a time, column vector by column vector: 4 sequential
-// streams for the prefetchers, the constants of a vector loaded once for the 4 rows, and (per
-// column vector) all 4 rows read before any is written, so that a row stride of a multiple of
-// 4 KiB does not make a load wait for the store to the row above it (4K aliasing).
+// The elementwise kernels walk rows that are pieces of longer ones (ld > wn) 4 at a time, column
+// vector by column vector: 4 sequential streams for the prefetchers, the constants of a vector
+// loaded once for the 4 rows, and (per column vector) all 4 rows read before any is written, so
+// that a row stride of a multiple of 4 KiB does not make a load wait for the store to the row
+// above it (4K aliasing). Contiguous rows (ld == wn: NHWC and NC with a whole row in the unit)
+// are one array, walked in order one row at a time: a single stream in and one out (on a 2-core
+// Zen 4, NHWC 32x256x56x56 inference 14 -> 8 ms and backward 65 -> 45 ms against 4 rows at a
+// time; the 4 rows of 1 KiB fill a 4 KiB page as 4 short streams).
 
 static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
@@ -270,8 +274,9 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     // out, x: (nrows, ld) and a partial row of tailn
     // mh, sc, sh: (wn,)
     const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
+    const ptrdiff_t rows4 = ld == wn ? 0 : nrows - nrows % 4;
     ptrdiff_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
+    for (; r < rows4; r += 4) {
         const bn_act *x0 = x + r * ld;
         bn_act *o0 = out + r * ld;
         ptrdiff_t j = 0;
@@ -303,13 +308,20 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
             }
         }
     }
-    for (; r <= nrows; r++) { // the last rows and the partial row
-        const ptrdiff_t n = r < nrows ? wn : tailn;
-        for (ptrdiff_t j = 0; j < n; j += VL) {
-            const ptrdiff_t t = n - j < VL ? n - j : VL;
-            const vf y = vf_fma(vf_sub(va_load_n(x + r * ld + j, t), vf_load_n(mh + j, t)),
+    for (; r <= nrows; r++) { // one row at a time (contiguous rows, the last rows), the partial row
+        const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
+        ptrdiff_t j = 0;
+        for (; j + VL <= n; j += VL) {
+            const vf y = fuse(vf_fma(vf_sub(va_load(x + at + j), vf_load(mh + j)), vf_load(sc + j),
+                                     vf_load(sh + j)), res, at + j, VL, relu);
+            if (st) va_stream(out + at + j, y);
+            else va_store(out + at + j, y);
+        }
+        if (j < n) {
+            const ptrdiff_t t = n - j;
+            const vf y = vf_fma(vf_sub(va_load_n(x + at + j, t), vf_load_n(mh + j, t)),
                                 vf_load_n(sc + j, t), vf_load_n(sh + j, t));
-            va_store_n(out + r * ld + j, fuse(y, res, r * ld + j, t, relu), t);
+            va_store_n(out + at + j, fuse(y, res, at + j, t, relu), t);
         }
     }
     if (stream) bn_sfence();
@@ -428,21 +440,21 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     const int st = stream && aligned_vf(dinp) && ld % VL == 0; // then every full vector is aligned
-    for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) { // 4 rows at a time as in cl_apply, then
-        nr = r + 4 <= nrows ? 4 : 1;                  // one by one, and the partial row
+    for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) { // rows as cl_apply walks them: 4 at a time
+        nr = ld != wn && r + 4 <= nrows ? 4 : 1;       // or one by one, then the partial row
         const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
         for (ptrdiff_t j = 0; j < n; j += VL) {
             const vd m[2] = {vd_load(mean + j), vd_load(mean + j + HV)};
             const vd dm[2] = {vd_load(dy_mean + j), vd_load(dy_mean + j + HV)};
             const vd xs[2] = {vd_load(xmu_scale + j), vd_load(xmu_scale + j + HV)};
             const vd sc[2] = {vd_load(scale + j), vd_load(scale + j + HV)};
-            if (nr == 4 && j + VL <= n) { // the 4 rows read before any is written
+            if (j + VL <= n) { // whole vectors, all nr rows read before any is written
                 vf y[4];
-                for (int i = 0; i < 4; i++) {
+                for (int i = 0; i < nr; i++) {
                     const ptrdiff_t e = at + i * ld + j;
                     y[i] = dinp_vec(load_dy(dy, gate, dres, e, VL), va_load(x + e), m, dm, xs, sc);
                 }
-                for (int i = 0; i < 4; i++) {
+                for (int i = 0; i < nr; i++) {
                     if (st) va_stream(dinp + at + i * ld + j, y[i]);
                     else va_store(dinp + at + i * ld + j, y[i]);
                 }
