@@ -313,7 +313,7 @@ static void forward_groups(bn_fwd *f, int nthreads) {
 static void forward(bn_fwd *f) {
     const bn_plan *p = f->p;
     const size_t bytes = (size_t)(p->M * p->C) * f->kern->esize;
-    f->stream = bytes >= BN_STREAM_BYTES;
+    f->stream = bytes >= bn_stream_bytes();
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
     if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);

@@ -59,7 +59,6 @@
 #define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
-#define BN_STREAM_BYTES ((size_t)16 * 1024 * 1024) // output bytes from which stores bypass caches
 
 typedef enum bn_view {
     // NC, NHWC, NCHW with S == 1: M rows of C (folded when C < BN_MIN_WIDE, the rows left over
@@ -142,6 +141,10 @@ static inline void bn_act_set(void *p, ptrdiff_t i, float v, unsigned int data) 
     else if (data == BN_DATA_F16) ((uint16_t *)p)[i] = bn_float_to_f16(v);
     else ((float *)p)[i] = v;
 }
+
+// Output bytes from which the kernels' stores bypass the caches (non-temporal), read off the
+// machine once (bn_dispatch.c)
+BN_HIDDEN size_t bn_stream_bytes(void);
 
 // ----------------------------------------------------------------------------
 // threads (bn_threads.c)

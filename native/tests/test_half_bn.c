@@ -382,7 +382,8 @@ void test_half_threads(void) {
     }
 }
 
-// outputs of 16 MiB and more: non-temporal stores (bn_internal.h, BN_STREAM_BYTES)
+// outputs of 16 MiB: non-temporal stores (CTest runs this with BNORM_STREAM_BYTES at 1 MiB, below
+// them; bn_dispatch.c)
 void test_half_stream(void) {
     for (int d = 0; d < 2; d++) {
         big_case(dflags[d], BN_LAYOUT_NCHW, 2, 4, 1 << 20, 1);
