@@ -226,7 +226,7 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, void *y, const voi
             kern->run_apply(ys, xs, r, relu, s.stride, s.count, s.len, a->mean_f[0],
                             a->scale_f[0], a->shift_f[0], stream);
         } else if (a->fast[j0]) {
-            kern->short_apply(ys, xs, r, relu, s.count, s.len, a->mean_f + j0,
+            kern->short_apply(ys, xs, r, relu, s.count, s.len, p->C * p->S, a->mean_f + j0,
                               a->scale_f + j0, a->shift_f + j0);
         } else {
             for (ptrdiff_t l = 0; l <= s.count; l++) { // in double; l == count: the partial line

@@ -770,22 +770,24 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
 }
 
 static BN_ALWAYS_INLINE void short_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t nch,
-                        ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
+                        ptrdiff_t len, ptrdiff_t sstride, const float *mh, const float *sc, const float *sh) {
     // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
     const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
         const bn_act *xr = x + j * len, *rr = opt(res, j * len);
         bn_act *o = out + j * len;
+        prefetch_next(xr, sstride, (size_t)len * sizeof(bn_act));
         for (ptrdiff_t p = 0; p < full; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
         if (t > 0) va_store_n(o + full, fuse(vf_fma(vf_sub(va_load_n(xr + full, t), m), s, h), rr, full, t, relu), t);
     }
 }
 
 static void short_apply(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
-                        ptrdiff_t len, const float *mh, const float *sc, const float *sh) {
-    if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, mh, sc, sh);
-    else short_apply_k(out, x, res, relu, nch, len, mh, sc, sh);
+                        ptrdiff_t len, ptrdiff_t sstride, const float *mh, const float *sc,
+                        const float *sh) {
+    if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, sstride, mh, sc, sh);
+    else short_apply_k(out, x, res, relu, nch, len, sstride, mh, sc, sh);
 }
 
 static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *dy, const bn_act *gate,
