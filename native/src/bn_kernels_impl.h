@@ -193,14 +193,15 @@ static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t wn, ptrdiff_t ways) {
 // While a tile of one row is reduced, the same columns `ahead` rows further on are fetched: the
 // hardware prefetchers stop at each 4 KiB page, and a slab of rows starts new pages in every
 // stream (on a 2-core Zen 4, 1 thread: NHWC 32x256x56x56 forward training 26-31 -> 17-19 ms,
-// backward 49-59 -> 30-39 ms; NC 4096x1024 backward 11-15 -> 8-10 ms). A tile's rows come back every slab, after the unit's wn columns
-// of each row of the slab, so `ahead`, a whole number of slabs, puts the fetch about
-// BN_PREFETCH_BYTES of each stream ahead of its use.
+// backward 49-59 -> 30-39 ms; NC 4096x1024 backward 11-15 -> 8-10 ms). A tile's rows come back
+// every slab, after the unit's wn columns of each row of the slab, so `ahead`, a whole number of
+// slabs, puts the fetch about BN_PREFETCH_BYTES of each stream ahead of its use.
 #ifndef BN_PREFETCH_BYTES
 #define BN_PREFETCH_BYTES 8192
 #endif
 static ptrdiff_t rows_ahead(ptrdiff_t wn, ptrdiff_t slab) {
-    const ptrdiff_t row = wn * (ptrdiff_t)sizeof(bn_act), rows = (BN_PREFETCH_BYTES + row - 1) / row;
+    const ptrdiff_t row = wn * (ptrdiff_t)sizeof(bn_act);
+    const ptrdiff_t rows = (BN_PREFETCH_BYTES + row - 1) / row;
     return (rows + slab - 1) / slab * slab;
 }
 
@@ -293,8 +294,8 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // that a row stride of a multiple of 4 KiB does not make a load wait for the store to the row
 // above it (4K aliasing). Contiguous rows (ld == wn: NHWC and NC with a whole row in the unit)
 // are one array, walked in order one row at a time: a single stream in and one out (on a 2-core
-// Zen 4, NHWC 32x256x56x56 inference 14 -> 8 ms and backward 65 -> 45 ms against 4 rows at a
-// time; the 4 rows of 1 KiB fill a 4 KiB page as 4 short streams). Either way the rows about
+// Zen 4, NHWC 32x256x56x56 inference 16.2 -> 8.6 ms and backward 62 -> 54 ms against 4 rows at
+// a time, medians of 3 rounds; the 4 rows of 1 KiB fill a 4 KiB page as 4 short streams). Either way the rows about
 // BN_PREFETCH_BYTES ahead are fetched, as the reductions do (NC 4096x1024 inference 1.6-2.2 ->
 // 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms).
 
