@@ -112,7 +112,7 @@ typedef struct bn_kernels {
     // short runs: nch runs of len elements, contiguous (run j at x + j*len), a sample's block;
     // the reductions take nsamp such blocks, sstride apart, and give one result per channel j
     // (run j of every sample); short_apply reads one block and fetches the bytes sstride
-    // further on (the next sample's block; an address past the tensor is never read)
+    // further on (the next sample's block; past the tensor's end a prefetch, which never faults)
     void (*short_stats)(double *sum, double *m2, const void *x, ptrdiff_t nch, ptrdiff_t len,
                         ptrdiff_t nsamp, ptrdiff_t sstride);
     void (*short_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
