@@ -337,7 +337,7 @@ bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const
     const void *x_sums = (dgamma != NULL || (dinp != NULL && !global)) ? inp : NULL;
     const int need_sums = dgamma != NULL || dbeta != NULL || (dinp != NULL && !global);
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 0);
     bn_bwd d = {&p, bn_kernels_for(flags), dinp, dres, dgamma, dbeta, dout, out, x_sums,
                 global ? NULL : inp, gamma, mean, rstd, need_sums, 0, NULL, NULL, NULL, NULL,
                 NULL, 0};
@@ -351,7 +351,7 @@ bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const
 void bn_backward_sums(double *sums, const void *dout, const void *out, const void *inp,
                       const double *mean, unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 0);
     bn_bwd d = {&p, bn_kernels_for(flags), NULL, NULL, NULL, NULL, dout, out, inp, NULL, NULL, NULL,
                 NULL, 1, 0, NULL, sums, NULL, mean, NULL, 0};
     backward(&d);
@@ -362,7 +362,7 @@ void bn_backward_given(void *dinp, void *dres, float *dgamma, float *dbeta, cons
                        const double *rstd, const double *psums, unsigned int flags, int layout, int64_t N, int64_t C,
                        int64_t S, int64_t P) {
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 0);
     bn_bwd d = {&p, bn_kernels_for(flags), dinp, dres, dgamma, dbeta, dout, out, NULL, inp, gamma,
                 NULL, NULL, 0, 0, NULL, NULL, psums, mean, rstd, (ptrdiff_t)P};
     backward(&d);

@@ -227,7 +227,7 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, void *y, const voi
                             a->scale_f[0], a->shift_f[0], stream);
         } else if (a->fast[j0]) {
             kern->short_apply(ys, xs, r, relu, s.count, s.len, p->C * p->S, a->mean_f + j0,
-                              a->scale_f + j0, a->shift_f + j0);
+                              a->scale_f + j0, a->shift_f + j0, stream && s.len >= BN_SHORT_RUN);
         } else {
             for (ptrdiff_t l = 0; l <= s.count; l++) { // in double; l == count: the partial line
                 const ptrdiff_t at = s.at + l * s.stride, n = l < s.count ? s.len : s.tail;
@@ -336,7 +336,7 @@ bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd,
                                                    momentum, flags, layout, N, C, S);
     if (st != BN_OK) return st;
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 0);
     bn_fwd f = {&p, bn_kernels_for(flags), out, inp, res, (flags & BN_FUSE_RELU) != 0, save_mean,
                 save_rstd, running_mean, running_var, NULL, NULL, gamma, beta, eps, momentum,
                 (double)p.M / (double)(p.M - 1), 0, NULL, NULL, NULL, NULL};
@@ -354,7 +354,7 @@ bn_status bn_forward_inference(void *out, const void *inp, const void *res, cons
                                                     flags, layout, N, C, S);
     if (st != BN_OK) return st;
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 1);
     bn_fwd f = {&p, bn_kernels_for(flags), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
                 NULL, NULL, mean, var, gamma, beta, eps, 0.0, 0.0, 0, NULL, NULL, NULL, NULL};
     forward(&f);
@@ -367,7 +367,7 @@ bn_status bn_forward_inference(void *out, const void *inp, const void *res, cons
 void bn_forward_stats(double *stats, const void *inp, unsigned int flags, int layout, int64_t N,
                       int64_t C, int64_t S) {
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 0);
     bn_fwd f = {&p, bn_kernels_for(flags), NULL, inp, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
                 NULL, NULL, 0.0, 0.0, 0.0, 0, NULL, stats, NULL, NULL};
     forward(&f);
@@ -377,7 +377,7 @@ void bn_forward_given(void *out, const void *inp, const void *res, const double 
                       const double *rstd, const float *gamma, const float *beta,
                       unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
     bn_plan p;
-    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S);
+    bn_plan_init(&p, layout, (ptrdiff_t)N, (ptrdiff_t)C, (ptrdiff_t)S, 1);
     bn_fwd f = {&p, bn_kernels_for(flags), out, inp, res, (flags & BN_FUSE_RELU) != 0, NULL, NULL,
                 NULL, NULL, NULL, NULL, gamma, beta, 0.0, 0.0, 0.0, 0, NULL, NULL, mean, rstd};
     forward(&f);

@@ -33,7 +33,8 @@
 // plan: how a call walks memory (PERFORMANCE.md explains the numbers)
 //
 // Glossary (the only planning words; each has this one meaning in the C sources):
-//   view    one of the three memory walks of bn_view below, fixed by (layout, S)
+//   view    one of the three memory walks of bn_view below, fixed by (layout, S) and by whether
+//           the call only applies
 //   column  what a kernel reduces on its own: a wide column (rows view) or a channel
 //   fold    rows view with C < BN_MIN_WIDE: fold rows of C read as one wide row of W = fold*C
 //           columns (wide column w is channel w mod C)
@@ -68,7 +69,8 @@ typedef enum bn_view {
     // (S > BN_BLOCK_LEN) one of `pieces` equal pieces of a run
     BN_VIEW_RUNS,
     // NCHW with 1 < S < BN_SHORT_RUN: a unit is `cg` channels (at most BN_SHORT_UNIT_BYTES, read
-    // again from L2 by the apply pass), a block one sample of them: their contiguous runs
+    // again from L2 by the apply pass), a block one sample of them: their contiguous runs; and
+    // NCHW with S > 1 in a call that only applies (BN_CHUNK channels a unit, any S)
     BN_VIEW_SHORT
 } bn_view;
 
@@ -87,7 +89,11 @@ typedef struct bn_block {
     ptrdiff_t at, stride, count, len, tail;
 } bn_block;
 
-BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S);
+// apply: a call that only applies given terms (inference, the split phase's apply), which walks
+// NCHW with S > 1 as short runs of BN_CHUNK channels: a sample's runs of them are contiguous, so
+// the walk goes through memory in order
+BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
+                            int apply);
 // columns [*w0, *w0 + *wn) of unit u (wide columns, or channels)
 BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
 // block b of unit u

@@ -12,8 +12,9 @@
  * wide column w is w mod C (see bn_internal.h).
  *
  * Runs (NCHW with S >= BN_SHORT_RUN). nruns runs of len contiguous floats, run i at
- * x + i*stride, all of one channel. Short runs (S < BN_SHORT_RUN): nch runs of consecutive
- * channels of one sample, which are contiguous.
+ * x + i*stride, all of one channel. Short runs (S < BN_SHORT_RUN, and any S > 1 in a call that
+ * only applies: bn_plan_init): nch runs of consecutive channels of one sample, which are
+ * contiguous.
  *
  * Fusions (bn.h): the apply kernels add res and take max(., 0) after rounding; the sums and dinp
  * kernels read dout through the ReLU's gate g = (gate <= 0) ? 0 : dout; dinp writes dres = g.
@@ -111,13 +112,14 @@ typedef struct bn_kernels {
 
     // short runs: nch runs of len elements, contiguous (run j at x + j*len), a sample's block;
     // the reductions take nsamp such blocks, sstride apart, and give one result per channel j
-    // (run j of every sample); short_apply reads one block and fetches the bytes sstride
-    // further on (the next sample's block; past the tensor's end a prefetch, which never faults)
+    // (run j of every sample); short_apply reads one block, sstride before the next block it is
+    // given, and fetches ahead in that order (past the tensor's end a prefetch, which never
+    // faults); stream: non-temporal stores
     void (*short_stats)(double *sum, double *m2, const void *x, ptrdiff_t nch, ptrdiff_t len,
                         ptrdiff_t nsamp, ptrdiff_t sstride);
     void (*short_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, ptrdiff_t sstride, const float *mh, const float *sc,
-                        const float *sh);
+                        const float *sh, int stream);
     void (*short_sums)(double *t1, double *t2, const void *dy, const void *gate,
                        const void *x, const float *mean, ptrdiff_t nch, ptrdiff_t len,
                        ptrdiff_t nsamp, ptrdiff_t sstride);

@@ -771,24 +771,42 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
 }
 
 static BN_ALWAYS_INLINE void short_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t nch,
-                        ptrdiff_t len, ptrdiff_t sstride, const float *mh, const float *sc, const float *sh) {
-    // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,)
+                        ptrdiff_t len, ptrdiff_t sstride, const float *mh, const float *sc, const float *sh,
+                        int stream) {
+    // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,). The fetch runs
+    // BN_PREFETCH_BYTES ahead in the order of the walk: further on in this block, then in the
+    // next one, sstride on.
     const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
+    const ptrdiff_t ahead = BN_PREFETCH_BYTES / (ptrdiff_t)sizeof(bn_act), blk = nch * len;
     for (ptrdiff_t j = 0; j < nch; j++) {
         const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
         const bn_act *xr = x + j * len, *rr = opt(res, j * len);
         bn_act *o = out + j * len;
-        prefetch_next(xr, sstride, (size_t)len * sizeof(bn_act));
-        for (ptrdiff_t p = 0; p < full; p += VL) va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        const ptrdiff_t dist = j * len + ahead < blk ? ahead : sstride - blk + ahead;
+        if (stream) { // long runs only (bn_apply_block): aligned streaming stores, as run_apply
+            ptrdiff_t p = head_to_aligned(o, len);
+            if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
+            for (; p + VL <= len; p += VL) {
+                prefetch_next(xr + p, dist, VL * sizeof(bn_act));
+                va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+            }
+            if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+            continue;
+        }
+        for (ptrdiff_t p = 0; p < full; p += VL) {
+            prefetch_next(xr + p, dist, VL * sizeof(bn_act));
+            va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        }
         if (t > 0) va_store_n(o + full, fuse(vf_fma(vf_sub(va_load_n(xr + full, t), m), s, h), rr, full, t, relu), t);
     }
+    if (stream) bn_sfence();
 }
 
 static void short_apply(void *out, const void *x, const void *res, int relu, ptrdiff_t nch,
                         ptrdiff_t len, ptrdiff_t sstride, const float *mh, const float *sc,
-                        const float *sh) {
-    if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, sstride, mh, sc, sh);
-    else short_apply_k(out, x, res, relu, nch, len, sstride, mh, sc, sh);
+                        const float *sh, int stream) {
+    if (res == NULL && !relu) short_apply_k(out, x, NULL, 0, nch, len, sstride, mh, sc, sh, stream);
+    else short_apply_k(out, x, res, relu, nch, len, sstride, mh, sc, sh, stream);
 }
 
 static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *dy, const bn_act *gate,

@@ -16,10 +16,10 @@ static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
 
 ptrdiff_t bn_clamp(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
-void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S) {
+void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, int apply) {
     *p = (bn_plan){.N = N, .C = C, .S = S, .M = N * S, .cg = 1};
     p->view = layout != BN_LAYOUT_NCHW || S == 1 ? BN_VIEW_ROWS
-              : S < BN_SHORT_RUN ? BN_VIEW_SHORT : BN_VIEW_RUNS;
+              : S < BN_SHORT_RUN || apply ? BN_VIEW_SHORT : BN_VIEW_RUNS;
     if (p->view == BN_VIEW_ROWS) {
         p->fold = C >= BN_MIN_WIDE ? 1 : ceil_div(BN_MIN_WIDE, C);
         p->W = p->fold * C;
@@ -28,7 +28,7 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S)
         p->units = ceil_div(p->W, BN_CHUNK);
         p->blocks = p->nrows > 0 ? ceil_div(p->nrows, BN_BLOCK_ROWS) : 1;
     } else if (p->view == BN_VIEW_SHORT) {
-        const ptrdiff_t cg = BN_SHORT_UNIT_BYTES / (p->M * (ptrdiff_t)sizeof(float));
+        const ptrdiff_t cg = apply ? C : BN_SHORT_UNIT_BYTES / (p->M * (ptrdiff_t)sizeof(float));
         p->cg = cg < 1 ? 1 : cg > BN_CHUNK ? BN_CHUNK : cg;
         p->units = ceil_div(C, p->cg);
         p->blocks = N;

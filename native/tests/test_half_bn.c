@@ -355,6 +355,16 @@ static void big_case(unsigned int dflag, int layout, int64_t N, int64_t C, int64
     same_floats(what, sm2, sm1, nc);
     snprintf(what, sizeof what, "%s: save_rstd", name);
     same_floats(what, sr2, sr1, nc);
+    // inference (NCHW: walked in memory order, bn_plan_init), with any positive var
+    bn_set_num_threads(1);
+    CHECK(bn_forward_inference(f, xf, NULL, sm1, sr1, gamma, beta, 1e-5,
+                               BN_USE_SCALE | BN_USE_SHIFT, layout, N, C, S) == BN_OK, "%s", name);
+    bn_set_num_threads(threads);
+    CHECK(bn_forward_inference(oh.p, xh.p, NULL, sm1, sr1, gamma, beta, 1e-5,
+                               BN_USE_SCALE | BN_USE_SHIFT | dflag, layout, N, C, S) == BN_OK,
+          "%s", name);
+    snprintf(what, sizeof what, "%s: inference out", name);
+    same_half(what, oh.p, f, n, dflag);
     bn_set_num_threads(1);
     CHECK(bn_backward(f, NULL, dg1, NULL, g, NULL, xf, gamma, sm1, sr1, BN_USE_SCALE,
                       BN_DIFF_INP | BN_DIFF_SCALE, layout, N, C, S) == BN_OK, "%s", name);
