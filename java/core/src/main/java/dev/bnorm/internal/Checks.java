@@ -271,15 +271,20 @@ public final class Checks {
         private void add(String name, MemorySegment segment, boolean tensor, Need need, boolean output) {
             if (!tensor || dtype == DType.F32) {
                 long floats = tensor ? count : channels;
-                add(name, segment, floats * 4, (tensor ? "N*C*S" : "C") + " = " + floats + " floats", 4, need, output);
+                add(name, segment, floats * 4, tensor ? "N*C*S" : "C", floats, "floats", 4, need, output);
             } else {
-                add(name, segment, count * dtype.bytes(), "N*C*S = " + count + " " + dtype + " elements",
-                        dtype.bytes(), need, output);
+                add(name, segment, count * dtype.bytes(), "N*C*S", count,
+                        dtype == DType.BF16 ? "BF16 elements" : "F16 elements", dtype.bytes(), need, output);
             }
         }
 
-        /** A buffer of {@code bytes} ({@code what} says of which elements), aligned to {@code align} bytes. */
-        void add(String name, MemorySegment segment, long bytes, String what, int align, Need need, boolean output) {
+        /**
+         * A buffer of {@code bytes}, {@code elements} elements ({@code formula} = {@code elements}
+         * {@code unit}, for the message), aligned to {@code align} bytes. The messages are built
+         * only when a check fails: a small call's checks must cost little next to its kernel.
+         */
+        void add(String name, MemorySegment segment, long bytes, String formula, long elements, String unit,
+                 int align, Need need, boolean output) {
             if (!need.required()) {
                 if (segment != null) {
                     throw new IllegalArgumentException(name + ": expected null because " + need.reason()
@@ -311,7 +316,7 @@ public final class Checks {
             }
             if (segment.byteSize() < bytes) {
                 throw new IllegalArgumentException(name + ": expected at least " + bytes + " bytes ("
-                        + what + "), got " + segment.byteSize());
+                        + formula + " = " + elements + " " + unit + "), got " + segment.byteSize());
             }
             present.add(new Buffer(name, segment, bytes, output));
         }
@@ -379,7 +384,7 @@ public final class Checks {
         long count = dimensions(layout, n, c, s);
         DType dtype = flags(flags, DATA, "DATA_BF16 | DATA_F16");
         Buffers b = new Buffers(count, dtype, c, requireNative);
-        b.add("stats", stats, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
+        b.add("stats", stats, 24 * c, "3*C", 3 * c, "doubles", 8, ALWAYS, true);
         b.input("inp", inp, true, ALWAYS);
         b.checkOverlaps(NO_IDENTITIES);
     }
@@ -395,11 +400,11 @@ public final class Checks {
             momentum(momentum);
         }
         Buffers b = new Buffers(c, DType.F32, c, requireNative);
-        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, true);
-        b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, true);
+        b.add("mean", mean, 8 * c, "C", c, "doubles", 8, ALWAYS, true);
+        b.add("rstd", rstd, 8 * c, "C", c, "doubles", 8, ALWAYS, true);
         b.output("runningMean", runningMean, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
         b.output("runningVar", runningVar, false, bit(flags, UPDATE_RUNNING, "flags", "UPDATE_RUNNING"));
-        b.add("stats", stats, 8 * doubles, "P*3*C = " + doubles + " doubles", 8, ALWAYS, false);
+        b.add("stats", stats, 8 * doubles, "P*3*C", doubles, "doubles", 8, ALWAYS, false);
         b.checkOverlaps(NO_IDENTITIES);
         counts("stats", stats, c, parts, 2);
     }
@@ -414,8 +419,8 @@ public final class Checks {
         b.output("out", out, true, ALWAYS);
         b.input("inp", inp, true, ALWAYS);
         b.input("res", res, true, bit(flags, FUSE_ADD, "flags", "FUSE_ADD"));
-        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
-        b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.add("mean", mean, 8 * c, "C", c, "doubles", 8, ALWAYS, false);
+        b.add("rstd", rstd, 8 * c, "C", c, "doubles", 8, ALWAYS, false);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
         b.input("beta", beta, false, bit(flags, USE_SHIFT, "flags", "USE_SHIFT"));
         b.checkOverlaps(FORWARD_IDENTITIES);
@@ -428,11 +433,11 @@ public final class Checks {
         long count = dimensions(layout, n, c, s);
         DType dtype = flags(flags, FUSE_RELU | DATA, "FUSE_RELU" + DATA_NAMES);
         Buffers b = new Buffers(count, dtype, c, requireNative);
-        b.add("sums", sums, 24 * c, "3*C = " + 3 * c + " doubles", 8, ALWAYS, true);
+        b.add("sums", sums, 24 * c, "3*C", 3 * c, "doubles", 8, ALWAYS, true);
         b.input("dout", dout, true, ALWAYS);
         b.input("out", out, true, bit(flags, FUSE_RELU, "flags", "FUSE_RELU"));
         b.input("inp", inp, true, ALWAYS);
-        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
+        b.add("mean", mean, 8 * c, "C", c, "doubles", 8, ALWAYS, false);
         b.checkOverlaps(NO_IDENTITIES);
     }
 
@@ -456,9 +461,9 @@ public final class Checks {
         b.input("out", out, true, bit(flags, FUSE_RELU, "flags", "FUSE_RELU"));
         b.input("inp", inp, true, ALWAYS);
         b.input("gamma", gamma, false, bit(flags, USE_SCALE, "flags", "USE_SCALE"));
-        b.add("mean", mean, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
-        b.add("rstd", rstd, 8 * c, "C = " + c + " doubles", 8, ALWAYS, false);
-        b.add("sums", sums, 8 * doubles, "P*3*C = " + doubles + " doubles", 8, ALWAYS, false);
+        b.add("mean", mean, 8 * c, "C", c, "doubles", 8, ALWAYS, false);
+        b.add("rstd", rstd, 8 * c, "C", c, "doubles", 8, ALWAYS, false);
+        b.add("sums", sums, 8 * doubles, "P*3*C", doubles, "doubles", 8, ALWAYS, false);
         b.checkOverlaps(BACKWARD_IDENTITIES);
         counts("sums", sums, c, parts, 1);
     }
