@@ -70,7 +70,8 @@ typedef enum bn_view {
     BN_VIEW_RUNS,
     // NCHW with 1 < S < BN_SHORT_RUN: a unit is `cg` channels (at most BN_SHORT_UNIT_BYTES, read
     // again from L2 by the apply pass), a block one sample of them: their contiguous runs; and
-    // NCHW with S > 1 in a call that only applies (BN_CHUNK channels a unit, any S)
+    // NCHW with S > 1 in a call that only applies (any S; up to BN_CHUNK channels a unit, fewer
+    // when N < BN_MAX_GROUPS, so that the threads have units to share)
     BN_VIEW_SHORT
 } bn_view;
 
@@ -90,8 +91,8 @@ typedef struct bn_block {
 } bn_block;
 
 // apply: a call that only applies given terms (inference, the split phase's apply), which walks
-// NCHW with S > 1 as short runs of BN_CHUNK channels: a sample's runs of them are contiguous, so
-// the walk goes through memory in order
+// NCHW with S > 1 as short runs (units of up to BN_CHUNK channels): a sample's runs of them are
+// contiguous, so the walk goes through memory in order
 BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
                             int apply);
 // columns [*w0, *w0 + *wn) of unit u (wide columns, or channels)

@@ -28,7 +28,10 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
         p->units = ceil_div(p->W, BN_CHUNK);
         p->blocks = p->nrows > 0 ? ceil_div(p->nrows, BN_BLOCK_ROWS) : 1;
     } else if (p->view == BN_VIEW_SHORT) {
-        const ptrdiff_t cg = apply ? C : BN_SHORT_UNIT_BYTES / (p->M * (ptrdiff_t)sizeof(float));
+        // apply: a unit's blocks are its samples, so a small batch gets narrower units, enough
+        // of them for BN_MAX_GROUPS tasks (N = 1, as when serving: C/16 channels a unit)
+        const ptrdiff_t cg = apply ? ceil_div(C, ceil_div(BN_MAX_GROUPS, N))
+                                   : BN_SHORT_UNIT_BYTES / (p->M * (ptrdiff_t)sizeof(float));
         p->cg = cg < 1 ? 1 : cg > BN_CHUNK ? BN_CHUNK : cg;
         p->units = ceil_div(C, p->cg);
         p->blocks = N;
