@@ -574,28 +574,33 @@ static ptrdiff_t head_to_aligned(const bn_act *o, ptrdiff_t len) {
     return h < len ? h : len;
 }
 
+// one run of len values: o = fuse((x - m)*s + h), fetching the values `ahead` elements further
+// on; stream: aligned non-temporal stores (the caller fences)
+static BN_ALWAYS_INLINE void apply_run(bn_act *o, const bn_act *xr, const bn_act *rr, int relu,
+                                       ptrdiff_t len, ptrdiff_t ahead, vf m, vf s, vf h, int stream) {
+    ptrdiff_t p = 0;
+    if (stream) {
+        p = head_to_aligned(o, len);
+        if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
+        for (; p + VL <= len; p += VL) {
+            prefetch_next(xr + p, ahead, VL * sizeof(bn_act));
+            va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        }
+    } else {
+        for (; p + VL <= len; p += VL) {
+            prefetch_next(xr + p, ahead, VL * sizeof(bn_act));
+            va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
+        }
+    }
+    if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+}
+
 static BN_ALWAYS_INLINE void run_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream) {
-    // out, x, res: nruns runs of (len,) at stride
+    // out, x, res: nruns runs of (len,) at stride; each run fetches the next one
     const vf m = vf_set1(mh), s = vf_set1(sc), h = vf_set1(sh);
     for (ptrdiff_t r = 0; r < nruns; r++) {
-        const bn_act *xr = x + r * stride, *rr = opt(res, r * stride);
-        bn_act *o = out + r * stride;
-        ptrdiff_t p = 0;
-        if (stream) {
-            p = head_to_aligned(o, len);
-            if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
-            for (; p + VL <= len; p += VL) {
-                prefetch_next(xr + p, stride, VL * sizeof(bn_act));
-                va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
-            }
-        } else {
-            for (; p + VL <= len; p += VL) {
-                prefetch_next(xr + p, stride, VL * sizeof(bn_act));
-                va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
-            }
-        }
-        if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
+        apply_run(out + r * stride, x + r * stride, opt(res, r * stride), relu, len, stride, m, s, h, stream);
     }
     if (stream) bn_sfence();
 }
@@ -775,29 +780,12 @@ static BN_ALWAYS_INLINE void short_apply_k(bn_act *out, const bn_act *x, const b
                         int stream) {
     // out, x, res: nch runs of (len,), contiguous; mh, sc, sh: (nch,). The fetch runs
     // BN_PREFETCH_BYTES ahead in the order of the walk: further on in this block, then in the
-    // next one, sstride on.
-    const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
+    // next one, sstride on. stream: long runs only (bn_apply_block)
     const ptrdiff_t ahead = BN_PREFETCH_BYTES / (ptrdiff_t)sizeof(bn_act), blk = nch * len;
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const vf m = vf_set1(mh[j]), s = vf_set1(sc[j]), h = vf_set1(sh[j]);
-        const bn_act *xr = x + j * len, *rr = opt(res, j * len);
-        bn_act *o = out + j * len;
         const ptrdiff_t dist = j * len + ahead < blk ? ahead : sstride - blk + ahead;
-        if (stream) { // long runs only (bn_apply_block): aligned streaming stores, as run_apply
-            ptrdiff_t p = head_to_aligned(o, len);
-            if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
-            for (; p + VL <= len; p += VL) {
-                prefetch_next(xr + p, dist, VL * sizeof(bn_act));
-                va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
-            }
-            if (p < len) va_store_n(o + p, fuse(vf_fma(vf_sub(va_load_n(xr + p, len - p), m), s, h), rr, p, len - p, relu), len - p);
-            continue;
-        }
-        for (ptrdiff_t p = 0; p < full; p += VL) {
-            prefetch_next(xr + p, dist, VL * sizeof(bn_act));
-            va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
-        }
-        if (t > 0) va_store_n(o + full, fuse(vf_fma(vf_sub(va_load_n(xr + full, t), m), s, h), rr, full, t, relu), t);
+        apply_run(out + j * len, x + j * len, opt(res, j * len), relu, len, dist, vf_set1(mh[j]),
+                  vf_set1(sc[j]), vf_set1(sh[j]), stream);
     }
     if (stream) bn_sfence();
 }
