@@ -167,8 +167,9 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // in small arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds
 // its rows in order, so the slab height changes no result.
 
-// Fetches towards L2 the `bytes` at p + stride elements, the bytes a kernel reads later (the
-// same columns further down, or the same place of the next run). Past the end of the tensor this
+// Fetches the `bytes` at p + stride elements, the bytes a kernel reads later (the same columns
+// further down, or the same place of the next run): towards L2 (locality 2), or with once as
+// values read a last time (locality 0: prefetchnta on x86). Past the end of the tensor this
 // touches memory that is not the caller's: a prefetch never faults, and the address is formed as
 // an integer.
 static BN_ALWAYS_INLINE void prefetch_ahead(const bn_act *p, ptrdiff_t stride, size_t bytes,
@@ -184,15 +185,16 @@ static BN_ALWAYS_INLINE void prefetch_ahead(const bn_act *p, ptrdiff_t stride, s
 #endif
 }
 
+// prefetch_ahead towards L2
 static void prefetch_next(const bn_act *p, ptrdiff_t stride, size_t bytes) {
     prefetch_ahead(p, stride, bytes, 0);
 }
 
-// prefetch_next for values read for the last time (prefetchnta on x86). A run that streams its
-// stores (apply_run) fetches its input this way: on a 2-core Zen 4, 1 thread, NCHW 32x256x56x56
-// inference took 7.8 ms with prefetch_next, 6.0 with no fetch and 5.5 with this one (medians of
-// 5 alternated rounds). The rows view's passes and the backward's dinp keep prefetch_next: there
-// this fetch made NHWC 32x256x56x56 inference 1.37x and backward 1.07x slower (same machine).
+// prefetch_ahead for values read a last time. A run that streams its stores (apply_run) fetches its
+// input this way: on a 2-core Zen 4, 1 thread, NCHW 32x256x56x56 inference took 7.8 ms with
+// prefetch_next, 6.0 with no fetch and 5.5 with this one (medians of 5 alternated rounds). The rows
+// view's passes and the backward's dinp keep prefetch_next: there this fetch made NHWC 32x256x56x56
+// inference 1.37x and backward 1.07x slower (same machine).
 static void prefetch_once(const bn_act *p, ptrdiff_t stride, size_t bytes) {
     prefetch_ahead(p, stride, bytes, 1);
 }
