@@ -131,25 +131,34 @@ static void channel_terms(const bn_bwd *d, ptrdiff_t c, ptrdiff_t n, const doubl
         }
         return;
     }
-    // split phase: the totals of the P parts, channel by channel in part order; else n at once
-    const ptrdiff_t per = d->psums != NULL ? 1 : n;
-    for (ptrdiff_t i = 0; i < n; i += per) {
-        double M = d->psums != NULL ? 0.0 : (double)d->p->M, g1 = 0.0, g2 = 0.0;
+    // split phase: the totals of the P parts, each channel's added in part order
+    double Ms[BN_CHUNK], g1[BN_CHUNK], g2[BN_CHUNK];
+    if (d->psums != NULL) {
+        for (ptrdiff_t i = 0; i < n; i++) Ms[i] = g1[i] = g2[i] = 0.0;
         for (ptrdiff_t q = 0; q < d->P; q++) {
             const double *part = d->psums + q * 3 * C;
-            M += part[c + i];
-            g1 += part[C + c + i];
-            g2 += part[2 * C + c + i];
+            for (ptrdiff_t i = 0; i < n; i++) {
+                Ms[i] += part[c + i];
+                g1[i] += part[C + c + i];
+                g2[i] += part[2 * C + c + i];
+            }
         }
+        t1 = g1;
+        t2 = g2;
+    }
+    // the kernel takes one M: channels [i, k) with the same count at once (all n but for split
+    // phase sums whose counts differ between channels)
+    for (ptrdiff_t i = 0, k; i < n; i = k) {
+        const double M = d->psums != NULL ? Ms[i] : (double)d->p->M;
+        for (k = i + 1; k < n && (d->psums == NULL || Ms[k] == M); k++) {}
         const ptrdiff_t at = j + i;
-        const bn_back_terms t = {d->psums ? &g1 : t1, d->psums ? &g2 : t2, M, opt(d->mean, c + i),
-                                 opt(d->rstd, c + i), opt(d->gamma, c + i),
-                                 d->dgamma ? d->dgamma + c + i : NULL,
+        const bn_back_terms t = {t1 + i, t2 + i, M, opt(d->mean, c + i), opt(d->rstd, c + i),
+                                 opt(d->gamma, c + i), d->dgamma ? d->dgamma + c + i : NULL,
                                  d->dbeta ? d->dbeta + c + i : NULL, o->mean + at,
                                  o->dy_mean + at, o->xmu_scale + at, o->a.scale + at,
                                  o->a.scale_f + at, o->a.fast + at,
                                  d->dmean ? d->dmean + c + i : NULL, d->drstd ? d->drstd + c + i : NULL};
-        d->kern->back_terms(&t, per);
+        d->kern->back_terms(&t, k - i);
     }
 }
 

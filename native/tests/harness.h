@@ -134,6 +134,7 @@ void test_threads_identical(void);
 void test_concurrent_calls(void);
 void test_split_one_part(void);
 void test_split_parts(void);
+void test_split_counts_per_channel(void);
 void test_split_large_offset(void);
 void test_check_split(void);
 void test_split_threads_identical(void);

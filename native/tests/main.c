@@ -33,6 +33,7 @@ static const struct {
     {"concurrent_calls", test_concurrent_calls},
     {"split_one_part", test_split_one_part},
     {"split_parts", test_split_parts},
+    {"split_counts_per_channel", test_split_counts_per_channel},
     {"split_large_offset", test_split_large_offset},
     {"check_split", test_check_split},
     {"split_threads_identical", test_split_threads_identical},

@@ -1,7 +1,8 @@
 /*
  * test_split.c - the split-phase entry points of bn.h: one part against the one-shot kernels
  * (forward bit for bit), P uneven parts (one of them empty) against the naive references on the
- * whole batch, the input gradient with a large common offset, and every status.
+ * whole batch, counts that differ between channels, the input gradient with a large common offset,
+ * and every status.
  *
  * N = batch, C = channels, S = spatial size, M = N*S values per channel; P parts along N (a
  * sample's C*S values are contiguous in every layout, so a part is a pointer into the batch).
@@ -263,6 +264,62 @@ void test_split_parts(void) {
     parts_case(&r, BN_LAYOUT_NC, big, 2, 300, 1);
     static const int64_t img[] = {3, 5, 0, 2};
     parts_case(&r, BN_LAYOUT_NCHW, img, 4, 16, 3000);
+}
+
+// ----------------------------------------------------------------------------
+// sums whose counts differ between channels: bn_backward_apply takes each channel's own M (the
+// library hands the kernels runs of channels with one count), against the formula in double
+
+static void counts_case(bt_rng *r, int layout, int64_t N, int64_t C, int64_t S) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    char name[160];
+    snprintf(name, sizeof name, "%s N=%lld C=%lld S=%lld", bt_layout_name(layout), (long long)N,
+             (long long)C, (long long)S);
+    float *inp = bt_floats(n), *gamma = bt_floats(nc), *dout = bt_floats(n);
+    float *dinp = bt_floats(n), *dg = bt_floats(nc), *db = bt_floats(nc);
+    double *mean = bt_doubles(nc), *rstd = bt_doubles(nc), *sums = bt_doubles(3 * nc);
+    double *ref = bt_doubles(n), *rg = bt_doubles(nc), *rb = bt_doubles(nc);
+    bt_fill_inp(r, inp, layout, N, C, S);
+    bt_fill_normal(r, gamma, nc);
+    bt_fill_normal(r, dout, n);
+    for (size_t c = 0; c < nc; c++) mean[c] = 0.1 * (double)c - 1.0, rstd[c] = 0.5 + 0.01 * (double)c;
+    bn_status st = bn_backward_reduce(sums, dout, NULL, inp, mean, 0u, layout, N, C, S);
+    CHECK(st == BN_OK, "%s: bn_backward_reduce status %d", name, st);
+    for (size_t c = 0; c < nc; c++) sums[c] *= (double)(1 + (c / 3) % 3); // runs of 3, then single
+    sums[nc - 1] = 7.0 * (double)(N * S);
+    st = bn_backward_apply(dinp, NULL, dg, db, dout, NULL, inp, gamma, mean, rstd, sums, BN_USE_SCALE,
+                           BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT, layout, N, C, S, 1);
+    CHECK(st == BN_OK, "%s: bn_backward_apply status %d", name, st);
+    for (int64_t c = 0; c < C; c++) {
+        const double M = sums[c], t1 = sums[C + c], t2 = sums[2 * C + c], k = gamma[c] * rstd[c];
+        for (int64_t i = 0; i < N; i++) {
+            for (int64_t s = 0; s < S; s++) {
+                const size_t e = bt_index(layout, N, C, S, i, c, s);
+                ref[e] = k * (dout[e] - t1 / M - (inp[e] - mean[c]) * rstd[c] * rstd[c] * t2 / M);
+            }
+        }
+        rg[c] = rstd[c] * t2;
+        rb[c] = t1;
+    }
+    const double tol = 4 * bt_tol(N * S);
+    char what[200];
+    snprintf(what, sizeof what, "%s: dinp", name);
+    bt_close(what, dinp, ref, n, tol * (1.0 + bt_maxabs(ref, n)), 0.0);
+    snprintf(what, sizeof what, "%s: dgamma", name);
+    bt_close(what, dg, rg, nc, tol * (1.0 + bt_maxabs(rg, nc)), tol);
+    snprintf(what, sizeof what, "%s: dbeta", name);
+    bt_close(what, db, rb, nc, tol * (1.0 + bt_maxabs(rb, nc)), tol);
+    free(inp); free(gamma); free(dout); free(dinp); free(dg); free(db); free(mean); free(rstd);
+    free(sums); free(ref); free(rg); free(rb);
+}
+
+void test_split_counts_per_channel(void) {
+    bt_rng r;
+    bt_rng_seed(&r, 47);
+    counts_case(&r, BN_LAYOUT_NC, 6, 37, 1);
+    counts_case(&r, BN_LAYOUT_NC, 3, 300, 1); // more channels than a unit's columns
+    counts_case(&r, BN_LAYOUT_NCHW, 4, 13, 20);
+    counts_case(&r, BN_LAYOUT_NHWC, 4, 13, 20);
 }
 
 // ----------------------------------------------------------------------------
