@@ -490,8 +490,8 @@ static vf dinp_vec(vf g, vf v, const vd *m, const vd *dm, const vd *xs, const vd
 }
 
 // dinp_vec of the VL values at `at`. Without a gate or dres each half is converted as it is
-// loaded (no shuffle; on a 2-core Zen 4, float32 backward NHWC 8x256x14x14 and NC 64x1024 in L2
-// took 0.88x and 0.93x the time of widening whole vectors, medians of 9-15 alternated rounds).
+// loaded (no shuffle; on a 2-core Zen 4, 1 thread, float32 backward NC 64x1024, in L2, took
+// 0.83-0.93x the time of widening whole vectors: medians of 9 alternated rounds, four runs).
 static BN_ALWAYS_INLINE vf dinp_at(const bn_act *dy, const bn_act *gate, bn_act *dres, const bn_act *x, ptrdiff_t at,
                   const vd *m, const vd *dm, const vd *xs, const vd *sc) {
     if (gate != NULL || dres != NULL) return dinp_vec(load_dy(dy, gate, dres, at, VL), va_load(x + at), m, dm, xs, sc);
