@@ -90,8 +90,9 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
     bn_plan_cols(p, u, &w0, &wn);
     memset(t1, 0, (size_t)wn * sizeof *t1);
     memset(t2, 0, (size_t)wn * sizeof *t2);
-    for (ptrdiff_t w = 0; w < wn; w++) {
-        const ptrdiff_t c = (w0 + w) % p->C;
+    // column w0 + w is channel (w0 + w) % C: one division, then a count that wraps (a division
+    // per column made a float32 NC 32x64 or 64x1024 backward 4-7% slower on a Zen 4)
+    for (ptrdiff_t w = 0, c = w0 % p->C; w < wn; w++, c = c + 1 == p->C ? 0 : c + 1) {
         mcols[w] = d->dmean != NULL ? (float)d->dmean[c] : d->mean[c];
     }
     const ptrdiff_t step = p->view == BN_VIEW_SHORT ? b1 - b0 : 1; // short runs: all in one call
