@@ -320,7 +320,7 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // TILE columns keep the constants in registers rather than loading them for each row: float32
 // NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 -> 0.38-0.40 us. The
 // fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up to 0.9 us) whose
-// cause was not pinned down (it came and went with the stack's address, and also without).
+// cause was not found.
 
 static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
