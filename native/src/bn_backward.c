@@ -183,7 +183,7 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
         }
         channel_terms(d, 0, p->C, s1, s2, o, 0);
         for (ptrdiff_t w = p->C; w < p->W && d->sums == NULL; w++) {
-            const ptrdiff_t c = w - p->C; // the same channel one fold earlier, already copied
+            const ptrdiff_t c = w - p->C; // the same channel one fold earlier, already set
             o->mean[w] = o->mean[c];
             o->dy_mean[w] = o->dy_mean[c];
             o->xmu_scale[w] = o->xmu_scale[c];

@@ -194,7 +194,7 @@ static void unit_terms(const bn_fwd *f, ptrdiff_t u, const double *T, const doub
     }
     channel_terms(f, 0, p->C, tc, m2c, a, 0);
     for (ptrdiff_t w = p->C; w < p->W && f->stats == NULL; w++) {
-        const ptrdiff_t c = w - p->C; // the same channel one fold earlier, already copied
+        const ptrdiff_t c = w - p->C; // the same channel one fold earlier, already set
         a->mean[w] = a->mean[c];
         a->scale[w] = a->scale[c];
         a->shift[w] = a->shift[c];
