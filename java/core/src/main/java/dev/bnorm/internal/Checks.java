@@ -17,8 +17,6 @@ import dev.bnorm.kernel.BatchNormKernels;
 import dev.bnorm.kernel.DType;
 import dev.bnorm.kernel.Layout;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * Argument validation for {@link BatchNormKernels}, shared by every implementation and run before
@@ -239,8 +237,22 @@ public final class Checks {
 
     // ---- buffer helpers ----
 
-    /** A validated, present buffer and the bytes the kernel touches. */
-    private record Buffer(String name, MemorySegment segment, long bytes, boolean output) {
+    /**
+     * A validated, present buffer: the extent the kernel touches, [start, start + bytes), in the
+     * memory named by {@code base}: null for native memory (start is the address), a heap
+     * segment's array (start is the offset in it), or a new object for a heap segment that hides
+     * its array (so that it is compared with nothing). Two extents can overlap only with the
+     * same base.
+     */
+    private record Buffer(String name, boolean output, Object base, long start, long bytes) {
+        static Buffer of(String name, MemorySegment segment, long bytes, boolean output) {
+            Object base = segment.isNative() ? null : segment.heapBase().orElseGet(Object::new);
+            return new Buffer(name, output, base, segment.address(), bytes);
+        }
+
+        boolean overlaps(Buffer o) {
+            return base == o.base && start < o.start + o.bytes && o.start < start + bytes;
+        }
     }
 
     /** Collects and validates the buffers of one call, then checks their overlaps. */
@@ -249,7 +261,9 @@ public final class Checks {
         private final DType dtype;
         private final long channels;
         private final boolean requireNative;
-        private final List<Buffer> present = new ArrayList<>();
+        private static final int MAX_BUFFERS = 12; // the most a kernel takes: 11 (backwardApply)
+        private final Buffer[] present = new Buffer[MAX_BUFFERS];
+        private int size;
 
         /** @param dtype the element type of the (N,C,S) buffers */
         Buffers(long count, DType dtype, long channels, boolean requireNative) {
@@ -318,20 +332,23 @@ public final class Checks {
                 throw new IllegalArgumentException(name + ": expected at least " + bytes + " bytes ("
                         + formula + " = " + elements + " " + unit + "), got " + segment.byteSize());
             }
-            present.add(new Buffer(name, segment, bytes, output));
+            present[size++] = Buffer.of(name, segment, bytes, output);
         }
 
         /** Rejects any overlap of an output with another buffer, except the listed identities. */
         void checkOverlaps(String[][] allowedIdentities) {
-            for (int i = 0; i < present.size(); i++) {
-                for (int j = 0; j < present.size(); j++) {
-                    Buffer a = present.get(i);
-                    Buffer b = present.get(j);
-                    if (i == j || !a.output() || (b.output() && j < i) || !overlaps(a, b)) {
+            for (int i = 0; i < size; i++) {
+                Buffer a = present[i];
+                if (!a.output()) {
+                    continue;
+                }
+                for (int j = 0; j < size; j++) {
+                    Buffer b = present[j];
+                    if (i == j || (b.output() && j < i) || !a.overlaps(b)) {
                         continue;
                     }
                     boolean mayBeIdentical = allowed(allowedIdentities, a.name(), b.name());
-                    if (mayBeIdentical && a.segment().address() == b.segment().address()) {
+                    if (mayBeIdentical && a.start() == b.start()) {
                         continue;
                     }
                     throw new IllegalArgumentException(a.name() + ": expected no overlap with " + b.name()
@@ -351,27 +368,8 @@ public final class Checks {
         }
 
         private static String describe(Buffer b) {
-            long start = b.segment().address();
-            return b.name() + " at [" + (b.segment().isNative() ? "0x" + Long.toHexString(start) : "heap " + start)
+            return b.name() + " at [" + (b.base() == null ? "0x" + Long.toHexString(b.start()) : "heap " + b.start())
                     + ", +" + b.bytes() + ")";
-        }
-
-        private static boolean overlaps(Buffer a, Buffer b) {
-            MemorySegment x = a.segment();
-            MemorySegment y = b.segment();
-            if (x.isNative() != y.isNative()) {
-                return false;
-            }
-            if (!x.isNative()) {
-                Object hx = x.heapBase().orElse(null);
-                Object hy = y.heapBase().orElse(null);
-                if (hx == null || hx != hy) {
-                    return false; // read-only heap segments hide their array: not detectable
-                }
-            }
-            long x0 = x.address();
-            long y0 = y.address();
-            return x0 < y0 + b.bytes() && y0 < x0 + a.bytes();
         }
     }
 
