@@ -58,6 +58,7 @@
 #define BN_MIN_WIDE 64         // rows view: fewer channels than this are folded
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
 #define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds
+#define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 
@@ -104,6 +105,14 @@ BN_HIDDEN bn_block bn_plan_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b);
 BN_HIDDEN bn_block bn_block_cols(const bn_plan *p, const bn_block *blk, ptrdiff_t j0, ptrdiff_t j1);
 // values per column in a block; the partial line's columns have one more
 BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
+// the k-th block, k in [0, b1 - b0), that the apply pass of unit u takes of blocks [b0, b1):
+// runs of BN_APPLY_RUN values (or one block, if larger), the last run first, each run's blocks
+// in memory order. The reduce pass has just read the blocks first to last, so the last ones
+// are the likeliest still in cache; taking them in the same order again, a unit larger than the
+// cache would find none of its blocks there (each one read evicts the next one needed). Calls
+// that only apply (inference) take the same order: the results do not depend on it.
+BN_HIDDEN ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
+                                        ptrdiff_t k);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);
 // task i of a job over (unit, group) pairs: unit *u, its blocks [*b0, *b1); returns where the

@@ -106,6 +106,15 @@ ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b
     return g * (p->view == BN_VIEW_ROWS ? p->W : p->C) + w0;
 }
 
+ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
+                              ptrdiff_t k) {
+    const bn_block first = bn_plan_block(p, u, b0);
+    const ptrdiff_t values = first.count * first.len + first.tail;
+    const ptrdiff_t run = values >= 1 && values < BN_APPLY_RUN ? BN_APPLY_RUN / values : 1; // blocks a run
+    const ptrdiff_t r = k / run, start = b1 - (r + 1) * run;                 // run r from the end
+    return (start > b0 ? start : b0) + k % run;
+}
+
 void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) {
     *b0 = g * p->blocks / p->groups;
     *b1 = (g + 1) * p->blocks / p->groups;
