@@ -328,7 +328,11 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     // out, x: (nrows, ld) and a partial row of tailn
     // mh, sc, sh: (wn,)
     const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
-    const ptrdiff_t rows4 = ld == wn ? 0 : nrows - nrows % 4, ahead = rows_ahead(wn, 4);
+    // 4 rows at a time share the loads of the constants; contiguous rows (ld == wn) go one by
+    // one when short (in registers, below) or streamed (one linear stream: 4 at a time took
+    // 1.01-1.04x the time of NHWC 8 and 32 x256x56x56 backward on a 2-core Zen 4, i.e. noise)
+    const ptrdiff_t rows4 = ld == wn && (wn <= TILE || stream) ? 0 : nrows - nrows % 4;
+    const ptrdiff_t ahead = rows_ahead(wn, 4);
     ptrdiff_t r = 0;
     for (; r < rows4; r += 4) {
         const bn_act *x0 = x + r * ld;
@@ -533,8 +537,10 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     const int st = stream && aligned_vf(dinp) && ld % VL == 0; // then every full vector is aligned
     const ptrdiff_t ahead = rows_ahead(wn, 4);
-    for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) { // rows as cl_apply walks them: 4 at a time
-        nr = ld != wn && r + 4 <= nrows ? 4 : 1;       // or one by one, then the partial row
+    // rows 4 at a time, sharing the loads of the terms (contiguous rows that stream: one by one,
+    // as cl_apply), then the last rows and the partial row one by one
+    for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) {
+        nr = (ld != wn || !stream) && r + 4 <= nrows ? 4 : 1;
         const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
         for (ptrdiff_t i = 0; i < nr; i++) {
             prefetch_next(dy + at + i * ld, ahead * ld, (size_t)wn * sizeof(bn_act));
