@@ -102,7 +102,8 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         const void *dy = bn_at(d->dout, blk.at, es), *g = bn_at(d->gate, blk.at, es);
         const void *x = bn_at(d->x_sums, blk.at, es);
         if (p->view == BN_VIEW_ROWS) {
-            d->kern->cl_sums(s1, s2, dy, g, x, mcols, blk.stride, blk.count, blk.tail, blk.len);
+            d->kern->cl_sums(s1, s2, dy, g, x, mcols, blk.stride, blk.count, blk.tail, blk.len,
+                             bn_plan_fetch(p, es));
         } else if (p->view == BN_VIEW_RUNS) {
             d->kern->run_sums(s1, s2, dy, g, x, mcols[0], blk.stride, blk.count, blk.len);
         } else {
@@ -220,7 +221,8 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
         const void *dy = bn_at(d->dout, at, es), *gt = bn_at(d->gate, at, es), *x = bn_at(d->x_dinp, at, es);
         if (x != NULL && dinp != NULL && p->view == BN_VIEW_ROWS) {
             d->kern->cl_dinp(di, dr, dy, gt, x, blk.stride, blk.count, blk.tail, blk.len,
-                             o->mean, o->dy_mean, o->xmu_scale, o->a.scale, d->stream);
+                             o->mean, o->dy_mean, o->xmu_scale, o->a.scale, d->stream,
+                             bn_plan_fetch(p, es));
         } else if (x != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
             d->kern->run_dinp(di, dr, dy, gt, x, blk.stride, blk.count, blk.len, o->mean[0],
                               o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);

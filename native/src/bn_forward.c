@@ -123,7 +123,8 @@ static double group_stats(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t 
         const bn_block blk = bn_plan_block(p, u, b);
         const void *x = bn_at(f->inp, blk.at, f->kern->esize);
         double *to = b == b0 ? T : bT, *to2 = b == b0 ? M2 : bM2; // the first: as merged into none
-        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, blk.stride, blk.count, blk.tail, blk.len);
+        if (p->view == BN_VIEW_ROWS) f->kern->cl_stats(to, to2, x, blk.stride, blk.count, blk.tail, blk.len,
+                                                          bn_plan_fetch(p, f->kern->esize));
         else if (p->view == BN_VIEW_RUNS) f->kern->run_stats(to, to2, x, blk.stride, blk.count, blk.len);
         else f->kern->short_stats(to, to2, x, blk.count, blk.len, step, p->C * p->S);
         const double nb = (double)(bn_block_values(p, &blk) * step);
@@ -221,7 +222,8 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, void *y, const voi
         void *ys = bn_at_w(y, s.at, es);
         if (a->fast[j0] && p->view == BN_VIEW_ROWS) {
             kern->cl_apply(ys, xs, r, relu, s.stride, s.count, s.tail, s.len,
-                           a->mean_f + j0, a->scale_f + j0, a->shift_f + j0, stream && j1 - j0 == ncol);
+                           a->mean_f + j0, a->scale_f + j0, a->shift_f + j0, stream && j1 - j0 == ncol,
+                           bn_plan_fetch(p, es));
         } else if (a->fast[j0] && p->view == BN_VIEW_RUNS) {
             kern->run_apply(ys, xs, r, relu, s.stride, s.count, s.len, a->mean_f[0],
                             a->scale_f[0], a->shift_f[0], stream);

@@ -77,27 +77,30 @@ typedef struct bn_kernels {
     unsigned int data;
     size_t esize;
 
+    // The rows view's kernels (cl_*) fetch the rows ahead of the one they read (software
+    // prefetch) when `fetch` is nonzero: for tensors larger than BN_FETCH_BYTES (bn_plan_fetch).
+
     // sum[w], m2[w] of the block for w < wn (0, 0 for a column without values)
     void (*cl_stats)(double *sum, double *m2, const void *x, ptrdiff_t ld, ptrdiff_t nrows,
-                     ptrdiff_t tailn, ptrdiff_t wn);
+                     ptrdiff_t tailn, ptrdiff_t wn, int fetch);
     // out = (x - mh[w])*sc[w] + sh[w], one rounding with FMA; then, fused (bn.h), out + res
     // (res != NULL) and max(out, 0) (relu != 0), each one float operation
     void (*cl_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
-                     const float *sc, const float *sh, int stream);
+                     const float *sc, const float *sh, int stream, int fetch);
     // with g = dy, or with gate != NULL g = (gate <= 0) ? 0 : dy (the ReLU's gate, bn.h):
     // t1[w] = sum(g) (sum_dy), t2[w] = sum(g*(x - mean[w])) (sum_dy_xmu, only when x != NULL,
     // else 0); overwrites
     void (*cl_sums)(double *t1, double *t2, const void *dy, const void *gate, const void *x,
                     const float *mean, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
-                    ptrdiff_t wn);
+                    ptrdiff_t wn, int fetch);
     // with g as for cl_sums: dinp = scale[w]*((g - dy_mean[w]) - (x - mean[w])*xmu_scale[w]) in
     // double, rounded once to float, and dres = g when dres != NULL; the constant arrays are
     // padded with finite values to a multiple of 32 columns
     void (*cl_dinp)(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale,
-                    const double *scale, int stream);
+                    const double *scale, int stream, int fetch);
 
     // *sum, *m2 of all nruns*len values
     void (*run_stats)(double *sum, double *m2, const void *x, ptrdiff_t stride,

@@ -171,10 +171,11 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // further down, or the same place of the next run): towards L2 (locality 2), or with once as
 // values read a last time (locality 0: prefetchnta on x86). Past the end of the tensor this
 // touches memory that is not the caller's: a prefetch never faults, and the address is formed as
-// an integer.
+// an integer. Stride 0: nothing (the rows view's kernels called with fetch == 0).
 static BN_ALWAYS_INLINE void prefetch_ahead(const bn_act *p, ptrdiff_t stride, size_t bytes,
                                            int once) {
 #if defined(__GNUC__)
+    if (stride == 0) return;
     const uintptr_t at = (uintptr_t)p + (uintptr_t)stride * sizeof(bn_act);
     for (size_t j = 0; j < bytes; j += 64) {
         if (once) __builtin_prefetch((const void *)(at + j), 0, 0);
@@ -218,7 +219,8 @@ static ptrdiff_t slab_rows(ptrdiff_t ld, ptrdiff_t wn, ptrdiff_t ways) {
 #ifndef BN_PREFETCH_BYTES
 #define BN_PREFETCH_BYTES 8192
 #endif
-static ptrdiff_t rows_ahead(ptrdiff_t wn, ptrdiff_t slab) {
+static ptrdiff_t rows_ahead(ptrdiff_t wn, ptrdiff_t slab, int fetch) {
+    if (!fetch) return 0;
     const ptrdiff_t row = wn * (ptrdiff_t)sizeof(bn_act);
     const ptrdiff_t rows = (BN_PREFETCH_BYTES + row - 1) / row;
     return (rows + slab - 1) / slab * slab;
@@ -264,7 +266,7 @@ static void stats_tile(double *a1, double *a2, const double *ks, const bn_act *x
 }
 
 static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrdiff_t nrows,
-                     ptrdiff_t tailn, ptrdiff_t wn) {
+                     ptrdiff_t tailn, ptrdiff_t wn, int fetch) {
     const bn_act *x = xv;
     // sum, m2: (wn,)
     // x: (nrows, ld) and a partial row of tailn
@@ -278,7 +280,7 @@ static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrd
         }
         for (ptrdiff_t j = w0; j < w0 + TILE; j++) a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab);
+    const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab, fetch);
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
@@ -324,7 +326,7 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 
 static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
-                     const float *sc, const float *sh, int stream) {
+                     const float *sc, const float *sh, int stream, int fetch) {
     // out, x: (nrows, ld) and a partial row of tailn
     // mh, sc, sh: (wn,)
     const int st = stream && aligned_vf(out) && ld % VL == 0; // then every full vector is aligned
@@ -332,7 +334,7 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     // one when short (in registers, below) or streamed (one linear stream: 4 at a time took
     // 1.01-1.04x the time of NHWC 8 and 32 x256x56x56 backward on a 2-core Zen 4, i.e. noise)
     const ptrdiff_t rows4 = ld == wn && (wn <= TILE || stream) ? 0 : nrows - nrows % 4;
-    const ptrdiff_t ahead = rows_ahead(wn, 4);
+    const ptrdiff_t ahead = rows_ahead(wn, 4, fetch);
     ptrdiff_t r = 0;
     for (; r < rows4; r += 4) {
         const bn_act *x0 = x + r * ld;
@@ -410,9 +412,9 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
 
 static void cl_apply(void *out, const void *x, const void *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
-                     const float *sc, const float *sh, int stream) {
-    if (res == NULL && !relu) cl_apply_k(out, x, NULL, 0, ld, nrows, tailn, wn, mh, sc, sh, stream);
-    else cl_apply_k(out, x, res, relu, ld, nrows, tailn, wn, mh, sc, sh, stream);
+                     const float *sc, const float *sh, int stream, int fetch) {
+    if (res == NULL && !relu) cl_apply_k(out, x, NULL, 0, ld, nrows, tailn, wn, mh, sc, sh, stream, fetch);
+    else cl_apply_k(out, x, res, relu, ld, nrows, tailn, wn, mh, sc, sh, stream, fetch);
 }
 
 // t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
@@ -482,7 +484,7 @@ static void sums_tile(double *a1, double *a2, const double *md, const bn_act *dy
 
 static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, const void *xv,
                     const float *mean, ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn,
-                    ptrdiff_t wn) {
+                    ptrdiff_t wn, int fetch) {
     const bn_act *dy = dyv, *gate = gatev, *x = xv;
     // t1, t2, mean: (wn,)
     // dy, x: (nrows, ld) and a partial row of tailn
@@ -492,7 +494,7 @@ static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, 
         md[j] = j < wn ? (double)mean[j] : 0.0;
         a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab);
+    const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab, fetch);
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
         for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
@@ -532,11 +534,11 @@ static BN_ALWAYS_INLINE vf dinp_at(const bn_act *dy, const bn_act *gate, bn_act 
 static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
-                    int stream) {
+                    int stream, int fetch) {
     // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     const int st = stream && aligned_vf(dinp) && ld % VL == 0; // then every full vector is aligned
-    const ptrdiff_t ahead = rows_ahead(wn, 4);
+    const ptrdiff_t ahead = rows_ahead(wn, 4, fetch);
     // rows 4 at a time, sharing the loads of the terms (contiguous rows that stream: one by one,
     // as cl_apply), then the last rows and the partial row one by one
     for (ptrdiff_t r = 0, nr; r <= nrows; r += nr) {
@@ -577,9 +579,9 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
 static void cl_dinp(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                     ptrdiff_t ld, ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn,
                     const double *mean, const double *dy_mean, const double *xmu_scale, const double *scale,
-                    int stream) {
-    if (gate == NULL && dres == NULL) cl_dinp_k(dinp, NULL, dy, NULL, x, ld, nrows, tailn, wn, mean, dy_mean, xmu_scale, scale, stream);
-    else cl_dinp_k(dinp, dres, dy, gate, x, ld, nrows, tailn, wn, mean, dy_mean, xmu_scale, scale, stream);
+                    int stream, int fetch) {
+    if (gate == NULL && dres == NULL) cl_dinp_k(dinp, NULL, dy, NULL, x, ld, nrows, tailn, wn, mean, dy_mean, xmu_scale, scale, stream, fetch);
+    else cl_dinp_k(dinp, dres, dy, gate, x, ld, nrows, tailn, wn, mean, dy_mean, xmu_scale, scale, stream, fetch);
 }
 
 // ----------------------------------------------------------------------------

@@ -115,6 +115,10 @@ ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdi
     return (start > b0 ? start : b0) + k % run;
 }
 
+int bn_plan_fetch(const bn_plan *p, size_t esize) {
+    return (size_t)(p->M * p->C) * esize > BN_FETCH_BYTES;
+}
+
 void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) {
     *b0 = g * p->blocks / p->groups;
     *b1 = (g + 1) * p->blocks / p->groups;
