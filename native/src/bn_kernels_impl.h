@@ -314,15 +314,17 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // loaded once for the 4 rows, and (per column vector) all 4 rows read before any is written, so
 // that a row stride of a multiple of 4 KiB does not make a load wait for the store to the row
 // above it (4K aliasing). Contiguous rows (ld == wn: NHWC and NC with a whole row in the unit)
-// are one array, walked in order one row at a time: a single stream in and one out (on a 2-core
-// Zen 4, NHWC 32x256x56x56 inference 16.2 -> 8.6 ms and backward 62 -> 54 ms against 4 rows at
-// a time, medians of 3 rounds; the 4 rows of 1 KiB fill a 4 KiB page as 4 short streams). Either way the rows about
-// BN_PREFETCH_BYTES ahead are fetched, as the reductions do (NC 4096x1024 inference 1.6-2.2 ->
-// 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms). Contiguous rows of at most
-// TILE columns keep the constants in registers rather than loading them for each row: float32
-// NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 -> 0.38-0.40 us. The
-// fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up to 0.9 us) whose
-// cause was not found.
+// are one array; when the output streams they are walked in order one row at a time: a single
+// stream in and one out (on a 2-core Zen 4, NHWC 32x256x56x56 inference 16.2 -> 8.6 ms and
+// backward 62 -> 54 ms against 4 rows at a time, medians of 3 rounds; the 4 rows of 1 KiB fill
+// a 4 KiB page as 4 short streams). In cache they take the 4-row tiles too (NC 32x64 backward
+// 0.80-0.85x the time, NC 32x256 inference 0.80x). Rows about BN_PREFETCH_BYTES ahead are
+// fetched in tensors larger than BN_FETCH_BYTES, as the reductions do (NC 4096x1024 inference
+// 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms). Contiguous rows
+// of at most TILE columns keep the constants in registers rather than loading them for each
+// row: float32 NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 ->
+// 0.38-0.40 us. The fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up
+// to 0.9 us) whose cause was not found.
 
 static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
