@@ -213,7 +213,7 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                       const bn_back_cols *o) {
     const bn_plan *p = d->p;
     for (ptrdiff_t k = 0; k < b1 - b0; k++) {
-        const bn_block blk = bn_plan_block(p, u, bn_plan_apply_block(p, u, b0, b1, k));
+        const bn_block blk = bn_plan_block(p, u, bn_plan_apply_block(p, u, b0, b1, k, d->need_sums));
         const ptrdiff_t at = blk.at;
         const size_t es = d->kern->esize;
         const unsigned int data = d->kern->data;
@@ -286,8 +286,9 @@ static void task_group_dinp(void *ctx, ptrdiff_t i) {
     const bn_bwd *d = (const bn_bwd *)ctx;
     const bn_back_scratch *sc = d->scratch;
     ptrdiff_t u, b0, b1;
-    // the last task first, as the forward's apply job (bn_forward.c)
-    bn_plan_task(d->p, d->p->units * d->p->groups - 1 - i, &u, &b0, &b1);
+    // after the sums, the last task first, as the forward's apply job (bn_forward.c)
+    const ptrdiff_t n = d->p->units * d->p->groups;
+    bn_plan_task(d->p, d->need_sums ? n - 1 - i : i, &u, &b0, &b1);
     unit_dinp(d, u, b0, b1, &sc->cols[u]);
 }
 

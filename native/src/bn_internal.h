@@ -110,10 +110,11 @@ BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
 // runs of BN_APPLY_RUN values (or one block, if larger), the last run first, each run's blocks
 // in memory order. The reduce pass has just read the blocks first to last, so the last ones
 // are the likeliest still in cache; taking them in the same order again, a unit larger than the
-// cache would find none of its blocks there (each one read evicts the next one needed). Calls
-// that only apply (inference) take the same order: the results do not depend on it.
+// cache would find none of its blocks there (each one read evicts the next one needed). Without
+// a reduce pass (reduced == 0: inference, the split phase's apply) the blocks go in memory
+// order. The results do not depend on the order.
 BN_HIDDEN ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                                        ptrdiff_t k);
+                                        ptrdiff_t k, int reduced);
 // whether the rows view's kernels prefetch (their `fetch`): for (N,C,S) tensors of more than
 // BN_FETCH_BYTES. Smaller ones, two or three to a call, fit in the L2 of current x86 cores, where
 // the hardware prefetchers keep up and the prefetches only cost (and those of the last rows land

@@ -107,7 +107,8 @@ ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b
 }
 
 ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                              ptrdiff_t k) {
+                              ptrdiff_t k, int reduced) {
+    if (!reduced) return b0 + k;
     const bn_block first = bn_plan_block(p, u, b0);
     const ptrdiff_t values = first.count * first.len + first.tail;
     const ptrdiff_t run = values >= 1 && values < BN_APPLY_RUN ? BN_APPLY_RUN / values : 1; // blocks a run
