@@ -33,6 +33,11 @@
 #define NV 4            // float vectors per tile (rows view) or per lane group (runs view)
 #define TILE (NV * VL)  // columns per tile; lanes of the runs view
 #define HV (VL / 2)     // doubles per vd
+// Float vectors per tile of the rows view's reductions over contiguous rows (ld == wn): NV, or
+// a divisor of it where the including file sets fewer (bn_kernels_avx2.c)
+#ifndef NV_CONTIG
+#define NV_CONTIG NV
+#endif
 
 #if defined(BN_KERNELS_BF16) || defined(BN_KERNELS_F16)
 #include <string.h>
@@ -111,9 +116,9 @@ static vf load_dy(const bn_act *dy, const bn_act *gate, bn_act *dres, ptrdiff_t 
     return g;
 }
 
-// lanes [0, n) of 2*NV double vectors into d[] (as sums, so that the lane order is that of memory)
-static void lanes_store(double *d, const vd *v) {
-    for (int i = 0; i < 2 * NV; i++) vd_store(d + i * HV, v[i]);
+// 2*nv double vectors into d[] (as sums, so that the lane order is that of memory)
+static BN_ALWAYS_INLINE void lanes_store(double *d, const vd *v, int nv) {
+    for (int i = 0; i < 2 * nv; i++) vd_store(d + i * HV, v[i]);
 }
 
 // x - k of NV float vectors, in double, as 2*NV vectors (exact: two floats)
@@ -153,8 +158,8 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // ----------------------------------------------------------------------------
 // rows view
 //
-// Reductions walk rows in slabs: for each slab of rows, each tile of TILE columns, the slab's
-// rows, with the tile's accumulators in registers. Walking one tile down a whole block instead
+// Reductions walk rows in slabs: for each slab of rows, each tile of TILE columns (NV_CONTIG*VL
+// over contiguous rows), the slab's rows, with the tile's accumulators in registers. Walking one tile down a whole block instead
 // would, for a row stride of a multiple of 4 KiB (C = 1024), put every row in the same L1 set
 // (64 sets of 64 bytes) and miss on each access. A slab is `ways` rows per L1 set period of the
 // stride: 16 rows for C = 1024 (slightly more than the 12 ways of recent x86 L1s: the longer
@@ -226,7 +231,7 @@ static ptrdiff_t rows_ahead(ptrdiff_t wn, ptrdiff_t slab, int fetch) {
     return (rows + slab - 1) / slab * slab;
 }
 
-// the first n (< TILE) columns of one row into the accumulators
+// the first n (< the tile's columns) columns of one row into the accumulators
 static void stats_part(vd *s1, vd *s2, const vd *k, const bn_act *xr, ptrdiff_t n) {
     for (int i = 0; i < NV; i++) {
         const ptrdiff_t ni = clampn(n - i * VL, VL);
@@ -240,19 +245,21 @@ static void stats_part(vd *s1, vd *s2, const vd *k, const bn_act *xr, ptrdiff_t 
     }
 }
 
-// rows [0, nr) of one tile of tw columns into the accumulators of the arrays at k, a1, a2
-static void stats_tile(double *a1, double *a2, const double *ks, const bn_act *x, ptrdiff_t ld,
-                       ptrdiff_t nr, ptrdiff_t tw, ptrdiff_t ahead) {
+// rows [0, nr) of one tile of tw (<= nv*VL) columns into the accumulators of the arrays at k,
+// a1, a2
+static BN_ALWAYS_INLINE void stats_tile_k(double *a1, double *a2, const double *ks, const bn_act *x,
+                                          ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw, ptrdiff_t ahead,
+                                          int nv) {
     vd k[2 * NV], s1[2 * NV], s2[2 * NV];
-    for (int i = 0; i < 2 * NV; i++) {
+    for (int i = 0; i < 2 * nv; i++) {
         k[i] = vd_load(ks + i * HV);
         s1[i] = vd_load(a1 + i * HV);
         s2[i] = vd_load(a2 + i * HV);
     }
-    if (tw == TILE) {
+    if (tw == nv * VL) {
         for (ptrdiff_t r = 0; r < nr; r++) {
-            prefetch_next(x + r * ld, ahead * ld, TILE * sizeof(bn_act));
-            for (int i = 0; i < NV; i++) {
+            prefetch_next(x + r * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
+            for (int i = 0; i < nv; i++) {
                 vd d[2];
                 BN_DIFF_AT(d, x + r * ld + i * VL, k, i);
                 acc_stats(s1 + 2 * i, s2 + 2 * i, d);
@@ -261,8 +268,14 @@ static void stats_tile(double *a1, double *a2, const double *ks, const bn_act *x
     } else {
         for (ptrdiff_t r = 0; r < nr; r++) stats_part(s1, s2, k, x + r * ld, tw);
     }
-    lanes_store(a1, s1);
-    lanes_store(a2, s2);
+    lanes_store(a1, s1, nv);
+    lanes_store(a2, s2, nv);
+}
+
+static void stats_tile(double *a1, double *a2, const double *ks, const bn_act *x, ptrdiff_t ld,
+                       ptrdiff_t nr, ptrdiff_t tw, ptrdiff_t ahead, int nv) {
+    if (nv == NV) stats_tile_k(a1, a2, ks, x, ld, nr, tw, ahead, NV);
+    else stats_tile_k(a1, a2, ks, x, ld, nr, tw, ahead, NV_CONTIG);
 }
 
 static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrdiff_t nrows,
@@ -281,16 +294,18 @@ static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrd
         for (ptrdiff_t j = w0; j < w0 + TILE; j++) a1[j] = a2[j] = 0.0;
     }
     const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab, fetch);
+    const int nv = ld == wn ? NV_CONTIG : NV;
+    const ptrdiff_t tile = nv * VL;
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab;
-        for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+        for (ptrdiff_t w0 = 0; w0 < wn; w0 += tile) {
             stats_tile(a1 + w0, a2 + w0, ks + w0, x + r0 * ld + w0, ld, nr,
-                       wn - w0 < TILE ? wn - w0 : TILE, ahead);
+                       wn - w0 < tile ? wn - w0 : tile, ahead, nv);
         }
     }
-    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
+    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += tile) { // the partial row
         stats_tile(a1 + w0, a2 + w0, ks + w0, x + nrows * ld + w0, ld, 1,
-                   tailn - w0 < TILE ? tailn - w0 : TILE, ahead);
+                   tailn - w0 < tile ? tailn - w0 : tile, ahead, nv);
     }
     if (nrows == 0) { // only the partial row: some columns have no value
         for (ptrdiff_t j = 0; j < wn; j++) {
@@ -419,7 +434,7 @@ static void cl_apply(void *out, const void *x, const void *res, int relu, ptrdif
     else cl_apply_k(out, x, res, relu, ld, nrows, tailn, wn, mh, sc, sh, stream, fetch);
 }
 
-// t1 += dy, t2 += dy*(x - m) of the first n (<= TILE) columns of one row; x may be NULL
+// t1 += dy, t2 += dy*(x - m) of the first n (<= NV*VL) columns of one row; x may be NULL
 static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const bn_act *dyr,
                                         const bn_act *gate,
                       const bn_act *xr, ptrdiff_t n) {
@@ -441,21 +456,21 @@ static BN_ALWAYS_INLINE void sums_part(vd *t1, vd *t2, const vd *m, const bn_act
     }
 }
 
-// rows [0, nr) of one tile of tw columns into the sums of the arrays at a1, a2
+// rows [0, nr) of one tile of tw (<= nv*VL) columns into the sums of the arrays at a1, a2
 static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *md, const bn_act *dy,
                       const bn_act *gate, const bn_act *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw,
-                      ptrdiff_t ahead) {
+                      ptrdiff_t ahead, int nv) {
     vd m[2 * NV], t1[2 * NV], t2[2 * NV];
-    for (int i = 0; i < 2 * NV; i++) {
+    for (int i = 0; i < 2 * nv; i++) {
         m[i] = vd_load(md + i * HV);
         t1[i] = vd_load(a1 + i * HV);
         t2[i] = vd_load(a2 + i * HV);
     }
-    if (tw == TILE && x != NULL) {
+    if (tw == nv * VL && x != NULL) {
         for (ptrdiff_t r = 0; r < nr; r++) {
-            prefetch_next(dy + r * ld, ahead * ld, TILE * sizeof(bn_act));
-            prefetch_next(x + r * ld, ahead * ld, TILE * sizeof(bn_act));
-            for (int i = 0; i < NV; i++) {
+            prefetch_next(dy + r * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
+            prefetch_next(x + r * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
+            for (int i = 0; i < nv; i++) {
                 const bn_act *gp = dy + r * ld + i * VL;
                 const vf gv = gate != NULL ? load_dy(gp, gate + r * ld + i * VL, NULL, 0, VL) : vf_set1(0.0f);
                 const vd g0 = gate != NULL ? vd_lo(gv) : vd_load_a(gp);
@@ -473,15 +488,20 @@ static BN_ALWAYS_INLINE void sums_tile_k(double *a1, double *a2, const double *m
             sums_part(t1, t2, m, dy + r * ld, opt(gate, r * ld), opt(x, r * ld), tw);
         }
     }
-    lanes_store(a1, t1);
-    lanes_store(a2, t2);
+    lanes_store(a1, t1, nv);
+    lanes_store(a2, t2, nv);
 }
 
 static void sums_tile(double *a1, double *a2, const double *md, const bn_act *dy,
                       const bn_act *gate, const bn_act *x, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t tw,
-                      ptrdiff_t ahead) {
-    if (gate == NULL) sums_tile_k(a1, a2, md, dy, NULL, x, ld, nr, tw, ahead);
-    else sums_tile_k(a1, a2, md, dy, gate, x, ld, nr, tw, ahead);
+                      ptrdiff_t ahead, int nv) {
+    if (nv == NV) {
+        if (gate == NULL) sums_tile_k(a1, a2, md, dy, NULL, x, ld, nr, tw, ahead, NV);
+        else sums_tile_k(a1, a2, md, dy, gate, x, ld, nr, tw, ahead, NV);
+    } else {
+        if (gate == NULL) sums_tile_k(a1, a2, md, dy, NULL, x, ld, nr, tw, ahead, NV_CONTIG);
+        else sums_tile_k(a1, a2, md, dy, gate, x, ld, nr, tw, ahead, NV_CONTIG);
+    }
 }
 
 static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, const void *xv,
@@ -497,17 +517,19 @@ static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, 
         a1[j] = a2[j] = 0.0;
     }
     const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab, fetch);
+    const int nv = ld == wn ? NV_CONTIG : NV; // as in cl_stats
+    const ptrdiff_t tile = nv * VL;
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
         const ptrdiff_t nr = nrows - r0 < slab ? nrows - r0 : slab, at = r0 * ld;
-        for (ptrdiff_t w0 = 0; w0 < wn; w0 += TILE) {
+        for (ptrdiff_t w0 = 0; w0 < wn; w0 += tile) {
             sums_tile(a1 + w0, a2 + w0, md + w0, dy + at + w0, opt(gate, at + w0), opt(x, at + w0),
-                      ld, nr, wn - w0 < TILE ? wn - w0 : TILE, ahead);
+                      ld, nr, wn - w0 < tile ? wn - w0 : tile, ahead, nv);
         }
     }
-    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += TILE) { // the partial row
+    for (ptrdiff_t w0 = 0; w0 < tailn; w0 += tile) { // the partial row
         const ptrdiff_t at = nrows * ld + w0;
         sums_tile(a1 + w0, a2 + w0, md + w0, dy + at, opt(gate, at), opt(x, at), ld, 1,
-                  tailn - w0 < TILE ? tailn - w0 : TILE, ahead);
+                  tailn - w0 < tile ? tailn - w0 : tile, ahead, nv);
     }
     for (ptrdiff_t j = 0; j < wn; j++) {
         t1[j] = a1[j];
@@ -626,8 +648,8 @@ static void run_stats(double *sum, double *m2, const void *xv, ptrdiff_t stride,
         if (p < len) stats_part(s1, s2, k, xr + p, len - p);
     }
     double a1[TILE], a2[TILE];
-    lanes_store(a1, s1);
-    lanes_store(a2, s2);
+    lanes_store(a1, s1, NV);
+    lanes_store(a2, s2, NV);
     const double t1 = lanes_total(a1), t2 = lanes_total(a2);
     shifted_result(sum, m2, (double)(nruns * len), kd, t1, t2);
 }
@@ -716,8 +738,8 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy
         if (p < len) sums_part(a1, a2, m, gr + p, opt(gt, p), opt(xr, p), len - p);
     }
     double b1[TILE], b2[TILE];
-    lanes_store(b1, a1);
-    lanes_store(b2, a2);
+    lanes_store(b1, a1, NV);
+    lanes_store(b2, a2, NV);
     *t1 = lanes_total(b1);
     *t2 = x != NULL ? lanes_total(b2) : 0.0;
 }
