@@ -159,17 +159,17 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // rows view
 //
 // Reductions walk rows in slabs: for each slab of rows, each tile of TILE columns (NV_CONTIG*VL
-// over contiguous rows), the slab's rows, with the tile's accumulators in registers. Walking one tile down a whole block instead
-// would, for a row stride of a multiple of 4 KiB (C = 1024), put every row in the same L1 set
-// (64 sets of 64 bytes) and miss on each access. A slab is `ways` rows per L1 set period of the
-// stride: 16 rows for C = 1024 (slightly more than the 12 ways of recent x86 L1s: the longer
-// sequential run per row pays for the few lines refetched from L2), 64 rows for C = 64 (256-byte
-// rows, 16 before a set repeats). Contiguous rows of more than one tile (the unit is the whole
-// row, e.g. NHWC C = 256) are walked 4 rows per slab instead: 4 nearly sequential streams for
-// the prefetchers, where a tile walking down 64 rows reads a quarter of each row at a time (on a
-// 2-core Xeon, NHWC 32x256x56x56 backward 4-15% faster; on pieces of longer rows, C = 1024 or
-// 2048, 4 rows were slightly slower than the rule above). Between slabs the accumulators wait
-// in small arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds
+// over contiguous rows), the slab's rows, with the tile's accumulators in registers. Walking one
+// tile down a whole block instead would, for a row stride of a multiple of 4 KiB (C = 1024), put
+// every row in the same L1 set (64 sets of 64 bytes) and miss on each access. A slab is `ways` rows
+// per L1 set period of the stride: 16 rows for C = 1024 (slightly more than the 12 ways of recent
+// x86 L1s: the longer sequential run per row pays for the few lines refetched from L2), 64 rows for
+// C = 64 (256-byte rows, 16 before a set repeats). Contiguous rows of more than one tile (the unit
+// is the whole row, e.g. NHWC C = 256) are walked 4 rows per slab instead: 4 nearly sequential
+// streams for the prefetchers, where a tile walking down 64 rows reads a quarter of each row at a
+// time (on a 2-core Xeon, NHWC 32x256x56x56 backward 4-15% faster; on pieces of longer rows, C =
+// 1024 or 2048, 4 rows were slightly slower than the rule above). Between slabs the accumulators
+// wait in small arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds
 // its rows in order, so the slab height changes no result.
 
 // Fetches the `bytes` at p + stride elements, the bytes a kernel reads later (the same columns
