@@ -335,7 +335,8 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // a 4 KiB page as 4 short streams). In cache they take the 4-row tiles too (NC 32x64 backward
 // 0.80-0.85x the time, NC 32x256 inference 0.80x). Rows about BN_PREFETCH_BYTES ahead are
 // fetched in tensors larger than BN_FETCH_BYTES, as the reductions do (NC 4096x1024 inference
-// 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms). Contiguous rows
+// 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms), except by the
+// backward's dinp over contiguous rows that stream (cl_dinp_k says why). Contiguous rows
 // of at most TILE columns keep the constants in registers rather than loading them for each
 // row: float32 NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 ->
 // 0.38-0.40 us. The fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up
@@ -572,7 +573,13 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     const int st = stream && aligned_vf(dinp) && ld % VL == 0; // then every full vector is aligned
-    const ptrdiff_t ahead = rows_ahead(wn, 4, fetch);
+    // Contiguous rows that stream are fetched by the hardware alone: two sequential streams in,
+    // one out. With the one-row loop below, the fetch 8 KiB ahead made the whole backward slower
+    // (without it: NHWC 32x256x56x56 0.91x the time on 1 thread and 0.92x on 2, NC 65536x256
+    // 0.89x, NHWC 32x64x56x56 0.97x, medians of 5-7 alternated rounds; bf16 NHWC 32x256x56x56
+    // 0.87-0.97x in 3; a Zen 4 without AVX-512). Through the 4-row loop (before 45286b4) the same pass had taken
+    // 1.32x the time without it, on the same machine type in another session.
+    const ptrdiff_t ahead = ld == wn && st ? 0 : rows_ahead(wn, 4, fetch);
     // rows 4 at a time, sharing the loads of the terms, as cl_apply; contiguous rows that stream
     // one by one in the loop below
     const ptrdiff_t rows4 = ld == wn && stream ? 0 : nrows - nrows % 4;
