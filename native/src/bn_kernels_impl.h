@@ -581,8 +581,8 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // one out. With the one-row loop below, the fetch 8 KiB ahead made the whole backward slower
     // (without it: NHWC 32x256x56x56 0.91x the time on 1 thread and 0.92x on 2, NC 65536x256
     // 0.89x, NHWC 32x64x56x56 0.97x, medians of 5-7 alternated rounds; bf16 NHWC 32x256x56x56
-    // 0.87-0.97x in 3; a Zen 4 without AVX-512). Through the 4-row loop (before 45286b4) the same pass had taken
-    // 1.32x the time without it, on the same machine type in another session.
+    // 0.87-0.97x in 3; a Zen 4 without AVX-512). Through the 4-row loop (before 45286b4) the same
+    // pass had taken 1.32x the time without it, on the same machine type in another session.
     const ptrdiff_t ahead = ld == wn && st ? 0 : rows_ahead(wn, 4, fetch);
     // rows 4 at a time, sharing the loads of the terms, as cl_apply; contiguous rows that stream
     // one by one in the loop below
