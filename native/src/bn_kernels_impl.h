@@ -172,9 +172,9 @@ static void shifted_result(double *sum, double *m2, double n, double k, double s
 // load and store each tile's accumulators half as often: on a Zen 4 without AVX-512, 1 thread,
 // forward training NHWC 32x256x56x56 0.93x the time (two runs of 7 alternated rounds), NHWC
 // 32x64x56x56 0.93x, NC 65536x256 0.94x, backward 0.98x; NC 256x256 and 32x64 0.93-0.99x; 2
-// threads 1.00x (16 rows: 0.92x and 1.00x). Between slabs the accumulators
-// wait in small arrays (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds
-// its rows in order, so the slab height changes no result.
+// threads 1.00x (16 rows: 0.92x and 1.00x). Between slabs the accumulators wait in small arrays
+// (at most BN_KERNEL_COLS columns, a multiple of TILE). Each column still adds its rows in order,
+// so the slab height changes no result.
 
 // Fetches the `bytes` at p + stride elements, the bytes a kernel reads later (the same columns
 // further down, or the same place of the next run): towards L2 (locality 2), or with once as
