@@ -10,6 +10,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #define VL 8
 // The rows view's reductions keep 6*nv double vectors per tile (shifts or means, two sums): 24
@@ -93,14 +94,60 @@ static __m128i narrow8(vf v) {
     return _mm_packus_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
 }
 static __m128 widen4(__m128i h) { return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16)); }
+static vf widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
 #else
 static vf va_load(const uint16_t *p) { return bn_avx2_load_f16(p); }
 static __m128i narrow8(vf v) { return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static __m128 widen4(__m128i h) { return _mm_cvtph_ps(h); }
+static vf widen8(__m128i h) { return _mm256_cvtph_ps(h); }
 #endif
 static void va_store(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, narrow8(v)); }
 static void va_stream(uint16_t *p, vf v) { _mm_stream_si128((__m128i *)p, narrow8(v)); }
 static vd vd_load_a(const uint16_t *p) { return _mm256_cvtps_pd(widen4(_mm_loadl_epi64((const __m128i *)p))); }
+
+// The first n (<= VL) elements moved in registers, 4, 2 and 1 at a time: lanes past n are +0 on
+// load and neither read nor written. Through a zeroed array and memcpy (bn_kernels_impl.h's
+// default), a library call and a store-to-load forwarding stall per partial vector made bf16
+// NCHW 32x2048x7x7, whose runs of 49 values each end in one, 2.3x float32's time (a Zen 4 without
+// AVX-512, 1 thread).
+#define BN_VA_N
+// the first n (< 4) elements at p in the low bits
+static uint64_t h4_load_n(const uint16_t *p, ptrdiff_t n) {
+    uint64_t v = 0;
+    if (n & 2) {
+        uint32_t w;
+        memcpy(&w, p, sizeof w);
+        v = w;
+    }
+    if (n & 1) v |= (uint64_t)p[n & 2] << (16 * (n & 2));
+    return v;
+}
+static vf va_load_n(const uint16_t *p, ptrdiff_t n) {
+    if (n >= 8) return va_load(p);
+    if (n < 4) return widen8(_mm_cvtsi64_si128((long long)h4_load_n(p, n)));
+    const __m128i lo = _mm_loadl_epi64((const __m128i *)p);
+    return widen8(_mm_insert_epi64(lo, (long long)h4_load_n(p + 4, n - 4), 1));
+}
+static void va_store_n(uint16_t *p, vf v, ptrdiff_t n) {
+    const __m128i h = narrow8(v);
+    if (n >= 8) {
+        _mm_storeu_si128((__m128i *)p, h);
+        return;
+    }
+    uint64_t w = (uint64_t)_mm_cvtsi128_si64(h);
+    if (n & 4) {
+        memcpy(p, &w, sizeof w);
+        w = (uint64_t)_mm_extract_epi64(h, 1);
+        p += 4;
+    }
+    if (n & 2) {
+        const uint32_t w2 = (uint32_t)w;
+        memcpy(p, &w2, sizeof w2);
+        w >>= 32;
+        p += 2;
+    }
+    if (n & 1) *p = (uint16_t)w;
+}
 #endif
 
 #include "bn_kernels_impl.h"

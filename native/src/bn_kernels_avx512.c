@@ -90,7 +90,7 @@ static void va_store(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, narr
 static void va_stream(uint16_t *p, vf v) { _mm256_stream_si256((__m256i *)p, narrow16(v)); }
 // the first n (<= VL) elements by masked 16-bit moves (AVX512-BW/VL; bn_dispatch.c picks these
 // tables only on CPUs with both): lanes past n are +0 on load and neither read nor written
-#define BN_VA_MASKED
+#define BN_VA_N
 static vf va_load_n(const uint16_t *p, ptrdiff_t n) { return widen16(_mm256_maskz_loadu_epi16(mask16(n), p)); }
 static void va_store_n(uint16_t *p, vf v, ptrdiff_t n) { _mm256_mask_storeu_epi16(p, mask16(n), narrow16(v)); }
 #endif

@@ -60,8 +60,8 @@ typedef uint16_t bn_act;
 static float va_get(const bn_act *p) { return BN_KERNELS_WIDEN(*p); }
 // the first n (<= VL) elements through a zeroed vector's worth: +0 widens to +0.0f as
 // vf_load_n's lanes past n are; nothing past p + n is read or written
-// (unless the including file has masked 16-bit moves: BN_VA_MASKED)
-#if !defined(BN_VA_MASKED)
+// (unless the including file defines both itself: BN_VA_N)
+#if !defined(BN_VA_N)
 static vf va_load_n(const bn_act *p, ptrdiff_t n) {
     bn_act t[VL] = {0};
     memcpy(t, p, (size_t)n * sizeof *t);
