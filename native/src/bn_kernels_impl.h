@@ -838,12 +838,13 @@ static void run_dinp(void *dinp, void *dres, const void *dy, const void *gate, c
 // VL lanes (element p of a run goes to lane p mod VL), kept in arrays across the samples, and
 // totalled once by a fixed pairwise tree. SHORT_TILE channels at a time, so that their lanes stay
 // in L1; the tile changes no result. While a run is reduced, the same run of the next sample is
-// fetched (after the last sample, the next tile's first run): a sample's runs of a tile are a few
-// KiB, sstride after the previous sample's, too short a stretch for the hardware prefetchers (on
-// a Zen 4 without AVX-512, 1 thread, float32 NCHW 32x2048x7x7 forward training 0.77x the time
-// and backward 0.83x, 64x256x14x14 0.61x and 0.75x; 2 threads, 7x7: 0.82x and 0.84x; medians of
-// 7 alternated rounds). short_dinp reads a sample's block in order without a fetch: fetching
-// ahead as short_apply does made the backward 0.99-1.13x the time (7x7 on 1 and 2 threads, 14x14).
+// fetched (after the last sample, the next tile's first run): a sample's runs of a tile (6 KiB
+// for 7x7, 25 KiB for 14x14) lie sstride after the previous sample's, and without the fetch perf
+// put the reductions' time on their loads. With it, on a Zen 4 without AVX-512, 1 thread, float32
+// NCHW 32x2048x7x7 forward training took 0.77x the time and backward 0.83x, 64x256x14x14 0.61x
+// and 0.75x; 2 threads, 7x7: 0.82x and 0.84x (medians of 7 alternated rounds). short_dinp reads a
+// sample's block in order without a fetch: fetching ahead as short_apply does made the backward
+// 0.99-1.13x the time (7x7 on 1 and 2 threads, 14x14).
 
 #define SHORT_TILE 32
 
