@@ -95,6 +95,29 @@ static __m128i narrow8(vf v) {
 }
 static __m128 widen4(__m128i h) { return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16)); }
 static vf widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+// Elementwise passes take 16 bf16 as two vectors, of the even and of the odd elements: a shift and
+// an and widen them in place, and one blend puts them back; widening and narrowing each half in
+// memory order takes a zero extension and a shift, an extract and a pack. On a Zen 4 without
+// AVX-512, 1 thread, medians of 7 alternated rounds (same bits): bf16 NCHW 32x256x56x56
+// backward 0.89x the time (2 threads 0.92x), inference 0.81x (0.89x), forward training 0.93x;
+// 32x2048x7x7 backward 0.94x, inference 0.89x.
+#define BN_VA_PAIR
+static void va_load2(const uint16_t *p, vf *even, vf *odd) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    *even = _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+    *odd = _mm256_castsi256_ps(_mm256_and_si256(h, _mm256_set1_epi32((int)0xffff0000u)));
+}
+static __m256i narrow16(vf even, vf odd) {
+    const __m256i e = bn_avx2_bf16_lanes(even), o = _mm256_slli_epi32(bn_avx2_bf16_lanes(odd), 16);
+    return _mm256_blend_epi16(e, o, 0xaa);
+}
+static void va_store2(uint16_t *p, vf even, vf odd) { _mm256_storeu_si256((__m256i *)p, narrow16(even, odd)); }
+// p is aligned to 16 bytes (va_stream's alignment), not 32: two 16-byte halves
+static void va_stream2(uint16_t *p, vf even, vf odd) {
+    const __m256i h = narrow16(even, odd);
+    _mm_stream_si128((__m128i *)p, _mm256_castsi256_si128(h));
+    _mm_stream_si128((__m128i *)p + 1, _mm256_extracti128_si256(h, 1));
+}
 #else
 static vf va_load(const uint16_t *p) { return bn_avx2_load_f16(p); }
 static __m128i narrow8(vf v) { return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }

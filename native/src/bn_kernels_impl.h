@@ -86,6 +86,19 @@ static void va_stream(float *p, vf v) { vf_stream(p, v); }
 static vd vd_load_a(const float *p) { return vd_load_f(p); }
 #endif
 
+// The 2*VL elements at p as two vectors, for elementwise work only: va_load2, va_store2 and
+// va_stream2 (p aligned as va_stream wants) put the elements in the same lanes, in an order the
+// including file may choose (BN_VA_PAIR: it defines the three); by default memory order, and
+// VA_PAIR = 0 leaves the pair loops out.
+#if defined(BN_VA_PAIR)
+#define VA_PAIR 1
+#else
+#define VA_PAIR 0
+static void va_load2(const bn_act *p, vf *a, vf *b) { *a = va_load(p), *b = va_load(p + VL); }
+static void va_store2(bn_act *p, vf a, vf b) { va_store(p, a), va_store(p + VL, b); }
+static void va_stream2(bn_act *p, vf a, vf b) { va_stream(p, a), va_stream(p + VL, b); }
+#endif
+
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
 // Kernels with optional fusions are written once (NAME_k) and compiled twice by their wrapper,
@@ -560,6 +573,23 @@ static BN_ALWAYS_INLINE vf dinp_at(const bn_act *dy, const bn_act *gate, bn_act 
     return vf_from_vd(vd_mul(t0, sc[0]), vd_mul(t1, sc[1]));
 }
 
+// dinp_vec of the 2*VL values at `at` into *a, *b, in va_load2's order, dy through the gate and
+// into dres as load_dy does
+static BN_ALWAYS_INLINE void dinp_pair(vf *a, vf *b, const bn_act *dy, const bn_act *gate,
+                                       bn_act *dres, const bn_act *x, ptrdiff_t at, const vd *m,
+                                       const vd *dm, const vd *xs, const vd *sc) {
+    vf ga, gb, xa, xb;
+    va_load2(dy + at, &ga, &gb);
+    if (gate != NULL) {
+        vf ca, cb;
+        va_load2(gate + at, &ca, &cb);
+        ga = vf_gate(ga, ca), gb = vf_gate(gb, cb);
+    }
+    if (dres != NULL) va_store2(dres + at, ga, gb);
+    va_load2(x + at, &xa, &xb);
+    *a = dinp_vec(ga, xa, m, dm, xs, sc), *b = dinp_vec(gb, xb, m, dm, xs, sc);
+}
+
 // the terms of dinp_vec for columns [j, j + VL)
 static BN_ALWAYS_INLINE void dinp_terms(vd *m, vd *dm, vd *xs, vd *sc, const double *mean,
                                         const double *dy_mean, const double *xmu_scale,
@@ -703,19 +733,43 @@ static ptrdiff_t head_to_aligned(const bn_act *o, ptrdiff_t len) {
     return h < len ? h : len;
 }
 
+// fuse((x - m)*s + h) of the 2*VL values at p into *a, *b, in va_load2's order
+static BN_ALWAYS_INLINE void apply_pair(vf *a, vf *b, const bn_act *xr, const bn_act *rr, int relu,
+                                        ptrdiff_t p, vf m, vf s, vf h) {
+    va_load2(xr + p, a, b);
+    *a = vf_fma(vf_sub(*a, m), s, h), *b = vf_fma(vf_sub(*b, m), s, h);
+    if (rr != NULL) {
+        vf ra, rb;
+        va_load2(rr + p, &ra, &rb);
+        *a = vf_add(*a, ra), *b = vf_add(*b, rb);
+    }
+    if (relu) *a = vf_gate(*a, *a), *b = vf_gate(*b, *b);
+}
+
 // one run of len values: o = fuse((x - m)*s + h), fetching the values `ahead` elements further
 // on; stream: aligned non-temporal stores (the caller fences)
 static BN_ALWAYS_INLINE void apply_run(bn_act *o, const bn_act *xr, const bn_act *rr, int relu,
                                        ptrdiff_t len, ptrdiff_t ahead, vf m, vf s, vf h, int stream) {
     ptrdiff_t p = 0;
+    vf a, b;
     if (stream) {
         p = head_to_aligned(o, len);
         if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
+        for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
+            prefetch_once(xr + p, ahead, 2 * VL * sizeof(bn_act));
+            apply_pair(&a, &b, xr, rr, relu, p, m, s, h);
+            va_stream2(o + p, a, b);
+        }
         for (; p + VL <= len; p += VL) {
             prefetch_once(xr + p, ahead, VL * sizeof(bn_act));
             va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
         }
     } else {
+        for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
+            prefetch_next(xr + p, ahead, 2 * VL * sizeof(bn_act));
+            apply_pair(&a, &b, xr, rr, relu, p, m, s, h);
+            va_store2(o + p, a, b);
+        }
         for (; p + VL <= len; p += VL) {
             prefetch_next(xr + p, ahead, VL * sizeof(bn_act));
             va_store(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
@@ -808,6 +862,14 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
         if (head > 0) {
             va_store_n(o, dinp_vec(load_dy(dy, gate, dres, at, head), va_load_n(xr, head), m, dm, xs, sc), head);
             p = head;
+        }
+        for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
+            prefetch_next(dy + at + p, stride, 2 * VL * sizeof(bn_act));
+            prefetch_next(xr + p, stride, 2 * VL * sizeof(bn_act));
+            vf a, b;
+            dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc);
+            if (stream) va_stream2(o + p, a, b);
+            else va_store2(o + p, a, b);
         }
         for (; p + VL <= len; p += VL) {
             prefetch_next(dy + at + p, stride, VL * sizeof(bn_act));
@@ -997,7 +1059,13 @@ static BN_ALWAYS_INLINE void short_dinp_k(bn_act *dinp, bn_act *dres, const bn_a
         const vd m[2] = {vd_set1(mean[j]), vd_set1(mean[j])}, dm[2] = {vd_set1(dy_mean[j]), vd_set1(dy_mean[j])};
         const vd xs[2] = {vd_set1(xmu_scale[j]), vd_set1(xmu_scale[j])}, sc[2] = {vd_set1(scale[j]), vd_set1(scale[j])};
         const ptrdiff_t at = j * len;
-        for (ptrdiff_t p = 0; p < full; p += VL) {
+        ptrdiff_t p = 0;
+        for (; VA_PAIR && p + 2 * VL <= full; p += 2 * VL) {
+            vf a, b;
+            dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc);
+            va_store2(dinp + at + p, a, b);
+        }
+        for (; p < full; p += VL) {
             va_store(dinp + at + p, dinp_at(dy, gate, dres, x, at + p, m, dm, xs, sc));
         }
         if (t > 0) {
