@@ -97,7 +97,21 @@ static vd vd_load_a(const float *p) { return vd_load_f(p); }
 static void va_load2(const bn_act *p, vf *a, vf *b) { *a = va_load(p), *b = va_load(p + VL); }
 static void va_store2(bn_act *p, vf a, vf b) { va_store(p, a), va_store(p + VL, b); }
 static void va_stream2(bn_act *p, vf a, vf b) { va_stream(p, a), va_stream(p + VL, b); }
+static int va_pair_elem(int k) { return k; }
 #endif
+
+// Per-column constants in va_load2's lanes: p's (n,) values with each whole group of 2*VL
+// reordered (the rest as they are), for the rows view's pair loops.
+#define BN_PAIR_ORDER(name, T)                                                                     \
+    static void name(T *to, const T *p, ptrdiff_t n) {                                            \
+        ptrdiff_t j = 0;                                                                           \
+        for (; j + 2 * VL <= n; j += 2 * VL) {                                                     \
+            for (int k = 0; k < 2 * VL; k++) to[j + k] = p[j + va_pair_elem(k)];                   \
+        }                                                                                          \
+        for (; j < n; j++) to[j] = p[j];                                                           \
+    }
+BN_PAIR_ORDER(pair_order_f, float)
+BN_PAIR_ORDER(pair_order_d, double)
 
 static ptrdiff_t clampn(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
@@ -339,6 +353,20 @@ static void cl_stats(double *sum, double *m2, const void *xv, ptrdiff_t ld, ptrd
     }
 }
 
+// fuse((x - m)*s + h) of the 2*VL values at xp (rp: the residual's, or NULL) into *a, *b, in
+// va_load2's order; m, s, h: the constants of *a, then of *b
+static BN_ALWAYS_INLINE void apply_pair(vf *a, vf *b, const bn_act *xp, const bn_act *rp, int relu,
+                                        const vf *m, const vf *s, const vf *h) {
+    va_load2(xp, a, b);
+    *a = vf_fma(vf_sub(*a, m[0]), s[0], h[0]), *b = vf_fma(vf_sub(*b, m[1]), s[1], h[1]);
+    if (rp != NULL) {
+        vf ra, rb;
+        va_load2(rp, &ra, &rb);
+        *a = vf_add(*a, ra), *b = vf_add(*b, rb);
+    }
+    if (relu) *a = vf_gate(*a, *a), *b = vf_gate(*b, *b);
+}
+
 static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) * VL)) == 0; }
 
 // The elementwise kernels walk rows that are pieces of longer ones (ld > wn) 4 at a time, column
@@ -370,12 +398,26 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     // 1.01-1.04x the time of NHWC 8 and 32 x256x56x56 backward on a 2-core Zen 4, i.e. noise)
     const ptrdiff_t rows4 = ld == wn && (wn <= TILE || stream) ? 0 : nrows - nrows % 4;
     const ptrdiff_t ahead = rows_ahead(wn, 4, fetch);
+    // the constants in va_load2's lanes for the pair loops (VA_PAIR), not for short contiguous rows
+    const ptrdiff_t pairs = VA_PAIR && wn <= BN_KERNEL_COLS && !(ld == wn && wn <= TILE) ? wn - wn % (2 * VL) : 0;
+    float pm[VA_PAIR ? BN_KERNEL_COLS : 1], ps[VA_PAIR ? BN_KERNEL_COLS : 1], ph[VA_PAIR ? BN_KERNEL_COLS : 1];
+    if (pairs > 0) pair_order_f(pm, mh, pairs), pair_order_f(ps, sc, pairs), pair_order_f(ph, sh, pairs);
     ptrdiff_t r = 0;
     for (; r < rows4; r += 4) {
         const bn_act *x0 = x + r * ld;
         bn_act *o0 = out + r * ld;
         for (int i = 0; i < 4; i++) prefetch_next(x0 + i * ld, ahead * ld, (size_t)wn * sizeof(bn_act));
         ptrdiff_t j = 0;
+        for (; j < pairs; j += 2 * VL) { // as below, two vectors a row
+            const vf m[2] = {vf_load(pm + j), vf_load(pm + j + VL)}, s[2] = {vf_load(ps + j), vf_load(ps + j + VL)};
+            const vf h[2] = {vf_load(ph + j), vf_load(ph + j + VL)};
+            vf a[4], b[4];
+            for (int i = 0; i < 4; i++) apply_pair(a + i, b + i, x0 + i * ld + j, opt(res, (r + i) * ld + j), relu, m, s, h);
+            for (int i = 0; i < 4; i++) {
+                if (st) va_stream2(o0 + i * ld + j, a[i], b[i]);
+                else va_store2(o0 + i * ld + j, a[i], b[i]);
+            }
+        }
         for (; j + VL <= wn; j += VL) {
             const vf m = vf_load(mh + j), s = vf_load(sc + j), h = vf_load(sh + j);
             const ptrdiff_t at = r * ld + j;
@@ -429,6 +471,14 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
         const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
         prefetch_next(x + at, ahead * ld, (size_t)wn * sizeof(bn_act));
         ptrdiff_t j = 0;
+        for (; j < pairs && j + 2 * VL <= n; j += 2 * VL) {
+            const vf m[2] = {vf_load(pm + j), vf_load(pm + j + VL)}, s[2] = {vf_load(ps + j), vf_load(ps + j + VL)};
+            const vf h[2] = {vf_load(ph + j), vf_load(ph + j + VL)};
+            vf a, b;
+            apply_pair(&a, &b, x + at + j, opt(res, at + j), relu, m, s, h);
+            if (st) va_stream2(out + at + j, a, b);
+            else va_store2(out + at + j, a, b);
+        }
         for (; j + VL <= n; j += VL) {
             const vf y = fuse(vf_fma(vf_sub(va_load(x + at + j), vf_load(mh + j)), vf_load(sc + j),
                                      vf_load(sh + j)), res, at + j, VL, relu);
@@ -574,7 +624,7 @@ static BN_ALWAYS_INLINE vf dinp_at(const bn_act *dy, const bn_act *gate, bn_act 
 }
 
 // dinp_vec of the 2*VL values at `at` into *a, *b, in va_load2's order, dy through the gate and
-// into dres as load_dy does
+// into dres as load_dy does; m, dm, xs, sc: the terms of *a, then of *b (2 vectors each)
 static BN_ALWAYS_INLINE void dinp_pair(vf *a, vf *b, const bn_act *dy, const bn_act *gate,
                                        bn_act *dres, const bn_act *x, ptrdiff_t at, const vd *m,
                                        const vd *dm, const vd *xs, const vd *sc) {
@@ -587,7 +637,7 @@ static BN_ALWAYS_INLINE void dinp_pair(vf *a, vf *b, const bn_act *dy, const bn_
     }
     if (dres != NULL) va_store2(dres + at, ga, gb);
     va_load2(x + at, &xa, &xb);
-    *a = dinp_vec(ga, xa, m, dm, xs, sc), *b = dinp_vec(gb, xb, m, dm, xs, sc);
+    *a = dinp_vec(ga, xa, m, dm, xs, sc), *b = dinp_vec(gb, xb, m + 2, dm + 2, xs + 2, sc + 2);
 }
 
 // the terms of dinp_vec for columns [j, j + VL)
@@ -617,6 +667,14 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // rows 4 at a time, sharing the loads of the terms, as cl_apply; contiguous rows that stream
     // one by one in the loop below
     const ptrdiff_t rows4 = ld == wn && stream ? 0 : nrows - nrows % 4;
+    // the terms in va_load2's lanes for the pair loops (VA_PAIR)
+    const ptrdiff_t pairs = VA_PAIR && wn <= BN_KERNEL_COLS ? wn - wn % (2 * VL) : 0;
+    double pm[VA_PAIR ? BN_KERNEL_COLS : 1], pdm[VA_PAIR ? BN_KERNEL_COLS : 1];
+    double pxs[VA_PAIR ? BN_KERNEL_COLS : 1], psc[VA_PAIR ? BN_KERNEL_COLS : 1];
+    if (pairs > 0) {
+        pair_order_d(pm, mean, pairs), pair_order_d(pdm, dy_mean, pairs);
+        pair_order_d(pxs, xmu_scale, pairs), pair_order_d(psc, scale, pairs);
+    }
     ptrdiff_t r = 0;
     for (; r < rows4; r += 4) {
         const ptrdiff_t at = r * ld;
@@ -624,7 +682,19 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
             prefetch_next(dy + at + i * ld, ahead * ld, (size_t)wn * sizeof(bn_act));
             prefetch_next(x + at + i * ld, ahead * ld, (size_t)wn * sizeof(bn_act));
         }
-        for (ptrdiff_t j = 0; j < wn; j += VL) {
+        ptrdiff_t j = 0;
+        for (; j < pairs; j += 2 * VL) { // as below, two vectors a row
+            vd m[4], dm[4], xs[4], sc[4];
+            dinp_terms(m, dm, xs, sc, pm, pdm, pxs, psc, j);
+            dinp_terms(m + 2, dm + 2, xs + 2, sc + 2, pm, pdm, pxs, psc, j + VL);
+            vf a[4], b[4];
+            for (int i = 0; i < 4; i++) dinp_pair(a + i, b + i, dy, gate, dres, x, at + i * ld + j, m, dm, xs, sc);
+            for (int i = 0; i < 4; i++) {
+                if (st) va_stream2(dinp + at + i * ld + j, a[i], b[i]);
+                else va_store2(dinp + at + i * ld + j, a[i], b[i]);
+            }
+        }
+        for (; j < wn; j += VL) {
             vd m[2], dm[2], xs[2], sc[2];
             dinp_terms(m, dm, xs, sc, mean, dy_mean, xmu_scale, scale, j);
             if (j + VL <= wn) { // whole vectors, all 4 rows read before any is written
@@ -655,6 +725,15 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
         prefetch_next(dy + at, ahead * ld, (size_t)wn * sizeof(bn_act));
         prefetch_next(x + at, ahead * ld, (size_t)wn * sizeof(bn_act));
         ptrdiff_t j = 0;
+        for (; j < pairs && j + 2 * VL <= n; j += 2 * VL) {
+            vd m[4], dm[4], xs[4], sc[4];
+            dinp_terms(m, dm, xs, sc, pm, pdm, pxs, psc, j);
+            dinp_terms(m + 2, dm + 2, xs + 2, sc + 2, pm, pdm, pxs, psc, j + VL);
+            vf a, b;
+            dinp_pair(&a, &b, dy, gate, dres, x, at + j, m, dm, xs, sc);
+            if (st) va_stream2(dinp + at + j, a, b);
+            else va_store2(dinp + at + j, a, b);
+        }
         for (; j + VL <= n; j += VL) {
             vd m[2], dm[2], xs[2], sc[2];
             dinp_terms(m, dm, xs, sc, mean, dy_mean, xmu_scale, scale, j);
@@ -733,31 +812,19 @@ static ptrdiff_t head_to_aligned(const bn_act *o, ptrdiff_t len) {
     return h < len ? h : len;
 }
 
-// fuse((x - m)*s + h) of the 2*VL values at p into *a, *b, in va_load2's order
-static BN_ALWAYS_INLINE void apply_pair(vf *a, vf *b, const bn_act *xr, const bn_act *rr, int relu,
-                                        ptrdiff_t p, vf m, vf s, vf h) {
-    va_load2(xr + p, a, b);
-    *a = vf_fma(vf_sub(*a, m), s, h), *b = vf_fma(vf_sub(*b, m), s, h);
-    if (rr != NULL) {
-        vf ra, rb;
-        va_load2(rr + p, &ra, &rb);
-        *a = vf_add(*a, ra), *b = vf_add(*b, rb);
-    }
-    if (relu) *a = vf_gate(*a, *a), *b = vf_gate(*b, *b);
-}
-
 // one run of len values: o = fuse((x - m)*s + h), fetching the values `ahead` elements further
 // on; stream: aligned non-temporal stores (the caller fences)
 static BN_ALWAYS_INLINE void apply_run(bn_act *o, const bn_act *xr, const bn_act *rr, int relu,
                                        ptrdiff_t len, ptrdiff_t ahead, vf m, vf s, vf h, int stream) {
     ptrdiff_t p = 0;
+    const vf m2[2] = {m, m}, s2[2] = {s, s}, h2[2] = {h, h};
     vf a, b;
     if (stream) {
         p = head_to_aligned(o, len);
         if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
         for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
             prefetch_once(xr + p, ahead, 2 * VL * sizeof(bn_act));
-            apply_pair(&a, &b, xr, rr, relu, p, m, s, h);
+            apply_pair(&a, &b, xr + p, opt(rr, p), relu, m2, s2, h2);
             va_stream2(o + p, a, b);
         }
         for (; p + VL <= len; p += VL) {
@@ -767,7 +834,7 @@ static BN_ALWAYS_INLINE void apply_run(bn_act *o, const bn_act *xr, const bn_act
     } else {
         for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
             prefetch_next(xr + p, ahead, 2 * VL * sizeof(bn_act));
-            apply_pair(&a, &b, xr, rr, relu, p, m, s, h);
+            apply_pair(&a, &b, xr + p, opt(rr, p), relu, m2, s2, h2);
             va_store2(o + p, a, b);
         }
         for (; p + VL <= len; p += VL) {
@@ -851,8 +918,10 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
                      double xmu_scale, double scale, int stream) {
     // dinp, dres, dy, gate, x: nruns runs of (len,) at stride: with g = dy through the gate,
     // dres = g (when given), dinp = scale*((g - dy_mean) - (x - mean)*xmu_scale)
-    const vd m[2] = {vd_set1(mean), vd_set1(mean)}, dm[2] = {vd_set1(dy_mean), vd_set1(dy_mean)};
-    const vd xs[2] = {vd_set1(xmu_scale), vd_set1(xmu_scale)}, sc[2] = {vd_set1(scale), vd_set1(scale)};
+    const vd m[4] = {vd_set1(mean), vd_set1(mean), vd_set1(mean), vd_set1(mean)};
+    const vd dm[4] = {vd_set1(dy_mean), vd_set1(dy_mean), vd_set1(dy_mean), vd_set1(dy_mean)};
+    const vd xs[4] = {vd_set1(xmu_scale), vd_set1(xmu_scale), vd_set1(xmu_scale), vd_set1(xmu_scale)};
+    const vd sc[4] = {vd_set1(scale), vd_set1(scale), vd_set1(scale), vd_set1(scale)};
     for (ptrdiff_t r = 0; r < nruns; r++) {
         const ptrdiff_t at = r * stride;
         const bn_act *xr = x + at;
@@ -1056,8 +1125,9 @@ static BN_ALWAYS_INLINE void short_dinp_k(bn_act *dinp, bn_act *dres, const bn_a
     // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
     const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const vd m[2] = {vd_set1(mean[j]), vd_set1(mean[j])}, dm[2] = {vd_set1(dy_mean[j]), vd_set1(dy_mean[j])};
-        const vd xs[2] = {vd_set1(xmu_scale[j]), vd_set1(xmu_scale[j])}, sc[2] = {vd_set1(scale[j]), vd_set1(scale[j])};
+        const vd m1 = vd_set1(mean[j]), dm1 = vd_set1(dy_mean[j]), xs1 = vd_set1(xmu_scale[j]), sc1 = vd_set1(scale[j]);
+        const vd m[4] = {m1, m1, m1, m1}, dm[4] = {dm1, dm1, dm1, dm1};
+        const vd xs[4] = {xs1, xs1, xs1, xs1}, sc[4] = {sc1, sc1, sc1, sc1};
         const ptrdiff_t at = j * len;
         ptrdiff_t p = 0;
         for (; VA_PAIR && p + 2 * VL <= full; p += 2 * VL) {
