@@ -93,7 +93,11 @@ static __m128i narrow8(vf v) {
     const __m256i lanes = bn_avx2_bf16_lanes(v);
     return _mm_packus_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
 }
-static __m128 widen4(__m128i h) { return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16)); }
+// 4 bf16 in the low half of h as floats: each interleaved above a zero 16-bit word, one shuffle
+// where a zero extension and a shift take two (on a Zen 4 without AVX-512, 1 thread, medians
+// of 11 alternated rounds: bf16 NCHW 4x256x56x56 and 1x64x56x56 backward reduction 0.85x and
+// 0.88x the time, 32x256x56x56 backward 0.92x)
+static __m128 widen4(__m128i h) { return _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h)); }
 static vf widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
 // Elementwise passes take 16 bf16 as two vectors, of the even and of the odd elements: a shift and
 // an and widen them in place, and one blend puts them back; widening and narrowing each half in
