@@ -624,10 +624,11 @@ static BN_ALWAYS_INLINE vf dinp_at(const bn_act *dy, const bn_act *gate, bn_act 
 }
 
 // dinp_vec of the 2*VL values at `at` into *a, *b, in va_load2's order, dy through the gate and
-// into dres as load_dy does; m, dm, xs, sc: the terms of *a, then of *b (2 vectors each)
+// into dres as load_dy does; m, dm, xs, sc: the terms of *a, those of *b bo vectors further on
+// (0: the same terms; 2: the next ones)
 static BN_ALWAYS_INLINE void dinp_pair(vf *a, vf *b, const bn_act *dy, const bn_act *gate,
                                        bn_act *dres, const bn_act *x, ptrdiff_t at, const vd *m,
-                                       const vd *dm, const vd *xs, const vd *sc) {
+                                       const vd *dm, const vd *xs, const vd *sc, int bo) {
     vf ga, gb, xa, xb;
     va_load2(dy + at, &ga, &gb);
     if (gate != NULL) {
@@ -637,7 +638,7 @@ static BN_ALWAYS_INLINE void dinp_pair(vf *a, vf *b, const bn_act *dy, const bn_
     }
     if (dres != NULL) va_store2(dres + at, ga, gb);
     va_load2(x + at, &xa, &xb);
-    *a = dinp_vec(ga, xa, m, dm, xs, sc), *b = dinp_vec(gb, xb, m + 2, dm + 2, xs + 2, sc + 2);
+    *a = dinp_vec(ga, xa, m, dm, xs, sc), *b = dinp_vec(gb, xb, m + bo, dm + bo, xs + bo, sc + bo);
 }
 
 // the terms of dinp_vec for columns [j, j + VL)
@@ -688,7 +689,7 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
             dinp_terms(m, dm, xs, sc, pm, pdm, pxs, psc, j);
             dinp_terms(m + 2, dm + 2, xs + 2, sc + 2, pm, pdm, pxs, psc, j + VL);
             vf a[4], b[4];
-            for (int i = 0; i < 4; i++) dinp_pair(a + i, b + i, dy, gate, dres, x, at + i * ld + j, m, dm, xs, sc);
+            for (int i = 0; i < 4; i++) dinp_pair(a + i, b + i, dy, gate, dres, x, at + i * ld + j, m, dm, xs, sc, 2);
             for (int i = 0; i < 4; i++) {
                 if (st) va_stream2(dinp + at + i * ld + j, a[i], b[i]);
                 else va_store2(dinp + at + i * ld + j, a[i], b[i]);
@@ -730,7 +731,7 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
             dinp_terms(m, dm, xs, sc, pm, pdm, pxs, psc, j);
             dinp_terms(m + 2, dm + 2, xs + 2, sc + 2, pm, pdm, pxs, psc, j + VL);
             vf a, b;
-            dinp_pair(&a, &b, dy, gate, dres, x, at + j, m, dm, xs, sc);
+            dinp_pair(&a, &b, dy, gate, dres, x, at + j, m, dm, xs, sc, 2);
             if (st) va_stream2(dinp + at + j, a, b);
             else va_store2(dinp + at + j, a, b);
         }
@@ -918,10 +919,8 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
                      double xmu_scale, double scale, int stream) {
     // dinp, dres, dy, gate, x: nruns runs of (len,) at stride: with g = dy through the gate,
     // dres = g (when given), dinp = scale*((g - dy_mean) - (x - mean)*xmu_scale)
-    const vd m[4] = {vd_set1(mean), vd_set1(mean), vd_set1(mean), vd_set1(mean)};
-    const vd dm[4] = {vd_set1(dy_mean), vd_set1(dy_mean), vd_set1(dy_mean), vd_set1(dy_mean)};
-    const vd xs[4] = {vd_set1(xmu_scale), vd_set1(xmu_scale), vd_set1(xmu_scale), vd_set1(xmu_scale)};
-    const vd sc[4] = {vd_set1(scale), vd_set1(scale), vd_set1(scale), vd_set1(scale)};
+    const vd m[2] = {vd_set1(mean), vd_set1(mean)}, dm[2] = {vd_set1(dy_mean), vd_set1(dy_mean)};
+    const vd xs[2] = {vd_set1(xmu_scale), vd_set1(xmu_scale)}, sc[2] = {vd_set1(scale), vd_set1(scale)};
     for (ptrdiff_t r = 0; r < nruns; r++) {
         const ptrdiff_t at = r * stride;
         const bn_act *xr = x + at;
@@ -936,7 +935,7 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
             prefetch_next(dy + at + p, stride, 2 * VL * sizeof(bn_act));
             prefetch_next(xr + p, stride, 2 * VL * sizeof(bn_act));
             vf a, b;
-            dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc);
+            dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc, 0);
             if (stream) va_stream2(o + p, a, b);
             else va_store2(o + p, a, b);
         }
@@ -1125,14 +1124,13 @@ static BN_ALWAYS_INLINE void short_dinp_k(bn_act *dinp, bn_act *dres, const bn_a
     // dinp, dres, dy, gate, x: nch runs of (len,), contiguous; mean, dy_mean, xmu_scale, scale: (nch,)
     const ptrdiff_t t = len % VL, full = len - t; // the masks of the tail, set once
     for (ptrdiff_t j = 0; j < nch; j++) {
-        const vd m1 = vd_set1(mean[j]), dm1 = vd_set1(dy_mean[j]), xs1 = vd_set1(xmu_scale[j]), sc1 = vd_set1(scale[j]);
-        const vd m[4] = {m1, m1, m1, m1}, dm[4] = {dm1, dm1, dm1, dm1};
-        const vd xs[4] = {xs1, xs1, xs1, xs1}, sc[4] = {sc1, sc1, sc1, sc1};
+        const vd m[2] = {vd_set1(mean[j]), vd_set1(mean[j])}, dm[2] = {vd_set1(dy_mean[j]), vd_set1(dy_mean[j])};
+        const vd xs[2] = {vd_set1(xmu_scale[j]), vd_set1(xmu_scale[j])}, sc[2] = {vd_set1(scale[j]), vd_set1(scale[j])};
         const ptrdiff_t at = j * len;
         ptrdiff_t p = 0;
         for (; VA_PAIR && p + 2 * VL <= full; p += 2 * VL) {
             vf a, b;
-            dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc);
+            dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc, 0);
             va_store2(dinp + at + p, a, b);
         }
         for (; p < full; p += VL) {
