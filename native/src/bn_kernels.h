@@ -33,8 +33,10 @@
 
 #include <stddef.h>
 
-// the most columns (wn) of a rows-view call: the planner's BN_CHUNK
+// the most columns (wn) of a rows-view call: the planner's BN_CHUNK; cl_apply also takes whole
+// rows of up to BN_KERNEL_ROW_COLS (bn_forward.c: inference over wide rows)
 #define BN_KERNEL_COLS 256
+#define BN_KERNEL_ROW_COLS 2048
 
 /* Per-channel terms of the forward, for n <= BN_KERNEL_COLS channels (all pointers at the first
  * one). Training (T != NULL): mean = T/count, var = M2/count, and save_mean, save_rstd (and

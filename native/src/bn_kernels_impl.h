@@ -399,8 +399,9 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     const ptrdiff_t rows4 = ld == wn && (wn <= TILE || stream) ? 0 : nrows - nrows % 4;
     const ptrdiff_t ahead = rows_ahead(wn, 4, fetch);
     // the constants in va_load2's lanes for the pair loops (VA_PAIR), not for short contiguous rows
-    const ptrdiff_t pairs = VA_PAIR && wn <= BN_KERNEL_COLS && !(ld == wn && wn <= TILE) ? wn - wn % (2 * VL) : 0;
-    float pm[VA_PAIR ? BN_KERNEL_COLS : 1], ps[VA_PAIR ? BN_KERNEL_COLS : 1], ph[VA_PAIR ? BN_KERNEL_COLS : 1];
+    const ptrdiff_t pairs = VA_PAIR && wn <= BN_KERNEL_ROW_COLS && !(ld == wn && wn <= TILE) ? wn - wn % (2 * VL) : 0;
+    float pm[VA_PAIR ? BN_KERNEL_ROW_COLS : 1], ps[VA_PAIR ? BN_KERNEL_ROW_COLS : 1];
+    float ph[VA_PAIR ? BN_KERNEL_ROW_COLS : 1];
     if (pairs > 0) pair_order_f(pm, mh, pairs), pair_order_f(ps, sc, pairs), pair_order_f(ph, sh, pairs);
     ptrdiff_t r = 0;
     for (; r < rows4; r += 4) {
