@@ -18,6 +18,8 @@
  * elements) and vd_load_a (HV elements widened to doubles). The loops below are the same for
  * every format: a 16-bit call computes in float and double exactly what the float32 call
  * computes on the widened inputs, and each output element is narrowed once as it is stored.
+ * Optionally (BN_VA_N, BN_VA_PAIR) it defines its own partial-vector moves and the lane order in
+ * which the elementwise loops take two vectors at a time (both below).
  *
  * N = batch, C = channels, S = spatial size. Views and sums: see bn_kernels.h.
  *
