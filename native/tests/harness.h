@@ -124,6 +124,7 @@ void test_forward_inference(void);
 void test_backward(void);
 void test_channel_chunks(void);
 void test_running_stats(void);
+void test_wide_rows(void);
 void test_large_offset(void);
 void test_constant_channel(void);
 void test_nonfinite_isolation(void);

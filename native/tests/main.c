@@ -23,6 +23,7 @@ static const struct {
     {"backward", test_backward},
     {"channel_chunks", test_channel_chunks},
     {"running_stats", test_running_stats},
+    {"wide_rows", test_wide_rows},
     {"large_offset", test_large_offset},
     {"constant_channel", test_constant_channel},
     {"nonfinite_isolation", test_nonfinite_isolation},

@@ -406,3 +406,82 @@ void test_running_stats(void) {
         running_extremes(layouts[l]);
     }
 }
+
+// ----------------------------------------------------------------------------
+// inference over wide rows: whole rows (2 to 8 units of 256 columns) give exactly what the
+// columns give called unit by unit (a copy of each block of at most 256 columns is one unit);
+// one column whose terms cannot be applied in float (mean -3e38 against x = 3e38: x - mean
+// overflows a float) sends the call back to the units
+
+static void wide_rows_case(int64_t N, int64_t C, unsigned int data, unsigned int flags,
+                           int slow_column, int threads) {
+    const int dt = data == BN_DATA_BF16 ? BN_BF16 : BN_F32;
+    const size_t es = data == BN_DATA_BF16 ? 2 : 4, n = (size_t)(N * C), nc = (size_t)C;
+    char name[160];
+    snprintf(name, sizeof name, "wide_rows NC %lldx%lld %s flags %#x slow %d threads %d",
+             (long long)N, (long long)C, data ? "bf16" : "f32", flags, slow_column, threads);
+    bt_rng r;
+    bt_rng_seed(&r, (uint64_t)(N * 31 + C));
+    float *xf = bt_floats(n), *rf = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
+    float *mean = bt_floats(nc), *var = bt_floats(nc);
+    bt_fill_normal(&r, xf, n);
+    bt_fill_normal(&r, rf, n);
+    bt_fill_normal(&r, gamma, nc);
+    bt_fill_normal(&r, beta, nc);
+    bt_fill_normal(&r, mean, nc);
+    bt_fill_uniform(&r, var, nc, 0.1, 3.0);
+    if (slow_column) {
+        const int64_t c = C - 7; // in the last unit
+        mean[c] = -3e38f, var[c] = 4.0f, gamma[c] = 0.25f, beta[c] = 0.0f;
+        for (int64_t i = 0; i < N; i++) xf[i * C + c] = i % 2 ? 3e38f : 1.0f;
+    }
+    char *x = malloc(n * es), *res = malloc(n * es), *out = malloc(n * es), *ref = malloc(n * es);
+    char *xb = malloc(n * es), *resb = malloc(n * es), *outb = malloc(n * es);
+    CHECK(x && res && out && ref && xb && resb && outb, "%s: out of memory", name);
+    bn_convert(x, dt, xf, BN_F32, (int64_t)n);
+    bn_convert(res, dt, rf, BN_F32, (int64_t)n);
+    const int fuse_add = (flags & BN_FUSE_ADD) != 0;
+    bn_set_num_threads(threads);
+    bn_status st = bn_forward_inference(out, x, fuse_add ? res : NULL, mean, var, gamma, beta, 1e-5,
+                                        flags | data, BN_LAYOUT_NC, N, C, 1);
+    CHECK(st == BN_OK, "%s: status %d (%s)", name, st, bn_strerror(st));
+    for (int64_t c0 = 0; c0 < C; c0 += 256) { // the same columns unit by unit
+        const int64_t w = C - c0 < 256 ? C - c0 : 256;
+        for (int64_t i = 0; i < N; i++) {
+            memcpy(xb + (size_t)(i * w) * es, x + (size_t)(i * C + c0) * es, (size_t)w * es);
+            memcpy(resb + (size_t)(i * w) * es, res + (size_t)(i * C + c0) * es, (size_t)w * es);
+        }
+        st = bn_forward_inference(outb, xb, fuse_add ? resb : NULL, mean + c0, var + c0, gamma + c0,
+                                  beta + c0, 1e-5, flags | data, BN_LAYOUT_NC, N, w, 1);
+        CHECK(st == BN_OK, "%s: columns from %lld: status %d", name, (long long)c0, st);
+        for (int64_t i = 0; i < N; i++) {
+            memcpy(ref + (size_t)(i * C + c0) * es, outb + (size_t)(i * w) * es, (size_t)w * es);
+        }
+    }
+    bn_set_num_threads(0);
+    size_t bad = 0;
+    for (size_t i = 0; i < n * es && bad == 0; i++) bad = out[i] != ref[i] ? i / es + 1 : 0;
+    CHECK(bad == 0, "%s: element %zu differs from the call by units", name, bad - 1);
+    if (slow_column) {
+        const int64_t c = C - 7;
+        float o;
+        bn_convert(&o, BN_F32, out + (size_t)(C + c) * es, dt, 1); // row 1: x = 3e38
+        CHECK(fabs((double)o - 7.5e37) < 1e36,
+              "%s: the slow column's out %g, want (3e38 + 3e38)*0.5*0.25", name, (double)o);
+    }
+    free(xf); free(rf); free(gamma); free(beta); free(mean); free(var);
+    free(x); free(res); free(out); free(ref); free(xb); free(resb); free(outb);
+}
+
+void test_wide_rows(void) {
+    const int64_t cs[] = {257, 600, 1024, 2048, 2049};
+    const unsigned int fl = BN_USE_SCALE | BN_USE_SHIFT;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        for (int d = 0; d < 2; d++) {
+            const unsigned int data = d ? BN_DATA_BF16 : 0u;
+            wide_rows_case(67, cs[i], data, fl, 0, 1);
+            wide_rows_case(67, cs[i], data, fl | BN_FUSE_RELU | BN_FUSE_ADD, 0, 2);
+            wide_rows_case(130, cs[i], data, fl, 1, 2);
+        }
+    }
+}
