@@ -409,17 +409,18 @@ void test_running_stats(void) {
 
 // ----------------------------------------------------------------------------
 // inference over wide rows: whole rows (2 to 8 units of 256 columns) give exactly what the
-// columns give called unit by unit (a copy of each block of at most 256 columns is one unit);
-// one column whose terms cannot be applied in float (mean -3e38 against x = 3e38: x - mean
-// overflows a float) sends the call back to the units
+// columns give called unit by unit (a copy of each block of at most 256 columns is one unit),
+// in float32, bf16 and f16; one column whose terms cannot be applied in float (mean -3e38
+// against x = 3e38: x - mean overflows a float) sends the call back to the units
 
 static void wide_rows_case(int64_t N, int64_t C, unsigned int data, unsigned int flags,
                            int slow_column, int threads) {
-    const int dt = data == BN_DATA_BF16 ? BN_BF16 : BN_F32;
-    const size_t es = data == BN_DATA_BF16 ? 2 : 4, n = (size_t)(N * C), nc = (size_t)C;
+    const int dt = data == BN_DATA_BF16 ? BN_BF16 : data == BN_DATA_F16 ? BN_F16 : BN_F32;
+    const size_t es = data != 0 ? 2 : 4, n = (size_t)(N * C), nc = (size_t)C;
     char name[160];
     snprintf(name, sizeof name, "wide_rows NC %lldx%lld %s flags %#x slow %d threads %d",
-             (long long)N, (long long)C, data ? "bf16" : "f32", flags, slow_column, threads);
+             (long long)N, (long long)C, dt == BN_BF16 ? "bf16" : dt == BN_F16 ? "f16" : "f32",
+             flags, slow_column, threads);
     bt_rng r;
     bt_rng_seed(&r, (uint64_t)(N * 31 + C));
     float *xf = bt_floats(n), *rf = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
@@ -477,11 +478,11 @@ void test_wide_rows(void) {
     const int64_t cs[] = {257, 600, 1024, 2048, 2049};
     const unsigned int fl = BN_USE_SCALE | BN_USE_SHIFT;
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        for (int d = 0; d < 2; d++) {
-            const unsigned int data = d ? BN_DATA_BF16 : 0u;
+        for (int d = 0; d < 3; d++) {
+            const unsigned int data = d == 1 ? BN_DATA_BF16 : d == 2 ? BN_DATA_F16 : 0u;
             wide_rows_case(67, cs[i], data, fl, 0, 1);
             wide_rows_case(67, cs[i], data, fl | BN_FUSE_RELU | BN_FUSE_ADD, 0, 2);
-            wide_rows_case(130, cs[i], data, fl, 1, 2);
+            if (d != 2) wide_rows_case(130, cs[i], data, fl, 1, 2); // 3e38 is no f16
         }
     }
 }
