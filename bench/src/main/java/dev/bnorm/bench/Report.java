@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -16,6 +17,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -157,17 +161,14 @@ public final class Report {
             return;
         }
         if (args.length != 2 && args.length != 3) {
-            System.err.println("usage: Report <raw dir: jmh.json, jmh-floor.json, onednn.csv, pytorch.csv, run.txt> <output dir> [base name, default results]");
+            System.err.println("usage: Report <raw dir: jmh-kernels-<i>.json and jmh-floor-<i>.json (or jmh.json, jmh-floor.json), onednn.csv, pytorch.csv, run.txt> <output dir> [base name, default results]");
             System.exit(2);
         }
         Path raw = Path.of(args[0]);
         Path out = Path.of(args[1]);
         String base = args.length == 3 ? args[2] : "results";
         Report report = new Report();
-        report.readJmh(raw.resolve("jmh.json"));
-        if (Files.exists(raw.resolve("jmh-floor.json"))) {
-            report.readJmh(raw.resolve("jmh-floor.json"));
-        }
+        report.readJmhFiles(raw);
         report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
         report.peers.add(readPeer(raw.resolve("pytorch.csv"), "PyTorch"));
         Files.createDirectories(out);
@@ -178,6 +179,42 @@ public final class Report {
 
     // ------------------------------------------------------------------------------------------
     // inputs
+
+    /**
+     * Reads the JMH results in {@code raw}: bench/run's {@code jmh-kernels-<i>.json} and
+     * {@code jmh-floor-<i>.json}, one of each per shape in the order run, or a single
+     * {@code jmh.json} (required when there are no per-shape files) and {@code jmh-floor.json}.
+     */
+    void readJmhFiles(Path raw) throws IOException {
+        List<Path> kernels = numbered(raw, "jmh-kernels-"), floors = numbered(raw, "jmh-floor-");
+        if (kernels.isEmpty() || Files.exists(raw.resolve("jmh.json"))) {
+            kernels.addFirst(raw.resolve("jmh.json"));
+        }
+        if (Files.exists(raw.resolve("jmh-floor.json"))) {
+            floors.addFirst(raw.resolve("jmh-floor.json"));
+        }
+        for (Path f : kernels) {
+            readJmh(f);
+        }
+        for (Path f : floors) {
+            readJmh(f);
+        }
+    }
+
+    /** The files {@code prefix<i>.json} in {@code dir}, by i. */
+    private static List<Path> numbered(Path dir, String prefix) throws IOException {
+        Pattern name = Pattern.compile(Pattern.quote(prefix) + "(\\d+)\\.json");
+        List<Path> files = new ArrayList<>();
+        try (Stream<Path> list = Files.list(dir)) {
+            list.filter(f -> name.matcher(f.getFileName().toString()).matches()).forEach(files::add);
+        }
+        files.sort(Comparator.comparingInt(f -> {
+            Matcher m = name.matcher(f.getFileName().toString());
+            m.matches();
+            return Integer.parseInt(m.group(1));
+        }));
+        return files;
+    }
 
     void readJmh(Path file) throws IOException {
         JsonArray results = JsonParser.parseString(Files.readString(file)).getAsJsonArray();
@@ -354,10 +391,7 @@ public final class Report {
     /** Reads a bench/run --dtype run from {@code raw} and writes {@code out}/{@code file}. */
     static void half(String dtype, Path raw, Path out, String file) throws IOException {
         Report report = new Report();
-        report.readJmh(raw.resolve("jmh.json"));
-        if (Files.exists(raw.resolve("jmh-floor.json"))) {
-            report.readJmh(raw.resolve("jmh-floor.json"));
-        }
+        report.readJmhFiles(raw);
         report.peers.add(readPeer(raw.resolve("pytorch.csv"), "PyTorch"));
         report.peers.add(readPeer(raw.resolve("onednn.csv"), "oneDNN"));
         Path accuracy = raw.resolve("accuracy.txt");

@@ -70,6 +70,27 @@ class ReportTest {
     }
 
     @Test
+    void readsTheFilesOfEachShapeInTurn(@TempDir Path dir) throws IOException {
+        // bench/run: one kernels file per shape, a floor file per shape whose dims are new (2 and
+        // 10 sort after 1 by number, not by name), nothing from a stray file of another name
+        Files.writeString(dir.resolve("jmh-kernels-1.json"), "[" + kernel("backward", "NC:32x64", "f32", 3) + "]");
+        Files.writeString(dir.resolve("jmh-kernels-2.json"), "[" + kernel("backward", "NCHW:32x64x7x7", "f32", 50) + "]");
+        Files.writeString(dir.resolve("jmh-kernels-10.json"), "[" + kernel("backward", "NHWC:32x64x7x7", "f32", 60) + "]");
+        Files.writeString(dir.resolve("jmh-floor-1.json"), "[" + result("add", "32x64", 0.4) + "]");
+        Files.writeString(dir.resolve("jmh-floor-2.json"), "[" + result("add", "32x64x7x7", 7) + "]");
+        Files.writeString(dir.resolve("jmh-kernels-x.json"), "[" + kernel("backward", "NC:1x1", "f32", 1) + "]");
+        Report report = new Report();
+        report.caches = new Report.Caches(2 * MIB, 2, 300 * MIB);
+        report.readJmhFiles(dir);
+        assertEquals(3, report.result("native", "backward", "NC:32x64").median());
+        assertEquals(50, report.result("native", "backward", "NCHW:32x64x7x7").median());
+        assertEquals(60, report.result("native", "backward", "NHWC:32x64x7x7").median());
+        assertEquals(null, report.result("native", "backward", "NC:1x1"));
+        assertEquals(0.4, report.floor("backward", "NC:32x64").stat().median());
+        assertEquals(7, report.floor("backward", "NHWC:32x64x7x7").stat().median());
+    }
+
+    @Test
     void halfReportJudgesEachCellAgainstTheTargets(@TempDir Path dir) throws IOException {
         // NC:4096x1024 is 16 MiB in float32 (the speed-up target applies), NC:32x64 8 KiB (it does not)
         StringBuilder json = new StringBuilder("[");
