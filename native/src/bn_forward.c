@@ -89,9 +89,23 @@ static void merge(double *T, double *M2, double na, const double *Tb, const doub
     }
     if (nb == 0.0) return;
     const double f = na * nb / (na + nb);
+    // mean_b - mean_a by divisions: T = n*K exactly for a constant channel, and T/n is then
+    // exactly K, so the merge adds no variance (a reciprocal would leave ~1e-32). But where nb
+    // (a count) is a power of two, as the rows view's blocks of 64 rows, its reciprocal is exact
+    // and multiplying by it gives the same bits as dividing, for half the divisions (on a Zen 4
+    // without AVX-512, 1 thread, medians of 21 alternated rounds in one process: float32 NC
+    // 4096x1024 statistics 0.96x the time, NC 256x1024 forward training 0.98x).
+    const int64_t cb = (int64_t)nb;
+    if ((cb & (cb - 1)) == 0) {
+        const double rb = 1.0 / nb;
+        for (ptrdiff_t j = 0; j < n; j++) {
+            const double delta = Tb[j] * rb - T[j] / na;
+            M2[j] = M2[j] + M2b[j] + delta * delta * f;
+            T[j] = T[j] + Tb[j];
+        }
+        return;
+    }
     for (ptrdiff_t j = 0; j < n; j++) {
-        // mean_b - mean_a by divisions: T = n*K exactly for a constant channel, and T/n is then
-        // exactly K, so the merge adds no variance (a reciprocal would leave ~1e-32)
         const double delta = Tb[j] / nb - T[j] / na;
         M2[j] = M2[j] + M2b[j] + delta * delta * f;
         T[j] = T[j] + Tb[j];
