@@ -30,11 +30,12 @@ import org.knowm.xchart.style.Styler;
  * Turns one run's raw results into {@code results.md} (tables) and {@code results.png} (bar
  * chart): {@code java -cp benchmarks.jar dev.bnorm.bench.Report <raw dir> <output dir>}.
  *
- * <p>Raw inputs: {@code jmh.json} and {@code jmh-floor.json} (JMH, {@code -rf json}:
- * {@link KernelBench} and {@link FloorBench}, run apart because the floor runs on as many JMH
- * threads as the engines use), {@code onednn.csv} and {@code pytorch.csv} (the peers' output, see
- * bench/peers; a file whose comment says {@code # absent: reason}, or no file, is an absent
- * peer), and optionally {@code run.txt} ({@code key: value} lines about the run, written by
+ * <p>Raw inputs: {@code jmh-kernels-<i>.json} per shape and {@code jmh-floor-<i>.json} per new
+ * size, as bench/run writes them, or one {@code jmh.json} and {@code jmh-floor.json} (JMH,
+ * {@code -rf json}: {@link KernelBench} and {@link FloorBench}, run apart because the floor runs
+ * on as many JMH threads as the engines use; see {@link #readJmhFiles}), {@code onednn.csv} and
+ * {@code pytorch.csv} (the peers' output, see bench/peers; a file whose comment says
+ * {@code # absent: reason}, or no file, is an absent peer), and optionally {@code run.txt} ({@code key: value} lines about the run, written by
  * bench/run). The machine is described from /proc/cpuinfo, /proc/meminfo and
  * /sys/devices/system/cpu/cpu0/cache of the machine running the report (bench/run runs it on
  * the machine that ran the benchmarks).
@@ -181,8 +182,8 @@ public final class Report {
     // inputs
 
     /**
-     * Reads the JMH results in {@code raw}: bench/run's {@code jmh-kernels-<i>.json} and
-     * {@code jmh-floor-<i>.json}, one of each per shape in the order run, or a single
+     * Reads the JMH results in {@code raw}: bench/run's {@code jmh-kernels-<i>.json} (one per
+     * shape) and {@code jmh-floor-<i>.json} (one per new size), in the order run, and a single
      * {@code jmh.json} (required when there are no per-shape files) and {@code jmh-floor.json}.
      */
     void readJmhFiles(Path raw) throws IOException {
