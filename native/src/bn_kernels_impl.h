@@ -289,15 +289,15 @@ static BN_ALWAYS_INLINE void stats_tile_k(double *a1, double *a2, const double *
         s1[i] = vd_load(a1 + i * HV);
         s2[i] = vd_load(a2 + i * HV);
     }
-    if (tw == nv * VL && nv > NV_CONTIG) {
+    if (tw == nv * VL) {
+        ptrdiff_t r = 0;
         // Tiles wider than those of contiguous rows (AVX2's 4 vectors over strided rows) keep 24
         // vectors live, more than AVX2's 16 registers, and the spilled accumulators are reloaded
         // every step: two rows a step halve that. Each column still adds its rows in order (the
         // same bits). On a Zen 4 without AVX-512, 1 thread, medians of 21 alternated rounds in
         // one process: float32 NC 4096x1024 statistics 0.96-0.97x the time, NC 256x1024 forward
         // training 0.97x; bf16 1.00x.
-        ptrdiff_t r = 0;
-        for (; r + 2 <= nr; r += 2) {
+        for (; nv > NV_CONTIG && r + 2 <= nr; r += 2) {
             prefetch_next(x + r * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
             prefetch_next(x + (r + 1) * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
             for (int i = 0; i < nv; i++) {
@@ -308,16 +308,7 @@ static BN_ALWAYS_INLINE void stats_tile_k(double *a1, double *a2, const double *
                 acc_stats(s1 + 2 * i, s2 + 2 * i, e);
             }
         }
-        for (; r < nr; r++) { // an odd count's last row
-            prefetch_next(x + r * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
-            for (int i = 0; i < nv; i++) {
-                vd d[2];
-                BN_DIFF_AT(d, x + r * ld + i * VL, k, i);
-                acc_stats(s1 + 2 * i, s2 + 2 * i, d);
-            }
-        }
-    } else if (tw == nv * VL) {
-        for (ptrdiff_t r = 0; r < nr; r++) {
+        for (; r < nr; r++) { // one row a step (and an odd count's last row)
             prefetch_next(x + r * ld, ahead * ld, (size_t)tw * sizeof(bn_act));
             for (int i = 0; i < nv; i++) {
                 vd d[2];
