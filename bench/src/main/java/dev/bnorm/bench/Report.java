@@ -35,10 +35,10 @@ import org.knowm.xchart.style.Styler;
  * {@code -rf json}: {@link KernelBench} and {@link FloorBench}, run apart because the floor runs
  * on as many JMH threads as the engines use; see {@link #readJmhFiles}), {@code onednn.csv} and
  * {@code pytorch.csv} (the peers' output, see bench/peers; a file whose comment says
- * {@code # absent: reason}, or no file, is an absent peer), and optionally {@code run.txt} ({@code key: value} lines about the run, written by
- * bench/run). The machine is described from /proc/cpuinfo, /proc/meminfo and
- * /sys/devices/system/cpu/cpu0/cache of the machine running the report (bench/run runs it on
- * the machine that ran the benchmarks).
+ * {@code # absent: reason}, or no file, is an absent peer), and optionally {@code run.txt}
+ * ({@code key: value} lines about the run, written by bench/run). The machine is described from
+ * /proc/cpuinfo, /proc/meminfo and /sys/devices/system/cpu/cpu0/cache of the machine running the
+ * report (bench/run runs it on the machine that ran the benchmarks).
  *
  * <p>Every time is the median of the iteration means with their min-max (JMH AverageTime
  * iterations; the peers use the same scheme). GB/s counts the minimal bytes of a call (forward:

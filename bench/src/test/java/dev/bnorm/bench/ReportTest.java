@@ -71,8 +71,8 @@ class ReportTest {
 
     @Test
     void readsTheFilesOfEachShapeInTurn(@TempDir Path dir) throws IOException {
-        // bench/run: one kernels file per shape, a floor file per shape whose dims are new (2 and
-        // 10 sort after 1 by number, not by name), nothing from a stray file of another name
+        // bench/run: one kernels file per shape (a tenth too), a floor file per new size; nothing
+        // from a stray file of another name
         Files.writeString(dir.resolve("jmh-kernels-1.json"), "[" + kernel("backward", "NC:32x64", "f32", 3) + "]");
         Files.writeString(dir.resolve("jmh-kernels-2.json"), "[" + kernel("backward", "NCHW:32x64x7x7", "f32", 50) + "]");
         Files.writeString(dir.resolve("jmh-kernels-10.json"), "[" + kernel("backward", "NHWC:32x64x7x7", "f32", 60) + "]");
