@@ -95,9 +95,8 @@ static void merge(double *T, double *M2, double na, const double *Tb, const doub
     // and multiplying by it gives the same bits as dividing, for half the divisions (on a Zen 4
     // without AVX-512, 1 thread, medians of 21 alternated rounds in one process: float32 NC
     // 4096x1024 statistics 0.96x the time, NC 256x1024 forward training 0.98x).
-    const int64_t cb = (int64_t)nb;
-    if ((cb & (cb - 1)) == 0) {
-        const double rb = 1.0 / nb;
+    const double rb = bn_exact_reciprocal(nb);
+    if (rb != 0.0) {
         for (ptrdiff_t j = 0; j < n; j++) {
             const double delta = Tb[j] * rb - T[j] / na;
             M2[j] = M2[j] + M2b[j] + delta * delta * f;

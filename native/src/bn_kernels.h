@@ -32,11 +32,20 @@
 #define BN_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 // the most columns (wn) of a rows-view call: the planner's BN_CHUNK; cl_apply also takes whole
 // rows of up to BN_KERNEL_ROW_COLS (bn_forward.c: inference over wide rows)
 #define BN_KERNEL_COLS 256
 #define BN_KERNEL_ROW_COLS 2048
+
+/* 1/n where it is exact (n a power of two), else 0; n is a count of values, a whole number in
+ * [1, 2^63). Where it is exact, x * (1/n) and x / n are the same real number rounded once, so
+ * the same bits, for a multiplication in place of a division. */
+static inline double bn_exact_reciprocal(double n) {
+    const int64_t i = (int64_t)n;
+    return i > 0 && (i & (i - 1)) == 0 ? 1.0 / n : 0.0;
+}
 
 /* Per-channel terms of the forward, for n <= BN_KERNEL_COLS channels (all pointers at the first
  * one). Training (T != NULL): mean = T/count, var = M2/count, and save_mean, save_rstd (and

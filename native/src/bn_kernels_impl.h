@@ -1191,9 +1191,19 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
     if (t->T != NULL) {
         const double *restrict T = t->T, *restrict M2 = t->M2;
         float *restrict save_mean = t->save_mean, *restrict save_rstd = t->save_rstd;
-        // divisions: for a constant channel T = M*K exactly, and T/M is then exactly K
-        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] / count;   // mean
-        for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count; // var
+        // divisions: for a constant channel T = M*K exactly, and T/M is then exactly K. Where
+        // the count is a power of two, products with its exact reciprocal: the same bits, and
+        // fewer divisions where there are few rows a channel (on a Zen 4 without AVX-512, 1
+        // thread, medians of 11 alternated rounds: float32 NC 8x4096 forward training 0.93x the
+        // time, backward 0.98x, with back_terms's)
+        const double rc = bn_exact_reciprocal(count);
+        if (rc != 0.0) {
+            for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] * rc;
+            for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] * rc;
+        } else {
+            for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] / count;
+            for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count;
+        }
         for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt(var[j] + eps);
         for (ptrdiff_t j = 0; j < n; j++) {
             save_mean[j] = (float)mean_d[j];
@@ -1262,12 +1272,19 @@ static void back_terms(const bn_back_terms *t, ptrdiff_t n) {
     } else {
         for (ptrdiff_t j = 0; j < n; j++) scale[j] = rd[j];
     }
-    for (ptrdiff_t j = 0; j < n; j++) {
-        const double r = rd[j];
-        const double dbeta = sum_dy[j];
-        const double dgamma = r * sum_dy_xmu[j];
-        dy_mean[j] = dbeta / M;
-        xmu_scale[j] = r * dgamma / M;
+    const double rM = bn_exact_reciprocal(M);
+    if (rM != 0.0) {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            const double r = rd[j];
+            dy_mean[j] = sum_dy[j] * rM;
+            xmu_scale[j] = r * (r * sum_dy_xmu[j]) * rM;
+        }
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            const double r = rd[j];
+            dy_mean[j] = sum_dy[j] / M;
+            xmu_scale[j] = r * (r * sum_dy_xmu[j]) / M;
+        }
     }
     if (t->dbeta != NULL) {
         float *restrict dbeta = t->dbeta;
