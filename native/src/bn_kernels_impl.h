@@ -1198,14 +1198,12 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
         // time, backward 0.98x, with back_terms's)
         const double rc = bn_exact_reciprocal(count);
         if (rc != 0.0) {
-            for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] * rc;
-            for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] * rc;
+            for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] * rc, var[j] = M2[j] * rc;
         } else {
-            for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] / count;
-            for (ptrdiff_t j = 0; j < n; j++) var[j] = M2[j] / count;
+            for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] / count, var[j] = M2[j] / count;
         }
-        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt(var[j] + eps);
         for (ptrdiff_t j = 0; j < n; j++) {
+            rstd[j] = 1.0 / sqrt(var[j] + eps);
             save_mean[j] = (float)mean_d[j];
             save_rstd[j] = (float)rstd[j];
         }
@@ -1223,8 +1221,10 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) rstd[j] = drstd[j];
     } else {
         const float *restrict mean = t->mean, *restrict v = t->var;
-        for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = (double)mean[j];
-        for (ptrdiff_t j = 0; j < n; j++) rstd[j] = 1.0 / sqrt((double)v[j] + eps);
+        for (ptrdiff_t j = 0; j < n; j++) {
+            mean_d[j] = (double)mean[j];
+            rstd[j] = 1.0 / sqrt((double)v[j] + eps);
+        }
     }
     if (t->gamma != NULL) {
         const float *restrict gamma = t->gamma;
