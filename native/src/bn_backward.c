@@ -63,7 +63,7 @@ typedef struct {
 // a unit's terms of dinp (bn_back_terms), zero-padded to 32 columns as cl_dinp reads them; with
 // global statistics dinp = (g - 0)*a.scale + -0, the forward's apply
 typedef struct {
-    double mean[BN_CHUNK], dy_mean[BN_CHUNK], xmu_scale[BN_CHUNK];
+    BN_LINE_ALIGNED double mean[BN_CHUNK], dy_mean[BN_CHUNK], xmu_scale[BN_CHUNK];
     bn_affine a;
 } bn_back_cols;
 

@@ -334,7 +334,8 @@ static void forward_groups(bn_fwd *f, int nthreads) {
 // 0.86x (2 threads, best times), NC 256x1024 and 64x2048 0.91x and 0.90x; bf16 4096x1024 0.79x.
 typedef struct {
     const bn_fwd *f;
-    float mean_f[BN_KERNEL_ROW_COLS], scale_f[BN_KERNEL_ROW_COLS], shift_f[BN_KERNEL_ROW_COLS];
+    BN_LINE_ALIGNED float mean_f[BN_KERNEL_ROW_COLS], scale_f[BN_KERNEL_ROW_COLS],
+        shift_f[BN_KERNEL_ROW_COLS];
 } bn_fwd_rows;
 
 // rows [64*b, 64*b + 64) of the call

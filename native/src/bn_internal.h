@@ -29,6 +29,18 @@
 #  define BN_HIDDEN
 #endif
 
+// Per-column arrays that the kernels load as whole vectors (terms, constants) start on a cache
+// line, so that no vector load of them splits two lines. Otherwise they are aligned as a double
+// or a float needs, and the process's stack address (ASLR) decided whether every 64-byte load of
+// a term split two lines: one build ran the same call at two speeds from one process to the next
+// (PERFORMANCE.md, "The terms on a cache line"). Not on Windows: there GCC does not realign the
+// stack beyond the ABI's 16 bytes (GCC bug 54412).
+#if defined(_WIN32)
+#  define BN_LINE_ALIGNED
+#else
+#  define BN_LINE_ALIGNED _Alignas(64)
+#endif
+
 // ----------------------------------------------------------------------------
 // plan: how a call walks memory (PERFORMANCE.md explains the numbers)
 //
@@ -133,8 +145,8 @@ BN_HIDDEN ptrdiff_t bn_clamp(ptrdiff_t v, ptrdiff_t hi);
 // per-column terms of y = (x - mean)*scale + shift for the columns of one unit: in float as
 // fma(x - mean_f, scale_f, shift_f) where `fast`, else in double (bn_forward.c explains why)
 typedef struct bn_affine {
-    double mean[BN_CHUNK], scale[BN_CHUNK], shift[BN_CHUNK];
-    float mean_f[BN_CHUNK], scale_f[BN_CHUNK], shift_f[BN_CHUNK];
+    BN_LINE_ALIGNED double mean[BN_CHUNK], scale[BN_CHUNK], shift[BN_CHUNK];
+    BN_LINE_ALIGNED float mean_f[BN_CHUNK], scale_f[BN_CHUNK], shift_f[BN_CHUNK];
     unsigned char fast[BN_CHUNK];
 } bn_affine;
 

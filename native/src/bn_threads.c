@@ -147,9 +147,8 @@ static _Atomic(void *) job_ctx;
 static _Atomic(ptrdiff_t) job_per; // tasks per claimable task (1 unless the job is huge)
 static _Atomic(ptrdiff_t) job_ntasks; // ptrdiff_t, not long: long has 32 bits on Windows
 static atomic_int job_slots;   // slices of the current job
-static union {
-    double align;
-    unsigned char bytes[BN_SCRATCH_BYTES];
+static struct {
+    _Alignas(64) unsigned char bytes[BN_SCRATCH_BYTES]; // structs with BN_LINE_ALIGNED arrays
 } scratch;
 
 static int clamp_threads(long n) { return n < 1 ? 1 : n > BN_MAX_THREADS ? BN_MAX_THREADS : (int)n; }
