@@ -194,7 +194,7 @@ BN_HIDDEN int bn_team_acquire(void);
 // [t*ntasks/nthreads, (t+1)*ntasks/nthreads). Only while the team is held.
 BN_HIDDEN void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);
 BN_HIDDEN void bn_team_release(void);
-// BN_SCRATCH_BYTES, aligned for doubles, only while the team is held
+// BN_SCRATCH_BYTES on a cache line (for the BN_LINE_ALIGNED arrays), only while the team is held
 BN_HIDDEN void *bn_team_scratch(void);
 
 // fn(ctx, i) for i in [0, ntasks): on the team when nthreads >= 2, else in order on this thread
