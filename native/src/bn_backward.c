@@ -274,45 +274,59 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
 
 static void task_unit(void *ctx, ptrdiff_t u) { unit_all((const bn_bwd *)ctx, u); }
 
+// a job on the team: the groups of units [u0, u0 + n), task i being u0*groups + i
+typedef struct {
+    const bn_bwd *d;
+    ptrdiff_t u0, n;
+} bn_bwd_job;
+
 static void task_group_sums(void *ctx, ptrdiff_t i) {
-    const bn_bwd *d = (const bn_bwd *)ctx;
+    const bn_bwd_job *w = (const bn_bwd_job *)ctx;
+    const bn_bwd *d = w->d;
     bn_back_scratch *sc = d->scratch;
     ptrdiff_t u, b0, b1;
-    const ptrdiff_t at = bn_plan_task(d->p, i, &u, &b0, &b1);
+    const ptrdiff_t at = bn_plan_task(d->p, w->u0 * d->p->groups + i, &u, &b0, &b1);
     group_sums(d, u, b0, b1, sc->t1 + at, sc->t2 + at);
 }
 
 static void task_group_dinp(void *ctx, ptrdiff_t i) {
-    const bn_bwd *d = (const bn_bwd *)ctx;
+    const bn_bwd_job *w = (const bn_bwd_job *)ctx;
+    const bn_bwd *d = w->d;
     const bn_back_scratch *sc = d->scratch;
+    const ptrdiff_t n = w->n * d->p->groups;
     ptrdiff_t u, b0, b1;
     // after the sums, the last task first, as the forward's apply job (bn_forward.c)
-    const ptrdiff_t n = d->p->units * d->p->groups;
-    bn_plan_task(d->p, d->need_sums ? n - 1 - i : i, &u, &b0, &b1);
+    bn_plan_task(d->p, w->u0 * d->p->groups + (d->need_sums ? n - 1 - i : i), &u, &b0, &b1);
     unit_dinp(d, u, b0, b1, &sc->cols[u]);
 }
 
-// groups on the team: group sums, then (here) their totals in order and the terms, then dinp
-static void back_groups(bn_bwd *d, int nthreads) {
+// groups on the team, per_job units a job: their group sums, then (here) the totals in order
+// and the terms, then dinp
+static void back_groups(bn_bwd *d, int nthreads, ptrdiff_t per_job) {
     const bn_plan *p = d->p;
     bn_back_scratch *sc = d->scratch = bn_team_scratch();
-    if (d->need_sums) bn_run(nthreads, p->units * p->groups, task_group_sums, d);
-    for (ptrdiff_t u = 0; u < p->units; u++) {
-        double t1[BN_CHUNK], t2[BN_CHUNK];
-        ptrdiff_t w0, wn;
-        bn_plan_cols(p, u, &w0, &wn);
-        for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
-        for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
-            ptrdiff_t uu, b0, b1;
-            const ptrdiff_t at = bn_plan_task(p, u * p->groups + g, &uu, &b0, &b1);
-            for (ptrdiff_t j = 0; j < wn; j++) {
-                t1[j] += sc->t1[at + j];
-                t2[j] += sc->t2[at + j];
+    for (ptrdiff_t u0 = 0; u0 < p->units; u0 += per_job) {
+        bn_bwd_job w = {d, u0, p->units - u0 < per_job ? p->units - u0 : per_job};
+        if (d->need_sums) bn_run(nthreads, w.n * p->groups, task_group_sums, &w);
+        for (ptrdiff_t u = u0; u < u0 + w.n; u++) {
+            double t1[BN_CHUNK], t2[BN_CHUNK];
+            ptrdiff_t w0, wn;
+            bn_plan_cols(p, u, &w0, &wn);
+            for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
+            for (ptrdiff_t g = 0; g < p->groups && d->need_sums; g++) {
+                ptrdiff_t uu, b0, b1;
+                const ptrdiff_t at = bn_plan_task(p, u * p->groups + g, &uu, &b0, &b1);
+                for (ptrdiff_t j = 0; j < wn; j++) {
+                    t1[j] += sc->t1[at + j];
+                    t2[j] += sc->t2[at + j];
+                }
             }
+            unit_terms(d, u, t1, t2, &sc->cols[u]);
         }
-        unit_terms(d, u, t1, t2, &sc->cols[u]);
+        if (d->dinp != NULL || d->dres != NULL) {
+            bn_run(nthreads, w.n * p->groups, task_group_dinp, &w);
+        }
     }
-    if (d->dinp != NULL || d->dres != NULL) bn_run(nthreads, p->units * p->groups, task_group_dinp, d);
 }
 
 // all units of the call, on the team when it is large enough
@@ -325,7 +339,12 @@ static void backward(bn_bwd *d) {
     const ptrdiff_t tasks = p->units * p->groups;
     const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
     if (nthreads >= 2 && p->groups > 1) {
-        back_groups(d, nthreads);
+        // Unit by unit when a unit's share of what the dinp pass reads again (dout, the gate, x)
+        // fits in half the last-level cache and the whole call's does not, so that each unit's
+        // dinp finds its data in cache; else one job over all units (native/PERFORMANCE.md).
+        const size_t again = bytes * (size_t)(1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0));
+        const size_t half = bn_cache_bytes() / 2;
+        back_groups(d, nthreads, again > half && again / (size_t)p->units <= half ? 1 : p->units);
     } else {
         bn_run(nthreads, p->units, task_unit, d);
     }

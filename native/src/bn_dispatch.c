@@ -25,18 +25,19 @@
 #if !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 static _Atomic(const bn_kernels *const *) chosen;
-static _Atomic(size_t) stream_plus1; // bn_stream_bytes() + 1, 0 until known
+static _Atomic(size_t) stream_plus1, cache_plus1; // bn_stream_bytes(), bn_cache_bytes() + 1;
+                                                  // 0 until known
 #define LOAD_CHOSEN() atomic_load_explicit(&chosen, memory_order_acquire)
 #define STORE_CHOSEN(k) atomic_store_explicit(&chosen, (k), memory_order_release)
-#define LOAD_STREAM() atomic_load_explicit(&stream_plus1, memory_order_relaxed)
-#define STORE_STREAM(v) atomic_store_explicit(&stream_plus1, (v), memory_order_relaxed)
+#define LOAD_SIZE(a) atomic_load_explicit(&(a), memory_order_relaxed)
+#define STORE_SIZE(a, v) atomic_store_explicit(&(a), (v), memory_order_relaxed)
 #else
 static const bn_kernels *const *volatile chosen; // every thread computes the same value
-static volatile size_t stream_plus1;
+static volatile size_t stream_plus1, cache_plus1;
 #define LOAD_CHOSEN() (chosen)
 #define STORE_CHOSEN(k) (chosen = (k))
-#define LOAD_STREAM() (stream_plus1)
-#define STORE_STREAM(v) (stream_plus1 = (v))
+#define LOAD_SIZE(a) (a)
+#define STORE_SIZE(a, v) ((a) = (v))
 #endif
 
 // 0 generic, 1 avx2, 2 avx512: what the CPU (and the OS, for the register state) supports
@@ -192,7 +193,7 @@ static size_t last_level_cache(void) { return 0; }
 // cached and of 7.7 MiB faster streamed; on a 2-core Xeon guest with a 300 MiB L3 (shared with
 // many more cores), 12 MiB outputs faster cached and 98 MiB streamed.
 size_t bn_stream_bytes(void) {
-    size_t v = LOAD_STREAM();
+    size_t v = LOAD_SIZE(stream_plus1);
     if (v == 0) {
         const char *e = getenv("BNORM_STREAM_BYTES");
         char *end = NULL;
@@ -200,11 +201,20 @@ size_t bn_stream_bytes(void) {
         if (end != NULL && *end == '\0' && n < SIZE_MAX) {
             v = (size_t)n;
         } else {
-            const size_t llc = last_level_cache();
+            const size_t llc = bn_cache_bytes();
             v = llc != 0 ? llc / 5 : (size_t)16 << 20;
         }
-        STORE_STREAM(v + 1);
+        STORE_SIZE(stream_plus1, v + 1);
         return v;
+    }
+    return v - 1;
+}
+
+size_t bn_cache_bytes(void) {
+    size_t v = LOAD_SIZE(cache_plus1);
+    if (v == 0) {
+        v = last_level_cache() + 1;
+        STORE_SIZE(cache_plus1, v);
     }
     return v - 1;
 }
