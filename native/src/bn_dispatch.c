@@ -186,6 +186,14 @@ static size_t last_level_cache(void) {
 static size_t last_level_cache(void) { return 0; }
 #endif
 
+// The value of environment variable `name` if it is a whole number of bytes, else `otherwise`
+static size_t env_bytes(const char *name, size_t otherwise) {
+    const char *e = getenv(name);
+    char *end = NULL;
+    const unsigned long long n = e != NULL && *e >= '0' && *e <= '9' ? strtoull(e, &end, 10) : 0;
+    return end != NULL && *end == '\0' && n < SIZE_MAX ? (size_t)n : otherwise;
+}
+
 // BNORM_STREAM_BYTES if it is a whole number, else a fifth of the last-level cache, else 16 MiB.
 // Below it a pass's output stays in cache for the next pass or layer; above it, writing around
 // the cache saves reading each line before it is written. A fifth is measured, not derived
@@ -195,25 +203,19 @@ static size_t last_level_cache(void) { return 0; }
 size_t bn_stream_bytes(void) {
     size_t v = LOAD_SIZE(stream_plus1);
     if (v == 0) {
-        const char *e = getenv("BNORM_STREAM_BYTES");
-        char *end = NULL;
-        const unsigned long long n = e != NULL && *e >= '0' && *e <= '9' ? strtoull(e, &end, 10) : 0;
-        if (end != NULL && *end == '\0' && n < SIZE_MAX) {
-            v = (size_t)n;
-        } else {
-            const size_t llc = bn_cache_bytes();
-            v = llc != 0 ? llc / 5 : (size_t)16 << 20;
-        }
-        STORE_SIZE(stream_plus1, v + 1);
-        return v;
+        const size_t llc = bn_cache_bytes();
+        v = env_bytes("BNORM_STREAM_BYTES", llc != 0 ? llc / 5 : (size_t)16 << 20) + 1;
+        STORE_SIZE(stream_plus1, v);
     }
     return v - 1;
 }
 
+// BNORM_CACHE_BYTES if it is a whole number, else the last-level cache read off the machine (a
+// virtual machine reports an L3 that it shares with other guests)
 size_t bn_cache_bytes(void) {
     size_t v = LOAD_SIZE(cache_plus1);
     if (v == 0) {
-        v = last_level_cache() + 1;
+        v = env_bytes("BNORM_CACHE_BYTES", last_level_cache()) + 1;
         STORE_SIZE(cache_plus1, v);
     }
     return v - 1;
