@@ -25,8 +25,8 @@
 #if !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 static _Atomic(const bn_kernels *const *) chosen;
-static _Atomic(size_t) stream_plus1, cache_plus1; // bn_stream_bytes(), bn_cache_bytes() + 1;
-                                                  // 0 until known
+// bn_stream_bytes() + 1 and bn_cache_bytes() + 1, 0 until known
+static _Atomic(size_t) stream_plus1, cache_plus1;
 #define LOAD_CHOSEN() atomic_load_explicit(&chosen, memory_order_acquire)
 #define STORE_CHOSEN(k) atomic_store_explicit(&chosen, (k), memory_order_release)
 #define LOAD_SIZE(a) atomic_load_explicit(&(a), memory_order_relaxed)
@@ -194,12 +194,13 @@ static size_t env_bytes(const char *name, size_t otherwise) {
     return end != NULL && *end == '\0' && n < SIZE_MAX ? (size_t)n : otherwise;
 }
 
-// BNORM_STREAM_BYTES if it is a whole number, else a fifth of the last-level cache, else 16 MiB.
-// Below it a pass's output stays in cache for the next pass or layer; above it, writing around
-// the cache saves reading each line before it is written. A fifth is measured, not derived
-// (native/PERFORMANCE.md): on a 2-core Zen 4 with a 32 MiB L3, outputs of 6.1 MiB were faster
-// cached and of 7.7 MiB faster streamed; on a 2-core Xeon guest with a 300 MiB L3 (shared with
-// many more cores), 12 MiB outputs faster cached and 98 MiB streamed.
+// BNORM_STREAM_BYTES if it is a whole number, else a fifth of the last-level cache
+// (bn_cache_bytes), else 16 MiB. Below it a pass's output stays in cache for the next pass or
+// layer; above it, writing around the cache saves reading each line before it is written. A
+// fifth is measured, not derived (native/PERFORMANCE.md): on a 2-core Zen 4 with a 32 MiB L3,
+// outputs of 6.1 MiB were faster cached and of 7.7 MiB faster streamed; on a 2-core Xeon guest
+// with a 300 MiB L3 (shared with many more cores), 12 MiB outputs faster cached and 98 MiB
+// streamed.
 size_t bn_stream_bytes(void) {
     size_t v = LOAD_SIZE(stream_plus1);
     if (v == 0) {
