@@ -339,12 +339,22 @@ static void backward(bn_bwd *d) {
     const ptrdiff_t tasks = p->units * p->groups;
     const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
     if (nthreads >= 2 && p->groups > 1) {
-        // Unit by unit when a unit's share of what the dinp pass reads again (dout, the gate, x)
-        // fits in half the last-level cache and the whole call's does not, so that each unit's
-        // dinp finds its data in cache; else one job over all units (native/PERFORMANCE.md).
+        // A few units a job when the whole call's x and dout (and gate: what the dinp pass reads
+        // again) fill the last-level cache and the job's share fits in half of it, so that the
+        // job's dinp finds its data in cache; else one job over all units (native/PERFORMANCE.md).
+        // A job takes the fewest units whose tasks fill whole rounds of the threads (2 units for
+        // an odd number of groups on 2 threads), and the units must divide into such jobs.
         const size_t again = bytes * (size_t)(1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0));
-        const size_t half = bn_cache_bytes() / 2;
-        back_groups(d, nthreads, again > half && again / (size_t)p->units <= half ? 1 : p->units);
+        const size_t llc = bn_cache_bytes();
+        ptrdiff_t a = p->groups, b = nthreads; // their greatest common divisor, in a
+        while (b != 0) {
+            const ptrdiff_t r = a % b;
+            a = b, b = r;
+        }
+        const ptrdiff_t k = nthreads / a; // units a job
+        const int by_jobs = llc != 0 && again >= llc && p->units % k == 0 &&
+                            again / (size_t)p->units * (size_t)k <= llc / 2;
+        back_groups(d, nthreads, by_jobs ? k : p->units);
     } else {
         bn_run(nthreads, p->units, task_unit, d);
     }
