@@ -10,9 +10,10 @@
  * took 2.1 to 2.9 ms from one process to the next, 1 thread), so timing two builds in two
  * processes compares the processes as much as the code. Here both libraries (dlopen, RTLD_LOCAL: each with
  * its own dispatch and thread team, both set to THREADS) work on the same buffers in one
- * process. Each round times A and B for about MS milliseconds each, in alternating order; the
- * output gives each library's median and min over the rounds and the median and range of the
- * rounds' B/A ratios (< 1: B is faster). Linux and other dlopen systems only; not a test.
+ * process. Each round times A and B for about MS milliseconds each, in alternating order (an
+ * even number of rounds: ROUNDS rounded up); the output gives each library's median and min over
+ * the rounds and the median and range of the rounds' B/A ratios (< 1: B is faster). Linux and
+ * other dlopen systems only; not a test.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
@@ -181,6 +182,10 @@ int main(int argc, char **argv) {
                         "fwd|inf|bwd|stats nc:NxC|nchw:NxCxS|nhwc:NxCxS\n");
         return 2;
     }
+    // as many rounds with A first as with B first: the one timed second lost in every odd count
+    // (two copies of one library, 2 threads, NC backward on the Zen 5 guest of PERFORMANCE.md,
+    // 8 processes: B/A medians 1.01 and 1.03 with 7 rounds, 1.005 and 0.999 with 8)
+    rounds += rounds % 2;
     const lib a = load(argv[i], threads), b = load(argv[i + 1], threads);
     c.N = n, c.C = ch, c.S = sp;
     const size_t count = (size_t)(n * ch * sp), es = c.data != 0 ? 2 : 4, C = (size_t)ch;
