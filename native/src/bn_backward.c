@@ -268,8 +268,10 @@ static void unit_all(const bn_bwd *d, ptrdiff_t u) {
         double g1[BN_CHUNK], g2[BN_CHUNK];
         ptrdiff_t b0, b1;
         bn_plan_group(p, g, &b0, &b1);
-        group_sums(d, u, b0, b1, g1, g2);
-        for (ptrdiff_t j = 0; j < wn; j++) {
+        // one group: its sums are the unit's (0 + a group's sum, which is never -0, is that sum)
+        const int one = p->groups == 1;
+        group_sums(d, u, b0, b1, one ? t1 : g1, one ? t2 : g2);
+        for (ptrdiff_t j = 0; j < wn && !one; j++) {
             t1[j] += g1[j];
             t2[j] += g2[j];
         }
