@@ -274,8 +274,10 @@ static void unit_all(const bn_fwd *f, ptrdiff_t u) {
         double gT[BN_CHUNK], gM2[BN_CHUNK];
         ptrdiff_t b0, b1;
         bn_plan_group(p, g, &b0, &b1);
-        const double ng = group_stats(f, u, b0, b1, gT, gM2);
-        merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
+        // one group: its statistics are the unit's (a merge into none copies them)
+        const int one = p->groups == 1;
+        const double ng = group_stats(f, u, b0, b1, one ? T : gT, one ? M2 : gM2);
+        if (!one) merge_group(p, u, T, M2, n, gT, gM2, ng, b1 == p->blocks);
         n += ng;
     }
     unit_terms(f, u, T, M2, &a);
