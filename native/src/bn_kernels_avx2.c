@@ -78,6 +78,11 @@ static vd vd_finite_or_zero(vd a) {
 static vd vd_mul(vd a, vd b) { return _mm256_mul_pd(a, b); }
 static vd vd_fnma(vd a, vd b, vd c) { return _mm256_fnmadd_pd(a, b, c); }
 static vd vd_load(const double *p) { return _mm256_loadu_pd(p); }
+static double vd_total2(vd a, vd b) {
+    const __m256d c = _mm256_add_pd(a, b);
+    const __m128d e = _mm_add_pd(_mm256_castpd256_pd128(c), _mm256_extractf128_pd(c, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(e, _mm_unpackhi_pd(e, e)));
+}
 static vf vf_from_vd(vd lo, vd hi) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
 }

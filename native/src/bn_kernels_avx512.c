@@ -46,6 +46,12 @@ static vd vd_finite_or_zero(vd a) {
 static vd vd_mul(vd a, vd b) { return _mm512_mul_pd(a, b); }
 static vd vd_fnma(vd a, vd b, vd c) { return _mm512_fnmadd_pd(a, b, c); }
 static vd vd_load(const double *p) { return _mm512_loadu_pd(p); }
+static double vd_total2(vd a, vd b) {
+    const __m512d c = _mm512_add_pd(a, b);
+    const __m256d d = _mm256_add_pd(_mm512_castpd512_pd256(c), _mm512_extractf64x4_pd(c, 1));
+    const __m128d e = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(e, _mm_unpackhi_pd(e, e)));
+}
 static vf vf_from_vd(vd lo, vd hi) {
     const __m256 l = _mm512_cvtpd_ps(lo), h = _mm512_cvtpd_ps(hi);
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(l)),

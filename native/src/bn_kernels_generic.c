@@ -104,6 +104,10 @@ static vd vd_load(const double *p) {
     for (int i = 0; i < VL / 2; i++) r.v[i] = p[i];
     return r;
 }
+static double vd_total2(vd a, vd b) {
+    const vd c = vd_add(a, b);
+    return c.v[0] + c.v[1];
+}
 static vf vf_from_vd(vd lo, vd hi) {
     vf r;
     for (int i = 0; i < VL / 2; i++) {
