@@ -1214,17 +1214,21 @@ static void fwd_terms(const bn_fwd_terms *t, ptrdiff_t n) {
         } else {
             for (ptrdiff_t j = 0; j < n; j++) mean_d[j] = T[j] / count, var[j] = M2[j] / count;
         }
-        for (ptrdiff_t j = 0; j < n; j++) {
-            rstd[j] = 1.0 / sqrt(var[j] + eps);
-            save_mean[j] = (float)mean_d[j];
-            save_rstd[j] = (float)rstd[j];
-        }
-        if (t->running_mean != NULL) {
+        if (t->running_mean != NULL) { // one loop (two: NC 4x4096 training 1.06x the time, Zen 5)
             float *restrict rm = t->running_mean, *restrict rv = t->running_var;
             const double f = t->momentum, unbias = t->unbias;
             for (ptrdiff_t j = 0; j < n; j++) {
+                rstd[j] = 1.0 / sqrt(var[j] + eps);
+                save_mean[j] = (float)mean_d[j];
+                save_rstd[j] = (float)rstd[j];
                 rm[j] = (float)((1.0 - f) * (double)rm[j] + f * mean_d[j]);
                 rv[j] = (float)((1.0 - f) * (double)rv[j] + f * var[j] * unbias);
+            }
+        } else {
+            for (ptrdiff_t j = 0; j < n; j++) {
+                rstd[j] = 1.0 / sqrt(var[j] + eps);
+                save_mean[j] = (float)mean_d[j];
+                save_rstd[j] = (float)rstd[j];
             }
         }
     } else if (t->dmean != NULL) { // given in double (split phase)
