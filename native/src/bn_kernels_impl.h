@@ -985,22 +985,23 @@ static void run_dinp(void *dinp, void *dres, const void *dy, const void *gate, c
 }
 
 // ----------------------------------------------------------------------------
-// short runs (NCHW with S < BN_SHORT_RUN): a block is one sample's nch runs of len values, run j
-// at x + j*len (consecutive channels). The reductions take nsamp such blocks at once, sstride
-// apart, channel by channel in a sample's order, sample after sample: each channel has its own
-// VL lanes (element p of a run goes to lane p mod VL), kept in arrays between the samples (the
-// first sample starts them at 0 in registers) and totalled after the last one, from registers,
-// by a fixed pairwise tree (vd_total2). SHORT_TILE channels at a time, so that their lanes stay in
-// L1; the tile changes no result. With one sample (N = 1) nothing goes through the arrays: on a
-// Zen 5, 1 thread, float32 NCHW 1x512x7 forward training took 0.82x the time and backward 0.93x,
-// 1x512x7x7 0.88x and 0.93x, 8x64x14x14 0.98x and 0.93x (bn_ab), with the same bits. While a run is reduced, the same run of the next sample is
-// fetched (after the last sample, the next tile's first run): a sample's runs of a tile (6 KiB
-// for 7x7, 25 KiB for 14x14) lie sstride after the previous sample's, and without the fetch perf
-// put the reductions' time on their loads. With it, on a Zen 4 without AVX-512, 1 thread, float32
-// NCHW 32x2048x7x7 forward training took 0.77x the time and backward 0.83x, 64x256x14x14 0.61x
-// and 0.75x; 2 threads, 7x7: 0.82x and 0.84x (medians of 7 alternated rounds). short_dinp reads a
-// sample's block in order without a fetch: fetching ahead as short_apply does made the backward
-// 0.99-1.13x the time (7x7 on 1 and 2 threads, 14x14).
+// short runs (NCHW with S < BN_SHORT_RUN): a block is one sample's nch runs of len values, run j at
+// x + j*len (consecutive channels). The reductions take nsamp such blocks at once, sstride apart,
+// channel by channel in a sample's order, sample after sample: each channel has its own VL lanes
+// (element p of a run goes to lane p mod VL), kept in arrays between the samples (the first sample
+// starts them at 0 in registers) and totalled after the last one, from registers, by a fixed
+// pairwise tree (vd_total2). SHORT_TILE channels at a time, so that their lanes stay in L1; the
+// tile changes no result. With one sample (N = 1) nothing goes through the arrays: on a Zen 5, 1
+// thread, float32 NCHW 1x512x7 forward training took 0.45x the time of clearing, loading and
+// storing the arrays at every sample and totalling them from memory, backward 0.52x, 1x512x7x7
+// 0.56x and 0.66x, 8x64x14x14 0.98x and 0.97x (bn_ab; the same bits). While a run is reduced, the
+// same run of the next sample is fetched (after the last sample, the next tile's first run): a
+// sample's runs of a tile (6 KiB for 7x7, 25 KiB for 14x14) lie sstride after the previous
+// sample's, and without the fetch perf put the reductions' time on their loads. With it, on a Zen 4
+// without AVX-512, 1 thread, float32 NCHW 32x2048x7x7 forward training took 0.77x the time and
+// backward 0.83x, 64x256x14x14 0.61x and 0.75x; 2 threads, 7x7: 0.82x and 0.84x (medians of 7
+// alternated rounds). short_dinp reads a sample's block in order without a fetch: fetching ahead as
+// short_apply does made the backward 0.99-1.13x the time (7x7 on 1 and 2 threads, 14x14).
 
 #define SHORT_TILE 32
 
