@@ -1012,6 +1012,28 @@ static ptrdiff_t short_ahead(ptrdiff_t n, ptrdiff_t nsamp, ptrdiff_t sstride, pt
     return n + 1 < nsamp ? sstride : jn * len - n * sstride;
 }
 
+// a channel's lanes at sample n: 0 at the first, else from its arrays l1, l2 (VL doubles each)
+static BN_ALWAYS_INLINE void lanes_start(vd *s1, vd *s2, const double *l1, const double *l2,
+                                         ptrdiff_t n) {
+    s1[0] = s1[1] = s2[0] = s2[1] = vd_zero();
+    if (n > 0) {
+        s1[0] = vd_load(l1), s1[1] = vd_load(l1 + HV);
+        s2[0] = vd_load(l2), s2[1] = vd_load(l2 + HV);
+    }
+}
+
+// after a sample: the lanes back into l1, l2, or after the last one their totals into *t1, *t2
+static BN_ALWAYS_INLINE void lanes_end(const vd *s1, const vd *s2, double *l1, double *l2, int last,
+                                       double *t1, double *t2) {
+    if (!last) {
+        vd_store(l1, s1[0]), vd_store(l1 + HV, s1[1]);
+        vd_store(l2, s2[0]), vd_store(l2 + HV, s2[1]);
+    } else {
+        *t1 = vd_total2(s1[0], s1[1]);
+        *t2 = vd_total2(s2[0], s2[1]);
+    }
+}
+
 static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, ptrdiff_t len,
                         ptrdiff_t nsamp, ptrdiff_t sstride) {
     const bn_act *x = xv;
@@ -1033,11 +1055,8 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
                 prefetch_next(xr, ahead, (size_t)len * sizeof(bn_act));
                 const vd k[2] = {vd_set1(ks[j]), vd_set1(ks[j])};
                 double *l1 = a1 + j * VL, *l2 = a2 + j * VL;
-                vd s1[2] = {vd_zero(), vd_zero()}, s2[2] = {vd_zero(), vd_zero()};
-                if (n > 0) { // the first sample starts the lanes (no array to clear)
-                    s1[0] = vd_load(l1), s1[1] = vd_load(l1 + HV);
-                    s2[0] = vd_load(l2), s2[1] = vd_load(l2 + HV);
-                }
+                vd s1[2], s2[2];
+                lanes_start(s1, s2, l1, l2, n);
                 for (ptrdiff_t p = 0; p < full; p += VL) {
                     vd d[2];
                     BN_DIFF_AT(d, xr + p, k, 0);
@@ -1050,15 +1069,7 @@ static void short_stats(double *sum, double *m2, const void *xv, ptrdiff_t nch, 
                     d[1] = vd_keep_n(d[1], clampn(t - HV, HV));
                     acc_stats(s1, s2, d);
                 }
-                if (n + 1 < nsamp) {
-                    vd_store(l1, s1[0]);
-                    vd_store(l1 + HV, s1[1]);
-                    vd_store(l2, s2[0]);
-                    vd_store(l2 + HV, s2[1]);
-                } else { // the last sample: the lanes' totals
-                    t1[j] = vd_total2(s1[0], s1[1]);
-                    t2[j] = vd_total2(s2[0], s2[1]);
-                }
+                lanes_end(s1, s2, l1, l2, n + 1 == nsamp, &t1[j], &t2[j]);
             }
         }
         // shifted_result's arithmetic over the tile, branch-free so that its divisions vectorize
@@ -1112,11 +1123,8 @@ static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *
                 if (gt != NULL) prefetch_next(gt, ahead, (size_t)len * sizeof(bn_act));
                 const vd m[2] = {vd_set1((double)mean[j0 + j]), vd_set1((double)mean[j0 + j])};
                 double *l1 = a1 + j * VL, *l2 = a2 + j * VL;
-                vd s1[2] = {vd_zero(), vd_zero()}, s2[2] = {vd_zero(), vd_zero()};
-                if (n > 0) { // as in short_stats
-                    s1[0] = vd_load(l1), s1[1] = vd_load(l1 + HV);
-                    s2[0] = vd_load(l2), s2[1] = vd_load(l2 + HV);
-                }
+                vd s1[2], s2[2];
+                lanes_start(s1, s2, l1, l2, n);
                 ptrdiff_t p = 0;
                 for (; gt == NULL && xr != NULL && p < full; p += VL) {
                     const vd g0 = vd_load_a(gr + p), g1 = vd_load_a(gr + p + HV);
@@ -1131,15 +1139,8 @@ static BN_ALWAYS_INLINE void short_sums_k(double *t1, double *t2, const bn_act *
                     sums_part(s1, s2, m, gr + p, opt(gt, p), opt(xr, p), VL);
                 }
                 if (t > 0) sums_part(s1, s2, m, gr + full, opt(gt, full), opt(xr, full), t);
-                if (n + 1 < nsamp) {
-                    vd_store(l1, s1[0]);
-                    vd_store(l1 + HV, s1[1]);
-                    vd_store(l2, s2[0]);
-                    vd_store(l2 + HV, s2[1]);
-                } else { // the last sample: the lanes' totals
-                    t1[j0 + j] = vd_total2(s1[0], s1[1]);
-                    t2[j0 + j] = x != NULL ? vd_total2(s2[0], s2[1]) : 0.0;
-                }
+                // (x NULL: the lanes of t2 stay 0, and so does its total)
+                lanes_end(s1, s2, l1, l2, n + 1 == nsamp, &t1[j0 + j], &t2[j0 + j]);
             }
         }
     }
