@@ -56,7 +56,8 @@
 //           floats, `stride` apart, then a partial line of `tail` floats (short runs: the
 //           reductions take a group's blocks in one call)
 //   line    a row of a block (rows view) or a run of one channel (runs views)
-//   group   contiguous blocks of a unit that one thread reduces (large units only)
+//   group   contiguous blocks of a unit that one thread reduces (units of 2 MiB or more, or
+//           a call's only unit from 256 KiB)
 // Every pass is: reduce over blocks (statistics, or sum_dy and sum_dy_xmu) -> per-channel terms
 // -> apply over blocks (out, or dinp and dres). Blocks, groups and their order depend only on
 // (layout, N, C, S): sums are taken per block, merged over the blocks of a group in order, then
@@ -69,7 +70,9 @@
 #define BN_CHUNK 256           // the most columns of a unit (the length of stack arrays)
 #define BN_MIN_WIDE 64         // rows view: fewer channels than this are folded
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
-#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds
+#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds, but
+#define BN_MIN_TASKS 2         // a call of fewer units has groups for this many units*groups,
+#define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
 #define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: larger tensors are prefetched (bn_plan_fetch)
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
