@@ -56,8 +56,8 @@
 //           floats, `stride` apart, then a partial line of `tail` floats (short runs: the
 //           reductions take a group's blocks in one call)
 //   line    a row of a block (rows view) or a run of one channel (runs views)
-//   group   contiguous blocks of a unit that one thread reduces (units of 2 MiB or more, or
-//           a call's only unit from 256 KiB)
+//   group   contiguous blocks of a unit that one thread reduces (units of 2 MiB or more in
+//           calls of few units, or a call's only unit from 256 KiB: bn_plan_init)
 // Every pass is: reduce over blocks (statistics, or sum_dy and sum_dy_xmu) -> per-channel terms
 // -> apply over blocks (out, or dinp and dres). Blocks, groups and their order depend only on
 // (layout, N, C, S): sums are taken per block, merged over the blocks of a group in order, then
