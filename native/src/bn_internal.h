@@ -70,8 +70,8 @@
 #define BN_CHUNK 256           // the most columns of a unit (the length of stack arrays)
 #define BN_MIN_WIDE 64         // rows view: fewer channels than this are folded
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
-#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // the least a group of a unit's blocks holds, but
-#define BN_MIN_TASKS 2         // a call of fewer units has groups for this many units*groups,
+#define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // a unit has a group of blocks per this (bn_plan_init)
+#define BN_MIN_TASKS 2         // but a call of fewer units has groups for this many units*groups,
 #define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
 #define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: larger tensors are prefetched (bn_plan_fetch)
