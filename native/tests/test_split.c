@@ -388,6 +388,7 @@ void test_split_threads_identical(void) {
     static const struct { int layout; int64_t N, C, S; } shapes[] = {
         {BN_LAYOUT_NC, 3000, 300, 1}, {BN_LAYOUT_NC, 20000, 7, 1}, {BN_LAYOUT_NHWC, 64, 20, 500},
         {BN_LAYOUT_NCHW, 4, 3, 9000}, {BN_LAYOUT_NCHW, 32, 64, 49}, {BN_LAYOUT_NCHW, 600, 2, 1024},
+        {BN_LAYOUT_NHWC, 8, 128, 784}, // one unit of 3 MiB: its 3 groups rounded up to 4
     };
     static const int counts[] = {2, 3, 7};
     bt_rng r;

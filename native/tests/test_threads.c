@@ -35,7 +35,9 @@ static const shape shapes[] = {
     {BN_LAYOUT_NC, 4096, 1024, 1},    // 16 MiB: groups of blocks, streaming stores
     {BN_LAYOUT_NC, 64, 4096, 1},      // many units, one block
     {BN_LAYOUT_NC, 200000, 3, 1},     // wide rows of 22 rows, partial row, groups
-    {BN_LAYOUT_NHWC, 8, 64, 1369},    // one unit, 16 groups
+    {BN_LAYOUT_NHWC, 8, 64, 1369},    // one unit, 2 groups
+    {BN_LAYOUT_NC, 1024, 256, 1},     // one unit of 1 MiB: 2 groups (BN_MIN_TASKS)
+    {BN_LAYOUT_NHWC, 8, 128, 784},    // one unit of 3 MiB: 3 groups rounded up to 4
     {BN_LAYOUT_NHWC, 4, 13, 49999},   // wide rows of 5 rows, partial row
     {BN_LAYOUT_NCHW, 2, 3, 300000},   // runs in pieces, groups of pieces
     {BN_LAYOUT_NCHW, 256, 64, 49},    // blocks of whole runs
