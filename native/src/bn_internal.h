@@ -74,7 +74,7 @@
 #define BN_MIN_TASKS 2         // but a call of fewer units has groups for this many units*groups,
 #define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
-#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: larger tensors are prefetched (bn_plan_fetch)
+#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: smaller tensors are not prefetched (bn_plan_fetch)
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 
@@ -131,10 +131,12 @@ BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
 BN_HIDDEN ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                                         ptrdiff_t k, int reduced);
 // whether the rows view's kernels prefetch (their `fetch`): for (N,C,S) tensors of more than
-// BN_FETCH_BYTES. Smaller ones, two or three to a call, fit in the L2 of current x86 cores, where
-// the hardware prefetchers keep up and the prefetches only cost (and those of the last rows land
+// BN_FETCH_BYTES and of at least bn_stream_bytes(), the size from which a tensor is not expected
+// in cache (its stores bypass it). Smaller ones are in L2 or the last-level cache, where the
+// hardware prefetchers keep up and the prefetches only cost (and those of the last rows land
 // past the tensor): on a 2-core Zen 4, 1 thread, float32 NC backward of 8 KiB to 256 KiB tensors
-// took 0.89-0.95x the time without them, and of a 1 MiB tensor 0.95x.
+// took 0.89-0.95x the time without them, and of a 1 MiB tensor 0.95x; on a 2-core Zen 5 (32 MiB
+// L3), tensors of 1 to 6 MiB 0.82-0.94x (native/PERFORMANCE.md).
 BN_HIDDEN int bn_plan_fetch(const bn_plan *p, size_t esize);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);

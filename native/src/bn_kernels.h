@@ -89,7 +89,7 @@ typedef struct bn_kernels {
     size_t esize;
 
     // The rows view's kernels (cl_*) fetch the rows ahead of the one they read (software
-    // prefetch) when `fetch` is nonzero: for tensors larger than BN_FETCH_BYTES (bn_plan_fetch).
+    // prefetch) when `fetch` is nonzero: for tensors not expected in cache (bn_plan_fetch).
 
     // sum[w], m2[w] of the block for w < wn (0, 0 for a column without values)
     void (*cl_stats)(double *sum, double *m2, const void *x, ptrdiff_t ld, ptrdiff_t nrows,

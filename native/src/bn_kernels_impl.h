@@ -401,7 +401,7 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // backward 62 -> 54 ms against 4 rows at a time, medians of 3 rounds; the 4 rows of 1 KiB fill
 // a 4 KiB page as 4 short streams). In cache they take the 4-row tiles too (NC 32x64 backward
 // 0.80-0.85x the time, NC 32x256 inference 0.80x). Rows about BN_PREFETCH_BYTES ahead are
-// fetched in tensors larger than BN_FETCH_BYTES, as the reductions do (NC 4096x1024 inference
+// fetched in tensors not expected in cache (bn_plan_fetch), as the reductions do (NC 4096x1024 inference
 // 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms), except by the
 // backward's dinp over contiguous rows that stream (cl_dinp_k says why). Contiguous rows
 // of at most TILE columns keep the constants in registers rather than loading them for each
