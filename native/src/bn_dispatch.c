@@ -1,9 +1,10 @@
 /*
  * bn_dispatch.c - what the library reads off the machine once: the kernel table (the widest
  * instruction set that both the CPU and the build support, capped by the environment variable
- * BNORM_ISA: generic, avx2, avx512) and the output size from which stores bypass the caches (a
- * fifth of the last-level cache, or BNORM_STREAM_BYTES). The variables exist so that the tests
- * and benchmarks can run every path on one machine.
+ * BNORM_ISA: generic, avx2, avx512), the output size from which stores bypass the caches (a
+ * fifth of the last-level cache, or BNORM_STREAM_BYTES) and the tensor size from which the rows
+ * view fetches ahead (BNORM_FETCH_BYTES). The variables exist so that the tests and benchmarks
+ * can run every path on one machine.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L // snprintf under -std=c11
@@ -25,15 +26,15 @@
 #if !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 static _Atomic(const bn_kernels *const *) chosen;
-// bn_stream_bytes() + 1 and bn_cache_bytes() + 1, 0 until known
-static _Atomic(size_t) stream_plus1, cache_plus1;
+// bn_stream_bytes() + 1, bn_cache_bytes() + 1 and bn_fetch_bytes() + 1, 0 until known
+static _Atomic(size_t) stream_plus1, cache_plus1, fetch_plus1;
 #define LOAD_CHOSEN() atomic_load_explicit(&chosen, memory_order_acquire)
 #define STORE_CHOSEN(k) atomic_store_explicit(&chosen, (k), memory_order_release)
 #define LOAD_SIZE(a) atomic_load_explicit(&(a), memory_order_relaxed)
 #define STORE_SIZE(a, v) atomic_store_explicit(&(a), (v), memory_order_relaxed)
 #else
 static const bn_kernels *const *volatile chosen; // every thread computes the same value
-static volatile size_t stream_plus1, cache_plus1;
+static volatile size_t stream_plus1, cache_plus1, fetch_plus1;
 #define LOAD_CHOSEN() (chosen)
 #define STORE_CHOSEN(k) (chosen = (k))
 #define LOAD_SIZE(a) (a)
@@ -218,6 +219,32 @@ size_t bn_cache_bytes(void) {
     if (v == 0) {
         v = env_bytes("BNORM_CACHE_BYTES", last_level_cache()) + 1;
         STORE_SIZE(cache_plus1, v);
+    }
+    return v - 1;
+}
+
+// 1 on an AMD x86-64 CPU
+static int cpu_amd(void) {
+#if defined(BN_X86_KERNELS) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd") != 0;
+#else
+    return 0;
+#endif
+}
+
+// BNORM_FETCH_BYTES if it is a whole number; else on AMD CPUs bn_stream_bytes(), as smaller
+// tensors are expected in L2 or the last-level cache, from where the hardware prefetchers keep
+// up (on a 2-core Zen 5 with a 32 MiB L3, rows-view passes over tensors of 1 to 6 MiB took
+// 0.82-0.94x the time without the fetches; native/PERFORMANCE.md); else BN_FETCH_BYTES: on a
+// 2-core Xeon (300 MiB L3) the runs view's statistics and sums passes over a 98 MiB tensor in
+// its L3 took 1.25-1.6x as long without their fetches, and the rows view was not measured there
+// without them.
+size_t bn_fetch_bytes(void) {
+    size_t v = LOAD_SIZE(fetch_plus1);
+    if (v == 0) {
+        v = env_bytes("BNORM_FETCH_BYTES", cpu_amd() ? bn_stream_bytes() : BN_FETCH_BYTES) + 1;
+        STORE_SIZE(fetch_plus1, v);
     }
     return v - 1;
 }

@@ -129,7 +129,7 @@ ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdi
 
 int bn_plan_fetch(const bn_plan *p, size_t esize) {
     const size_t bytes = (size_t)(p->M * p->C) * esize;
-    return bytes > BN_FETCH_BYTES && bytes >= bn_stream_bytes();
+    return bytes > BN_FETCH_BYTES && bytes >= bn_fetch_bytes();
 }
 
 void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1) {
