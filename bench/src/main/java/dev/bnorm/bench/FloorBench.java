@@ -37,8 +37,9 @@ import org.openjdk.jmh.infra.ThreadParams;
  * Warm-up 3 x 200 ms is enough here: each loop is hot from the first call (OSR), and the
  * smallest size runs millions of calls a second. Measurement as in KernelBench (6 x 200 ms).
  * Which of them is a pass's floor at a size (in cache or not) is the report's choice (see
- * {@link Report}). Stores are ordinary (cached) stores in all of them and in the kernels, so
- * writes cost a read-for-ownership on both sides of the ratio.
+ * {@link Report}). Stores are ordinary (cached) stores in all of them, so writes cost a
+ * read-for-ownership; the kernels' outputs from the library's streaming size up (a fifth of the
+ * last-level cache) bypass the cache and do not, so a large inference can beat its 1R1W floor.
  *
  * <p>Threads: with JMH's {@code -t T} (bench/run --threads T), each of the T threads moves its
  * own 1/T of the elements at the same time, so a call's time is that of T threads moving the
