@@ -607,7 +607,16 @@ static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, 
         md[j] = j < wn ? (double)mean[j] : 0.0;
         a1[j] = a2[j] = 0.0;
     }
-    const ptrdiff_t slab = slab_rows(ld, wn, 16), ahead = rows_ahead(wn, slab, fetch);
+    // Float32 sums in cache (no fetch) take slabs of 4 rows a set period: each row's piece of the
+    // unit is read whole before the next rows, 8 streams rather than 32. On a 2-core Zen 5, 1
+    // thread, backward NC 64x1024 to 1024x1024, NC 4096x256 and 128x2048 took 0.84-1.00x the time,
+    // most 0.94-0.97x (bn_ab, both orders; NHWC 8x512x14x14 1.00x), 2 threads NC 256x1024 0.92x
+    // and 512x1024 0.94-0.97x; bf16 1.01-1.07x
+    // (the same bytes carry twice the values, and the more frequent loads and stores of the
+    // accumulators cost it more), and with the fetch, out of cache, 1.05-1.11x (NHWC 32x512x28x28,
+    // NC 16384x512).
+    const ptrdiff_t ways = fetch || sizeof(bn_act) != sizeof(float) ? 16 : 4;
+    const ptrdiff_t slab = slab_rows(ld, wn, ways), ahead = rows_ahead(wn, slab, fetch);
     const int nv = ld == wn ? NV_CONTIG : NV; // as in cl_stats
     const ptrdiff_t tile = nv * VL;
     for (ptrdiff_t r0 = 0; r0 < nrows; r0 += slab) {
