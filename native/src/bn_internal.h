@@ -74,7 +74,7 @@
 #define BN_MIN_TASKS 2         // but a call of fewer units has groups for this many units*groups,
 #define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
-#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: smaller tensors are not prefetched (bn_plan_fetch)
+#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: no prefetch up to this size (bn_plan_fetch)
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 
@@ -136,7 +136,7 @@ BN_HIDDEN ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t
 // where the hardware prefetchers keep up and the prefetches only cost (and those of the last
 // rows land past the tensor): on a 2-core Zen 4, 1 thread, float32 NC backward of 8 KiB to 256
 // KiB tensors took 0.89-0.95x the time without them, and of a 1 MiB tensor 0.95x; on a 2-core
-// Zen 5 (32 MiB L3), tensors of 1 to 6 MiB 0.82-0.94x (native/PERFORMANCE.md).
+// Zen 5 (32 MiB L3), tensors of 1 to 6 MiB 0.82-0.95x, one backward 1.01x (PERFORMANCE.md).
 BN_HIDDEN int bn_plan_fetch(const bn_plan *p, size_t esize);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);

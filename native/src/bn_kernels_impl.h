@@ -401,9 +401,9 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // backward 62 -> 54 ms against 4 rows at a time, medians of 3 rounds; the 4 rows of 1 KiB fill
 // a 4 KiB page as 4 short streams). In cache they take the 4-row tiles too (NC 32x64 backward
 // 0.80-0.85x the time, NC 32x256 inference 0.80x). Rows about BN_PREFETCH_BYTES ahead are
-// fetched in tensors not expected in cache (bn_plan_fetch), as the reductions do (NC 4096x1024 inference
-// 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms), except by the
-// backward's dinp over contiguous rows that stream (cl_dinp_k says why). Contiguous rows
+// fetched in tensors not expected in cache (bn_plan_fetch), as the reductions do (NC 4096x1024
+// inference 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms), except
+// by the backward's dinp over contiguous rows that stream (cl_dinp_k says why). Contiguous rows
 // of at most TILE columns keep the constants in registers rather than loading them for each
 // row: float32 NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 ->
 // 0.38-0.40 us. The fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up
@@ -608,13 +608,12 @@ static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, 
         a1[j] = a2[j] = 0.0;
     }
     // Float32 sums in cache (no fetch) take slabs of 4 rows a set period: each row's piece of the
-    // unit is read whole before the next rows, 8 streams rather than 32. On a 2-core Zen 5, 1
-    // thread, backward NC 64x1024 to 1024x1024, NC 4096x256 and 128x2048 took 0.84-1.00x the time,
-    // most 0.94-0.97x (bn_ab, both orders; NHWC 8x512x14x14 1.00x), 2 threads NC 256x1024 0.92x
-    // and 512x1024 0.94-0.97x; bf16 1.01-1.07x
-    // (the same bytes carry twice the values, and the more frequent loads and stores of the
-    // accumulators cost it more), and with the fetch, out of cache, 1.05-1.11x (NHWC 32x512x28x28,
-    // NC 16384x512).
+    // unit is read whole before the next rows (at a 4 KiB row stride 8 streams rather than 32).
+    // On a 2-core Zen 5, 1 thread, backward NC 64x1024 to 1024x1024, NC 4096x256 and 128x2048
+    // took 0.84-1.00x the time, most 0.94-0.97x (bn_ab, both orders; NHWC 8x512x14x14 1.00x), 2
+    // threads NC 256x1024 0.92x and 512x1024 0.94-0.97x. bf16 took 1.01-1.07x (presumably as its
+    // bytes carry twice the values, so the accumulators' more frequent loads and stores weigh
+    // more), and the fetched tensors, out of cache, 1.05-1.11x (NHWC 32x512x28x28, NC 16384x512).
     const ptrdiff_t ways = fetch || sizeof(bn_act) != sizeof(float) ? 16 : 4;
     const ptrdiff_t slab = slab_rows(ld, wn, ways), ahead = rows_ahead(wn, slab, fetch);
     const int nv = ld == wn ? NV_CONTIG : NV; // as in cl_stats
