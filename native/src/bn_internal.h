@@ -74,7 +74,7 @@
 #define BN_MIN_TASKS 2         // but a call of fewer units has groups for this many units*groups,
 #define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
-#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: no prefetch up to this size (bn_plan_fetch)
+#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: no prefetch up to this (bn_plan_fetch)
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 
