@@ -114,7 +114,8 @@ static void group_sums(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
             d->kern->cl_sums(s1, s2, dy, g, x, mc, blk.stride, blk.count, blk.tail, blk.len,
                              bn_plan_fetch(p, es));
         } else if (p->view == BN_VIEW_RUNS) {
-            d->kern->run_sums(s1, s2, dy, g, x, mc[0], blk.stride, blk.count, blk.len);
+            d->kern->run_sums(s1, s2, dy, g, x, mc[0], blk.stride, blk.count, blk.len,
+                              bn_plan_fetch(p, es));
         } else {
             d->kern->short_sums(s1, s2, dy, g, x, mc, blk.count, blk.len, step, p->C * p->S);
         }
@@ -234,7 +235,8 @@ static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                              bn_plan_fetch(p, es));
         } else if (x != NULL && dinp != NULL && p->view == BN_VIEW_RUNS) {
             d->kern->run_dinp(di, dr, dy, gt, x, blk.stride, blk.count, blk.len, o->mean[0],
-                              o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream);
+                              o->dy_mean[0], o->xmu_scale[0], o->a.scale[0], d->stream,
+                              bn_plan_fetch(p, es));
         } else if (x != NULL && dinp != NULL) {
             d->kern->short_dinp(di, dr, dy, gt, x, blk.count, blk.len, o->mean, o->dy_mean,
                                 o->xmu_scale, o->a.scale);

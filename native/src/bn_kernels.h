@@ -88,8 +88,9 @@ typedef struct bn_kernels {
     unsigned int data;
     size_t esize;
 
-    // The rows view's kernels (cl_*) fetch the rows ahead of the one they read (software
-    // prefetch) when `fetch` is nonzero: for tensors not expected in cache (bn_plan_fetch).
+    // The rows view's kernels (cl_*) fetch the rows ahead of the one they read, and the
+    // backward's runs kernels (run_sums, run_dinp) the next run (software prefetch), when
+    // `fetch` is nonzero: for tensors not expected in cache (bn_plan_fetch).
 
     // sum[w], m2[w] of the block for w < wn (0, 0 for a column without values)
     void (*cl_stats)(double *sum, double *m2, const void *x, ptrdiff_t ld, ptrdiff_t nrows,
@@ -119,10 +120,10 @@ typedef struct bn_kernels {
     void (*run_apply)(void *out, const void *x, const void *res, int relu, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len, float mh, float sc, float sh, int stream);
     void (*run_sums)(double *t1, double *t2, const void *dy, const void *gate, const void *x,
-                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len);
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, int fetch);
     void (*run_dinp)(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean,
-                     double dy_mean, double xmu_scale, double scale, int stream);
+                     double dy_mean, double xmu_scale, double scale, int stream, int fetch);
 
     // short runs: nch runs of len elements, contiguous (run j at x + j*len), a sample's block;
     // the reductions take nsamp such blocks, sstride apart, and give one result per channel j

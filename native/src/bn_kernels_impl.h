@@ -804,9 +804,13 @@ static double lanes_total(double *a) {
 
 // The runs of a block are `stride` elements apart and each starts cold: the hardware prefetcher
 // needs a few of its lines before it follows (measured: the stats and sums passes of NCHW
-// 32x256x56x56, in L3, took about 1.4x as long without this). So while a tile or vector of one
-// run is read, the same bytes of the next run (the block's next line, or the next block's
-// first) are fetched (prefetch_next).
+// 32x256x56x56, in L3, took about 1.4x as long without this, on a 2-core Xeon). So while a tile
+// or vector of one run is read, the same bytes of the next run (the block's next line, or the
+// next block's first) are fetched (prefetch_next). The backward's (run_sums, run_dinp) only
+// when `fetch` (bn_plan_fetch: on AMD CPUs, tensors not expected in cache): on a 2-core Zen 5,
+// float32 NCHW backward of 1.5 to 6 MiB tensors took 0.84-0.97x the time without them on 1
+// thread, 0.79-0.85x on 2 (bn_ab, both orders); its forward training and inference 0.97-1.07x,
+// so the forward's runs keep theirs.
 static void run_stats(double *sum, double *m2, const void *xv, ptrdiff_t stride,
                       ptrdiff_t nruns, ptrdiff_t len) {
     const bn_act *x = xv;
@@ -894,8 +898,9 @@ static void run_apply(void *out, const void *x, const void *res, int relu, ptrdi
 }
 
 static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy, const bn_act *gate, const bn_act *x,
-                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, int fetch) {
     // dy, gate, x: nruns runs of (len,) at stride; gate, x may be NULL (x NULL: *t2 = 0)
+    const ptrdiff_t ahead = fetch ? stride : 0; // the next run's bytes (0: no fetch)
     vd m[2 * NV], a1[2 * NV], a2[2 * NV];
     for (int i = 0; i < 2 * NV; i++) {
         m[i] = vd_set1((double)mean);
@@ -908,8 +913,8 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy
             for (; p + TILE <= len; p += TILE) sums_part(a1, a2, m, gr + p, gt + p, opt(xr, p), TILE);
         } else if (xr != NULL) {
             for (; p + TILE <= len; p += TILE) {
-                prefetch_next(gr + p, stride, TILE * sizeof(bn_act));
-                prefetch_next(xr + p, stride, TILE * sizeof(bn_act));
+                prefetch_next(gr + p, ahead, TILE * sizeof(bn_act));
+                prefetch_next(xr + p, ahead, TILE * sizeof(bn_act));
                 for (int i = 0; i < NV; i++) {
                     const bn_act *gp = gr + p + i * VL;
                     const vd g0 = vd_load_a(gp), g1 = vd_load_a(gp + HV);
@@ -923,7 +928,7 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy
             }
         } else {
             for (; p + TILE <= len; p += TILE) {
-                prefetch_next(gr + p, stride, TILE * sizeof(bn_act));
+                prefetch_next(gr + p, ahead, TILE * sizeof(bn_act));
                 for (int i = 0; i < NV; i++) {
                     a1[2 * i] = vd_add(a1[2 * i], vd_load_a(gr + p + i * VL));
                     a1[2 * i + 1] = vd_add(a1[2 * i + 1], vd_load_a(gr + p + i * VL + HV));
@@ -940,16 +945,17 @@ static BN_ALWAYS_INLINE void run_sums_k(double *t1, double *t2, const bn_act *dy
 }
 
 static void run_sums(double *t1, double *t2, const void *dy, const void *gate, const void *x,
-                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len) {
-    if (gate == NULL) run_sums_k(t1, t2, dy, NULL, x, mean, stride, nruns, len);
-    else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len);
+                     float mean, ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, int fetch) {
+    if (gate == NULL) run_sums_k(t1, t2, dy, NULL, x, mean, stride, nruns, len, fetch);
+    else run_sums_k(t1, t2, dy, gate, x, mean, stride, nruns, len, fetch);
 }
 
 static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act *dy, const bn_act *gate, const bn_act *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
-                     double xmu_scale, double scale, int stream) {
+                     double xmu_scale, double scale, int stream, int fetch) {
     // dinp, dres, dy, gate, x: nruns runs of (len,) at stride: with g = dy through the gate,
     // dres = g (when given), dinp = scale*((g - dy_mean) - (x - mean)*xmu_scale)
+    const ptrdiff_t ahead = fetch ? stride : 0; // the next run's bytes (0: no fetch)
     const vd m[2] = {vd_set1(mean), vd_set1(mean)}, dm[2] = {vd_set1(dy_mean), vd_set1(dy_mean)};
     const vd xs[2] = {vd_set1(xmu_scale), vd_set1(xmu_scale)}, sc[2] = {vd_set1(scale), vd_set1(scale)};
     for (ptrdiff_t r = 0; r < nruns; r++) {
@@ -963,16 +969,16 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
             p = head;
         }
         for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
-            prefetch_next(dy + at + p, stride, 2 * VL * sizeof(bn_act));
-            prefetch_next(xr + p, stride, 2 * VL * sizeof(bn_act));
+            prefetch_next(dy + at + p, ahead, 2 * VL * sizeof(bn_act));
+            prefetch_next(xr + p, ahead, 2 * VL * sizeof(bn_act));
             vf a, b;
             dinp_pair(&a, &b, dy, gate, dres, x, at + p, m, dm, xs, sc, 0);
             if (stream) va_stream2(o + p, a, b);
             else va_store2(o + p, a, b);
         }
         for (; p + VL <= len; p += VL) {
-            prefetch_next(dy + at + p, stride, VL * sizeof(bn_act));
-            prefetch_next(xr + p, stride, VL * sizeof(bn_act));
+            prefetch_next(dy + at + p, ahead, VL * sizeof(bn_act));
+            prefetch_next(xr + p, ahead, VL * sizeof(bn_act));
             const vf y = dinp_at(dy, gate, dres, x, at + p, m, dm, xs, sc);
             if (stream) va_stream(o + p, y);
             else va_store(o + p, y);
@@ -987,9 +993,12 @@ static BN_ALWAYS_INLINE void run_dinp_k(bn_act *dinp, bn_act *dres, const bn_act
 
 static void run_dinp(void *dinp, void *dres, const void *dy, const void *gate, const void *x,
                      ptrdiff_t stride, ptrdiff_t nruns, ptrdiff_t len, double mean, double dy_mean,
-                     double xmu_scale, double scale, int stream) {
-    if (gate == NULL && dres == NULL) run_dinp_k(dinp, NULL, dy, NULL, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
-    else run_dinp_k(dinp, dres, dy, gate, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream);
+                     double xmu_scale, double scale, int stream, int fetch) {
+    if (gate == NULL && dres == NULL) {
+        run_dinp_k(dinp, NULL, dy, NULL, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream, fetch);
+    } else {
+        run_dinp_k(dinp, dres, dy, gate, x, stride, nruns, len, mean, dy_mean, xmu_scale, scale, stream, fetch);
+    }
 }
 
 // ----------------------------------------------------------------------------
