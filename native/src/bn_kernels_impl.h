@@ -807,7 +807,8 @@ static double lanes_total(double *a) {
 // 32x256x56x56, in L3, took about 1.4x as long without this, on a 2-core Xeon). So while a tile
 // or vector of one run is read, the same bytes of the next run (the block's next line, or the
 // next block's first) are fetched (prefetch_next). The backward's (run_sums, run_dinp) only
-// when `fetch` (bn_plan_fetch: on AMD CPUs, tensors not expected in cache): on a 2-core Zen 5,
+// when `fetch` (bn_plan_fetch: tensors above 256 KiB and, on AMD CPUs, not expected in cache;
+// without a fetch, on a 2-core Zen 4, small ones took 0.97-1.00x the time): on a 2-core Zen 5,
 // float32 NCHW backward of 1.5 to 6 MiB tensors took 0.84-0.97x the time without them on 1
 // thread, 0.79-0.85x on 2 (bn_ab, both orders); its forward training and inference 0.97-1.07x,
 // so the forward's runs keep theirs.
