@@ -3,8 +3,8 @@
  * instruction set that both the CPU and the build support, capped by the environment variable
  * BNORM_ISA: generic, avx2, avx512), the output size from which stores bypass the caches (a
  * fifth of the last-level cache, or BNORM_STREAM_BYTES) and the tensor size from which the rows
- * view fetches ahead (BNORM_FETCH_BYTES). The variables exist so that the tests and benchmarks
- * can run every path on one machine.
+ * view and the NCHW backward fetch ahead (BNORM_FETCH_BYTES). The variables exist so that the
+ * tests and benchmarks can run every path on one machine.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L // snprintf under -std=c11

@@ -74,7 +74,7 @@
 #define BN_MIN_TASKS 2         // but a call of fewer units has groups for this many units*groups,
 #define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
-#define BN_FETCH_BYTES ((size_t)256 * 1024) // rows view: no prefetch up to this (bn_plan_fetch)
+#define BN_FETCH_BYTES ((size_t)256 * 1024) // no prefetch up to this (bn_plan_fetch)
 #define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 
@@ -190,7 +190,8 @@ BN_HIDDEN size_t bn_stream_bytes(void);
 // The size in bytes of the last-level cache (BNORM_CACHE_BYTES overrides it), 0 when unknown,
 // read once (bn_dispatch.c)
 BN_HIDDEN size_t bn_cache_bytes(void);
-// Tensor bytes from which the rows view's kernels fetch ahead (bn_plan_fetch), read once
+// Tensor bytes from which the rows view's and the backward's runs kernels fetch ahead
+// (bn_plan_fetch), read once
 // (bn_dispatch.c): BNORM_FETCH_BYTES, on AMD CPUs bn_stream_bytes(), else BN_FETCH_BYTES
 BN_HIDDEN size_t bn_fetch_bytes(void);
 
