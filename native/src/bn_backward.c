@@ -222,8 +222,8 @@ static void unit_terms(const bn_bwd *d, ptrdiff_t u, const double *t1, const dou
 static void unit_dinp(const bn_bwd *d, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                       const bn_back_cols *o) {
     const bn_plan *p = d->p;
-    for (ptrdiff_t k = 0; k < b1 - b0; k++) {
-        const bn_block blk = bn_plan_block(p, u, bn_plan_apply_block(p, u, b0, b1, k, d->need_sums));
+    for (ptrdiff_t k = 0; k < b1 - b0;) {
+        const bn_block blk = bn_plan_apply_span(p, u, b0, b1, &k, d->need_sums);
         const ptrdiff_t at = blk.at;
         const size_t es = d->kern->esize;
         const unsigned int data = d->kern->data;

@@ -259,8 +259,8 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, void *y, const voi
 
 static void unit_apply(const bn_fwd *f, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                        const bn_affine *a) {
-    for (ptrdiff_t k = 0; k < b1 - b0; k++) {
-        const bn_block blk = bn_plan_block(f->p, u, bn_plan_apply_block(f->p, u, b0, b1, k, batch_stats(f)));
+    for (ptrdiff_t k = 0; k < b1 - b0;) {
+        const bn_block blk = bn_plan_apply_span(f->p, u, b0, b1, &k, batch_stats(f));
         bn_apply_block(f->p, f->kern, f->out, f->inp, f->res, f->relu, &blk, a, f->stream);
     }
 }
@@ -301,7 +301,7 @@ static void task_group_apply(void *ctx, ptrdiff_t i) {
     const bn_fwd *f = (const bn_fwd *)ctx;
     const bn_fwd_scratch *sc = f->scratch;
     ptrdiff_t u, b0, b1;
-    // after statistics, the last task first: as bn_plan_apply_block, so that each thread starts
+    // after statistics, the last task first: as bn_plan_apply_span, so that each thread starts
     // where the statistics job ended (the team cuts a job into one contiguous slice per thread)
     const ptrdiff_t n = f->p->units * f->p->groups;
     bn_plan_task(f->p, batch_stats(f) ? n - 1 - i : i, &u, &b0, &b1);

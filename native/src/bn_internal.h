@@ -121,15 +121,18 @@ BN_HIDDEN bn_block bn_plan_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b);
 BN_HIDDEN bn_block bn_block_cols(const bn_plan *p, const bn_block *blk, ptrdiff_t j0, ptrdiff_t j1);
 // values per column in a block; the partial line's columns have one more
 BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
-// the k-th block, k in [0, b1 - b0), that the apply pass of unit u takes of blocks [b0, b1):
-// runs of BN_APPLY_RUN values (or one block, if larger), the last run first, each run's blocks
-// in memory order. The reduce pass has just read the blocks first to last, so the last ones
-// are the likeliest still in cache; taking them in the same order again, a unit larger than the
-// cache would find none of its blocks there (each one read evicts the next one needed). Without
-// a reduce pass (reduced == 0: inference, the split phase's apply) the blocks go in memory
-// order. The results do not depend on the order.
-BN_HIDDEN ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                                        ptrdiff_t k, int reduced);
+// the next span of blocks [b0, b1) of unit u that the apply pass takes, *k in [0, b1 - b0) the
+// blocks taken so far (advanced past the span). Order: runs of BN_APPLY_RUN values (or one block,
+// if larger), the last run first, each run's blocks in memory order. The reduce pass has just
+// read the blocks first to last, so the last ones are the likeliest still in cache; taking them
+// in the same order again, a unit larger than the cache would find none of its blocks there
+// (each one read evicts the next one needed). Without a reduce pass (reduced == 0: inference,
+// the split phase's apply) the blocks go in memory order. A span is one block, or in the rows
+// view a run's blocks (all of [b0, b1) without a reduce pass) as one block: a kernel call over
+// its rows at once rather than BN_BLOCK_ROWS at a time. The results do not depend on the order
+// or the spans.
+BN_HIDDEN bn_block bn_plan_apply_span(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
+                                      ptrdiff_t *k, int reduced);
 // whether the rows view's kernels and the backward's runs kernels prefetch (their `fetch`): for
 // (N,C,S) tensors of more than BN_FETCH_BYTES and of at least bn_fetch_bytes() (on AMD CPUs the
 // size from which a tensor is not expected in cache: its stores bypass it). Smaller ones are in

@@ -117,14 +117,33 @@ ptrdiff_t bn_plan_task(const bn_plan *p, ptrdiff_t i, ptrdiff_t *u, ptrdiff_t *b
     return g * (p->view == BN_VIEW_ROWS ? p->W : p->C) + w0;
 }
 
-ptrdiff_t bn_plan_apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
-                              ptrdiff_t k, int reduced) {
+// the k-th block, k in [0, b1 - b0), of the apply order bn_plan_apply_span describes
+static ptrdiff_t apply_block(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k,
+                             int reduced) {
     if (!reduced) return b0 + k;
     const bn_block first = bn_plan_block(p, u, b0);
     const ptrdiff_t values = first.count * first.len + first.tail;
     const ptrdiff_t run = values >= 1 && values < BN_APPLY_RUN ? BN_APPLY_RUN / values : 1; // blocks a run
     const ptrdiff_t r = k / run, start = b1 - (r + 1) * run;                 // run r from the end
     return (start > b0 ? start : b0) + k % run;
+}
+
+bn_block bn_plan_apply_span(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
+                            ptrdiff_t *k, int reduced) {
+    const ptrdiff_t b = apply_block(p, u, b0, b1, *k, reduced);
+    bn_block s = bn_plan_block(p, u, b);
+    ptrdiff_t n = 1;
+    // rows view: every block but the unit's last has BN_BLOCK_ROWS rows and no partial row, so
+    // consecutive blocks are one block of their rows
+    while (p->view == BN_VIEW_ROWS && *k + n < b1 - b0 &&
+           apply_block(p, u, b0, b1, *k + n, reduced) == b + n) {
+        const bn_block t = bn_plan_block(p, u, b + n);
+        s.count += t.count;
+        s.tail = t.tail;
+        n++;
+    }
+    *k += n;
+    return s;
 }
 
 int bn_plan_fetch(const bn_plan *p, size_t esize) {
