@@ -403,8 +403,12 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // 0.80-0.85x the time, NC 32x256 inference 0.80x). Rows about BN_PREFETCH_BYTES ahead are
 // fetched in tensors not expected in cache (bn_plan_fetch), as the reductions do (NC 4096x1024
 // inference 1.6-2.2 -> 1.1-1.2 ms; NHWC 32x256x56x56 forward training 16-21 -> 14-16 ms), except
-// by the backward's dinp over contiguous rows that stream (cl_dinp_k says why). Contiguous rows
-// of at most TILE columns keep the constants in registers rather than loading them for each
+// by the backward's dinp over contiguous rows that stream (cl_dinp_k says why). The fetch of a
+// row's lines is spread over the column loop, each line as its columns come (cl_dinp_k gives the
+// backward's figures): on a Zen 5, 1 thread, `bn_ab` both orders, forward training NHWC
+// 32x512x28x28 and NC 16384x512 0.82-0.85x the time (bf16 0.81-0.88x, AVX2 0.88-0.91x),
+// inference NHWC 32x512x28x28 0.89-0.92x, NHWC 32x256x56x56 0.94-0.96x; 2 threads 0.94-0.99x;
+// tensors in cache, not fetched, unchanged. Contiguous rows of at most TILE columns keep the constants in registers rather than loading them for each
 // row: float32 NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 ->
 // 0.38-0.40 us. The fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up
 // to 0.9 us) whose cause was not found.
@@ -429,9 +433,9 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     for (; r < rows4; r += 4) {
         const bn_act *x0 = x + r * ld;
         bn_act *o0 = out + r * ld;
-        for (int i = 0; i < 4; i++) prefetch_next(x0 + i * ld, ahead * ld, (size_t)wn * sizeof(bn_act));
         ptrdiff_t j = 0;
         for (; j < pairs; j += 2 * VL) { // as below, two vectors a row
+            for (int i = 0; i < 4; i++) prefetch_next(x0 + i * ld + j, ahead * ld, 2 * VL * sizeof(bn_act));
             const vf m[2] = {vf_load(pm + j), vf_load(pm + j + VL)}, s[2] = {vf_load(ps + j), vf_load(ps + j + VL)};
             const vf h[2] = {vf_load(ph + j), vf_load(ph + j + VL)};
             vf a[4], b[4];
@@ -442,6 +446,7 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
             }
         }
         for (; j + VL <= wn; j += VL) {
+            for (int i = 0; i < 4; i++) prefetch_next(x0 + i * ld + j, ahead * ld, VL * sizeof(bn_act));
             const vf m = vf_load(mh + j), s = vf_load(sc + j), h = vf_load(sh + j);
             const ptrdiff_t at = r * ld + j;
             const vf y0 = fuse(vf_fma(vf_sub(va_load(x0 + j), m), s, h), res, at, VL, relu);
@@ -462,6 +467,7 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
         }
         if (j < wn) {
             const ptrdiff_t t = wn - j;
+            for (int i = 0; i < 4; i++) prefetch_next(x0 + i * ld + j, ahead * ld, (size_t)t * sizeof(bn_act));
             const vf m = vf_load_n(mh + j, t), s = vf_load_n(sc + j, t), h = vf_load_n(sh + j, t);
             for (int i = 0; i < 4; i++) {
                 const vf v = va_load_n(x0 + i * ld + j, t);
@@ -492,9 +498,9 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
     }
     for (; r <= nrows; r++) { // one row at a time (contiguous rows, the last rows), the partial row
         const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
-        prefetch_next(x + at, ahead * ld, (size_t)wn * sizeof(bn_act));
         ptrdiff_t j = 0;
         for (; j < pairs && j + 2 * VL <= n; j += 2 * VL) {
+            prefetch_next(x + at + j, ahead * ld, 2 * VL * sizeof(bn_act));
             const vf m[2] = {vf_load(pm + j), vf_load(pm + j + VL)}, s[2] = {vf_load(ps + j), vf_load(ps + j + VL)};
             const vf h[2] = {vf_load(ph + j), vf_load(ph + j + VL)};
             vf a, b;
@@ -503,6 +509,7 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
             else va_store2(out + at + j, a, b);
         }
         for (; j + VL <= n; j += VL) {
+            prefetch_next(x + at + j, ahead * ld, VL * sizeof(bn_act));
             const vf y = fuse(vf_fma(vf_sub(va_load(x + at + j), vf_load(mh + j)), vf_load(sc + j),
                                      vf_load(sh + j)), res, at + j, VL, relu);
             if (st) va_stream(out + at + j, y);
@@ -510,6 +517,7 @@ static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_a
         }
         if (j < n) {
             const ptrdiff_t t = n - j;
+            prefetch_next(x + at + j, ahead * ld, (size_t)t * sizeof(bn_act));
             const vf y = vf_fma(vf_sub(va_load_n(x + at + j, t), vf_load_n(mh + j, t)),
                                 vf_load_n(sc + j, t), vf_load_n(sh + j, t));
             va_store_n(out + at + j, fuse(y, res, at + j, t, relu), t);
