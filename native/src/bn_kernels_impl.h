@@ -775,13 +775,16 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // the time (float32 NHWC 1x256x400 in L2 with streaming stores forced, a Zen 4 without
     // AVX-512, 1 thread, medians of 9 alternated rounds, two runs); the whole backward of NHWC
     // 32x256x56x56 0.83-0.89x (1 thread) and 0.92x (2 threads), NC 65536x256 and NHWC
-    // 32x64x56x56 0.84x and 0.83x (7 rounds). The results are the same bits.
+    // 32x64x56x56 0.84x and 0.83x (7 rounds). The results are the same bits. Its fetch too
+    // goes line by line with the columns (on the Zen 5 with every tensor above 256 KiB fetched,
+    // as on other CPUs: backward NHWC 8x256x56x56, NC 4096x256 0.97-1.03x, the noise; NHWC
+    // 4x512x28x28 0.84-0.94x).
     for (; r <= nrows; r++) {
         const ptrdiff_t n = r < nrows ? wn : tailn, at = r * ld;
-        prefetch_next(dy + at, ahead * ld, (size_t)wn * sizeof(bn_act));
-        prefetch_next(x + at, ahead * ld, (size_t)wn * sizeof(bn_act));
         ptrdiff_t j = 0;
         for (; j < pairs && j + 2 * VL <= n; j += 2 * VL) {
+            prefetch_next(dy + at + j, ahead * ld, 2 * VL * sizeof(bn_act));
+            prefetch_next(x + at + j, ahead * ld, 2 * VL * sizeof(bn_act));
             vd m[4], dm[4], xs[4], sc[4];
             dinp_terms(m, dm, xs, sc, pm, pdm, pxs, psc, j);
             dinp_terms(m + 2, dm + 2, xs + 2, sc + 2, pm, pdm, pxs, psc, j + VL);
@@ -791,6 +794,8 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
             else va_store2(dinp + at + j, a, b);
         }
         for (; j + VL <= n; j += VL) {
+            prefetch_next(dy + at + j, ahead * ld, VL * sizeof(bn_act));
+            prefetch_next(x + at + j, ahead * ld, VL * sizeof(bn_act));
             vd m[2], dm[2], xs[2], sc[2];
             dinp_terms(m, dm, xs, sc, mean, dy_mean, xmu_scale, scale, j);
             const vf y = dinp_at(dy, gate, dres, x, at + j, m, dm, xs, sc);
