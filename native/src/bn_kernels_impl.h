@@ -407,11 +407,11 @@ static int aligned_vf(const bn_act *p) { return ((uintptr_t)p % (sizeof(bn_act) 
 // row's lines is spread over the column loop, each line as its columns come (cl_dinp_k gives the
 // backward's figures): on a Zen 5, 1 thread, `bn_ab` both orders, forward training NHWC
 // 32x512x28x28 and NC 16384x512 0.82-0.85x the time (bf16 0.81-0.88x, AVX2 0.88-0.91x),
-// inference NHWC 32x512x28x28 0.89-0.92x, NHWC 32x256x56x56 0.94-0.96x; 2 threads 0.94-0.99x;
-// tensors in cache, not fetched, unchanged. Contiguous rows of at most TILE columns keep the constants in registers rather than loading them for each
-// row: float32 NC 32x64 inference on a Zen 4, medians over 21-25 processes, 0.44-0.46 ->
-// 0.38-0.40 us. The fastest processes are equal (0.36-0.37 us); fewer fall into a slow mode (up
-// to 0.9 us) whose cause was not found.
+// inference NHWC 32x512x28x28 0.89-0.92x, NHWC 32x256x56x56 0.94-0.96x; 2 threads 0.94-1.04x;
+// tensors in cache, not fetched, unchanged. Contiguous rows of at most TILE columns keep the
+// constants in registers rather than loading them for each row: float32 NC 32x64 inference on a
+// Zen 4, medians over 21-25 processes, 0.44-0.46 -> 0.38-0.40 us. The fastest processes are equal
+// (0.36-0.37 us); fewer fall into a slow mode (up to 0.9 us) whose cause was not found.
 
 static BN_ALWAYS_INLINE void cl_apply_k(bn_act *out, const bn_act *x, const bn_act *res, int relu, ptrdiff_t ld,
                      ptrdiff_t nrows, ptrdiff_t tailn, ptrdiff_t wn, const float *mh,
@@ -626,7 +626,7 @@ static void cl_sums(double *t1, double *t2, const void *dyv, const void *gatev, 
     const int nv = ld == wn ? NV_CONTIG : NV; // as in cl_stats
     // Contiguous rows of at most one tile are read in memory order, two streams that the hardware
     // prefetchers follow alone: on a Zen 5, 1 thread, backward NHWC 32x64x56x56 and NC 200704x32
-    // (folded) took 0.89-0.92x the time without the fetch, 2 threads 0.96-1.01x (bn_ab, both
+    // (folded) took 0.89-0.92x the time without the fetch, 2 threads 0.96-1.02x (bn_ab, both
     // orders). Wider contiguous rows are walked tile by tile down slabs and keep it (without:
     // NHWC 32x256x56x56 1.20-1.24x). The statistics keep it too (forward training at 64 channels
     // 1.08-1.11x without).
