@@ -237,10 +237,9 @@ static int cpu_amd(void) {
 // tensors are expected in L2 or the last-level cache, from where the hardware prefetchers keep
 // up (on a 2-core Zen 5 with a 32 MiB L3, rows-view passes over tensors of 1 to 6 MiB took
 // 0.82-0.95x the time without the fetches, one backward 1.01x, and NCHW backwards 0.79-0.97x;
-// native/PERFORMANCE.md); else
-// BN_FETCH_BYTES: on a 2-core Xeon (300 MiB L3) the runs view's statistics and sums passes over
-// a 98 MiB tensor in its L3 took 1.25-1.6x as long without their fetches, and the rows view was
-// not measured there without them.
+// native/PERFORMANCE.md); else BN_FETCH_BYTES: on a 2-core Xeon (300 MiB L3) the runs view's
+// statistics and sums passes over a 98 MiB tensor in its L3 took 1.25-1.6x as long without their
+// fetches, and the rows view was not measured there without them.
 size_t bn_fetch_bytes(void) {
     size_t v = LOAD_SIZE(fetch_plus1);
     if (v == 0) {
