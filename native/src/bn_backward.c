@@ -43,7 +43,7 @@
 #include "bn_kernels.h"
 
 typedef struct {
-    const bn_plan *p;
+    bn_plan *p; // the call's: its units may widen (bn_plan_widen) once the threads are known
     const bn_kernels *kern;
     void *dinp, *dres;                      // (N,C,S) of kern->esize-byte elements, as dout..x_dinp
     float *dgamma, *dbeta;                  // these four each NULL when not wanted
@@ -344,20 +344,22 @@ static void back_groups(bn_bwd *d, int nthreads, ptrdiff_t per_job) {
 
 // all units of the call, on the team when it is large enough
 static void backward(bn_bwd *d) {
-    const bn_plan *p = d->p;
+    bn_plan *p = d->p;
     const size_t bytes = (size_t)(p->M * p->C) * d->kern->esize;
     d->stream = d->dinp != NULL && bytes >= bn_stream_bytes();
     const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0) +
                                             (d->gate ? 1 : 0) + (d->dres ? 1 : 0));
     const ptrdiff_t tasks = p->units * p->groups;
     const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
+    // what the dinp pass reads again after the sums: x and dout, and the gate
+    const size_t again = bytes * (size_t)(1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0));
+    bn_plan_widen(p, d->need_sums ? again / (size_t)p->units : 0, nthreads);
     if (nthreads >= 2 && p->groups > 1) {
-        // A few units a job when the whole call's x and dout (and gate: what the dinp pass reads
-        // again) fill the last-level cache and the job's share fits in half of it, so that the
-        // job's dinp finds its data in cache; else one job over all units (native/PERFORMANCE.md).
-        // A job takes the fewest units whose tasks fill whole rounds of the threads (2 units for
-        // an odd number of groups on 2 threads), and the units must divide into such jobs.
-        const size_t again = bytes * (size_t)(1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0));
+        // A few units a job when the whole call's `again` fills the last-level cache and the
+        // job's share fits in half of it, so that the job's dinp finds its data in cache; else
+        // one job over all units (native/PERFORMANCE.md). A job takes the fewest units whose
+        // tasks fill whole rounds of the threads (2 units for an odd number of groups on 2
+        // threads), and the units must divide into such jobs.
         const size_t llc = bn_cache_bytes();
         ptrdiff_t a = p->groups, b = nthreads; // their greatest common divisor, in a
         while (b != 0) {

@@ -26,15 +26,16 @@
 #if !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 static _Atomic(const bn_kernels *const *) chosen;
-// bn_stream_bytes() + 1, bn_cache_bytes() + 1 and bn_fetch_bytes() + 1, 0 until known
-static _Atomic(size_t) stream_plus1, cache_plus1, fetch_plus1;
+// bn_stream_bytes() + 1, bn_cache_bytes() + 1, bn_l2_bytes() + 1 and bn_fetch_bytes() + 1, 0
+// until known
+static _Atomic(size_t) stream_plus1, cache_plus1, l2_plus1, fetch_plus1;
 #define LOAD_CHOSEN() atomic_load_explicit(&chosen, memory_order_acquire)
 #define STORE_CHOSEN(k) atomic_store_explicit(&chosen, (k), memory_order_release)
 #define LOAD_SIZE(a) atomic_load_explicit(&(a), memory_order_relaxed)
 #define STORE_SIZE(a, v) atomic_store_explicit(&(a), (v), memory_order_relaxed)
 #else
 static const bn_kernels *const *volatile chosen; // every thread computes the same value
-static volatile size_t stream_plus1, cache_plus1, fetch_plus1;
+static volatile size_t stream_plus1, cache_plus1, l2_plus1, fetch_plus1;
 #define LOAD_CHOSEN() (chosen)
 #define STORE_CHOSEN(k) (chosen = (k))
 #define LOAD_SIZE(a) (a)
@@ -136,9 +137,10 @@ const bn_kernels *bn_kernels_for(unsigned int flags) {
 // ----------------------------------------------------------------------------
 // streaming stores
 
-// The size in bytes of the last-level (highest-level data or unified) cache, 0 when unknown.
+// The size in bytes of the data or unified cache of level `want` (0: the highest level, the
+// last-level cache), 0 when unknown.
 #if defined(_WIN32)
-static size_t last_level_cache(void) {
+static size_t data_cache(long want) {
     DWORD len = 0;
     if (GetLogicalProcessorInformation(NULL, &len) || GetLastError() != ERROR_INSUFFICIENT_BUFFER) return 0;
     SYSTEM_LOGICAL_PROCESSOR_INFORMATION *info = malloc(len);
@@ -148,6 +150,7 @@ static size_t last_level_cache(void) {
         for (DWORD i = 0; i < len / sizeof *info; i++) {
             const CACHE_DESCRIPTOR *c = &info[i].Cache;
             if (info[i].Relationship != RelationCache || c->Type == CacheInstruction) continue;
+            if (want != 0 && c->Level != want) continue;
             if (c->Level > level || (c->Level == level && c->Size > size)) level = c->Level, size = c->Size;
         }
     }
@@ -165,7 +168,7 @@ static int read_line(const char *path, char *buf, int len) {
 }
 
 // cpu0's caches as sysfs lists them: index<i>/{level,type,size}, size such as "32768K"
-static size_t last_level_cache(void) {
+static size_t data_cache(long want) {
     size_t size = 0;
     long level = 0;
     for (int i = 0; i < 16; i++) {
@@ -173,6 +176,7 @@ static size_t last_level_cache(void) {
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
         if (!read_line(path, buf, sizeof buf)) break;
         const long lv = strtol(buf, NULL, 10);
+        if (want != 0 && lv != want) continue;
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
         if (!read_line(path, buf, sizeof buf) || strncmp(buf, "Instruction", 11) == 0) continue;
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
@@ -184,7 +188,10 @@ static size_t last_level_cache(void) {
     return size;
 }
 #else
-static size_t last_level_cache(void) { return 0; }
+static size_t data_cache(long want) {
+    (void)want;
+    return 0;
+}
 #endif
 
 // The value of environment variable `name` if it is a whole number of bytes, else `otherwise`
@@ -217,8 +224,18 @@ size_t bn_stream_bytes(void) {
 size_t bn_cache_bytes(void) {
     size_t v = LOAD_SIZE(cache_plus1);
     if (v == 0) {
-        v = env_bytes("BNORM_CACHE_BYTES", last_level_cache()) + 1;
+        v = env_bytes("BNORM_CACHE_BYTES", data_cache(0)) + 1;
         STORE_SIZE(cache_plus1, v);
+    }
+    return v - 1;
+}
+
+// the L2 read off the machine (cpu0's)
+size_t bn_l2_bytes(void) {
+    size_t v = LOAD_SIZE(l2_plus1);
+    if (v == 0) {
+        v = data_cache(2) + 1;
+        STORE_SIZE(l2_plus1, v);
     }
     return v - 1;
 }

@@ -50,7 +50,7 @@
 #include "bn_kernels.h"
 
 typedef struct {
-    const bn_plan *p;
+    bn_plan *p; // the call's: its units may widen (bn_plan_widen) once the threads are known
     const bn_kernels *kern;
     void *out;
     const void *inp, *res;  // (N,C,S) of kern->esize-byte elements; res: BN_FUSE_ADD, else NULL
@@ -329,8 +329,8 @@ static void forward_groups(bn_fwd *f, int nthreads) {
     if (f->stats == NULL) bn_run(nthreads, p->units * p->groups, task_group_apply, f);
 }
 
-// Inference over rows wider than a unit (NC with C > BN_CHUNK): whole rows with every column's
-// terms, instead of unit by unit down strips of BN_CHUNK columns, which read a piece of each row
+// Inference over rows wider than a unit (2 or more units): whole rows with every column's
+// terms, instead of unit by unit down strips of a unit's columns, which read a piece of each row
 // and come back for the next piece a whole tensor later. On a Zen 4 without AVX-512, medians of
 // 11 alternated processes: float32 NC 4096x1024 0.84x the time (1 thread; best times 0.91x),
 // 0.86x (2 threads, best times), NC 256x1024 and 64x2048 0.91x and 0.90x; bf16 4096x1024 0.79x.
@@ -352,8 +352,8 @@ static void task_rows(void *ctx, ptrdiff_t b) {
                       w->scale_f, w->shift_f, f->stream, bn_plan_fetch(p, es));
 }
 
-// whole rows when the call allows (returns 1): inference with 2 to BN_KERNEL_ROW_COLS/BN_CHUNK
-// units of whole rows, every column's terms in float (fast)
+// whole rows when the call allows (returns 1): inference with 2 or more units of rows of at most
+// BN_KERNEL_ROW_COLS columns, every column's terms in float (fast)
 static int forward_rows(const bn_fwd *f, int nthreads) {
     const bn_plan *p = f->p;
     if (batch_stats(f) || p->view != BN_VIEW_ROWS || p->units < 2 || p->W > BN_KERNEL_ROW_COLS ||
@@ -378,11 +378,14 @@ static int forward_rows(const bn_fwd *f, int nthreads) {
 
 // all units of the call, on the team when it is large enough
 static void forward(bn_fwd *f) {
-    const bn_plan *p = f->p;
+    bn_plan *p = f->p;
     const size_t bytes = (size_t)(p->M * p->C) * f->kern->esize;
     f->stream = bytes >= bn_stream_bytes();
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
+    // a unit's normalize pass reads its x again after its statistics
+    const int again = batch_stats(f) && f->stats == NULL;
+    bn_plan_widen(p, again ? bytes / (size_t)p->units : 0, nthreads);
     if (!forward_rows(f, nthreads)) {
         if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);
         else bn_run(nthreads, p->units, task_unit, f);

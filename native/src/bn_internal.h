@@ -50,8 +50,8 @@
 //   column  what a kernel reduces on its own: a wide column (rows view) or a channel
 //   fold    rows view with C < BN_MIN_WIDE: fold rows of C read as one wide row of W = fold*C
 //           columns (wide column w is channel w mod C)
-//   unit    the columns done together, start to end: up to BN_CHUNK wide columns, a channel
-//           (runs view), or up to BN_CHUNK channels (short runs)
+//   unit    the columns done together, start to end: `chunk` wide columns (the last unit may
+//           have fewer), a channel (runs view), or up to BN_NARROW_CHUNK channels (short runs)
 //   block   the part of a unit that one kernel call walks (bn_block): `count` lines of `len`
 //           floats, `stride` apart, then a partial line of `tail` floats (short runs: the
 //           reductions take a group's blocks in one call)
@@ -67,7 +67,9 @@
 #define BN_BLOCK_LEN 4096      // runs view: values per block
 #define BN_SHORT_RUN 512       // runs view: S below this is walked as short runs
 #define BN_SHORT_UNIT_BYTES ((ptrdiff_t)512 * 1024) // short runs: a unit's channels fit in L2
-#define BN_CHUNK 256           // the most columns of a unit (the length of stack arrays)
+#define BN_CHUNK 512           // the most columns of a unit (the length of stack arrays)
+#define BN_NARROW_CHUNK 256    // the columns of a narrow unit (rows view), the most channels of
+                               // a unit of short runs
 #define BN_MIN_WIDE 64         // rows view: fewer channels than this are folded
 #define BN_MAX_GROUPS 16       // units*groups from which a unit is no longer cut into groups
 #define BN_GROUP_BYTES ((ptrdiff_t)1 << 20) // a unit has a group of blocks per this (bn_plan_init)
@@ -75,20 +77,20 @@
 #define BN_SMALL_GROUP_BYTES ((ptrdiff_t)128 * 1024) // each of at least this
 #define BN_APPLY_RUN ((ptrdiff_t)1 << 18) // values per run of the apply pass's blocks (1 MiB of float32)
 #define BN_FETCH_BYTES ((size_t)256 * 1024) // no prefetch up to this (bn_plan_fetch)
-#define BN_SCRATCH_BYTES ((size_t)256 * 1024) // the team's scratch
+#define BN_SCRATCH_BYTES ((size_t)512 * 1024) // the team's scratch
 #define BN_PARALLEL_BYTES ((size_t)256 * 1024)    // bytes a call touches before it uses threads
 
 typedef enum bn_view {
     // NC, NHWC, NCHW with S == 1: M rows of C (folded when C < BN_MIN_WIDE, the rows left over
-    // the last block's partial line); units of BN_CHUNK wide columns, blocks of BN_BLOCK_ROWS rows
+    // the last block's partial line); units of `chunk` wide columns, blocks of BN_BLOCK_ROWS rows
     BN_VIEW_ROWS,
     // NCHW with S >= BN_SHORT_RUN: a unit is a channel; a block BN_BLOCK_LEN / S whole runs, or
     // (S > BN_BLOCK_LEN) one of `pieces` equal pieces of a run
     BN_VIEW_RUNS,
     // NCHW with 1 < S < BN_SHORT_RUN: a unit is `cg` channels (at most BN_SHORT_UNIT_BYTES, read
     // again from L2 by the apply pass), a block one sample of them: their contiguous runs; and
-    // NCHW with S > 1 in a call that only applies (any S; up to BN_CHUNK channels a unit, fewer
-    // when N < BN_MAX_GROUPS, so that the threads have units to share)
+    // NCHW with S > 1 in a call that only applies (any S; up to BN_NARROW_CHUNK channels a unit,
+    // fewer when N < BN_MAX_GROUPS, so that the threads have units to share)
     BN_VIEW_SHORT
 } bn_view;
 
@@ -96,6 +98,7 @@ typedef struct bn_plan {
     bn_view view;
     ptrdiff_t N, C, S, M;               // M = N*S values per channel
     ptrdiff_t fold, W, nrows, tailn;    // rows view: W = fold*C is also the row stride
+    ptrdiff_t chunk;                    // rows view: columns per unit (the last may have fewer)
     ptrdiff_t per_block, pieces, piece; // runs view: whole runs per block, pieces per run, length
     ptrdiff_t cg;                       // short runs: channels per unit
     ptrdiff_t units, blocks, groups;    // blocks and groups per unit
@@ -108,10 +111,15 @@ typedef struct bn_block {
 } bn_block;
 
 // apply: a call that only applies given terms (inference, the split phase's apply), which walks
-// NCHW with S > 1 as short runs (units of up to BN_CHUNK channels): a sample's runs of them are
-// contiguous, so the walk goes through memory in order
+// NCHW with S > 1 as short runs (units of up to BN_NARROW_CHUNK channels): a sample's runs of them
+// are contiguous, so the walk goes through memory in order
 BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
                             int apply);
+// Rows view: units of BN_CHUNK columns instead of bn_plan_init's BN_NARROW_CHUNK where that
+// leaves at least nthreads tasks and the bytes a narrow unit's second pass reads again (`again`)
+// would not stay in a cache that they fit. Groups and blocks do not change, nor any result: a
+// column's sums go through the same blocks and groups in the same order in a unit of any width.
+BN_HIDDEN void bn_plan_widen(bn_plan *p, size_t again, int nthreads);
 // columns [*w0, *w0 + *wn) of unit u (wide columns, or channels)
 BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
 // block b of unit u
@@ -193,6 +201,8 @@ BN_HIDDEN size_t bn_stream_bytes(void);
 // The size in bytes of the last-level cache (BNORM_CACHE_BYTES overrides it), 0 when unknown,
 // read once (bn_dispatch.c)
 BN_HIDDEN size_t bn_cache_bytes(void);
+// The size in bytes of the L2 (a core's), 0 when unknown, read once (bn_dispatch.c)
+BN_HIDDEN size_t bn_l2_bytes(void);
 // Tensor bytes from which the rows view's and the backward's runs kernels fetch ahead
 // (bn_plan_fetch), read once
 // (bn_dispatch.c): BNORM_FETCH_BYTES, on AMD CPUs bn_stream_bytes(), else BN_FETCH_BYTES

@@ -36,7 +36,7 @@
 
 // the most columns (wn) of a rows-view call: the planner's BN_CHUNK; cl_apply also takes whole
 // rows of up to BN_KERNEL_ROW_COLS (bn_forward.c: inference over wide rows)
-#define BN_KERNEL_COLS 256
+#define BN_KERNEL_COLS 512
 #define BN_KERNEL_ROW_COLS 2048
 
 /* 1/n where it is exact (n a power of two), else 0; n is a count of values, a whole number in

@@ -25,14 +25,15 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
         p->W = p->fold * C;
         p->nrows = p->M / p->fold;
         p->tailn = (p->M % p->fold) * C;
-        p->units = ceil_div(p->W, BN_CHUNK);
+        p->chunk = BN_NARROW_CHUNK; // bn_plan_widen may widen them
+        p->units = ceil_div(p->W, p->chunk);
         p->blocks = p->nrows > 0 ? ceil_div(p->nrows, BN_BLOCK_ROWS) : 1;
     } else if (p->view == BN_VIEW_SHORT) {
         // apply: a unit's blocks are its samples, so a small batch gets narrower units, enough
         // of them for BN_MAX_GROUPS tasks (N = 1, as when serving: C/16 channels a unit)
         const ptrdiff_t cg = apply ? ceil_div(C, ceil_div(BN_MAX_GROUPS, N))
                                    : BN_SHORT_UNIT_BYTES / (p->M * (ptrdiff_t)sizeof(float));
-        p->cg = cg < 1 ? 1 : cg > BN_CHUNK ? BN_CHUNK : cg;
+        p->cg = cg < 1 ? 1 : cg > BN_NARROW_CHUNK ? BN_NARROW_CHUNK : cg;
         p->units = ceil_div(C, p->cg);
         p->blocks = N;
     } else {
@@ -49,7 +50,7 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
     // NHWC 8x128x28x28 forward training and backward took 0.80x the time with 4, NC 3072x256
     // 0.77x and 0.82x); at most BN_MAX_GROUPS/units and one a block
     const ptrdiff_t chans = p->view == BN_VIEW_ROWS
-                                ? (p->W < BN_CHUNK ? p->W : BN_CHUNK) / p->fold : p->cg;
+                                ? (p->W < p->chunk ? p->W : p->chunk) / p->fold : p->cg;
     const ptrdiff_t unit_bytes = p->M * chans * (ptrdiff_t)sizeof(float);
     ptrdiff_t g = unit_bytes / BN_GROUP_BYTES;
     const ptrdiff_t want = ceil_div(BN_MIN_TASKS, p->units), fit = unit_bytes / BN_SMALL_GROUP_BYTES;
@@ -63,8 +64,34 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
     p->groups = g < 1 ? 1 : g;
 }
 
+// A narrow unit reads a piece of each row and comes back for the next piece a tensor later; what it
+// saves is that its second pass finds its rows in cache. So units are wide unless a narrow one's
+// `again` fits in half the L2 and a wide one's would not, or fits in the L3 and a wide one's would
+// take more than half of it; on threads, only past the L3 (fewer tasks to share); and not when the
+// caches are unknown. On a 2-core Zen 5 (1 MiB L2, 32 MiB L3), float32, bn_ab, 16 alternated rounds
+// in both orders, 1 thread: backward NHWC 32x512x28x28 0.88-0.95x the time, NHWC 8x512x14x14
+// 0.89-0.92x, NC 512x1024 0.87-0.88x, NC 65536x512 0.76-0.79x, NHWC 32x2048x7x7 0.94-0.97x, NC
+// 1024x1024 and 4096x1024 0.96-1.02x; forward training NC 65536x512 0.95-0.96x, NC 256x1024 to
+// 4096x1024 0.90-1.00x; inference 0.98-1.03x. 2 threads: backward NHWC 32x512x28x28 0.90-0.92x, NC
+// 32768x512 0.89-0.91x, forward training NC 65536x512 0.84-0.97x; below the L3 wide units took NC
+// 512x1024 backward 1.43-1.49x the time and NC 1024x1024 and 4096x1024 forward training 1.05-1.08x.
+// A build that widened every unit took NC 256x1024 backward 1.21x the time (8 alternated rounds),
+// NC 16384x512 and NHWC 32x512x28x28 forward training 1.09-1.15x and 1.04-1.08x (a narrow unit's x,
+// 16 and 24.5 MiB, stays in the L3); units of 1024 columns took NC 4096x1024 backward 1.56x the
+// time of 512.
+void bn_plan_widen(bn_plan *p, size_t again, int nthreads) {
+    const ptrdiff_t units = ceil_div(p->W, BN_CHUNK);
+    if (p->view != BN_VIEW_ROWS || units == p->units || units * p->groups < nthreads) return;
+    const size_t l2 = bn_l2_bytes() / 2, l3 = bn_cache_bytes();
+    if (l2 == 0 || l3 == 0) return;
+    if ((again <= l2 && 2 * again > l2) || (again < l3 && 2 * again > l3 / 2)) return;
+    if (nthreads > 1 && again < l3) return; // fewer tasks to share, where a narrow unit fits
+    p->chunk = BN_CHUNK;
+    p->units = units;
+}
+
 void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {
-    const ptrdiff_t per = p->view == BN_VIEW_ROWS ? BN_CHUNK : p->cg;
+    const ptrdiff_t per = p->view == BN_VIEW_ROWS ? p->chunk : p->cg;
     const ptrdiff_t n = p->view == BN_VIEW_ROWS ? p->W : p->C;
     *w0 = u * per;
     *wn = n - *w0 < per ? n - *w0 : per;
