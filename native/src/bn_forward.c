@@ -384,8 +384,8 @@ static void forward(bn_fwd *f) {
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
     // a unit's normalize pass reads its x again after its statistics
-    const int again = batch_stats(f) && f->stats == NULL;
-    bn_plan_widen(p, again ? bytes / (size_t)p->units : 0, nthreads);
+    const int reads_again = batch_stats(f) && f->stats == NULL;
+    bn_plan_widen(p, reads_again ? bytes / (size_t)p->units : 0, nthreads);
     if (!forward_rows(f, nthreads)) {
         if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);
         else bn_run(nthreads, p->units, task_unit, f);

@@ -117,8 +117,9 @@ BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, pt
                             int apply);
 // Rows view: units of BN_CHUNK columns instead of bn_plan_init's BN_NARROW_CHUNK where that
 // leaves at least nthreads tasks and the bytes a narrow unit's second pass reads again (`again`)
-// would not stay in a cache that they fit. Groups and blocks do not change, nor any result: a
-// column's sums go through the same blocks and groups in the same order in a unit of any width.
+// fit in no cache that a wide unit's would not (bn_plan.c has the rule). Groups and blocks do not
+// change, nor any result: a column's sums go through the same blocks and groups in the same order
+// in a unit of any width.
 BN_HIDDEN void bn_plan_widen(bn_plan *p, size_t again, int nthreads);
 // columns [*w0, *w0 + *wn) of unit u (wide columns, or channels)
 BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
