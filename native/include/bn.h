@@ -25,10 +25,12 @@
  * Conventions: outputs first, then inputs, then scalars, then dimensions. Every function returns
  * a bn_status and validates all of its arguments before it writes anything: on any status other
  * than BN_OK no output has been touched. Kernels OVERWRITE their outputs (they never accumulate).
- * Nothing is allocated, printed or aborted inside a kernel call (the helper threads of large
- * calls are started once, at the first such call; see bn_set_num_threads). Buffers are float32,
- * 4-byte aligned, except the (N,C,S) activation buffers of a call with BN_DATA_BF16 or BN_DATA_F16
- * (16-bit elements, 2-byte aligned) and the split phase's double buffers. Buffer shapes are given
+ * Nothing is allocated, printed or aborted inside a kernel call, but once per process: the first
+ * calls read the machine's cache sizes (sysfs files on Linux, GetLogicalProcessorInformation on
+ * Windows), and the helper threads of large calls are started at the first such call (see
+ * bn_set_num_threads). Buffers are float32, 4-byte aligned, except the (N,C,S) activation
+ * buffers of a call with BN_DATA_BF16 or BN_DATA_F16 (16-bit elements, 2-byte aligned) and the
+ * split phase's double buffers. Buffer shapes are given
  * as (N, C, S) in the layout's order; per-channel buffers are (C,).
  *
  * 16-bit activations (BN_DATA_BF16, BN_DATA_F16): a call computes exactly what the float32 call
