@@ -72,13 +72,13 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
 // in both orders, 1 thread: backward NHWC 32x512x28x28 0.88-0.95x the time, NHWC 8x512x14x14
 // 0.89-0.92x, NC 512x1024 0.87-0.88x, NC 65536x512 0.76-0.79x, NHWC 32x2048x7x7 0.94-0.97x, NHWC
 // 16x1024x14x14 0.95-0.96x, NC 1024x1024 0.96-1.02x; forward training NC 65536x512 0.95-0.96x, NC
-// 256x1024 to 4096x1024 0.90-1.00x; inference 0.98-1.03x. 2 threads: backward NHWC 32x512x28x28
-// 0.90-0.92x, NC 32768x512 0.89-0.91x, forward training NC 65536x512 0.84-0.97x; below the L3 wide
-// units took NC 512x1024 backward 1.43-1.49x the time and NC 1024x1024 and 4096x1024 forward
-// training 1.05-1.08x. A build that widened every unit took NC 256x1024 backward 1.21x the time (8
-// alternated rounds), NC 16384x512 and NHWC 32x512x28x28 forward training 1.09-1.15x and 1.04-1.08x
-// (a narrow unit's x, 16 and 24.5 MiB, stays in the L3); where a wide unit's takes half the L3
-// (16 MiB), NC 8192x1024 forward training 1.02-1.04x and NC 4096x1024 backward 0.98-1.01x (8
+// 256x1024, 1024x1024 and 4096x1024 0.90-1.00x; inference 0.98-1.03x. 2 threads: backward NHWC
+// 32x512x28x28 0.90-0.92x, NC 32768x512 0.89-0.91x, forward training NC 65536x512 0.84-0.97x; below
+// the L3 wide units took NC 512x1024 backward 1.43-1.49x the time and NC 1024x1024 and 4096x1024
+// forward training 1.05-1.08x. A build that widened every unit took NC 256x1024 backward 1.21x the
+// time (8 alternated rounds), NC 16384x512 and NHWC 32x512x28x28 forward training 1.09-1.15x and
+// 1.04-1.08x (a narrow unit's x, 16 and 24.5 MiB, stays in the L3); where a wide unit's takes half
+// the L3 (16 MiB), NC 8192x1024 forward training 1.02-1.04x and NC 4096x1024 backward 0.98-1.01x (8
 // alternated rounds). Units of 1024 columns took NC 4096x1024 backward 1.56x the time of 512.
 void bn_plan_widen(bn_plan *p, size_t again, int nthreads) {
     const ptrdiff_t units = ceil_div(p->W, BN_CHUNK);
