@@ -1,10 +1,14 @@
 // bn_onednn.cpp - oneDNN's batch_normalization primitive (2.x API) on bnorm's benchmark shapes.
 //
 // Usage: bn_onednn --shapes NC:32x64,NCHW:32x64x56x56,... [--threads 1] [--warmup 3]
-//                  [--iterations 6] [--time-ms 200] [--dtype f32]
+//                  [--iterations 6] [--time-ms 200] [--dtype f32] [--bnorm path/to/libbnorm.so]
 // Writes CSV to stdout (comment lines start with '#'):
 //   op,shape,calls,median_us,min_us,max_us,impl
 // op is forwardTraining, forwardInference or backward, as in bnorm's KernelBench.
+// --bnorm: also times bnorm's C library (dlopen), called as KernelBench calls it, on the same
+// buffers, iteration by iteration in turn with oneDNN (which of the two goes first swaps every
+// iteration), so that a slower or faster spell of a shared machine falls on both; its rows have
+// impl "bnorm <version> (alternated)". bnorm runs on --threads threads of its own team.
 //
 // What is timed, per shape (N, C, S = H*W) and op, all buffers allocated once beforehand
 // (user-managed scratchpad too, so no allocation is timed):
@@ -37,7 +41,12 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
+
+#include <dlfcn.h>
+
+#include "bn.h"
 
 #ifdef BN_HAVE_OPENMP
 #include <omp.h>
@@ -81,28 +90,84 @@ struct Timing {
     long calls;
 };
 
-template <class F> Timing measure(F call, int warmup, int iterations, double time_ms) {
+// one iteration: calls back to back for at least time_ms (at least one call); their mean and count
+template <class F> std::pair<double, long> iteration(F &call, double time_ms) {
     using clock = std::chrono::steady_clock;
-    std::vector<double> means;
-    long calls = 0;
-    for (int it = 0; it < warmup + iterations; it++) {
-        const auto t0 = clock::now();
-        long k = 0;
-        double elapsed_us = 0;
-        do {
-            call();
-            k++;
-            elapsed_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
-        } while (elapsed_us < time_ms * 1000);
-        if (it >= warmup) {
-            means.push_back(elapsed_us / k);
-            calls += k;
-        }
-    }
+    const auto t0 = clock::now();
+    long k = 0;
+    double elapsed_us = 0;
+    do {
+        call();
+        k++;
+        elapsed_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+    } while (elapsed_us < time_ms * 1000);
+    return {elapsed_us / k, k};
+}
+
+// the median, min and max of the iteration means
+Timing summary(std::vector<double> means, long calls) {
     std::sort(means.begin(), means.end());
     const size_t m = means.size();
     const double median = m % 2 ? means[m / 2] : (means[m / 2 - 1] + means[m / 2]) / 2;
     return {median, means.front(), means.back(), calls};
+}
+
+template <class F> Timing measure(F call, int warmup, int iterations, double time_ms) {
+    std::vector<double> means;
+    long calls = 0;
+    for (int it = 0; it < warmup + iterations; it++) {
+        const auto [mean, k] = iteration(call, time_ms);
+        if (it >= warmup) means.push_back(mean), calls += k;
+    }
+    return summary(means, calls);
+}
+
+// measure for two calls in turn: each iteration times a and b, a first in even iterations
+template <class A, class B>
+std::pair<Timing, Timing> measure_pair(A a, B b, int warmup, int iterations, double time_ms) {
+    std::vector<double> means[2];
+    long calls[2] = {0, 0};
+    for (int it = 0; it < warmup + iterations; it++) {
+        std::pair<double, long> ta, tb;
+        if (it % 2 == 0) ta = iteration(a, time_ms), tb = iteration(b, time_ms);
+        else tb = iteration(b, time_ms), ta = iteration(a, time_ms);
+        if (it >= warmup) {
+            means[0].push_back(ta.first), calls[0] += ta.second;
+            means[1].push_back(tb.first), calls[1] += tb.second;
+        }
+    }
+    return {summary(means[0], calls[0]), summary(means[1], calls[1])};
+}
+
+// bnorm's entry points, from the library given with --bnorm
+struct Bnorm {
+    decltype(&bn_forward_training) forward_training = nullptr;
+    decltype(&bn_forward_inference) forward_inference = nullptr;
+    decltype(&bn_backward) backward = nullptr;
+    decltype(&bn_set_num_threads) set_num_threads = nullptr;
+    decltype(&bn_strerror) strerror = nullptr;
+    std::string version, impl;
+};
+
+template <class F> void resolve(void *lib, const char *name, F &f) {
+    f = reinterpret_cast<F>(dlsym(lib, name));
+    if (f == nullptr) throw std::runtime_error(std::string("--bnorm: no symbol ") + name + ": " + dlerror());
+}
+
+Bnorm load_bnorm(const std::string &path) {
+    void *lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) throw std::runtime_error("--bnorm: cannot load " + path + ": " + dlerror());
+    Bnorm b;
+    decltype(&bn_version) version = nullptr;
+    resolve(lib, "bn_version", version);
+    resolve(lib, "bn_forward_training", b.forward_training);
+    resolve(lib, "bn_forward_inference", b.forward_inference);
+    resolve(lib, "bn_backward", b.backward);
+    resolve(lib, "bn_set_num_threads", b.set_num_threads);
+    resolve(lib, "bn_strerror", b.strerror);
+    b.version = version();
+    b.impl = "bnorm " + b.version + " (alternated)";
+    return b;
 }
 
 float *data(const memory &m) { return static_cast<float *>(m.get_data_handle()); }
@@ -171,7 +236,7 @@ void row(const char *op, const Shape &sh, const Timing &t, const char *impl) {
 }
 
 void run_shape(const Shape &sh, memory::data_type dt, engine &eng, stream &strm, int warmup, int iterations,
-               double time_ms) {
+               double time_ms, const Bnorm *bn) {
     const float eps = 1e-5f;
     const memory::desc data_md({sh.n, sh.c, sh.h, sh.w}, dt,
                                sh.layout == "NCHW" ? tag::nchw : tag::nhwc);
@@ -216,19 +281,65 @@ void run_shape(const Shape &sh, memory::data_type dt, engine &eng, stream &strm,
     strm.wait();
     check_stats(sh, src, data(mean), data(var));
 
-    row("forwardTraining", sh, measure([&] { train.execute(strm, train_args); strm.wait(); }, warmup, iterations, time_ms),
-        train_pd.impl_info_str());
-    // mean and var now hold batch statistics: inference and backward use them
-    row("forwardInference", sh, measure([&] { infer.execute(strm, infer_args); strm.wait(); }, warmup, iterations, time_ms),
-        infer_pd.impl_info_str());
-    row("backward", sh, measure([&] { back.execute(strm, back_args); strm.wait(); }, warmup, iterations, time_ms),
-        back_pd.impl_info_str());
+    const auto train_call = [&] { train.execute(strm, train_args); strm.wait(); };
+    const auto infer_call = [&] { infer.execute(strm, infer_args); strm.wait(); };
+    const auto back_call = [&] { back.execute(strm, back_args); strm.wait(); };
+    if (bn == nullptr) {
+        row("forwardTraining", sh, measure(train_call, warmup, iterations, time_ms), train_pd.impl_info_str());
+        // mean and var now hold batch statistics: inference and backward use them
+        row("forwardInference", sh, measure(infer_call, warmup, iterations, time_ms), infer_pd.impl_info_str());
+        row("backward", sh, measure(back_call, warmup, iterations, time_ms), back_pd.impl_info_str());
+        return;
+    }
+
+    // bnorm on the same buffers (its outputs overwrite oneDNN's), with its own (C,) vectors; the
+    // flags of KernelBench: training updates the running statistics, inference reads them
+    const int64_t C = sh.c;
+    std::vector<float> save_mean(C), save_rstd(C), running_mean(C, 0.0f), running_var(C, 1.0f), dgamma(C), dbeta(C);
+    const unsigned data_flag = dt == memory::data_type::bf16 ? BN_DATA_BF16 : 0u;
+    const int layout = sh.layout == "NC" ? BN_LAYOUT_NC : sh.layout == "NCHW" ? BN_LAYOUT_NCHW : BN_LAYOUT_NHWC;
+    const int64_t N = sh.n, S = sh.layout == "NC" ? 1 : sh.s();
+    const float *gamma = data(scale), *beta = data(shift);
+    int status = 0;
+    const auto bn_train = [&] {
+        status |= bn->forward_training(dst.get_data_handle(), save_mean.data(), save_rstd.data(), running_mean.data(),
+                                       running_var.data(), src.get_data_handle(), nullptr, gamma, beta, eps, 0.1,
+                                       BN_USE_SCALE | BN_USE_SHIFT | BN_UPDATE_RUNNING | data_flag, layout, N, C, S);
+    };
+    const auto bn_infer = [&] {
+        status |= bn->forward_inference(dst.get_data_handle(), src.get_data_handle(), nullptr, running_mean.data(),
+                                        running_var.data(), gamma, beta, eps, BN_USE_SCALE | BN_USE_SHIFT | data_flag,
+                                        layout, N, C, S);
+    };
+    const auto bn_back = [&] {
+        status |= bn->backward(diff_src.get_data_handle(), nullptr, dgamma.data(), dbeta.data(),
+                               diff_dst.get_data_handle(), nullptr, src.get_data_handle(), gamma, save_mean.data(),
+                               save_rstd.data(), BN_USE_SCALE | data_flag, BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT,
+                               layout, N, C, S);
+    };
+    // bnorm's statistics of the same data pass the same check (variance = 1/rstd^2 - eps)
+    bn_train();
+    if (status != 0) throw std::runtime_error(sh.text + ": bnorm: " + bn->strerror(status));
+    std::vector<float> bn_var(C);
+    for (int64_t c = 0; c < C; c++) bn_var[c] = float(1.0 / (double(save_rstd[c]) * save_rstd[c]) - eps);
+    check_stats(sh, src, save_mean.data(), bn_var.data());
+
+    const auto both = [&](const char *op, auto &peer_call, auto &bn_call, const std::string &peer_impl) {
+        const auto [peer_t, bn_t] = measure_pair(peer_call, bn_call, warmup, iterations, time_ms);
+        if (status != 0) throw std::runtime_error(sh.text + ": bnorm " + op + ": " + bn->strerror(status));
+        row(op, sh, peer_t, peer_impl.c_str());
+        row(op, sh, bn_t, bn->impl.c_str());
+    };
+    both("forwardTraining", train_call, bn_train, train_pd.impl_info_str());
+    // mean and var (oneDNN's) and save_mean, save_rstd (bnorm's) hold batch statistics
+    both("forwardInference", infer_call, bn_infer, infer_pd.impl_info_str());
+    both("backward", back_call, bn_back, back_pd.impl_info_str());
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
-    std::string shapes, dtype = "f32";
+    std::string shapes, dtype = "f32", bnorm;
     int threads = 1, warmup = 3, iterations = 6;
     double time_ms = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -239,6 +350,7 @@ int main(int argc, char **argv) {
         else if (k == "--iterations") iterations = std::stoi(v);
         else if (k == "--time-ms") time_ms = std::stod(v);
         else if (k == "--dtype") dtype = v;
+        else if (k == "--bnorm") bnorm = v;
         else {
             std::fprintf(stderr, "bn_onednn: unknown option %s\n", k.c_str());
             return 2;
@@ -246,7 +358,7 @@ int main(int argc, char **argv) {
     }
     if (shapes.empty() || iterations < 1 || warmup < 0 || threads < 1 || (dtype != "f32" && dtype != "bf16")) {
         std::fprintf(stderr, "usage: bn_onednn --shapes NC:32x64,NCHW:32x64x56x56,... [--threads 1] "
-                             "[--warmup 3] [--iterations 6] [--time-ms 200] [--dtype f32|bf16]\n");
+                             "[--warmup 3] [--iterations 6] [--time-ms 200] [--dtype f32|bf16] [--bnorm libbnorm.so]\n");
         return 2;
     }
 #ifdef BN_HAVE_OPENMP
@@ -283,13 +395,19 @@ int main(int argc, char **argv) {
     }
     std::printf("# timing: %d warm-up + %d iterations of >= %g ms; median, min, max of the iteration means\n",
                 warmup, iterations, time_ms);
-    std::printf("op,shape,calls,median_us,min_us,max_us,impl\n");
     try {
+        Bnorm bn;
+        if (!bnorm.empty()) {
+            bn = load_bnorm(bnorm);
+            std::printf("# bnorm: %s (%s), %d thread(s), alternated with oneDNN iteration by iteration\n",
+                        bn.version.c_str(), bnorm.c_str(), bn.set_num_threads(threads));
+        }
+        std::printf("op,shape,calls,median_us,min_us,max_us,impl\n");
         engine eng(engine::kind::cpu, 0);
         stream strm(eng);
         std::stringstream list(shapes);
         for (std::string text; std::getline(list, text, ',');) {
-            run_shape(parse_shape(text), dt, eng, strm, warmup, iterations, time_ms);
+            run_shape(parse_shape(text), dt, eng, strm, warmup, iterations, time_ms, bnorm.empty() ? nullptr : &bn);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bn_onednn: %s\n", e.what());
