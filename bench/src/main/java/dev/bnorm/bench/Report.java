@@ -264,7 +264,11 @@ public final class Report {
         };
     }
 
-    /** Peer CSV: '# key: value' comments, a header, rows op,shape,calls,median_us,min_us,max_us,impl. */
+    /**
+     * Peer CSV: '# key: value' comments, a header, rows op,shape,calls,median_us,min_us,max_us,impl.
+     * Rows whose impl starts with "bnorm " are bnorm timed by the peer's harness in turn with the
+     * peer (bn_onednn --bnorm): kept under {@link #alternated}(name), apart from the peer's own.
+     */
     static Peer readPeer(Path file, String name) throws IOException {
         if (!Files.exists(file)) {
             return new Peer(name, "not run (no " + file.getFileName() + ")", List.of(), Map.of(), Map.of());
@@ -283,9 +287,10 @@ public final class Report {
                 if (f.length != 7) {
                     throw new IllegalArgumentException(file + ": expected op,shape,calls,median_us,min_us,max_us,impl, got " + line);
                 }
-                results.put(key(name, f[0], f[1]),
+                String who = f[6].startsWith("bnorm ") ? alternated(name) : name; // see alternatedTable
+                results.put(key(who, f[0], f[1]),
                         new Stat(Double.parseDouble(f[3]), Double.parseDouble(f[4]), Double.parseDouble(f[5])));
-                impls.put(key(name, f[0], f[1]), f[6]);
+                impls.put(key(who, f[0], f[1]), f[6]);
             }
         }
         return new Peer(name, absent, notes, results, impls);
@@ -302,6 +307,11 @@ public final class Report {
             }
         }
         return run;
+    }
+
+    /** Who bnorm's rows in a peer's CSV stand for (see readPeer). */
+    static String alternated(String peer) {
+        return "bnorm alternated with " + peer;
     }
 
     private static String key(String who, String op, String shape) {
@@ -459,6 +469,7 @@ public final class Report {
             }
         }
         halfTargets(md, dtype, half);
+        alternatedTable(md);
         if (accuracy != null) {
             md.append("\n## Accuracy\n\nThe output of `bench/peers/half_accuracy.py compare`, run by `bench/run --dtype "
                     + "bf16` after `dev.bnorm.bench.HalfAccuracy` (bnorm's and PyTorch's ").append(dtype).append(" batch "
@@ -614,10 +625,47 @@ public final class Report {
                 md.append(" |\n");
             }
         }
+        alternatedTable(md);
         for (int o = 0; o < OPS.length; o++) {
             detail(md, o);
         }
         return md.toString();
+    }
+
+    /**
+     * For each peer whose harness also timed bnorm (readPeer), bnorm's and the peer's times of
+     * those alternated iterations, shape by shape, and how many cells bnorm is the faster in.
+     */
+    private void alternatedTable(StringBuilder md) {
+        for (Peer p : peers) {
+            String bn = alternated(p.name());
+            StringBuilder rows = new StringBuilder();
+            int cells = 0, ahead = 0;
+            for (int o = 0; o < OPS.length; o++) {
+                for (String shape : shapes) {
+                    Stat b = p.results().get(key(bn, OPS[o], shape)), q = p.results().get(key(p.name(), OPS[o], shape));
+                    if (b == null || q == null) {
+                        continue;
+                    }
+                    cells++;
+                    ahead += q.median() > b.median() ? 1 : 0;
+                    rows.append("| ").append(OP_TITLES[o]).append(" | ").append(shape).append(" | ").append(time(b))
+                            .append(" | ").append(time(q)).append(" | ").append(ratio(q, b)).append(" |\n");
+                }
+            }
+            if (cells == 0) {
+                continue;
+            }
+            md.append("\n## bnorm and ").append(p.name()).append(", alternated\n\n");
+            md.append(p.name()).append("'s harness also timed bnorm's C library (the same build, called from C: no Java), "
+                    + "with the same flags on the same buffers, iteration by iteration in turn with ").append(p.name())
+                    .append(" (which of the two goes first swaps every iteration), so that a slower or faster spell of the "
+                    + "shared machine falls on both. Medians and min-max of the iteration means, as above; > 1 in the last "
+                    + "column: bnorm is faster.\n\n");
+            md.append("| op | shape | bnorm | ").append(p.name()).append(" | ").append(p.name())
+                    .append(" / bnorm |\n|---|---|---:|---:|---:|\n").append(rows);
+            md.append("\nbnorm faster in ").append(ahead).append(" of ").append(cells).append(" cells.\n");
+        }
     }
 
     private String floorCell(String who, String op, String shape) {

@@ -140,6 +140,32 @@ class ReportTest {
         assertTrue(md.contains("```\nfigures\n```"), md);
     }
 
+    @Test
+    void keepsBnormsAlternatedRowsApartFromThePeers(@TempDir Path dir) throws IOException {
+        // bn_onednn --bnorm: each of oneDNN's rows followed by bnorm's, timed in turn with it
+        Files.writeString(dir.resolve("jmh.json"), "[" + kernel("forwardTraining", "NC:4096x1024", "f32", 900) + ","
+                + kernel("backward", "NC:4096x1024", "f32", 1500) + "]");
+        Files.writeString(dir.resolve("onednn.csv"), "# peer: oneDNN\n# bnorm: 0.1.0 (lib.so), 1 thread(s)\n"
+                + "op,shape,calls,median_us,min_us,max_us,impl\n"
+                + "forwardTraining,NC:4096x1024,10,1100,1000,1200,jit\n"
+                + "forwardTraining,NC:4096x1024,12,1000,950,1050,bnorm 0.1.0 (alternated)\n"
+                + "backward,NC:4096x1024,10,800,700,900,jit\n"
+                + "backward,NC:4096x1024,8,1600,1500,1700,bnorm 0.1.0 (alternated)\n");
+        Report report = new Report();
+        report.caches = new Report.Caches(2 * MIB, 2, 300 * MIB);
+        report.readJmhFiles(dir);
+        report.peers.add(Report.readPeer(dir.resolve("onednn.csv"), "oneDNN"));
+        assertEquals(800, report.result("oneDNN", "backward", "NC:4096x1024").median());
+        assertEquals(1500, report.result("native", "backward", "NC:4096x1024").median());
+        String md = report.markdown(Map.of());
+        assertTrue(md.contains("| Forward training | NC:4096x1024 | 1.00 ms (0.950–1.05) | 1.10 ms (1.00–1.20) | 1.10 |\n"
+                + "| Backward | NC:4096x1024 | 1.60 ms (1.50–1.70) | 800 µs (700–900) | 0.50 |\n"), md);
+        assertTrue(md.contains("bnorm faster in 1 of 2 cells."), md);
+        // the other tables compare JMH's bnorm with oneDNN's own rows (backward 800 / 1500)
+        assertTrue(md.contains("| Backward | NC:4096x1024 | 16.0 MiB | - | not measured | no floor | not measured "
+                + "| not measured | no floor | 0.53 |"), md);
+    }
+
     private static String kernel(String op, String shape, String dtype, double micros) {
         return "{\"benchmark\":\"dev.bnorm.bench.KernelBench." + op + "\",\"mode\":\"avgt\",\"threads\":1,\"forks\":1,"
                 + "\"params\":{\"impl\":\"native\",\"shape\":\"" + shape + "\",\"dtype\":\"" + dtype + "\"},"
