@@ -4,6 +4,7 @@ bnorm's benchmark shapes.
 
 Usage: /usr/bin/python3 pytorch_bn.py --shapes NC:32x64,NCHW:32x64x56x56,... [--threads 1]
                                       [--warmup 3] [--iterations 6] [--time-ms 200] [--dtype f32]
+                                      [--bnorm path/to/libbnorm.so]
 Writes CSV to stdout (comment lines start with '#'), the same format as bn_onednn:
   op,shape,calls,median_us,min_us,max_us,impl
 
@@ -30,7 +31,17 @@ to back for at least time-ms (at least one call) and record their mean; the medi
 of the iteration means are reported. Threads: torch.set_num_threads.
 Check: after the first training call, save_mean and save_invstd of every channel are compared
 with a two-pass double computation; a mismatch exits with status 1.
+
+--bnorm: also times bnorm's C library (ctypes), called as KernelBench calls it, on the same input
+tensors, iteration by iteration in turn with PyTorch (which of the two goes first swaps every
+iteration), so that a slower or faster spell of a shared machine falls on both; its rows have
+impl "bnorm <version> (alternated)", and its statistics pass the same check. bnorm writes into
+outputs allocated once; each of its calls also pays ctypes' cost of a call from Python (about a
+microsecond: it matters only for the smallest shapes). bnorm runs on --threads threads of its own
+team.
 """
+import ctypes
+import re
 import argparse
 import math
 import os
@@ -52,24 +63,80 @@ def parse_shape(text):
     return layout, d
 
 
-def measure(call, warmup, iterations, time_ms):
-    means, calls = [], 0
-    for it in range(warmup + iterations):
-        t0 = time.perf_counter_ns()
-        k = 0
-        while True:
-            call()
-            k += 1
-            elapsed = time.perf_counter_ns() - t0
-            if elapsed >= time_ms * 1e6:
-                break
-        if it >= warmup:
-            means.append(elapsed / k / 1e3)
-            calls += k
-    means.sort()
+def iteration(call, time_ms):
+    """Calls back to back for at least time_ms (at least one call): their mean in us and count."""
+    t0 = time.perf_counter_ns()
+    k = 0
+    while True:
+        call()
+        k += 1
+        elapsed = time.perf_counter_ns() - t0
+        if elapsed >= time_ms * 1e6:
+            return elapsed / k / 1e3, k
+
+
+def summary(means, calls):
+    """The median, min and max of the iteration means, and the number of calls."""
+    means = sorted(means)
     m = len(means)
     median = means[m // 2] if m % 2 else (means[m // 2 - 1] + means[m // 2]) / 2
     return median, means[0], means[-1], calls
+
+
+def measure(call, warmup, iterations, time_ms):
+    means, calls = [], 0
+    for it in range(warmup + iterations):
+        mean, k = iteration(call, time_ms)
+        if it >= warmup:
+            means.append(mean)
+            calls += k
+    return summary(means, calls)
+
+
+def measure_pair(a, b, warmup, iterations, time_ms):
+    """measure for two calls in turn: each iteration times a and b, a first in even iterations."""
+    means, calls = ([], []), [0, 0]
+    for it in range(warmup + iterations):
+        order = (0, 1) if it % 2 == 0 else (1, 0)
+        for who in order:
+            mean, k = iteration((a, b)[who], time_ms)
+            if it >= warmup:
+                means[who].append(mean)
+                calls[who] += k
+    return summary(means[0], calls[0]), summary(means[1], calls[1])
+
+
+class Bnorm:
+    """bnorm's entry points through ctypes, with the flag and layout values read from bn.h."""
+
+    def __init__(self, path):
+        header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "native", "include", "bn.h")
+        with open(header) as f:
+            text = f.read()
+        self.k = {name: int(v, 16) for name, v in re.findall(r"#define (BN_\w+) (0x[0-9a-fA-F]+)u", text)}
+        self.k.update({name: int(v) for name, v in re.findall(r"(BN_LAYOUT_\w+) = (\d+)", text)})
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            sys.exit(f"pytorch_bn: --bnorm: {e}")
+        p, i64, d, u, i = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_uint, ctypes.c_int
+        self.forward_training = lib.bn_forward_training
+        self.forward_training.argtypes = [p] * 8 + [p, d, d, u, i, i64, i64, i64]
+        self.forward_inference = lib.bn_forward_inference
+        self.forward_inference.argtypes = [p] * 7 + [d, u, i, i64, i64, i64]
+        self.backward = lib.bn_backward
+        self.backward.argtypes = [p] * 10 + [u, u, i, i64, i64, i64]
+        for f in (self.forward_training, self.forward_inference, self.backward):
+            f.restype = i
+        lib.bn_set_num_threads.argtypes = [i]
+        lib.bn_set_num_threads.restype = i
+        self.set_num_threads = lib.bn_set_num_threads
+        lib.bn_version.restype = ctypes.c_char_p
+        lib.bn_strerror.argtypes = [i]
+        lib.bn_strerror.restype = ctypes.c_char_p
+        self.strerror = lib.bn_strerror
+        self.version = lib.bn_version().decode()
+        self.impl = f"bnorm {self.version} (alternated)"
 
 
 def check_stats(text, x, save_mean, save_invstd, eps):
@@ -87,6 +154,41 @@ def check_stats(text, x, save_mean, save_invstd, eps):
                  f"at channels {bad_mean.flatten()[:5].tolist()} / {bad_rstd.flatten()[:5].tolist()}")
 
 
+def bnorm_calls(bn, text, layout, d, x, dout, weight, bias, eps, momentum):
+    """bnorm's three calls on x and dout with KernelBench's flags, into outputs allocated here;
+    after a first training call whose statistics pass check_stats."""
+    import torch
+
+    k = bn.k
+    n, c = d[0], d[1]
+    s = 1 if layout == "NC" else d[2] * d[3]
+    lay = k["BN_LAYOUT_" + layout]
+    data = {torch.float32: 0, torch.bfloat16: k["BN_DATA_BF16"], torch.float16: k["BN_DATA_F16"]}[x.dtype]
+    out, dinp = torch.empty_like(x), torch.empty_like(dout)
+    save_mean, save_rstd, dgamma, dbeta = (torch.empty(c) for _ in range(4))
+    running_mean, running_var = torch.zeros(c), torch.ones(c)
+    ptr = lambda t: t.data_ptr()  # noqa: E731
+    train_flags = k["BN_USE_SCALE"] | k["BN_USE_SHIFT"] | k["BN_UPDATE_RUNNING"] | data
+    infer_flags = k["BN_USE_SCALE"] | k["BN_USE_SHIFT"] | data
+    mask = k["BN_DIFF_INP"] | k["BN_DIFF_SCALE"] | k["BN_DIFF_SHIFT"]
+    train = (bn.forward_training, ptr(out), ptr(save_mean), ptr(save_rstd), ptr(running_mean), ptr(running_var),
+             ptr(x), None, ptr(weight), ptr(bias), eps, momentum, train_flags, lay, n, c, s)
+    infer = (bn.forward_inference, ptr(out), ptr(x), None, ptr(running_mean), ptr(running_var), ptr(weight),
+             ptr(bias), eps, infer_flags, lay, n, c, s)
+    back = (bn.backward, ptr(dinp), None, ptr(dgamma), ptr(dbeta), ptr(dout), None, ptr(x), ptr(weight),
+            ptr(save_mean), ptr(save_rstd), k["BN_USE_SCALE"] | data, mask, lay, n, c, s)
+    for f, *a in (train, infer, back):
+        status = f(*a)
+        if status != 0:
+            sys.exit(f"pytorch_bn: {text}: bnorm {f.__name__}: {bn.strerror(status).decode()}")
+        if f is bn.forward_training:
+            check_stats(text + " (bnorm)", x, save_mean, save_rstd, eps)
+    # the calls hold the outputs' addresses only: each closure keeps the tensors alive too
+    buffers = (out, dinp, save_mean, save_rstd, dgamma, dbeta, running_mean, running_var)
+    return {op: (lambda f=f, a=a, keep=buffers: f(*a))
+            for op, (f, *a) in zip(("forwardTraining", "forwardInference", "backward"), (train, infer, back))}
+
+
 def main():
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_ENV})
@@ -97,6 +199,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--time-ms", type=float, default=200)
     parser.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
+    parser.add_argument("--bnorm", help="libbnorm to time in turn with PyTorch")
     args = parser.parse_args()
 
     import torch
@@ -123,6 +226,10 @@ def main():
           "median, min, max of the iteration means")
     print("# allocation: outputs allocated by each call (no CPU out= kernel in this version); "
           + " ".join(f"{k}={v}" for k, v in MALLOC_ENV.items()))
+    bn = Bnorm(args.bnorm) if args.bnorm else None
+    if bn is not None:
+        print(f"# bnorm: {bn.version} ({args.bnorm}), {bn.set_num_threads(args.threads)} thread(s), "
+              "alternated with PyTorch iteration by iteration")
     print("op,shape,calls,median_us,min_us,max_us,impl")
     for text in args.shapes.split(","):
         layout, d = parse_shape(text)
@@ -153,9 +260,15 @@ def main():
                                                                  [True, True, True]),
                          "aten::native_batch_norm_backward"),
         }
+        bn_runs = bnorm_calls(bn, text, layout, d, x, dout, weight, bias, eps, momentum) if bn else {}
         for op, (call, impl) in runs.items():
-            median, lo, hi, calls = measure(call, args.warmup, args.iterations, args.time_ms)
-            print(f"{op},{text},{calls},{median:.3f},{lo:.3f},{hi:.3f},{impl}", flush=True)
+            if op in bn_runs:
+                timings = measure_pair(call, bn_runs[op], args.warmup, args.iterations, args.time_ms)
+                impls = (impl, bn.impl)
+            else:
+                timings, impls = (measure(call, args.warmup, args.iterations, args.time_ms),), (impl,)
+            for (median, lo, hi, calls), who in zip(timings, impls):
+                print(f"{op},{text},{calls},{median:.3f},{lo:.3f},{hi:.3f},{who}", flush=True)
 
 
 if __name__ == "__main__":

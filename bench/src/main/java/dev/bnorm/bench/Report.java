@@ -290,7 +290,9 @@ public final class Report {
                 String who = f[6].startsWith("bnorm ") ? alternated(name) : name; // see alternatedTable
                 results.put(key(who, f[0], f[1]),
                         new Stat(Double.parseDouble(f[3]), Double.parseDouble(f[4]), Double.parseDouble(f[5])));
-                impls.put(key(who, f[0], f[1]), f[6]);
+                if (who.equals(name)) {
+                    impls.put(key(name, f[0], f[1]), f[6]);
+                }
             }
         }
         return new Peer(name, absent, notes, results, impls);
@@ -657,8 +659,9 @@ public final class Report {
                 continue;
             }
             md.append("\n## bnorm and ").append(p.name()).append(", alternated\n\n");
-            md.append(p.name()).append("'s harness also timed bnorm's C library (the same build, called from C: no Java), "
-                    + "with the same flags on the same buffers, iteration by iteration in turn with ").append(p.name())
+            md.append(p.name()).append("'s harness also timed bnorm's C library (the same build, called by the harness: "
+                    + "no Java; a Python harness adds ctypes' cost of about a microsecond a call), with the same flags on "
+                    + "the same input buffers, iteration by iteration in turn with ").append(p.name())
                     .append(" (which of the two goes first swaps every iteration), so that a slower or faster spell of the "
                     + "shared machine falls on both. Medians and min-max of the iteration means, as above; > 1 in the last "
                     + "column: bnorm is faster.\n\n");

@@ -157,6 +157,8 @@ class ReportTest {
         report.peers.add(Report.readPeer(dir.resolve("onednn.csv"), "oneDNN"));
         assertEquals(800, report.result("oneDNN", "backward", "NC:4096x1024").median());
         assertEquals(1500, report.result("native", "backward", "NC:4096x1024").median());
+        assertEquals(Map.of("oneDNN|backward|NC:4096x1024", "jit", "oneDNN|forwardTraining|NC:4096x1024", "jit"),
+                report.peers.get(0).impls());
         String md = report.markdown(Map.of());
         assertTrue(md.contains("| Forward training | NC:4096x1024 | 1.00 ms (0.950–1.05) | 1.10 ms (1.00–1.20) | 1.10 |\n"
                 + "| Backward | NC:4096x1024 | 1.60 ms (1.50–1.70) | 800 µs (700–900) | 0.50 |\n"), md);
