@@ -8,7 +8,8 @@
 // --bnorm: also times bnorm's C library (dlopen), called as KernelBench calls it, on the same
 // buffers, iteration by iteration in turn with oneDNN (which of the two goes first swaps every
 // iteration), so that a slower or faster spell of a shared machine falls on both; its rows have
-// impl "bnorm <version> (alternated)". bnorm runs on --threads threads of its own team.
+// impl "bnorm <version> (alternated)", and its statistics pass the check below too. bnorm runs
+// on --threads threads of its own team.
 //
 // What is timed, per shape (N, C, S = H*W) and op, all buffers allocated once beforehand
 // (user-managed scratchpad too, so no allocation is timed):
