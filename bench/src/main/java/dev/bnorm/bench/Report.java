@@ -34,8 +34,9 @@ import org.knowm.xchart.style.Styler;
  * size, as bench/run writes them, or one {@code jmh.json} and {@code jmh-floor.json} (JMH,
  * {@code -rf json}: {@link KernelBench} and {@link FloorBench}, run apart because the floor runs
  * on as many JMH threads as the engines use; see {@link #readJmhFiles}), {@code onednn.csv} and
- * {@code pytorch.csv} (the peers' output, see bench/peers; a file whose comment says
- * {@code # absent: reason}, or no file, is an absent peer), and optionally {@code run.txt}
+ * {@code pytorch.csv} (the peers' output, see bench/peers, with bnorm's rows when the harness
+ * timed it in turn with the peer; a file whose comment says {@code # absent: reason}, or no
+ * file, is an absent peer), and optionally {@code run.txt}
  * ({@code key: value} lines about the run, written by bench/run). The machine is described from
  * /proc/cpuinfo, /proc/meminfo and /sys/devices/system/cpu/cpu0/cache of the machine running the
  * report (bench/run runs it on the machine that ran the benchmarks).
@@ -267,7 +268,8 @@ public final class Report {
     /**
      * Peer CSV: '# key: value' comments, a header, rows op,shape,calls,median_us,min_us,max_us,impl.
      * Rows whose impl starts with "bnorm " are bnorm timed by the peer's harness in turn with the
-     * peer (bn_onednn --bnorm): kept under {@link #alternated}(name), apart from the peer's own.
+     * peer (bn_onednn or pytorch_bn.py with --bnorm): kept under {@link #alternated}(name), apart
+     * from the peer's own.
      */
     static Peer readPeer(Path file, String name) throws IOException {
         if (!Files.exists(file)) {
@@ -660,8 +662,8 @@ public final class Report {
             }
             md.append("\n## bnorm and ").append(p.name()).append(", alternated\n\n");
             md.append(p.name()).append("'s harness also timed bnorm's C library (the same build, called by the harness: "
-                    + "no Java; a Python harness adds ctypes' cost of about a microsecond a call), with the same flags on "
-                    + "the same input buffers, iteration by iteration in turn with ").append(p.name())
+                    + "no Java; a Python harness adds ctypes' cost of about a microsecond a call), with KernelBench's flags "
+                    + "on the peer's input buffers, iteration by iteration in turn with ").append(p.name())
                     .append(" (which of the two goes first swaps every iteration), so that a slower or faster spell of the "
                     + "shared machine falls on both. Medians and min-max of the iteration means, as above; > 1 in the last "
                     + "column: bnorm is faster.\n\n");
