@@ -2,7 +2,8 @@
  * bn_dispatch.c - what the library reads off the machine once: the kernel table (the widest
  * instruction set that both the CPU and the build support, capped by the environment variable
  * BNORM_ISA: generic, avx2, avx512), the output size from which stores bypass the caches (a
- * fifth of the last-level cache, or BNORM_STREAM_BYTES) and the tensor size from which the rows
+ * fifth of the last-level cache; two thirds for an inference on threads; or BNORM_STREAM_BYTES
+ * for both) and the tensor size from which the rows
  * view and the NCHW backward fetch ahead (BNORM_FETCH_BYTES). The variables exist so that the
  * tests and benchmarks can run every path on one machine.
  */
@@ -26,16 +27,16 @@
 #if !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 static _Atomic(const bn_kernels *const *) chosen;
-// bn_stream_bytes() + 1, bn_cache_bytes() + 1, bn_l2_bytes() + 1 and bn_fetch_bytes() + 1, 0
-// until known
-static _Atomic(size_t) stream_plus1, cache_plus1, l2_plus1, fetch_plus1;
+// bn_stream_bytes() + 1, bn_stream_once_bytes() + 1, bn_cache_bytes() + 1, bn_l2_bytes() + 1 and
+// bn_fetch_bytes() + 1, 0 until known
+static _Atomic(size_t) stream_plus1, once_plus1, cache_plus1, l2_plus1, fetch_plus1;
 #define LOAD_CHOSEN() atomic_load_explicit(&chosen, memory_order_acquire)
 #define STORE_CHOSEN(k) atomic_store_explicit(&chosen, (k), memory_order_release)
 #define LOAD_SIZE(a) atomic_load_explicit(&(a), memory_order_relaxed)
 #define STORE_SIZE(a, v) atomic_store_explicit(&(a), (v), memory_order_relaxed)
 #else
 static const bn_kernels *const *volatile chosen; // every thread computes the same value
-static volatile size_t stream_plus1, cache_plus1, l2_plus1, fetch_plus1;
+static volatile size_t stream_plus1, once_plus1, cache_plus1, l2_plus1, fetch_plus1;
 #define LOAD_CHOSEN() (chosen)
 #define STORE_CHOSEN(k) (chosen = (k))
 #define LOAD_SIZE(a) (a)
@@ -215,6 +216,23 @@ size_t bn_stream_bytes(void) {
         const size_t llc = bn_cache_bytes();
         v = env_bytes("BNORM_STREAM_BYTES", llc != 0 ? llc / 5 : (size_t)16 << 20) + 1;
         STORE_SIZE(stream_plus1, v);
+    }
+    return v - 1;
+}
+
+// BNORM_STREAM_BYTES if it is a whole number, else two thirds of the last-level cache, else 16
+// MiB: bn_stream_bytes for an output written once on two or more threads, in a call that reads
+// nothing back (inference). Measured on a 2-vCPU Zen 5 guest with a 32 MiB L3, 2 threads
+// (native/PERFORMANCE.md): inference of 12.25 and 16 MiB outputs took 0.70-0.78x and
+// 0.91-0.97x the time with cached stores, of 24.5 and 32 MiB 1.2-1.3x; on one thread the 12.25
+// MiB one took 1.5-2x. Forward training and backward, whose inputs must stay in cache for their
+// second pass, were slower with cached stores on 2 threads too (up to 1.7x).
+size_t bn_stream_once_bytes(void) {
+    size_t v = LOAD_SIZE(once_plus1);
+    if (v == 0) {
+        const size_t llc = bn_cache_bytes();
+        v = env_bytes("BNORM_STREAM_BYTES", llc != 0 ? llc / 3 * 2 : (size_t)16 << 20) + 1;
+        STORE_SIZE(once_plus1, v);
     }
     return v - 1;
 }

@@ -380,11 +380,11 @@ static int forward_rows(const bn_fwd *f, int nthreads) {
 static void forward(bn_fwd *f) {
     bn_plan *p = f->p;
     const size_t bytes = (size_t)(p->M * p->C) * f->kern->esize;
-    f->stream = bytes >= bn_stream_bytes();
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
     // a unit's normalize pass reads its x again after its statistics
     const int reads_again = batch_stats(f) && f->stats == NULL;
+    f->stream = bytes >= (nthreads >= 2 && !reads_again ? bn_stream_once_bytes() : bn_stream_bytes());
     bn_plan_widen(p, reads_again ? bytes / (size_t)p->units : 0, nthreads);
     if (!forward_rows(f, nthreads)) {
         if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);

@@ -199,6 +199,9 @@ static inline void bn_act_set(void *p, ptrdiff_t i, float v, unsigned int data) 
 // Output bytes from which the kernels' stores bypass the caches (non-temporal), read off the
 // machine once (bn_dispatch.c)
 BN_HIDDEN size_t bn_stream_bytes(void);
+// The same for an output written once on two or more threads, in a call that reads nothing back
+// (bn_dispatch.c)
+BN_HIDDEN size_t bn_stream_once_bytes(void);
 // The size in bytes of the last-level cache (BNORM_CACHE_BYTES overrides it), 0 when unknown,
 // read once (bn_dispatch.c)
 BN_HIDDEN size_t bn_cache_bytes(void);
