@@ -3,9 +3,9 @@
  * instruction set that both the CPU and the build support, capped by the environment variable
  * BNORM_ISA: generic, avx2, avx512), the output size from which stores bypass the caches (a
  * fifth of the last-level cache; two thirds for an inference on threads; or BNORM_STREAM_BYTES
- * for both) and the tensor size from which the rows
- * view and the NCHW backward fetch ahead (BNORM_FETCH_BYTES). The variables exist so that the
- * tests and benchmarks can run every path on one machine.
+ * for both) and the tensor size from which the rows view and the NCHW backward fetch ahead
+ * (BNORM_FETCH_BYTES). The variables exist so that the tests and benchmarks can run every path
+ * on one machine.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L // snprintf under -std=c11
@@ -222,7 +222,7 @@ size_t bn_stream_bytes(void) {
 
 // BNORM_STREAM_BYTES if it is a whole number, else two thirds of the last-level cache, else 16
 // MiB: bn_stream_bytes for an output written once on two or more threads, in a call that reads
-// nothing back (inference). Measured on a 2-vCPU Zen 5 guest with a 32 MiB L3, 2 threads
+// nothing back (an inference, or bn_forward_apply). Measured on a 2-vCPU Zen 5 guest with a 32 MiB L3, 2 threads
 // (native/PERFORMANCE.md): inference of 12.25 and 16 MiB outputs took 0.70-0.78x and
 // 0.91-0.97x the time with cached stores, of 24.5 and 32 MiB 1.2-1.3x; on one thread the 12.25
 // MiB one took 1.5-2x. Forward training and backward, whose inputs must stay in cache for their
