@@ -30,8 +30,8 @@
  * Windows), and the helper threads of large calls are started at the first such call (see
  * bn_set_num_threads). Buffers are float32, 4-byte aligned, except the (N,C,S) activation
  * buffers of a call with BN_DATA_BF16 or BN_DATA_F16 (16-bit elements, 2-byte aligned) and the
- * split phase's double buffers. Buffer shapes are given
- * as (N, C, S) in the layout's order; per-channel buffers are (C,).
+ * split phase's double buffers. Buffer shapes are given as (N, C, S) in the layout's order;
+ * per-channel buffers are (C,).
  *
  * 16-bit activations (BN_DATA_BF16, BN_DATA_F16): a call computes exactly what the float32 call
  * computes on the widened inputs (widening is exact), and narrows each activation output once as

@@ -220,13 +220,13 @@ size_t bn_stream_bytes(void) {
     return v - 1;
 }
 
-// BNORM_STREAM_BYTES if it is a whole number, else two thirds of the last-level cache, else 16
-// MiB: bn_stream_bytes for an output written once on two or more threads, in a call that reads
-// nothing back (an inference, or bn_forward_apply). Measured on a 2-vCPU Zen 5 guest with a 32 MiB L3, 2 threads
-// (native/PERFORMANCE.md): inference of 12.25 and 16 MiB outputs took 0.70-0.78x and
-// 0.91-0.97x the time with cached stores, of 24.5 and 32 MiB 1.2-1.3x; on one thread the 12.25
-// MiB one took 1.5-2x. Forward training and backward, whose inputs must stay in cache for their
-// second pass, were slower with cached stores on 2 threads too (up to 1.7x).
+// BNORM_STREAM_BYTES if it is a whole number, else two thirds of the last-level cache, else 16 MiB:
+// bn_stream_bytes for an output written once on two or more threads, in a call that reads nothing
+// back (an inference, or bn_forward_apply). Measured on a 2-vCPU Zen 5 guest with a 32 MiB L3, 2
+// threads (native/PERFORMANCE.md): inference of 12.25 and 16 MiB outputs took 0.70-0.78x and
+// 0.91-0.97x the time with cached stores, of 24.5 and 32 MiB 1.2-1.3x; on one thread the 12.25 MiB
+// one took 1.5-2x. Forward training and backward, whose inputs must stay in cache for their second
+// pass, were slower with cached stores on 2 threads too (up to 1.7x).
 size_t bn_stream_once_bytes(void) {
     size_t v = LOAD_SIZE(once_plus1);
     if (v == 0) {
