@@ -346,7 +346,7 @@ static void back_groups(bn_bwd *d, int nthreads, ptrdiff_t per_job) {
 static void backward(bn_bwd *d) {
     bn_plan *p = d->p;
     const size_t bytes = (size_t)(p->M * p->C) * d->kern->esize;
-    d->stream = d->dinp != NULL && bytes >= bn_stream_bytes();
+    d->stream = d->dinp != NULL && bytes >= bn_stream_bytes() ? bn_stream_kind() : 0;
     const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0) +
                                             (d->gate ? 1 : 0) + (d->dres ? 1 : 0));
     const ptrdiff_t tasks = p->units * p->groups;

@@ -268,6 +268,10 @@ static int cpu_amd(void) {
 #endif
 }
 
+int bn_stream_kind(void) {
+    return cpu_amd() ? BN_STREAM_NTA : BN_STREAM;
+}
+
 // BNORM_FETCH_BYTES if it is a whole number; else on AMD CPUs bn_stream_bytes(), as smaller
 // tensors are expected in L2 or the last-level cache, from where the hardware prefetchers keep
 // up (on a 2-core Zen 5 with a 32 MiB L3, rows-view passes over tensors of 1 to 6 MiB took

@@ -235,14 +235,14 @@ void bn_apply_block(const bn_plan *p, const bn_kernels *kern, void *y, const voi
         void *ys = bn_at_w(y, s.at, es);
         if (a->fast[j0] && p->view == BN_VIEW_ROWS) {
             kern->cl_apply(ys, xs, r, relu, s.stride, s.count, s.tail, s.len,
-                           a->mean_f + j0, a->scale_f + j0, a->shift_f + j0, stream && j1 - j0 == ncol,
+                           a->mean_f + j0, a->scale_f + j0, a->shift_f + j0, j1 - j0 == ncol ? stream : 0,
                            bn_plan_fetch(p, es));
         } else if (a->fast[j0] && p->view == BN_VIEW_RUNS) {
             kern->run_apply(ys, xs, r, relu, s.stride, s.count, s.len, a->mean_f[0],
                             a->scale_f[0], a->shift_f[0], stream);
         } else if (a->fast[j0]) {
             kern->short_apply(ys, xs, r, relu, s.count, s.len, p->C * p->S, a->mean_f + j0,
-                              a->scale_f + j0, a->shift_f + j0, stream && s.len >= BN_SHORT_RUN);
+                              a->scale_f + j0, a->shift_f + j0, s.len >= BN_SHORT_RUN ? stream : 0);
         } else {
             for (ptrdiff_t l = 0; l <= s.count; l++) { // in double; l == count: the partial line
                 const ptrdiff_t at = s.at + l * s.stride, n = l < s.count ? s.len : s.tail;
@@ -384,7 +384,8 @@ static void forward(bn_fwd *f) {
                              ? bn_team_acquire() : 1;
     // a unit's normalize pass reads its x again after its statistics
     const int reads_again = batch_stats(f) && f->stats == NULL;
-    f->stream = bytes >= (nthreads >= 2 && !reads_again ? bn_stream_once_bytes() : bn_stream_bytes());
+    f->stream = bytes >= (nthreads >= 2 && !reads_again ? bn_stream_once_bytes() : bn_stream_bytes())
+                    ? bn_stream_kind() : 0;
     bn_plan_widen(p, reads_again ? bytes / (size_t)p->units : 0, nthreads);
     if (!forward_rows(f, nthreads)) {
         if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);

@@ -202,6 +202,9 @@ BN_HIDDEN size_t bn_stream_bytes(void);
 // The same for an output written once on two or more threads, in a call that reads nothing back
 // (bn_dispatch.c)
 BN_HIDDEN size_t bn_stream_once_bytes(void);
+// The `stream` value of the kernels for outputs above those sizes: BN_STREAM_NTA on AMD CPUs,
+// else BN_STREAM (bn_kernels.h; bn_dispatch.c says why)
+BN_HIDDEN int bn_stream_kind(void);
 // The size in bytes of the last-level cache (BNORM_CACHE_BYTES overrides it), 0 when unknown,
 // read once (bn_dispatch.c)
 BN_HIDDEN size_t bn_cache_bytes(void);

@@ -39,6 +39,13 @@
 #define BN_KERNEL_COLS 512
 #define BN_KERNEL_ROW_COLS 2048
 
+// the kernels' `stream` argument: 0 cached stores; else non-temporal stores, where the apply
+// kernels (run_apply, short_apply) fetch their input ahead towards L2 (BN_STREAM) or as values read
+// a last time (BN_STREAM_NTA, prefetchnta on x86); the other kernels take any nonzero value as
+// BN_STREAM
+#define BN_STREAM 1
+#define BN_STREAM_NTA 2
+
 /* 1/n where it is exact (n a power of two), else 0; n is a count of values, a whole number in
  * [1, 2^63). Where it is exact, x * (1/n) and x / n are the same real number rounded once, so
  * the same bits, for a multiplication in place of a division. */

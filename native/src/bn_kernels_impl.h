@@ -238,15 +238,6 @@ static BN_ALWAYS_INLINE void prefetch_rows4(const bn_act *p, ptrdiff_t ld, ptrdi
     for (int i = 0; i < 4; i++) prefetch_next(p + i * ld, stride, bytes);
 }
 
-// prefetch_ahead for values read a last time. A run that streams its stores (apply_run) fetches its
-// input this way: on a 2-core Zen 4, 1 thread, NCHW 32x256x56x56 inference took 7.8 ms with
-// prefetch_next, 6.0 with no fetch and 5.5 with this one (medians of 5 alternated rounds). The rows
-// view's passes and the backward's dinp keep prefetch_next: there this fetch made NHWC 32x256x56x56
-// inference 1.37x and backward 1.07x slower (same machine).
-static void prefetch_once(const bn_act *p, ptrdiff_t stride, size_t bytes) {
-    prefetch_ahead(p, stride, bytes, 1);
-}
-
 // rows per slab for a row stride of ld elements, wn columns and `ways` rows per L1 set: row
 // starts repeat their set every 4096/g rows, g the largest power of two dividing the stride in
 // bytes
@@ -882,22 +873,30 @@ static ptrdiff_t head_to_aligned(const bn_act *o, ptrdiff_t len) {
 }
 
 // one run of len values: o = fuse((x - m)*s + h), fetching the values `ahead` elements further
-// on; stream: aligned non-temporal stores (the caller fences)
+// on; stream: aligned non-temporal stores (the caller fences), with the fetch as values read a
+// last time if it is BN_STREAM_NTA. That fetch is the faster on AMD CPUs only: on a 2-core Zen 4,
+// 1 thread, NCHW 32x256x56x56 inference took 7.8 ms with prefetch_next, 6.0 with no fetch and 5.5
+// with prefetchnta (medians of 5 alternated rounds), where on a 2-core Xeon (2 MiB L2, 480 MiB
+// L3) prefetchnta made it 2.3-2.5x slower than prefetch_next and no fetch 1.15-1.27x (bn_ab, 1
+// thread, 4 processes of 8 rounds). The rows view's passes and the backward's dinp keep
+// prefetch_next: there prefetchnta made NHWC 32x256x56x56 inference 1.37x and backward 1.07x
+// slower (the Zen 4).
 static BN_ALWAYS_INLINE void apply_run(bn_act *o, const bn_act *xr, const bn_act *rr, int relu,
                                        ptrdiff_t len, ptrdiff_t ahead, vf m, vf s, vf h, int stream) {
     ptrdiff_t p = 0;
     const vf m2[2] = {m, m}, s2[2] = {s, s}, h2[2] = {h, h};
     vf a, b;
     if (stream) {
+        const int once = stream == BN_STREAM_NTA;
         p = head_to_aligned(o, len);
         if (p > 0) va_store_n(o, fuse(vf_fma(vf_sub(va_load_n(xr, p), m), s, h), rr, 0, p, relu), p);
         for (; VA_PAIR && p + 2 * VL <= len; p += 2 * VL) {
-            prefetch_once(xr + p, ahead, 2 * VL * sizeof(bn_act));
+            prefetch_ahead(xr + p, ahead, 2 * VL * sizeof(bn_act), once);
             apply_pair(&a, &b, xr + p, opt(rr, p), relu, m2, s2, h2);
             va_stream2(o + p, a, b);
         }
         for (; p + VL <= len; p += VL) {
-            prefetch_once(xr + p, ahead, VL * sizeof(bn_act));
+            prefetch_ahead(xr + p, ahead, VL * sizeof(bn_act), once);
             va_stream(o + p, fuse(vf_fma(vf_sub(va_load(xr + p), m), s, h), rr, p, VL, relu));
         }
     } else {
