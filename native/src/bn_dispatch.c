@@ -203,35 +203,48 @@ static size_t env_bytes(const char *name, size_t otherwise) {
     return end != NULL && *end == '\0' && n < SIZE_MAX ? (size_t)n : otherwise;
 }
 
-// BNORM_STREAM_BYTES if it is a whole number, else a fifth of the last-level cache
-// (bn_cache_bytes), else 16 MiB. Below it a pass's output stays in cache for the next pass or
-// layer; above it, writing around the cache saves reading each line before it is written. A
-// fifth is measured, not derived (native/PERFORMANCE.md): on a 2-core Zen 4 with a 32 MiB L3,
-// outputs of 6.1 MiB were faster cached and of 7.7 MiB faster streamed; on a 2-core Xeon guest
-// with a 300 MiB L3 (shared with many more cores), 12 MiB outputs faster cached and 98 MiB
-// streamed.
+// the smaller of `part` of the last-level cache and `l2s` L2s (each term where it is known), else
+// 16 MiB. A virtual machine's L3 is shared with cores it does not see, so that the part of it a
+// call can count on is bounded by the L2s too.
+static size_t cache_share(size_t llc_num, size_t llc_den, size_t l2s) {
+    const size_t llc = bn_cache_bytes(), l2 = bn_l2_bytes();
+    size_t v = llc != 0 ? llc / llc_den * llc_num : (size_t)16 << 20;
+    if (l2 != 0 && l2 * l2s < v) v = l2 * l2s;
+    return v;
+}
+
+// BNORM_STREAM_BYTES if it is a whole number, else the smaller of a fifth of the last-level cache
+// and 8 L2s (cache_share). Below it a pass's output stays in cache for the next pass or layer;
+// above it, writing around the cache saves reading each line before it is written. Measured, not
+// derived (native/PERFORMANCE.md): on a 2-core Zen 4 with 1 MiB L2s and a 32 MiB L3, outputs of
+// 6.1 MiB were faster cached and of 7.7 MiB faster streamed. On a 2-core Xeon guest with 2 MiB
+// L2s and a 480 MiB L3 (a fifth: 96 MiB), streamed against cached: 49 and 98 MiB outputs
+// 0.58-0.88x the time in every pass on 1 thread and in forward training and backward on 2; 16 MiB
+// ones (NC 4096x1024) 0.72-0.78x in 2-thread forward training, 0.89-0.91x in 2-thread backward,
+// 1.04-1.05x in 1-thread inference and forward training; 24.5 MiB ones (NHWC 32x64x56x56)
+// 0.78-0.80x in 1-thread backward, 1.03-1.08x in inference and forward training (bn_ab).
 size_t bn_stream_bytes(void) {
     size_t v = LOAD_SIZE(stream_plus1);
     if (v == 0) {
-        const size_t llc = bn_cache_bytes();
-        v = env_bytes("BNORM_STREAM_BYTES", llc != 0 ? llc / 5 : (size_t)16 << 20) + 1;
+        v = env_bytes("BNORM_STREAM_BYTES", cache_share(1, 5, 8)) + 1;
         STORE_SIZE(stream_plus1, v);
     }
     return v - 1;
 }
 
-// BNORM_STREAM_BYTES if it is a whole number, else two thirds of the last-level cache, else 16 MiB:
-// bn_stream_bytes for an output written once on two or more threads, in a call that reads nothing
-// back (an inference, or bn_forward_apply). Measured on a 2-vCPU Zen 5 guest with a 32 MiB L3, 2
-// threads (native/PERFORMANCE.md): inference of 12.25 and 16 MiB outputs took 0.70-0.78x and
-// 0.91-0.97x the time with cached stores, of 24.5 and 32 MiB 1.2-1.3x; on one thread the 12.25 MiB
-// one took 1.5-2x. Forward training and backward, whose inputs must stay in cache for their second
-// pass, were slower with cached stores on 2 threads too (up to 1.7x).
+// BNORM_STREAM_BYTES if it is a whole number, else the smaller of two thirds of the last-level
+// cache and 24 L2s (cache_share): bn_stream_bytes for an output written once on two or more
+// threads, in a call that reads nothing back (an inference, or bn_forward_apply). Measured on a
+// 2-vCPU Zen 5 guest with a 32 MiB L3, 2 threads (native/PERFORMANCE.md): inference of 12.25 and
+// 16 MiB outputs took 0.70-0.78x and 0.91-0.97x the time with cached stores, of 24.5 and 32 MiB
+// 1.2-1.3x; on one thread the 12.25 MiB one took 1.5-2x. Forward training and the backward, whose
+// inputs must stay in cache for their second pass, were slower with cached stores on 2 threads
+// too (up to 1.7x). On the Xeon guest (2 MiB L2s, 480 MiB L3), 2 threads, 16 and 24.5 MiB
+// outputs were 0.94-0.97x the time cached, 49 MiB level, 98 MiB 1.7-1.9x.
 size_t bn_stream_once_bytes(void) {
     size_t v = LOAD_SIZE(once_plus1);
     if (v == 0) {
-        const size_t llc = bn_cache_bytes();
-        v = env_bytes("BNORM_STREAM_BYTES", llc != 0 ? llc / 3 * 2 : (size_t)16 << 20) + 1;
+        v = env_bytes("BNORM_STREAM_BYTES", cache_share(2, 3, 24)) + 1;
         STORE_SIZE(once_plus1, v);
     }
     return v - 1;
