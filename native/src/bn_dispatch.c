@@ -285,17 +285,19 @@ int bn_stream_kind(void) {
     return cpu_amd() ? BN_STREAM_NTA : BN_STREAM;
 }
 
-// BNORM_FETCH_BYTES if it is a whole number; else on AMD CPUs bn_stream_bytes(), as smaller
-// tensors are expected in L2 or the last-level cache, from where the hardware prefetchers keep
-// up (on a 2-core Zen 5 with a 32 MiB L3, rows-view passes over tensors of 1 to 6 MiB took
-// 0.82-0.95x the time without the fetches, one backward 1.01x, and NCHW backwards 0.79-0.97x;
-// native/PERFORMANCE.md); else BN_FETCH_BYTES: on a 2-core Xeon (300 MiB L3) the runs view's
-// statistics and sums passes over a 98 MiB tensor in its L3 took 1.25-1.6x as long without their
-// fetches, and the rows view was not measured there without them.
+// BNORM_FETCH_BYTES if it is a whole number, else bn_stream_bytes(): smaller tensors are expected
+// in L2 or the last-level cache, from where the hardware prefetchers keep up (on a 2-core Zen 5
+// with a 32 MiB L3, rows-view passes over tensors of 1 to 6 MiB took 0.82-0.95x the time without
+// the fetches, one backward 1.01x, and NCHW backwards 0.79-0.97x; on a 2-core Xeon with 2 MiB
+// L2s and a 480 MiB L3, 1 thread, NC 256x1024 and 1024x1024 forward training, backward and
+// inference 0.90-1.00x, NHWC 32x2048x7x7 backward 0.94-0.96x and on 2 threads 0.88-0.91x, NCHW
+// 2x256x56x56 backward 0.86x; native/PERFORMANCE.md). Larger ones keep them: on a 2-core Xeon
+// (300 MiB L3) the runs view's statistics and sums passes over a 98 MiB tensor in its L3 took
+// 1.25-1.6x as long without their fetches.
 size_t bn_fetch_bytes(void) {
     size_t v = LOAD_SIZE(fetch_plus1);
     if (v == 0) {
-        v = env_bytes("BNORM_FETCH_BYTES", cpu_amd() ? bn_stream_bytes() : BN_FETCH_BYTES) + 1;
+        v = env_bytes("BNORM_FETCH_BYTES", bn_stream_bytes()) + 1;
         STORE_SIZE(fetch_plus1, v);
     }
     return v - 1;

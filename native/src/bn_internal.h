@@ -143,13 +143,14 @@ BN_HIDDEN ptrdiff_t bn_block_values(const bn_plan *p, const bn_block *blk);
 BN_HIDDEN bn_block bn_plan_apply_span(const bn_plan *p, ptrdiff_t u, ptrdiff_t b0, ptrdiff_t b1,
                                       ptrdiff_t *k, int reduced);
 // whether the rows view's kernels and the backward's runs kernels prefetch (their `fetch`): for
-// (N,C,S) tensors of more than BN_FETCH_BYTES and of at least bn_fetch_bytes() (on AMD CPUs the
-// size from which a tensor is not expected in cache: its stores bypass it). Smaller ones are in
+// (N,C,S) tensors of more than BN_FETCH_BYTES and of at least bn_fetch_bytes() (the size from
+// which a tensor is not expected in cache: its stores bypass it). Smaller ones are in
 // L2 or the last-level cache, where the hardware prefetchers keep up and the prefetches only cost
 // (and those of the last rows land past the tensor): on a 2-core Zen 4, 1 thread, float32 NC
 // backward of 8 KiB to 256 KiB tensors took 0.89-0.95x the time without them, and of a 1 MiB
 // tensor 0.95x; on a 2-core Zen 5 (32 MiB L3), rows-view passes over tensors of 1 to 6 MiB
-// 0.82-0.95x, one backward 1.01x, and NCHW backwards 0.79-0.97x (PERFORMANCE.md).
+// 0.82-0.95x, one backward 1.01x, and NCHW backwards 0.79-0.97x; on a 2-core Xeon (2 MiB L2s)
+// NC 256x1024 to 1024x1024 passes 0.90-1.00x (PERFORMANCE.md).
 BN_HIDDEN int bn_plan_fetch(const bn_plan *p, size_t esize);
 // blocks [*b0, *b1) of group g
 BN_HIDDEN void bn_plan_group(const bn_plan *p, ptrdiff_t g, ptrdiff_t *b0, ptrdiff_t *b1);
@@ -212,7 +213,7 @@ BN_HIDDEN size_t bn_cache_bytes(void);
 BN_HIDDEN size_t bn_l2_bytes(void);
 // Tensor bytes from which the rows view's and the backward's runs kernels fetch ahead
 // (bn_plan_fetch), read once
-// (bn_dispatch.c): BNORM_FETCH_BYTES, on AMD CPUs bn_stream_bytes(), else BN_FETCH_BYTES
+// (bn_dispatch.c): BNORM_FETCH_BYTES, else bn_stream_bytes()
 BN_HIDDEN size_t bn_fetch_bytes(void);
 
 // ----------------------------------------------------------------------------
