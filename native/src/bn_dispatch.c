@@ -203,9 +203,9 @@ static size_t env_bytes(const char *name, size_t otherwise) {
     return end != NULL && *end == '\0' && n < SIZE_MAX ? (size_t)n : otherwise;
 }
 
-// the smaller of `part` of the last-level cache and `l2s` L2s (each term where it is known), else
-// 16 MiB. A virtual machine's L3 is shared with cores it does not see, so that the part of it a
-// call can count on is bounded by the L2s too.
+// the smaller of llc_num/llc_den of the last-level cache (16 MiB when it is unknown) and l2s L2s
+// (where the L2 is known). A virtual machine's L3 is shared with cores it does not see, so that
+// the part of it a call can count on is bounded by the L2s too.
 static size_t cache_share(size_t llc_num, size_t llc_den, size_t l2s) {
     const size_t llc = bn_cache_bytes(), l2 = bn_l2_bytes();
     size_t v = llc != 0 ? llc / llc_den * llc_num : (size_t)16 << 20;
