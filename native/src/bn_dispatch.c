@@ -281,8 +281,9 @@ static int cpu_amd(void) {
 #endif
 }
 
-// BN_STREAM_NTA on an AMD CPU, else BN_STREAM (apply_run in bn_kernels_impl.h says why); called
-// only for outputs that stream, where __builtin_cpu_is's lookup is nothing beside the call
+// BN_STREAM_NTA on an AMD CPU, else BN_STREAM (apply_run and cl_dinp_k in bn_kernels_impl.h say
+// why); called only for outputs that stream, where __builtin_cpu_is's lookup is nothing beside
+// the call
 int bn_stream_kind(void) {
     return cpu_amd() ? BN_STREAM_NTA : BN_STREAM;
 }

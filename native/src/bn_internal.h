@@ -204,7 +204,7 @@ BN_HIDDEN size_t bn_stream_bytes(void);
 // (bn_dispatch.c)
 BN_HIDDEN size_t bn_stream_once_bytes(void);
 // The `stream` value of the kernels for outputs above those sizes: BN_STREAM_NTA on AMD CPUs,
-// else BN_STREAM (bn_kernels.h; apply_run in bn_kernels_impl.h says why)
+// else BN_STREAM (bn_kernels.h; apply_run and cl_dinp_k in bn_kernels_impl.h say why)
 BN_HIDDEN int bn_stream_kind(void);
 // The size in bytes of the last-level cache (BNORM_CACHE_BYTES overrides it), 0 when unknown,
 // read once (bn_dispatch.c)

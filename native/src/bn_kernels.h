@@ -41,8 +41,9 @@
 
 // the kernels' `stream` argument: 0 cached stores; else non-temporal stores, where the apply
 // kernels (run_apply, short_apply) fetch their input ahead towards L2 (BN_STREAM) or as values read
-// a last time (BN_STREAM_NTA, prefetchnta on x86); the other kernels take any nonzero value as
-// BN_STREAM
+// a last time (BN_STREAM_NTA, prefetchnta on x86), and cl_dinp fetches contiguous rows ahead
+// (BN_STREAM) or leaves them to the hardware (BN_STREAM_NTA); the other kernels take any nonzero
+// value as BN_STREAM
 #define BN_STREAM 1
 #define BN_STREAM_NTA 2
 

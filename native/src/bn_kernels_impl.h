@@ -702,13 +702,17 @@ static BN_ALWAYS_INLINE void cl_dinp_k(bn_act *dinp, bn_act *dres, const bn_act 
     // dinp, dres, dy, gate, x: (nrows, ld) and a partial row of tailn
     // mean, dy_mean, xmu_scale, scale: (wn,) rounded up to a multiple of VL, the padding finite
     const int st = stream && aligned_vf(dinp) && ld % VL == 0; // then every full vector is aligned
-    // Contiguous rows that stream are fetched by the hardware alone: two sequential streams in,
-    // one out. With the one-row loop below, the fetch 8 KiB ahead made the whole backward slower
-    // (without it: NHWC 32x256x56x56 0.91x the time on 1 thread and 0.92x on 2, NC 65536x256
-    // 0.89x, NHWC 32x64x56x56 0.97x, medians of 5-7 alternated rounds; bf16 NHWC 32x256x56x56
-    // 0.87-0.97x in 3; a Zen 4 without AVX-512). Through the 4-row loop (before 45286b4) the same
-    // pass had taken 1.32x the time without it, on the same machine type in another session.
-    const ptrdiff_t ahead = ld == wn && st ? 0 : rows_ahead(wn, 4, fetch);
+    // Contiguous rows that stream (two sequential streams in, one out) are fetched by the hardware
+    // alone on AMD CPUs (the BN_STREAM_NTA kind): with the one-row loop below, the fetch 8 KiB
+    // ahead made the whole backward slower there (without it: NHWC 32x256x56x56 0.91x the time
+    // on 1 thread and 0.92x on 2, NC 65536x256 0.89x, NHWC 32x64x56x56 0.97x, medians of 5-7
+    // alternated rounds; bf16 NHWC 32x256x56x56 0.87-0.97x in 3; a Zen 4 without AVX-512; through
+    // the 4-row loop, before 45286b4, the same pass had taken 1.32x the time without it). On a
+    // 2-vCPU Xeon guest (2 MiB L2, 480 MiB L3) the fetch is the faster: backward NHWC
+    // 32x256x56x56 0.92-0.93x the time with it on 1 thread and 0.87-0.89x on 2, NC 65536x256
+    // 0.89x and 0.82x, NHWC 32x512x28x28 (1 thread: its one unit of 512 columns) 0.82-0.87x, bf16
+    // NHWC 32x256x56x56 0.69-0.79x (bn_ab, both orders).
+    const ptrdiff_t ahead = ld == wn && st && stream == BN_STREAM_NTA ? 0 : rows_ahead(wn, 4, fetch);
     // rows 4 at a time, sharing the loads of the terms, as cl_apply; contiguous rows that stream
     // one by one in the loop below. The 4-row loop fetches the lines `ahead` rows down as it
     // reaches their columns, not all 4 rows' lines at once before them (128 prefetches in a
