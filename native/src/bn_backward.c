@@ -342,6 +342,117 @@ static void back_groups(bn_bwd *d, int nthreads, ptrdiff_t per_job) {
     }
 }
 
+// ----------------------------------------------------------------------------
+// the rows walk (bn_plan_rows): a task is a group's blocks in order and, at each block, every
+// unit of its slice; dinp then takes each block's rows whole, with every column's terms
+
+// the walk's arrays, in the team's scratch: each group's sums (groups*W <= BN_MAX_GROUPS times a
+// narrow unit: bn_plan_rows), then every column's terms as cl_dinp reads them (W rounded up to 32)
+typedef struct {
+    double t1[BN_MAX_GROUPS * BN_NARROW_CHUNK], t2[BN_MAX_GROUPS * BN_NARROW_CHUNK];
+    BN_LINE_ALIGNED double mean[BN_KERNEL_ROW_COLS], dy_mean[BN_KERNEL_ROW_COLS],
+        xmu_scale[BN_KERNEL_ROW_COLS], scale[BN_KERNEL_ROW_COLS];
+} bn_bwd_walk_scratch;
+_Static_assert(sizeof(bn_bwd_walk_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
+
+typedef struct {
+    const bn_bwd *d;
+    ptrdiff_t k; // slices a group (bn_plan_rows_task)
+    bn_bwd_walk_scratch *sc;
+} bn_bwd_walk;
+
+// the sums of a group's slice, block by block: each unit's are those of group_sums over the
+// group's blocks (0 + a block's sum, which is never -0, is that sum)
+static void task_walk_sums(void *ctx, ptrdiff_t i) {
+    const bn_bwd_walk *w = (const bn_bwd_walk *)ctx;
+    const bn_bwd *d = w->d;
+    const bn_plan *p = d->p;
+    ptrdiff_t u0, u1, b0, b1, c0, cn, cl, cln;
+    const ptrdiff_t g = bn_plan_rows_task(p, w->k, i, &u0, &u1, &b0, &b1);
+    double *t1 = w->sc->t1 + g * p->W, *t2 = w->sc->t2 + g * p->W;
+    bn_plan_cols(p, u0, &c0, &cn);
+    bn_plan_cols(p, u1 - 1, &cl, &cln);
+    memset(t1 + c0, 0, (size_t)(cl + cln - c0) * sizeof *t1);
+    memset(t2 + c0, 0, (size_t)(cl + cln - c0) * sizeof *t2);
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        for (ptrdiff_t u = u0; u < u1; u++) {
+            double s1[BN_CHUNK], s2[BN_CHUNK];
+            ptrdiff_t w0, wn;
+            bn_plan_cols(p, u, &w0, &wn);
+            group_sums(d, u, b, b + 1, s1, s2);
+            for (ptrdiff_t j = 0; j < wn; j++) {
+                t1[w0 + j] += s1[j];
+                t2[w0 + j] += s2[j];
+            }
+        }
+    }
+}
+
+// dinp (and dres) of a group's slice, the last task first and its blocks in runs from the last
+// as the apply pass of a unit (bn_plan_apply_span says why): one kernel call a run over all the
+// slice's columns
+static void task_walk_dinp(void *ctx, ptrdiff_t i) {
+    const bn_bwd_walk *w = (const bn_bwd_walk *)ctx;
+    const bn_bwd *d = w->d;
+    const bn_plan *p = d->p;
+    const size_t es = d->kern->esize;
+    ptrdiff_t u0, u1, b0, b1, c0, cn, cl, cln;
+    bn_plan_rows_task(p, w->k, p->groups * w->k - 1 - i, &u0, &u1, &b0, &b1);
+    bn_plan_cols(p, u0, &c0, &cn);
+    bn_plan_cols(p, u1 - 1, &cl, &cln);
+    const ptrdiff_t wn = cl + cln - c0, run = bn_plan_run(wn);
+    for (ptrdiff_t e = b1; e > b0; e -= run) {
+        const ptrdiff_t s = e - run > b0 ? e - run : b0;
+        const bn_block blk = bn_plan_block(p, u0, s); // no partial row (bn_plan_rows)
+        const ptrdiff_t at = blk.at;
+        const ptrdiff_t rows = (e - 1 - s) * BN_BLOCK_ROWS + bn_plan_block(p, u0, e - 1).count;
+        d->kern->cl_dinp(bn_at_w(d->dinp, at, es), bn_at_w(d->dres, at, es),
+                         bn_at(d->dout, at, es), bn_at(d->gate, at, es), bn_at(d->x_dinp, at, es),
+                         blk.stride, rows, 0, wn, w->sc->mean + c0, w->sc->dy_mean + c0,
+                         w->sc->xmu_scale + c0, w->sc->scale + c0, d->stream,
+                         bn_plan_fetch(p, es));
+    }
+}
+
+// the whole call by the rows walk with the team's scratch (held: the team is held); 0 (nothing
+// done) when another call holds the team. Only for calls with sums and, if any output, dinp with
+// batch statistics: the other applies go through bn_apply_block, unit by unit.
+static int back_walk(const bn_bwd *d, int nthreads) {
+    const bn_plan *p = d->p;
+    const int held = nthreads >= 2;
+    bn_bwd_walk w = {d, bn_plan_rows_slices(p, nthreads),
+                     held ? bn_team_scratch() : bn_scratch_acquire()};
+    if (w.sc == NULL) return 0;
+    bn_bwd_walk_scratch *sc = w.sc;
+    const ptrdiff_t tasks = p->groups * w.k;
+    bn_run(nthreads, tasks, task_walk_sums, &w);
+    for (ptrdiff_t u = 0; u < p->units; u++) { // each unit's sums over its groups in order
+        double t1[BN_CHUNK], t2[BN_CHUNK];
+        bn_back_cols o;
+        ptrdiff_t w0, wn;
+        bn_plan_cols(p, u, &w0, &wn);
+        for (ptrdiff_t j = 0; j < wn; j++) t1[j] = t2[j] = 0.0;
+        for (ptrdiff_t g = 0; g < p->groups; g++) {
+            for (ptrdiff_t j = 0; j < wn; j++) {
+                t1[j] += sc->t1[g * p->W + w0 + j];
+                t2[j] += sc->t2[g * p->W + w0 + j];
+            }
+        }
+        unit_terms(d, u, t1, t2, &o);
+        if (d->dinp == NULL) continue;
+        memcpy(sc->mean + w0, o.mean, (size_t)wn * sizeof(double));
+        memcpy(sc->dy_mean + w0, o.dy_mean, (size_t)wn * sizeof(double));
+        memcpy(sc->xmu_scale + w0, o.xmu_scale, (size_t)wn * sizeof(double));
+        memcpy(sc->scale + w0, o.a.scale, (size_t)wn * sizeof(double));
+    }
+    for (ptrdiff_t j = p->W; j < (p->W + 31) / 32 * 32; j++) { // cl_dinp reads 32 columns at a time
+        sc->mean[j] = sc->dy_mean[j] = sc->xmu_scale[j] = sc->scale[j] = 0.0;
+    }
+    if (d->dinp != NULL) bn_run(nthreads, tasks, task_walk_dinp, &w);
+    if (!held) bn_team_release();
+    return 1;
+}
+
 // all units of the call, on the team when it is large enough
 static void backward(bn_bwd *d) {
     bn_plan *p = d->p;
@@ -349,12 +460,17 @@ static void backward(bn_bwd *d) {
     d->stream = d->dinp != NULL && bytes >= bn_stream_bytes() ? bn_stream_kind() : 0;
     const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0) +
                                             (d->gate ? 1 : 0) + (d->dres ? 1 : 0));
-    const ptrdiff_t tasks = p->units * p->groups;
-    const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
     // what the dinp pass reads again after the sums: x and dout, and the gate
     const size_t again = bytes * (size_t)(1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0));
+    const int walk = d->need_sums && (d->dinp == NULL ? d->dres == NULL : d->x_dinp != NULL) &&
+                     bn_plan_rows(p, again);
+    const ptrdiff_t tasks = p->units * p->groups;
+    const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
     bn_plan_widen(p, d->need_sums ? again / (size_t)p->units : 0, nthreads);
-    if (nthreads >= 2 && p->groups > 1) {
+    if (walk) {
+        // without the scratch, unit by unit: the same groups, so the same bits
+        if (!back_walk(d, nthreads)) bn_run(nthreads, p->units, task_unit, d);
+    } else if (nthreads >= 2 && p->groups > 1) {
         // A few units a job when the whole call's `again` fills the last-level cache and the
         // job's share fits in half of it, so that the job's dinp finds its data in cache; else
         // one job over all units (native/PERFORMANCE.md). A job takes the fewest units whose

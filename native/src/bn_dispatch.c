@@ -1,11 +1,11 @@
 /*
  * bn_dispatch.c - what the library reads off the machine once: the kernel table (the widest
  * instruction set that both the CPU and the build support, capped by the environment variable
- * BNORM_ISA: generic, avx2, avx512), the output size from which stores bypass the caches (a
- * fifth of the last-level cache; two thirds for an inference on threads; or BNORM_STREAM_BYTES
- * for both) and the tensor size from which the rows view and the NCHW backward fetch ahead
- * (BNORM_FETCH_BYTES). The variables exist so that the tests and benchmarks can run every path
- * on one machine.
+ * BNORM_ISA: generic, avx2, avx512), the cache sizes (BNORM_CACHE_BYTES and BNORM_L2_BYTES
+ * override them), the output size from which stores bypass the caches (cache_share; or
+ * BNORM_STREAM_BYTES) and the tensor size from which the rows view and the NCHW backward fetch
+ * ahead (BNORM_FETCH_BYTES). The variables exist so that the tests and benchmarks can run every
+ * path on one machine.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L // snprintf under -std=c11
@@ -261,11 +261,11 @@ size_t bn_cache_bytes(void) {
     return v - 1;
 }
 
-// the L2 read off the machine (cpu0's)
+// BNORM_L2_BYTES if it is a whole number, else the L2 read off the machine (cpu0's)
 size_t bn_l2_bytes(void) {
     size_t v = LOAD_SIZE(l2_plus1);
     if (v == 0) {
-        v = data_cache(2) + 1;
+        v = env_bytes("BNORM_L2_BYTES", data_cache(2)) + 1;
         STORE_SIZE(l2_plus1, v);
     }
     return v - 1;

@@ -376,10 +376,122 @@ static int forward_rows(const bn_fwd *f, int nthreads) {
     return 1;
 }
 
+// ----------------------------------------------------------------------------
+// the rows walk (bn_plan_rows): a task is a group's blocks in order and, at each block, every
+// unit of its slice; the output then takes each block's rows whole, with every column's terms
+
+// the walk's arrays, in the team's scratch: each group's statistics (groups*W <= BN_MAX_GROUPS
+// times a narrow unit: bn_plan_rows), each unit's terms, then every column's in float for cl_apply
+typedef struct {
+    double T[BN_MAX_GROUPS * BN_NARROW_CHUNK], M2[BN_MAX_GROUPS * BN_NARROW_CHUNK], n[BN_MAX_GROUPS];
+    bn_affine a[BN_KERNEL_ROW_COLS / BN_NARROW_CHUNK];
+    BN_LINE_ALIGNED float mean_f[BN_KERNEL_ROW_COLS], scale_f[BN_KERNEL_ROW_COLS],
+        shift_f[BN_KERNEL_ROW_COLS];
+} bn_fwd_walk_scratch;
+_Static_assert(sizeof(bn_fwd_walk_scratch) <= BN_SCRATCH_BYTES, "scratch too small");
+
+typedef struct {
+    const bn_fwd *f;
+    ptrdiff_t k; // slices a group (bn_plan_rows_task)
+    bn_fwd_walk_scratch *sc;
+    int fast;    // every column's terms are fast: whole rows through cl_apply
+} bn_fwd_walk;
+
+// the statistics of a group's slice, block by block: each unit's are those of group_stats over
+// the group's blocks (the first block's as merged into none, then each merged in order)
+static void task_walk_stats(void *ctx, ptrdiff_t i) {
+    const bn_fwd_walk *w = (const bn_fwd_walk *)ctx;
+    const bn_fwd *f = w->f;
+    const bn_plan *p = f->p;
+    ptrdiff_t u0, u1, b0, b1;
+    const ptrdiff_t g = bn_plan_rows_task(p, w->k, i, &u0, &u1, &b0, &b1);
+    double *T = w->sc->T + g * p->W, *M2 = w->sc->M2 + g * p->W, n = 0.0;
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        double nb = 0.0;
+        for (ptrdiff_t u = u0; u < u1; u++) {
+            double bT[BN_CHUNK], bM2[BN_CHUNK];
+            ptrdiff_t w0, wn;
+            bn_plan_cols(p, u, &w0, &wn);
+            nb = group_stats(f, u, b, b + 1, b == b0 ? T + w0 : bT, b == b0 ? M2 + w0 : bM2);
+            if (b > b0) merge_cols(T + w0, M2 + w0, n, bT, bM2, nb, 0, wn); // no partial row
+        }
+        n += nb;
+    }
+    if (u0 == 0) w->sc->n[g] = n;
+}
+
+// the output of a group's slice, the last task first and its blocks in runs from the last as
+// the apply pass of a unit (bn_plan_apply_span says why): one kernel call a run over all the
+// slice's columns where every column's terms are fast, else unit by unit
+static void task_walk_apply(void *ctx, ptrdiff_t i) {
+    const bn_fwd_walk *w = (const bn_fwd_walk *)ctx;
+    const bn_fwd *f = w->f;
+    const bn_plan *p = f->p;
+    const size_t es = f->kern->esize;
+    ptrdiff_t u0, u1, b0, b1, c0, cn, cl, cln;
+    bn_plan_rows_task(p, w->k, p->groups * w->k - 1 - i, &u0, &u1, &b0, &b1);
+    bn_plan_cols(p, u0, &c0, &cn);
+    bn_plan_cols(p, u1 - 1, &cl, &cln);
+    const ptrdiff_t run = bn_plan_run(cl + cln - c0);
+    for (ptrdiff_t e = b1; e > b0; e -= run) {
+        const ptrdiff_t s = e - run > b0 ? e - run : b0;
+        const ptrdiff_t rows = (e - 1 - s) * BN_BLOCK_ROWS + bn_plan_block(p, u0, e - 1).count;
+        if (!w->fast) {
+            for (ptrdiff_t u = u0; u < u1; u++) {
+                bn_block blk = bn_plan_block(p, u, s); // no partial row (bn_plan_rows)
+                blk.count = rows;
+                bn_apply_block(p, f->kern, f->out, f->inp, f->res, f->relu, &blk, &w->sc->a[u],
+                               f->stream);
+            }
+            continue;
+        }
+        const ptrdiff_t at = bn_plan_block(p, u0, s).at;
+        f->kern->cl_apply(bn_at_w(f->out, at, es), bn_at(f->inp, at, es), bn_at(f->res, at, es),
+                          f->relu, p->W, rows, 0, cl + cln - c0, w->sc->mean_f + c0,
+                          w->sc->scale_f + c0, w->sc->shift_f + c0, f->stream,
+                          bn_plan_fetch(p, es));
+    }
+}
+
+// the whole call by the rows walk with the team's scratch (held: the team is held); 0 (nothing
+// done) when another call holds the team
+static int forward_walk(const bn_fwd *f, int nthreads) {
+    const bn_plan *p = f->p;
+    const int held = nthreads >= 2;
+    bn_fwd_walk w = {f, bn_plan_rows_slices(p, nthreads),
+                     held ? bn_team_scratch() : bn_scratch_acquire(), 1};
+    if (w.sc == NULL) return 0;
+    bn_fwd_walk_scratch *sc = w.sc;
+    const ptrdiff_t tasks = p->groups * w.k;
+    bn_run(nthreads, tasks, task_walk_stats, &w);
+    for (ptrdiff_t u = 0; u < p->units; u++) { // each unit's statistics over its groups in order
+        double T[BN_CHUNK], M2[BN_CHUNK], n = 0.0;
+        ptrdiff_t w0, wn;
+        bn_plan_cols(p, u, &w0, &wn);
+        for (ptrdiff_t g = 0; g < p->groups; g++) {
+            merge_group(p, u, T, M2, n, sc->T + g * p->W + w0, sc->M2 + g * p->W + w0, sc->n[g],
+                        g == p->groups - 1);
+            n += sc->n[g];
+        }
+        unit_terms(f, u, T, M2, &sc->a[u]);
+        if (f->stats != NULL) continue;
+        w.fast = w.fast && memchr(sc->a[u].fast, 0, (size_t)wn) == NULL;
+        memcpy(sc->mean_f + w0, sc->a[u].mean_f, (size_t)wn * sizeof(float));
+        memcpy(sc->scale_f + w0, sc->a[u].scale_f, (size_t)wn * sizeof(float));
+        memcpy(sc->shift_f + w0, sc->a[u].shift_f, (size_t)wn * sizeof(float));
+    }
+    if (f->stats == NULL) bn_run(nthreads, tasks, task_walk_apply, &w);
+    if (!held) bn_team_release();
+    return 1;
+}
+
 // all units of the call, on the team when it is large enough
 static void forward(bn_fwd *f) {
     bn_plan *p = f->p;
     const size_t bytes = (size_t)(p->M * p->C) * f->kern->esize;
+    // the rows walk as the normalize pass would read x again, also for the split phase's
+    // statistics alone: the same groups, so the same bits as forward training
+    const int walk = batch_stats(f) && bn_plan_rows(p, bytes);
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
     // a unit's normalize pass reads its x again after its statistics
@@ -387,7 +499,10 @@ static void forward(bn_fwd *f) {
     f->stream = bytes >= (nthreads >= 2 && !reads_again ? bn_stream_once_bytes() : bn_stream_bytes())
                     ? bn_stream_kind() : 0;
     bn_plan_widen(p, reads_again ? bytes / (size_t)p->units : 0, nthreads);
-    if (!forward_rows(f, nthreads)) {
+    if (walk) {
+        // without the scratch, unit by unit: the same groups, so the same bits
+        if (!forward_walk(f, nthreads)) bn_run(nthreads, p->units, task_unit, f);
+    } else if (!forward_rows(f, nthreads)) {
         if (nthreads >= 2 && p->groups > 1) forward_groups(f, nthreads);
         else bn_run(nthreads, p->units, task_unit, f);
     }

@@ -57,11 +57,15 @@
 //           reductions take a group's blocks in one call)
 //   line    a row of a block (rows view) or a run of one channel (runs views)
 //   group   contiguous blocks of a unit that one thread reduces (units of 2 MiB or more in
-//           calls of few units, or a call's only unit from 256 KiB: bn_plan_init)
+//           calls of few units, or a call's only unit from 256 KiB: bn_plan_init; in the rows
+//           walk, from the bytes of the whole tensor: bn_plan_rows)
+//   rows walk  rows view, training and backward: each block's rows are taken whole, every unit
+//           of them, instead of one unit down the whole tensor at a time (bn_plan_rows)
 // Every pass is: reduce over blocks (statistics, or sum_dy and sum_dy_xmu) -> per-channel terms
-// -> apply over blocks (out, or dinp and dres). Blocks, groups and their order depend only on
-// (layout, N, C, S): sums are taken per block, merged over the blocks of a group in order, then
-// over the groups in order, whichever threads ran them.
+// -> apply over blocks (out, or dinp and dres). Blocks, groups and their order depend on
+// (layout, N, C, S) and, through the rows walk, on the pass and the machine's cache sizes, never
+// on the threads: sums are taken per block, merged over the blocks of a group in order, then over
+// the groups in order, whichever threads ran them.
 
 #define BN_BLOCK_ROWS 64       // rows view: wide rows per block
 #define BN_BLOCK_LEN 4096      // runs view: values per block
@@ -121,6 +125,22 @@ BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, pt
 // change, nor any result: a column's sums go through the same blocks and groups in the same order
 // in a unit of any width.
 BN_HIDDEN void bn_plan_widen(bn_plan *p, size_t again, int nthreads);
+// Whether the call takes the rows walk, which then sets the groups (those of the whole tensor cut
+// among the units): rows view, 2 or more units, rows of at most BN_KERNEL_ROW_COLS columns and no
+// partial row, `again` (the bytes the second pass reads again) of at least BN_PARALLEL_BYTES
+// (smaller calls allocate nothing), a unit's share of which would not stay in half the L2 while
+// the whole stays in half the last-level cache (bn_plan.c).
+// Decided before the threads are known, so the groups never depend on them.
+BN_HIDDEN int bn_plan_rows(bn_plan *p, size_t again);
+// The rows walk's tasks for nthreads: each group's blocks cut into the fewest slices of units
+// that make nthreads tasks (at most one a unit); returns the slices a group
+BN_HIDDEN ptrdiff_t bn_plan_rows_slices(const bn_plan *p, int nthreads);
+// task i of the rows walk with k slices a group: its group (returned), that group's blocks
+// [*b0, *b1) and the slice's units [*u0, *u1)
+BN_HIDDEN ptrdiff_t bn_plan_rows_task(const bn_plan *p, ptrdiff_t k, ptrdiff_t i, ptrdiff_t *u0,
+                                      ptrdiff_t *u1, ptrdiff_t *b0, ptrdiff_t *b1);
+// the blocks of a run of the apply pass (bn_plan_apply_span) in rows of wn columns
+BN_HIDDEN ptrdiff_t bn_plan_run(ptrdiff_t wn);
 // columns [*w0, *w0 + *wn) of unit u (wide columns, or channels)
 BN_HIDDEN void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn);
 // block b of unit u
@@ -209,7 +229,8 @@ BN_HIDDEN int bn_stream_kind(void);
 // The size in bytes of the last-level cache (BNORM_CACHE_BYTES overrides it), 0 when unknown,
 // read once (bn_dispatch.c)
 BN_HIDDEN size_t bn_cache_bytes(void);
-// The size in bytes of the L2 (a core's), 0 when unknown, read once (bn_dispatch.c)
+// The size in bytes of the L2 (a core's; BNORM_L2_BYTES overrides it), 0 when unknown, read once
+// (bn_dispatch.c)
 BN_HIDDEN size_t bn_l2_bytes(void);
 // Tensor bytes from which the rows view's and the backward's runs kernels fetch ahead
 // (bn_plan_fetch), read once
@@ -230,6 +251,10 @@ BN_HIDDEN void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *
 BN_HIDDEN void bn_team_release(void);
 // BN_SCRATCH_BYTES on a cache line (for the BN_LINE_ALIGNED arrays), only while the team is held
 BN_HIDDEN void *bn_team_scratch(void);
+// The same scratch for a call on its own thread: takes the team (without its threads) and returns
+// the scratch, or NULL with nothing held when another call holds the team (or the build has no
+// threads); bn_team_release gives it back
+BN_HIDDEN void *bn_scratch_acquire(void);
 
 // fn(ctx, i) for i in [0, ntasks): on the team when nthreads >= 2, else in order on this thread
 BN_HIDDEN void bn_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx);

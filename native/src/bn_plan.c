@@ -16,6 +16,26 @@ static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
 
 ptrdiff_t bn_clamp(ptrdiff_t v, ptrdiff_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
+// The groups of each of `units` units of unit_bytes (as float32): one per BN_GROUP_BYTES; a call
+// of few units has as many more as make BN_MIN_TASKS tasks, each of at least
+// BN_SMALL_GROUP_BYTES (with 1 MiB groups alone, a call of one unit below 2 MiB ran on one
+// thread); a count above 2 is rounded up to a power of two (3 groups left one of two threads
+// idle a third of the time: on a Zen 5, 2 threads, NHWC 8x128x28x28 forward training and
+// backward took 0.80x the time with 4, NC 3072x256 0.77x and 0.82x); at most BN_MAX_GROUPS/units
+// and one a block
+static ptrdiff_t plan_groups(const bn_plan *p, ptrdiff_t unit_bytes, ptrdiff_t units) {
+    ptrdiff_t g = unit_bytes / BN_GROUP_BYTES;
+    const ptrdiff_t want = ceil_div(BN_MIN_TASKS, units), fit = unit_bytes / BN_SMALL_GROUP_BYTES;
+    if (g < (want < fit ? want : fit)) g = want < fit ? want : fit;
+    if (g > 2 && (g & (g - 1))) { // whole rounds for 2, 4, 8 or 16 threads
+        while (g & (g - 1)) g &= g - 1;
+        g *= 2;
+    }
+    if (g > BN_MAX_GROUPS / units) g = BN_MAX_GROUPS / units;
+    if (g > p->blocks) g = p->blocks;
+    return g < 1 ? 1 : g;
+}
+
 void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, int apply) {
     *p = (bn_plan){.N = N, .C = C, .S = S, .M = N * S, .cg = 1};
     p->view = layout != BN_LAYOUT_NCHW || S == 1 ? BN_VIEW_ROWS
@@ -43,25 +63,9 @@ void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, ptrdiff_t S,
         p->blocks = p->pieces == 1 ? ceil_div(N, p->per_block) : N * p->pieces;
         p->units = C;
     }
-    // groups: one per BN_GROUP_BYTES of the unit's values; a call of few units has as many more
-    // as make BN_MIN_TASKS tasks, each of at least BN_SMALL_GROUP_BYTES (with 1 MiB groups alone,
-    // a call of one unit below 2 MiB ran on one thread); a count above 2 is rounded up to a power
-    // of two (3 groups left one of two threads idle a third of the time: on a Zen 5, 2 threads,
-    // NHWC 8x128x28x28 forward training and backward took 0.80x the time with 4, NC 3072x256
-    // 0.77x and 0.82x); at most BN_MAX_GROUPS/units and one a block
     const ptrdiff_t chans = p->view == BN_VIEW_ROWS
                                 ? (p->W < p->chunk ? p->W : p->chunk) / p->fold : p->cg;
-    const ptrdiff_t unit_bytes = p->M * chans * (ptrdiff_t)sizeof(float);
-    ptrdiff_t g = unit_bytes / BN_GROUP_BYTES;
-    const ptrdiff_t want = ceil_div(BN_MIN_TASKS, p->units), fit = unit_bytes / BN_SMALL_GROUP_BYTES;
-    if (g < (want < fit ? want : fit)) g = want < fit ? want : fit;
-    if (g > 2 && (g & (g - 1))) { // whole rounds for 2, 4, 8 or 16 threads
-        while (g & (g - 1)) g &= g - 1;
-        g *= 2;
-    }
-    if (g > BN_MAX_GROUPS / p->units) g = BN_MAX_GROUPS / p->units;
-    if (g > p->blocks) g = p->blocks;
-    p->groups = g < 1 ? 1 : g;
+    p->groups = plan_groups(p, p->M * chans * (ptrdiff_t)sizeof(float), p->units);
 }
 
 // A narrow unit reads a piece of each row and comes back for the next piece a tensor later; what it
@@ -89,6 +93,53 @@ void bn_plan_widen(bn_plan *p, size_t again, int nthreads) {
     if (nthreads > 1 && again < l3) return; // fewer tasks to share, where a narrow unit fits
     p->chunk = BN_CHUNK;
     p->units = units;
+}
+
+// A unit down the whole tensor reads a piece of each row; what that buys is that its second pass
+// finds the unit's rows in cache. Where they would not stay in half the L2 but the whole call's
+// `again` stays in half the last-level cache, the second pass reads that cache either way, and
+// whole rows read it faster: one stream per tensor in memory order, where a unit's pieces of 1 or
+// 2 KiB every row restart the hardware prefetchers at each 4 KiB page. On a 2-vCPU Xeon guest
+// (2 MiB L2, 480 MiB L3), float32, bn_ab (8 rounds in both orders): 1 thread, backward NC
+// 4096x1024 0.88-0.90x the time, NHWC 32x2048x7x7 0.87-0.92x, NC 1024x1024 0.90x, forward
+// training NC 4096x1024 and NHWC 32x2048x7x7 0.86-0.87x; 2 threads, backward NC 4096x1024
+// 0.77-0.78x, NHWC 32x2048x7x7 0.84x, NC 1024x1024 0.75-0.77x, NC 16384x512 and NHWC
+// 32x512x28x28 0.82-0.83x, forward training NC 4096x1024 0.75-0.82x, NHWC 32x2048x7x7
+// 0.77-0.78x, NC 16384x512 0.85-0.88x. Rows of 512 columns on 1 thread, already one unit wide
+// there (bn_plan_widen): 0.98-1.05x. Whole rows need groups to share: NHWC 32x2048x7x7 has one
+// group of 256-column units, and two threads' halves of each row (4 KiB each) took its backward
+// 1.45 ms against 1.28 with two groups of whole rows. So the walk takes the groups of the whole
+// tensor cut among the units (bn_plan_init's rule with all the bytes), 2 there; they depend on
+// the machine's caches through this choice, never on the threads.
+int bn_plan_rows(bn_plan *p, size_t again) {
+    const size_t l2 = bn_l2_bytes(), llc = bn_cache_bytes();
+    if (p->view != BN_VIEW_ROWS || p->units < 2 || p->W > BN_KERNEL_ROW_COLS || p->tailn != 0 ||
+        again < BN_PARALLEL_BYTES || l2 == 0 || llc == 0 || again / (size_t)p->units <= l2 / 2 ||
+        again > llc / 2) {
+        return 0;
+    }
+    p->groups = plan_groups(p, p->M * p->C * (ptrdiff_t)sizeof(float), p->units);
+    return 1;
+}
+
+ptrdiff_t bn_plan_rows_slices(const bn_plan *p, int nthreads) {
+    ptrdiff_t k = 1;
+    while (k < p->units && p->groups * k < nthreads) k++;
+    return k;
+}
+
+ptrdiff_t bn_plan_rows_task(const bn_plan *p, ptrdiff_t k, ptrdiff_t i, ptrdiff_t *u0,
+                            ptrdiff_t *u1, ptrdiff_t *b0, ptrdiff_t *b1) {
+    const ptrdiff_t g = i / k, s = i % k;
+    *u0 = s * p->units / k;
+    *u1 = (s + 1) * p->units / k;
+    bn_plan_group(p, g, b0, b1);
+    return g;
+}
+
+ptrdiff_t bn_plan_run(ptrdiff_t wn) {
+    const ptrdiff_t run = BN_APPLY_RUN / (BN_BLOCK_ROWS * wn);
+    return run > 1 ? run : 1;
 }
 
 void bn_plan_cols(const bn_plan *p, ptrdiff_t u, ptrdiff_t *w0, ptrdiff_t *wn) {

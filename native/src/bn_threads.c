@@ -40,6 +40,7 @@ void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
 }
 void bn_team_release(void) {}
 void *bn_team_scratch(void) { return NULL; }
+void *bn_scratch_acquire(void) { return NULL; }
 
 #else
 
@@ -342,6 +343,11 @@ void bn_team_run(int nthreads, ptrdiff_t ntasks, bn_task_fn fn, void *ctx) {
 void bn_team_release(void) { unlock(&team_lock); }
 
 void *bn_team_scratch(void) { return scratch.bytes; }
+
+void *bn_scratch_acquire(void) {
+    register_atfork();
+    return try_lock(&team_lock) ? scratch.bytes : NULL;
+}
 
 #endif
 

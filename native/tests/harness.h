@@ -125,6 +125,7 @@ void test_backward(void);
 void test_channel_chunks(void);
 void test_running_stats(void);
 void test_wide_rows(void);
+void test_rows_walk(void);
 void test_large_offset(void);
 void test_constant_channel(void);
 void test_nonfinite_isolation(void);

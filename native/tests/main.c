@@ -24,6 +24,7 @@ static const struct {
     {"channel_chunks", test_channel_chunks},
     {"running_stats", test_running_stats},
     {"wide_rows", test_wide_rows},
+    {"rows_walk", test_rows_walk},
     {"large_offset", test_large_offset},
     {"constant_channel", test_constant_channel},
     {"nonfinite_isolation", test_nonfinite_isolation},

@@ -388,6 +388,7 @@ void test_half_threads(void) {
             big_case(dflags[d], BN_LAYOUT_NCHW, 64, 40, 49, t);   // short runs
             big_case(dflags[d], BN_LAYOUT_NHWC, 32, 100, 49, t);  // rows, two units
             big_case(dflags[d], BN_LAYOUT_NC, 2000, 33, 1, t);    // folded rows
+            big_case(dflags[d], BN_LAYOUT_NHWC, 8, 600, 49, t);   // 3 units (the rows walk too)
         }
     }
 }

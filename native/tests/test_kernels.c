@@ -7,6 +7,7 @@
  * Outputs start filled with NaN, so an output that is not overwritten (or accumulated into)
  * fails the comparison.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,4 +486,101 @@ void test_wide_rows(void) {
             if (d != 2) wide_rows_case(130, cs[i], data, fl, 1, 2); // 3e38 is no f16
         }
     }
+}
+
+// The rows walk (bn_plan_rows; CTest runs rows_walk with BNORM_L2_BYTES and BNORM_CACHE_BYTES set
+// so that it takes it on every machine): forward training and backward over rows of 257 to 2048
+// columns against the double references, on 1 and 3 threads with the same bits, and the split
+// phase's statistics with forward training's bits. Then one column holds +-FLT_MAX (a third +)
+// with gamma = 1e10, so that x - mean overflows float there: that column's output goes through
+// the double loop, the others' through the kernels.
+static void rows_walk_case(int layout, int64_t N, int64_t C, int64_t S) {
+    const size_t n = (size_t)(N * C * S), nc = (size_t)C;
+    const int64_t M = N * S, big = C - 7;
+    const unsigned int fl = BN_USE_SCALE | BN_USE_SHIFT;
+    const unsigned int all = BN_DIFF_INP | BN_DIFF_SCALE | BN_DIFF_SHIFT;
+    char name[120], what[200];
+    snprintf(name, sizeof name, "rows_walk %s N=%lld C=%lld S=%lld", bt_layout_name(layout),
+             (long long)N, (long long)C, (long long)S);
+    bt_rng r;
+    bt_rng_seed(&r, (uint64_t)(C * 7 + N));
+    float *inp = bt_floats(n), *dout = bt_floats(n), *gamma = bt_floats(nc), *beta = bt_floats(nc);
+    bt_fill_inp(&r, inp, layout, N, C, S);
+    bt_fill_normal(&r, dout, n);
+    bt_fill_uniform(&r, gamma, nc, 0.5, 1.5);
+    bt_fill_normal(&r, beta, nc);
+    float *out[2], *mean[2], *rstd[2], *dinp[2], *dg[2], *db[2];
+    double *rmean = bt_doubles(nc), *rvar = bt_doubles(nc), *rrstd = bt_doubles(nc);
+    double *ref = bt_doubles(n), *ref_dg = bt_doubles(nc), *ref_db = bt_doubles(nc);
+    const double tol = bt_tol(M);
+    for (int t = 0; t < 2; t++) {
+        out[t] = bt_floats(n), mean[t] = bt_floats(nc), rstd[t] = bt_floats(nc);
+        dinp[t] = bt_floats(n), dg[t] = bt_floats(nc), db[t] = bt_floats(nc);
+        bn_set_num_threads(t == 0 ? 1 : 3);
+        bn_status st = bn_forward_training(out[t], mean[t], rstd[t], NULL, NULL, inp, NULL, gamma, beta,
+                                 1e-5, 0.1, fl, layout, N, C, S);
+        CHECK(st == BN_OK, "%s: forward training status %d", name, st);
+        st = bn_backward(dinp[t], NULL, dg[t], db[t], dout, NULL, inp, gamma, mean[t], rstd[t],
+                         BN_USE_SCALE, all, layout, N, C, S);
+        CHECK(st == BN_OK, "%s: backward status %d", name, st);
+    }
+    ref_stats(rmean, rvar, inp, layout, N, C, S);
+    for (size_t c = 0; c < nc; c++) rrstd[c] = 1.0 / sqrt(rvar[c] + 1e-5);
+    ref_normalize(ref, inp, rmean, rrstd, gamma, beta, layout, N, C, S);
+    sub(what, sizeof what, name, "out");
+    bt_close(what, out[0], ref, n, tol, tol);
+    ref_backward(ref, ref_dg, ref_db, dout, inp, gamma, mean[0], rstd[0], 0, layout, N, C, S);
+    sub(what, sizeof what, name, "dinp");
+    bt_close(what, dinp[0], ref, n, tol * bt_maxabs(ref, n) + 1e-30, tol);
+    sub(what, sizeof what, name, "dgamma");
+    bt_close(what, dg[0], ref_dg, nc, 1e-9 * (double)M, tol);
+    sub(what, sizeof what, name, "dbeta");
+    bt_close(what, db[0], ref_db, nc, 1e-9 * (double)M, tol);
+    // the split phase's statistics take the same walk: the same bits as forward training's
+    double *stats = bt_doubles(3 * nc), *smean = bt_doubles(nc), *srstd = bt_doubles(nc);
+    bn_status st = bn_stats_local(stats, inp, 0u, layout, N, C, S);
+    CHECK(st == BN_OK, "%s: bn_stats_local status %d", name, st);
+    st = bn_stats_merge(smean, srstd, NULL, NULL, stats, 1e-5, 0.1, 0u, C, 1);
+    CHECK(st == BN_OK, "%s: bn_stats_merge status %d", name, st);
+    for (size_t c = 0; c < nc; c++) {
+        CHECK((float)smean[c] == mean[0][c] && (float)srstd[c] == rstd[0][c],
+              "%s: channel %zu: split phase mean %.9g rstd %.9g, forward training %.9g %.9g", name,
+              c, smean[c], srstd[c], (double)mean[0][c], (double)rstd[0][c]);
+    }
+    free(stats); free(smean); free(srstd);
+    CHECK(memcmp(out[0], out[1], n * 4) == 0 && memcmp(mean[0], mean[1], nc * 4) == 0 &&
+              memcmp(rstd[0], rstd[1], nc * 4) == 0 && memcmp(dinp[0], dinp[1], n * 4) == 0 &&
+              memcmp(dg[0], dg[1], nc * 4) == 0 && memcmp(db[0], db[1], nc * 4) == 0,
+          "%s: 3 threads differ from 1", name);
+
+    // the column of +-FLT_MAX (in the last unit), training only
+    for (int64_t b = 0; b < N; b++) {
+        for (int64_t s = 0; s < S; s++) {
+            inp[bt_index(layout, N, C, S, b, big, s)] = (b * S + s) % 3 == 0 ? FLT_MAX : -FLT_MAX;
+        }
+    }
+    gamma[big] = 1e10f;
+    bn_set_num_threads(1);
+    st = bn_forward_training(out[0], mean[0], rstd[0], NULL, NULL, inp, NULL, gamma,
+                                       beta, 1e-5, 0.1, fl, layout, N, C, S);
+    CHECK(st == BN_OK, "%s: training with FLT_MAX status %d", name, st);
+    ref_stats(rmean, rvar, inp, layout, N, C, S);
+    for (size_t c = 0; c < nc; c++) rrstd[c] = 1.0 / sqrt(rvar[c] + 1e-5);
+    ref_normalize(ref, inp, rmean, rrstd, gamma, beta, layout, N, C, S);
+    CHECK(bt_all_finite(out[0], n), "%s: training with FLT_MAX: out not finite", name);
+    sub(what, sizeof what, name, "out with a column of +-FLT_MAX");
+    bt_close(what, out[0], ref, n, 1e-4, 1e-5);
+    bn_set_num_threads(0);
+    for (int t = 0; t < 2; t++) {
+        free(out[t]); free(mean[t]); free(rstd[t]); free(dinp[t]); free(dg[t]); free(db[t]);
+    }
+    free(inp); free(dout); free(gamma); free(beta); free(rmean); free(rvar); free(rrstd);
+    free(ref); free(ref_dg); free(ref_db);
+}
+
+void test_rows_walk(void) {
+    rows_walk_case(BN_LAYOUT_NC, 700, 257, 1);    // a unit of one column
+    rows_walk_case(BN_LAYOUT_NC, 1000, 600, 1);   // the last unit partial, rows not of 32
+    rows_walk_case(BN_LAYOUT_NHWC, 8, 2048, 49);  // 8 units, rows of 8 KiB, a partial block
+    rows_walk_case(BN_LAYOUT_NHWC, 3, 1024, 700); // 33 blocks in 8 groups of 4 or 5
 }
