@@ -517,8 +517,8 @@ static void rows_walk_case(int layout, int64_t N, int64_t C, int64_t S) {
         out[t] = bt_floats(n), mean[t] = bt_floats(nc), rstd[t] = bt_floats(nc);
         dinp[t] = bt_floats(n), dg[t] = bt_floats(nc), db[t] = bt_floats(nc);
         bn_set_num_threads(t == 0 ? 1 : 3);
-        bn_status st = bn_forward_training(out[t], mean[t], rstd[t], NULL, NULL, inp, NULL, gamma, beta,
-                                 1e-5, 0.1, fl, layout, N, C, S);
+        bn_status st = bn_forward_training(out[t], mean[t], rstd[t], NULL, NULL, inp, NULL, gamma,
+                                           beta, 1e-5, 0.1, fl, layout, N, C, S);
         CHECK(st == BN_OK, "%s: forward training status %d", name, st);
         st = bn_backward(dinp[t], NULL, dg[t], db[t], dout, NULL, inp, gamma, mean[t], rstd[t],
                          BN_USE_SCALE, all, layout, N, C, S);
@@ -561,8 +561,8 @@ static void rows_walk_case(int layout, int64_t N, int64_t C, int64_t S) {
     }
     gamma[big] = 1e10f;
     bn_set_num_threads(1);
-    st = bn_forward_training(out[0], mean[0], rstd[0], NULL, NULL, inp, NULL, gamma,
-                                       beta, 1e-5, 0.1, fl, layout, N, C, S);
+    st = bn_forward_training(out[0], mean[0], rstd[0], NULL, NULL, inp, NULL, gamma, beta, 1e-5,
+                             0.1, fl, layout, N, C, S);
     CHECK(st == BN_OK, "%s: training with FLT_MAX status %d", name, st);
     ref_stats(rmean, rvar, inp, layout, N, C, S);
     for (size_t c = 0; c < nc; c++) rrstd[c] = 1.0 / sqrt(rvar[c] + 1e-5);
@@ -580,7 +580,7 @@ static void rows_walk_case(int layout, int64_t N, int64_t C, int64_t S) {
 
 void test_rows_walk(void) {
     rows_walk_case(BN_LAYOUT_NC, 700, 257, 1);    // a unit of one column
-    rows_walk_case(BN_LAYOUT_NC, 1000, 600, 1);   // the last unit partial, rows not of 32
+    rows_walk_case(BN_LAYOUT_NC, 1000, 600, 1);   // the last unit partial, 600 columns: not 32s
     rows_walk_case(BN_LAYOUT_NHWC, 8, 2048, 49);  // 8 units, rows of 8 KiB, a partial block
     rows_walk_case(BN_LAYOUT_NHWC, 3, 1024, 700); // 33 blocks in 8 groups of 4 or 5
 }
