@@ -461,9 +461,10 @@ static void backward(bn_bwd *d) {
     const size_t touched = bytes * (size_t)((d->x_sums ? 1 : 0) + 1 + (d->dinp != NULL ? 2 : 0) +
                                             (d->gate ? 1 : 0) + (d->dres ? 1 : 0));
     // what the dinp pass reads again after the sums: x and dout, and the gate
-    const size_t again = bytes * (size_t)(1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0));
+    const int again_tensors = 1 + (d->gate ? 1 : 0) + (d->dinp && d->x_dinp ? 1 : 0);
+    const size_t again = bytes * (size_t)again_tensors;
     const int walk = d->need_sums && (d->dinp == NULL ? d->dres == NULL : d->x_dinp != NULL) &&
-                     bn_plan_rows(p, again);
+                     bn_plan_rows(p, again_tensors);
     const ptrdiff_t tasks = p->units * p->groups;
     const int nthreads = touched >= BN_PARALLEL_BYTES && tasks >= 2 ? bn_team_acquire() : 1;
     bn_plan_widen(p, d->need_sums ? again / (size_t)p->units : 0, nthreads);

@@ -491,7 +491,7 @@ static void forward(bn_fwd *f) {
     const size_t bytes = (size_t)(p->M * p->C) * f->kern->esize;
     // the rows walk as the normalize pass would read x again, also for the split phase's
     // statistics alone: the same groups, so the same bits as forward training
-    const int walk = batch_stats(f) && bn_plan_rows(p, bytes);
+    const int walk = batch_stats(f) && bn_plan_rows(p, 1);
     const int nthreads = 2 * bytes >= BN_PARALLEL_BYTES && p->units * p->groups >= 2
                              ? bn_team_acquire() : 1;
     // a unit's normalize pass reads its x again after its statistics

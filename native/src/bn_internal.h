@@ -127,11 +127,13 @@ BN_HIDDEN void bn_plan_init(bn_plan *p, int layout, ptrdiff_t N, ptrdiff_t C, pt
 BN_HIDDEN void bn_plan_widen(bn_plan *p, size_t again, int nthreads);
 // Whether the call takes the rows walk, which then sets the groups (those of the whole tensor cut
 // among the units): rows view, 2 or more units, rows of at most BN_KERNEL_ROW_COLS columns and no
-// partial row, `again` (the bytes the second pass reads again) of at least BN_PARALLEL_BYTES
-// (smaller calls allocate nothing), a unit's share of which would not stay in half the L2 while
-// the whole stays in half the last-level cache (bn_plan.c).
-// Decided before the threads are known, so the groups never depend on them.
-BN_HIDDEN int bn_plan_rows(bn_plan *p, size_t again);
+// partial row, `again` (the bytes of the `tensors` (N,C,S) tensors that the second pass reads
+// again) of at least BN_PARALLEL_BYTES, a unit's share of which would not stay in half the L2
+// while the whole stays in half the last-level cache (bn_plan.c). Decided before the threads are
+// known, so the groups never depend on them; the bytes are counted as float32 whatever the
+// activations' format, so that a 16-bit call takes the float32 call's walk and groups (bn.h: the
+// same per-channel bits).
+BN_HIDDEN int bn_plan_rows(bn_plan *p, int tensors);
 // The rows walk's tasks for nthreads: each group's blocks cut into the fewest slices of units
 // that make nthreads tasks (at most one a unit); returns the slices a group
 BN_HIDDEN ptrdiff_t bn_plan_rows_slices(const bn_plan *p, int nthreads);

@@ -111,8 +111,9 @@ void bn_plan_widen(bn_plan *p, size_t again, int nthreads) {
 // 1.45 ms against 1.28 with two groups of whole rows. So the walk takes the groups of the whole
 // tensor cut among the units (bn_plan_init's rule with all the bytes), 2 there; they depend on
 // the machine's caches through this choice, never on the threads.
-int bn_plan_rows(bn_plan *p, size_t again) {
+int bn_plan_rows(bn_plan *p, int tensors) {
     const size_t l2 = bn_l2_bytes(), llc = bn_cache_bytes();
+    const size_t again = (size_t)(p->M * p->C) * sizeof(float) * (size_t)tensors;
     if (p->view != BN_VIEW_ROWS || p->units < 2 || p->W > BN_KERNEL_ROW_COLS || p->tailn != 0 ||
         again < BN_PARALLEL_BYTES || l2 == 0 || llc == 0 || again / (size_t)p->units <= l2 / 2 ||
         again > llc / 2) {

@@ -389,6 +389,7 @@ void test_half_threads(void) {
             big_case(dflags[d], BN_LAYOUT_NHWC, 32, 100, 49, t);  // rows, two units
             big_case(dflags[d], BN_LAYOUT_NC, 2000, 33, 1, t);    // folded rows
             big_case(dflags[d], BN_LAYOUT_NHWC, 8, 600, 49, t);   // 3 units (the rows walk too)
+            big_case(dflags[d], BN_LAYOUT_NHWC, 8, 2048, 49, t);  // rows of 2048 (the walk too)
         }
     }
 }
