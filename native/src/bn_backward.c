@@ -28,7 +28,9 @@
  * batch statistics, so it may be NULL with BN_USE_GLOBAL_STATS when dgamma is not wanted.
  *
  * Order of work as in bn_forward.c: per unit, its sums (per block, added over blocks and groups
- * in order), its per-channel terms, its dinp and dres; large calls on the thread team.
+ * in order), its per-channel terms, its dinp and dres; large calls on the thread team. In the
+ * rows walk (bn_plan_rows) every unit's sums first, block by block, then dinp over whole rows:
+ * each column's sums go through the same blocks and groups in the same order.
  *
  * In place (dinp == dout or dinp == inp, dres == dout): a unit's sums are complete before its
  * first dinp or dres element is written, and dinp and dres element i are written after dout,

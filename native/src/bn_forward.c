@@ -34,8 +34,9 @@
  *   out          = max(fl(out + res), 0)  // BN_FUSE_ADD, BN_FUSE_RELU: in the apply pass
  *
  * Order of work (bn_internal.h): for each unit, reduce over its blocks, then its per-channel
- * terms, then apply over its blocks. Large calls run units (and groups of a unit's blocks) on the
- * thread team; results do not depend on the threads.
+ * terms, then apply over its blocks; in the rows walk (bn_plan_rows) every unit's statistics
+ * first, block by block, then the output over whole rows. Large calls run units (and groups of a
+ * unit's blocks) on the thread team; results do not depend on the threads.
  *
  * In place (out == inp or out == res): a unit's statistics are complete before its first out
  * element is written, out element i is written only after inp and res element i are read, and
