@@ -502,6 +502,7 @@ bn_status bn_backward(void *dinp, void *dres, float *dgamma, float *dbeta, const
                       const void *out, const void *inp, const float *gamma, const float *mean,
                       const float *rstd, unsigned int flags, unsigned int mask,
                       int layout, int64_t N, int64_t C, int64_t S) {
+    BN_CLEAR_UPPER();
     // dinp, dres, dout, out, inp: (N,C,S) in layout
     // dgamma, dbeta, gamma, mean, rstd: (C,)
     const bn_status st = bn_check_backward(dinp, dres, dgamma, dbeta, dout, out, inp, gamma, mean,

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bn.h"
+#include "bn_internal.h"
 
 // ----------------------------------------------------------------------------
 // checks
@@ -188,6 +189,7 @@ static void col2im_sample(float *restrict img, const float *restrict dcols, cons
 bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_t C, int64_t H,
                     int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w,
                     int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count) {
+    BN_CLEAR_UPPER();
     geometry g;
     const bn_status st = check(&g, cols, inp, 1, layout, N, C, H, W, KH, KW, stride_h, stride_w,
                                pad_h, pad_w, n0, count);
@@ -202,6 +204,7 @@ bn_status bn_im2col(float *cols, const float *inp, int layout, int64_t N, int64_
 bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int64_t C, int64_t H,
                     int64_t W, int64_t KH, int64_t KW, int64_t stride_h, int64_t stride_w,
                     int64_t pad_h, int64_t pad_w, int64_t n0, int64_t count) {
+    BN_CLEAR_UPPER();
     geometry g;
     const bn_status st = check(&g, dinp, dcols, 0, layout, N, C, H, W, KH, KW, stride_h, stride_w,
                                pad_h, pad_w, n0, count);
@@ -220,6 +223,7 @@ bn_status bn_col2im(float *dinp, const float *dcols, int layout, int64_t N, int6
 
 bn_status bn_transpose(float *out, const float *inp, const float *bias, int64_t N, int64_t R,
                        int64_t C) {
+    BN_CLEAR_UPPER();
     if (out == NULL || inp == NULL) return BN_ERR_NULL_POINTER;
     if (N < 1 || R < 1 || C < 1) return BN_ERR_BAD_DIMENSION;
     int64_t all = N;

@@ -518,6 +518,7 @@ bn_status bn_forward_training(void *out, float *save_mean, float *save_rstd,
                               const void *res, const float *gamma, const float *beta,
                               double eps, double momentum, unsigned int flags,
                               int layout, int64_t N, int64_t C, int64_t S) {
+    BN_CLEAR_UPPER();
     // out, inp, res: (N,C,S) in layout
     // save_mean, save_rstd, running_mean, running_var, gamma, beta: (C,)
     const bn_status st = bn_check_forward_training(out, save_mean, save_rstd, running_mean,
@@ -537,6 +538,7 @@ bn_status bn_forward_inference(void *out, const void *inp, const void *res, cons
                                const float *var, const float *gamma, const float *beta,
                                double eps, unsigned int flags,
                                int layout, int64_t N, int64_t C, int64_t S) {
+    BN_CLEAR_UPPER();
     // out, inp, res: (N,C,S) in layout
     // mean, var, gamma, beta: (C,)
     const bn_status st = bn_check_forward_inference(out, inp, res, mean, var, gamma, beta, eps,

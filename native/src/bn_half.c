@@ -25,6 +25,7 @@
 
 #include "bn.h"
 #include "bn_half.h"
+#include "bn_internal.h"
 
 #if defined(BN_X86_KERNELS) && defined(__GNUC__)
 #include <cpuid.h>
@@ -108,6 +109,7 @@ static bn_status check(void *dst, int dst_dtype, const void *src, int src_dtype,
 }
 
 bn_status bn_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int64_t n) {
+    BN_CLEAR_UPPER();
     const bn_status st = check(dst, dst_dtype, src, src_dtype, n);
     if (st != BN_OK || n == 0) return st;
     const ptrdiff_t len = (ptrdiff_t)n;

@@ -139,6 +139,7 @@ static void lin_run(lin_job *j, int64_t madds) {
 
 bn_status bn_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                             int activation, int64_t N, int64_t I, int64_t O) {
+    BN_CLEAR_UPPER();
     if (out == NULL || inp == NULL || weight == NULL) return BN_ERR_NULL_POINTER;
     if (activation != BN_ACT_NONE && activation != BN_ACT_RELU && activation != BN_ACT_SIGMOID) {
         return BN_ERR_BAD_FLAGS;
@@ -158,6 +159,7 @@ bn_status bn_linear_forward(float *out, const float *inp, const float *weight, c
 
 bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_t,
                               const float *bias, int activation, int64_t N, int64_t I, int64_t O) {
+    BN_CLEAR_UPPER();
     if (out == NULL || inp == NULL || weight_t == NULL) return BN_ERR_NULL_POINTER;
     if (activation != BN_ACT_NONE && activation != BN_ACT_RELU && activation != BN_ACT_SIGMOID) {
         return BN_ERR_BAD_FLAGS;
@@ -178,6 +180,7 @@ bn_status bn_linear_forward_t(float *out, const float *inp, const float *weight_
 bn_status bn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                              const float *inp, const float *weight, unsigned int flags,
                              int64_t N, int64_t I, int64_t O) {
+    BN_CLEAR_UPPER();
     if (dout == NULL || (dinp == NULL && dweight == NULL && dbias == NULL)) return BN_ERR_NULL_POINTER;
     if ((dweight != NULL && inp == NULL) || (dinp != NULL && weight == NULL)) return BN_ERR_NULL_POINTER;
     if ((flags & ~BN_LINEAR_ACCUMULATE) != 0) return BN_ERR_BAD_FLAGS;

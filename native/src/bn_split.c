@@ -29,6 +29,7 @@
 
 bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int layout,
                          int64_t N, int64_t C, int64_t S) {
+    BN_CLEAR_UPPER();
     // stats: (3, C); inp: (N,C,S) in layout
     const bn_status st = bn_check_stats_local(stats, inp, flags, layout, N, C, S);
     if (st != BN_OK) return st;
@@ -39,6 +40,7 @@ bn_status bn_stats_local(double *stats, const void *inp, unsigned int flags, int
 bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float *running_var,
                          const double *stats, double eps, double momentum, unsigned int flags,
                          int64_t C, int64_t P) {
+    BN_CLEAR_UPPER();
     // mean, rstd, running_mean, running_var: (C,); stats: (P, 3, C)
     const bn_status st = bn_check_stats_merge(mean, rstd, running_mean, running_var, stats, eps,
                                               momentum, flags, C, P);
@@ -75,6 +77,7 @@ bn_status bn_stats_merge(double *mean, double *rstd, float *running_mean, float 
 bn_status bn_forward_apply(void *out, const void *inp, const void *res, const double *mean,
                            const double *rstd, const float *gamma, const float *beta,
                            unsigned int flags, int layout, int64_t N, int64_t C, int64_t S) {
+    BN_CLEAR_UPPER();
     // out, inp, res: (N,C,S) in layout; mean, rstd, gamma, beta: (C,)
     const bn_status st = bn_check_forward_apply(out, inp, res, mean, rstd, gamma, beta, flags,
                                                 layout, N, C, S);
@@ -86,6 +89,7 @@ bn_status bn_forward_apply(void *out, const void *inp, const void *res, const do
 bn_status bn_backward_reduce(double *sums, const void *dout, const void *out, const void *inp,
                              const double *mean, unsigned int flags, int layout, int64_t N,
                              int64_t C, int64_t S) {
+    BN_CLEAR_UPPER();
     // sums: (3, C); dout, out, inp: (N,C,S) in layout; mean: (C,)
     const bn_status st = bn_check_backward_reduce(sums, dout, out, inp, mean, flags, layout, N, C,
                                                   S);
@@ -99,6 +103,7 @@ bn_status bn_backward_apply(void *dinp, void *dres, float *dgamma, float *dbeta,
                             const float *gamma, const double *mean, const double *rstd,
                             const double *sums, unsigned int flags, unsigned int mask, int layout,
                             int64_t N, int64_t C, int64_t S, int64_t P) {
+    BN_CLEAR_UPPER();
     // dinp, dres, dout, out, inp: (N,C,S) in layout; dgamma, dbeta, gamma, mean, rstd: (C,);
     // sums: (P, 3, C)
     const bn_status st = bn_check_backward_apply(dinp, dres, dgamma, dbeta, dout, out, inp, gamma,
