@@ -32,12 +32,12 @@
 // Every public entry point that computes begins with BN_CLEAR_UPPER(). A caller may leave the
 // upper halves of the vector registers set (a JVM's compiled code does: HotSpot's downcall stub
 // does not clear them), and the library's code outside the kernels, built for the baseline
-// x86-64, is SSE-encoded: on Intel cores each SSE instruction then waits on the whole register
-// and merges into it until a vzeroupper. From Java (JMH, NC 32x64, 1 thread, the Xeon guest)
-// forward inference took 0.63 us a call without it and 0.49 with it, forward training 1.07 and
-// 0.90, backward 1.42 and 1.19 (PERFORMANCE.md, "Calls from the JVM"). vzeroupper keeps the low
-// 128 bits, all that baseline code uses, so no argument is lost. The kernels built for AVX2 and
-// AVX-512 end with one (the compiler adds it), so a call returns with them clear.
+// x86-64, is SSE-encoded: on Intel cores its SSE instructions then pay for the set halves (a
+// transition on older cores, a dependency on and a merge into the whole register on recent ones)
+// until a vzeroupper. From Java, NC 32x64 on the Xeon guest, that was 0.13-0.25 us of a 0.6-1.5
+// us call (PERFORMANCE.md, "Calls from the JVM"). vzeroupper keeps the low 128 bits, all that
+// baseline code uses, so no argument is lost; the AVX2 and AVX-512 kernels end with one of their
+// own (the compiler adds it), so a call returns with the halves clear.
 #if defined(BN_X86_KERNELS) && defined(__GNUC__)
 #  define BN_CLEAR_UPPER() \
     do { if (__builtin_cpu_supports("avx")) __asm__ volatile("vzeroupper"); } while (0)
