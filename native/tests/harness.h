@@ -114,6 +114,7 @@ extern const int bt_n_sizes;
 
 void test_version(void);
 void test_strerror(void);
+void test_clear_upper(void);
 void test_check_forward_training(void);
 void test_check_forward_inference(void);
 void test_check_backward(void);

@@ -13,6 +13,7 @@ static const struct {
 } tests[] = {
     {"version", test_version},
     {"strerror", test_strerror},
+    {"clear_upper", test_clear_upper},
     {"check_forward_training", test_check_forward_training},
     {"check_forward_inference", test_check_forward_inference},
     {"check_backward", test_check_backward},
