@@ -31,7 +31,6 @@
 
 #define BN_LINEAR_PARALLEL ((int64_t)1 << 20) // multiply-adds from which a call uses the team
 #define BN_LINEAR_ROWS 64                      // rows per task
-#define BN_LINEAR_COLS 64                      // columns per task
 
 // The table of the instruction set that bn_kernels_get() chose (BNORM_ISA caps both alike).
 static const bn_linear_kernels *linear_kernels(void) {

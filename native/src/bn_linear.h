@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 
+// columns of an output per task (bn_linear.c); an axpy tile spans no more (bn_linear_impl.h)
+#define BN_LINEAR_COLS 64
+
 typedef struct bn_linear_kernels {
     const char *name; // "generic", "avx2", "avx512"
 

@@ -6,7 +6,7 @@
  * Helpers: vf holds VL floats: vf_load, vf_load_n (first n lanes, the rest 0, never reads past
  * them), vf_store, vf_store_n, vf_set1, vf_add, vf_fma (a*b + c), vf_hsum (the sum of the lanes
  * by a fixed tree). Register blocks: DOT_MR x DOT_NR dot products (dot), AX_MR rows x AX_NV
- * vectors (axpy).
+ * vectors (axpy; a lone row AX_NV1 vectors).
  *
  * dot: out[n][o] accumulates inp[n][k]*w[o][k] in lane k mod VL, k increasing, then adds the
  * lanes with vf_hsum, then the bias, then applies the activation. Rows come in blocks of DOT_MR
@@ -92,48 +92,54 @@ static void lin_dot(float *out, const float *inp, const float *w, const float *b
     }
 }
 
-// one mi x AX_NV*VL tile (mi <= AX_MR rows, a constant where this is called, so each row count
-// has its own register block; nj valid columns) over p in [p0, p1): the sums start from c when
-// `resume` (the partial sums of the earlier p, or the old values to add to)
-BN_INLINE void axpy_tile(const int mi, float *c, ptrdiff_t ldc, const float *const *ar, ptrdiff_t sap,
-                         const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t nj,
-                         int resume, const float *bias, int act) {
-    ptrdiff_t cnt[AX_NV];
-    for (int v = 0; v < AX_NV; v++) {
+// The vectors of a tile of one row (a batch of one, or the last row of a batch): each sum waits on
+// its last multiply-add, and AX_NV sums alone ran at that latency (on the Xeon guest, perf put 63%
+// of a small MLP's batch-1 call in this loop). A lone row takes all of a task's columns, up to 8
+// vectors, where it has more than AX_NV vectors' worth; every element still sums in order of p.
+#define AX_NV1 (BN_LINEAR_COLS / VL < 8 ? BN_LINEAR_COLS / VL : 8)
+
+// one mi x nv*VL tile (mi <= AX_MR rows, nv AX_NV or, for one row, AX_NV1: constants where this is
+// called, so each gets its own register block; nj valid columns) over p in [p0, p1): the sums
+// start from c when `resume` (the partial sums of the earlier p, or the old values to add to)
+BN_INLINE void axpy_tile(const int mi, const int nv, float *c, ptrdiff_t ldc, const float *const *ar,
+                         ptrdiff_t sap, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t p1,
+                         ptrdiff_t nj, int resume, const float *bias, int act) {
+    ptrdiff_t cnt[AX_NV1 > AX_NV ? AX_NV1 : AX_NV];
+    for (int v = 0; v < nv; v++) {
         const ptrdiff_t r = nj - v * VL;
         cnt[v] = r < 0 ? 0 : r > VL ? VL : r;
     }
-    vf acc[6][AX_NV]; // mi <= AX_MR <= 6
+    vf acc[6][AX_NV1 > AX_NV ? AX_NV1 : AX_NV]; // mi <= AX_MR <= 6
     for (int i = 0; i < mi; i++)
-        for (int v = 0; v < AX_NV; v++)
+        for (int v = 0; v < nv; v++)
             acc[i][v] = resume ? vf_load_n(c + i * ldc + v * VL, cnt[v]) : vf_set1(0.0f);
-    if (nj >= AX_NV * VL) {
+    if (nj >= nv * VL) {
         for (ptrdiff_t p = p0; p < p1; p++) {
-            vf bv[AX_NV];
-            for (int v = 0; v < AX_NV; v++) bv[v] = vf_load(b + p * ldb + v * VL);
+            vf bv[AX_NV1 > AX_NV ? AX_NV1 : AX_NV];
+            for (int v = 0; v < nv; v++) bv[v] = vf_load(b + p * ldb + v * VL);
             for (int i = 0; i < mi; i++) {
                 const vf av = vf_set1(ar[i][p * sap]);
-                for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
+                for (int v = 0; v < nv; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
             }
         }
     } else {
         for (ptrdiff_t p = p0; p < p1; p++) {
-            vf bv[AX_NV];
-            for (int v = 0; v < AX_NV; v++) bv[v] = vf_load_n(b + p * ldb + v * VL, cnt[v]);
+            vf bv[AX_NV1 > AX_NV ? AX_NV1 : AX_NV];
+            for (int v = 0; v < nv; v++) bv[v] = vf_load_n(b + p * ldb + v * VL, cnt[v]);
             for (int i = 0; i < mi; i++) {
                 const vf av = vf_set1(ar[i][p * sap]);
-                for (int v = 0; v < AX_NV; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
+                for (int v = 0; v < nv; v++) acc[i][v] = vf_fma(av, bv[v], acc[i][v]);
             }
         }
     }
     for (int i = 0; i < mi; i++) {
-        for (int v = 0; v < AX_NV; v++) {
+        for (int v = 0; v < nv; v++) {
             if (cnt[v] == VL) vf_store(c + i * ldc + v * VL, acc[i][v]);
             else vf_store_n(c + i * ldc + v * VL, acc[i][v], cnt[v]);
         }
         if (bias != NULL || act != BN_ACT_NONE) { // the last block of p: out = act(sum + bias)
             float *y = c + i * ldc;
-            const ptrdiff_t n = lmin(nj, AX_NV * VL);
+            const ptrdiff_t n = lmin(nj, nv * VL);
             for (ptrdiff_t j = 0; j < n; j++) y[j] = activate(bias != NULL ? y[j] + bias[j] : y[j], act);
         }
     }
@@ -151,20 +157,25 @@ static void lin_axpy(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t sam, ptr
             const float *ar[6]; // AX_MR <= 6
             for (int i = 0; i < AX_MR; i++) ar[i] = a + lmin(m + i, m1 - 1) * sam;
             const ptrdiff_t mi = lmin(AX_MR, m1 - m);
-            for (ptrdiff_t j = j0; j < j1; j += AX_NV * VL) {
+            for (ptrdiff_t j = j0; j < j1;) {
                 float *cj = c + m * ldc + j;
                 const float *bj = last && bias != NULL ? bias + j : NULL;
                 const int aj = last ? act : BN_ACT_NONE;
-                switch (mi) {
-                case AX_MR: axpy_tile(AX_MR, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                const int wide = mi == 1 && j1 - j > AX_NV * VL;
+#define AX_TILE(r, nv) axpy_tile(r, nv, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj)
+                switch (wide ? 0 : mi) {
+                case 0: AX_TILE(1, AX_NV1); break;
+                case AX_MR: AX_TILE(AX_MR, AX_NV); break;
 #if AX_MR > 5
-                case 5: axpy_tile(5, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
-                case 4: axpy_tile(4, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                case 5: AX_TILE(5, AX_NV); break;
+                case 4: AX_TILE(4, AX_NV); break;
 #endif
-                case 3: axpy_tile(3, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
-                case 2: axpy_tile(2, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
-                default: axpy_tile(1, cj, ldc, ar, sap, b + j, ldb, p0, p1, j1 - j, resume, bj, aj); break;
+                case 3: AX_TILE(3, AX_NV); break;
+                case 2: AX_TILE(2, AX_NV); break;
+                default: AX_TILE(1, AX_NV); break;
                 }
+#undef AX_TILE
+                j += (wide ? AX_NV1 : AX_NV) * VL;
             }
         }
     }
