@@ -4,8 +4,8 @@
  * N = batch, C = channels, S = spatial size (H*W, or L; 1 for NC). M = N*S values per channel.
  *
  * Every public entry point calls its bn_check_* function first (after BN_CLEAR_UPPER, below) and
- * returns its status unless it is BN_OK. The checks are the only place where arguments are validated: after BN_OK a kernel
- * trusts that
+ * returns its status unless it is BN_OK. The checks are the only place where arguments are
+ * validated: after BN_OK a kernel trusts that
  *   - every buffer it reads or writes is non-NULL, aligned to its element size (4 bytes; 2 for
  *     the (N,C,S) buffers of BN_DATA_BF16 / BN_DATA_F16) and of its documented size,
  *   - an optional buffer is non-NULL exactly when its flag or mask bit is set (gamma != NULL
